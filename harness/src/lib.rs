@@ -1,0 +1,7 @@
+//! authbench, the driver: command line, scenarios, traffic engine, measurement, reports and compare.
+//! The target servers live in the `authbench-targets` crate, re-exported here as [`targets`].
+
+pub mod cli;
+pub mod target;
+
+pub use authbench_targets as targets;

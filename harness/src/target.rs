@@ -1,0 +1,47 @@
+//! `authbench target`: validate the flags, bind, announce the address, serve until a signal.
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+
+use crate::targets::TargetArgs;
+
+/// Run a target until Ctrl-C or SIGTERM.
+pub fn main(args: &TargetArgs) -> anyhow::Result<()> {
+    let config = args.validate()?;
+    let mut rt = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = args.worker_threads {
+        rt.worker_threads(n);
+    }
+    let rt = rt.enable_all().build().context("starting the tokio runtime")?;
+    rt.block_on(async move {
+        let listener = TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
+        let addr = listener.local_addr()?;
+        // The contract: this is the first line on stdout, and tools wait for it.
+        println!("listening on http://{addr}");
+        use std::io::Write as _;
+        let _ = std::io::stdout().flush();
+        authbench_targets::serve(config, listener, shutdown_signal()).await
+    })
+}
+
+/// Completes on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

@@ -1,0 +1,393 @@
+//! `authbench target` options, and their validation into a [`TargetConfig`] before anything starts.
+//!
+//! The flag names are part of the target contract in DESIGN.md: tools outside this repo start
+//! targets with them.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+
+/// The authentication strategies a target can serve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StrategyKind {
+    /// No authentication: the control that measures the server itself.
+    None,
+    /// Opaque session id in a cookie, one store lookup per request.
+    Session,
+    /// Signed JWT, verified locally; cannot be revoked before it expires.
+    Jwt,
+    /// Signed JWT plus a store lookup of its jti (and the user's not-before) per request.
+    JwtDenylist,
+    /// Short-lived access JWT plus a rotating, server-side refresh token.
+    JwtRefresh,
+}
+
+impl StrategyKind {
+    pub const ALL: [StrategyKind; 5] = [
+        StrategyKind::None,
+        StrategyKind::Session,
+        StrategyKind::Jwt,
+        StrategyKind::JwtDenylist,
+        StrategyKind::JwtRefresh,
+    ];
+
+    pub const fn name(self) -> &'static str {
+        match self {
+            StrategyKind::None => "none",
+            StrategyKind::Session => "session",
+            StrategyKind::Jwt => "jwt",
+            StrategyKind::JwtDenylist => "jwt-denylist",
+            StrategyKind::JwtRefresh => "jwt-refresh",
+        }
+    }
+
+    pub const fn uses_jwt(self) -> bool {
+        matches!(self, StrategyKind::Jwt | StrategyKind::JwtDenylist | StrategyKind::JwtRefresh)
+    }
+}
+
+impl std::fmt::Display for StrategyKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// JWT signing algorithms. Exactly one is accepted by a running target (alg pinning).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, ValueEnum, serde::Serialize, serde::Deserialize)]
+#[value(rename_all = "UPPER")]
+pub enum Alg {
+    #[value(name = "HS256")]
+    #[serde(rename = "HS256")]
+    Hs256,
+    #[value(name = "HS384")]
+    #[serde(rename = "HS384")]
+    Hs384,
+    #[value(name = "HS512")]
+    #[serde(rename = "HS512")]
+    Hs512,
+    #[value(name = "RS256")]
+    #[serde(rename = "RS256")]
+    Rs256,
+    #[value(name = "PS256")]
+    #[serde(rename = "PS256")]
+    Ps256,
+    #[value(name = "ES256")]
+    #[serde(rename = "ES256")]
+    Es256,
+    #[value(name = "ES384")]
+    #[serde(rename = "ES384")]
+    Es384,
+    #[value(name = "EdDSA")]
+    #[serde(rename = "EdDSA")]
+    EdDsa,
+}
+
+impl Alg {
+    pub const ALL: [Alg; 8] =
+        [Alg::Hs256, Alg::Hs384, Alg::Hs512, Alg::Rs256, Alg::Ps256, Alg::Es256, Alg::Es384, Alg::EdDsa];
+
+    pub const fn name(self) -> &'static str {
+        match self {
+            Alg::Hs256 => "HS256",
+            Alg::Hs384 => "HS384",
+            Alg::Hs512 => "HS512",
+            Alg::Rs256 => "RS256",
+            Alg::Ps256 => "PS256",
+            Alg::Es256 => "ES256",
+            Alg::Es384 => "ES384",
+            Alg::EdDsa => "EdDSA",
+        }
+    }
+
+    pub const fn jwt(self) -> jsonwebtoken::Algorithm {
+        use jsonwebtoken::Algorithm as A;
+        match self {
+            Alg::Hs256 => A::HS256,
+            Alg::Hs384 => A::HS384,
+            Alg::Hs512 => A::HS512,
+            Alg::Rs256 => A::RS256,
+            Alg::Ps256 => A::PS256,
+            Alg::Es256 => A::ES256,
+            Alg::Es384 => A::ES384,
+            Alg::EdDsa => A::EdDSA,
+        }
+    }
+
+    pub const fn is_symmetric(self) -> bool {
+        matches!(self, Alg::Hs256 | Alg::Hs384 | Alg::Hs512)
+    }
+}
+
+impl std::fmt::Display for Alg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Where roles come from on each request (`--authz`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AuthzSource {
+    /// Roles travel in the token (or the session record): no extra lookup.
+    Claims,
+    /// Roles are fetched from the store on every request, as a permission service would.
+    Store,
+}
+
+/// Parse `500ms`, `30s`, `5m`, `2h`, `1d`, or a bare number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num.parse().map_err(|_| format!("`{s}` is not a duration (try 500ms, 30s, 5m, 2h)"))?;
+    let secs = match unit.trim() {
+        "ms" => n / 1000.0,
+        "" | "s" => n,
+        "m" | "min" => n * 60.0,
+        "h" => n * 3600.0,
+        "d" => n * 86_400.0,
+        other => return Err(format!("unknown unit `{other}` in `{s}` (use ms, s, m, h or d)")),
+    };
+    if !secs.is_finite() || !(0.0..=10.0 * 365.0 * 86_400.0).contains(&secs) {
+        return Err(format!("duration `{s}` is out of range"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// Command-line options of `authbench target`.
+#[derive(Debug, Clone, Args)]
+pub struct TargetArgs {
+    /// Authentication strategy to serve.
+    #[arg(long, value_enum)]
+    pub strategy: StrategyKind,
+    /// Address to listen on. Port 0 picks a free port; the first stdout line says which.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub listen: SocketAddr,
+    /// JWT signing algorithm (the only one the target accepts).
+    #[arg(long, value_enum, default_value = "HS256", ignore_case = true)]
+    pub alg: Alg,
+    /// Store: `memory` (in-process) or a `redis://host:port[/db]` URL. Several comma-separated
+    /// `redis://` URLs form a Redis Cluster.
+    #[arg(long, default_value = "memory")]
+    pub store: String,
+    /// Lifetime of an access JWT. Default: 15m, or 5m for jwt-refresh.
+    #[arg(long, value_parser = parse_duration)]
+    pub access_ttl: Option<Duration>,
+    /// Lifetime of a refresh-token family (jwt-refresh) from its login.
+    #[arg(long, value_parser = parse_duration, default_value = "24h")]
+    pub refresh_ttl: Duration,
+    /// Lifetime of a session (absolute, from login).
+    #[arg(long, value_parser = parse_duration, default_value = "8h")]
+    pub session_ttl: Duration,
+    /// Clock-skew leeway for exp/nbf/iat.
+    #[arg(long, value_parser = parse_duration, default_value = "30s")]
+    pub leeway: Duration,
+    /// `iss` claim issued and required.
+    #[arg(long, default_value = "authbench")]
+    pub issuer: String,
+    /// `aud` claim issued and required.
+    #[arg(long, default_value = "authbench-api")]
+    pub audience: String,
+    /// HS* signing key (at least 32 bytes). Without it: a fresh random key per start.
+    #[arg(long, env = "AUTHBENCH_SECRET", hide_env_values = true)]
+    pub secret: Option<String>,
+    /// PEM private key for asymmetric algorithms (PKCS#8). Without it: a fresh key pair per start.
+    #[arg(long)]
+    pub key_file: Option<std::path::PathBuf>,
+    /// Key required in `x-admin-key` for /admin routes. Without it the admin routes always answer 401.
+    #[arg(long, env = "AUTHBENCH_ADMIN_KEY", hide_env_values = true)]
+    pub admin_key: Option<String>,
+    /// Claim bloat: number of roles put in each token (or session record).
+    #[arg(long, default_value_t = 2)]
+    pub roles: usize,
+    /// Claim bloat: number of OAuth-style scopes put in each token.
+    #[arg(long, default_value_t = 2)]
+    pub scopes: usize,
+    /// Claim bloat: extra opaque bytes put in each token (a `pad` claim), to reach a given size.
+    #[arg(long, default_value_t = 0)]
+    pub pad_bytes: usize,
+    /// Where roles come from per request: the token/session (`claims`) or a store lookup (`store`).
+    #[arg(long, value_enum, default_value = "claims")]
+    pub authz: AuthzSource,
+    /// Largest request body accepted, in bytes.
+    #[arg(long, default_value_t = 16 * 1024)]
+    pub max_body_bytes: usize,
+    /// Largest request head (request line + headers) accepted, in bytes (min 8192).
+    #[arg(long, default_value_t = 16 * 1024)]
+    pub max_header_bytes: usize,
+    /// Per-command store timeout in milliseconds; past it the request gets 503.
+    #[arg(long, default_value_t = 250)]
+    pub store_timeout_ms: u64,
+    /// Redis connections in the pool.
+    #[arg(long, default_value_t = 4)]
+    pub store_pool_size: usize,
+    /// Serve on a single-threaded runtime (for pinning a target to one core).
+    #[arg(long)]
+    pub worker_threads: Option<usize>,
+}
+
+/// Validated target configuration. Built once; everything per-request reads from it.
+#[derive(Debug, Clone)]
+pub struct TargetConfig {
+    pub strategy: StrategyKind,
+    pub alg: Alg,
+    pub store: StoreSpec,
+    pub access_ttl: Duration,
+    pub refresh_ttl: Duration,
+    pub session_ttl: Duration,
+    pub leeway: Duration,
+    pub issuer: String,
+    pub audience: String,
+    pub secret: Option<Vec<u8>>,
+    pub key_pem: Option<Vec<u8>>,
+    pub admin_key: Option<String>,
+    pub bloat: ClaimBloat,
+    pub authz: AuthzSource,
+    pub max_body_bytes: usize,
+    pub max_header_bytes: usize,
+    pub store_timeout: Duration,
+    pub store_pool_size: usize,
+}
+
+/// How much extra material each token carries, so token size can be varied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ClaimBloat {
+    pub roles: usize,
+    pub scopes: usize,
+    pub pad_bytes: usize,
+}
+
+impl Default for ClaimBloat {
+    fn default() -> Self {
+        ClaimBloat { roles: 2, scopes: 2, pad_bytes: 0 }
+    }
+}
+
+/// Which store to open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreSpec {
+    Memory,
+    /// One URL: a single node; several: the seed nodes of a cluster.
+    Redis(Vec<String>),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("--store must be `memory` or redis:// URLs, got `{0}`")]
+    Store(String),
+    #[error("--secret must be at least 32 bytes for {0} (a shorter HMAC key is brute-forceable)")]
+    ShortSecret(Alg),
+    #[error("--access-ttl must be longer than zero")]
+    ZeroTtl,
+    #[error("--max-header-bytes must be at least 8192 (hyper's minimum buffer)")]
+    HeaderLimit,
+    #[error("--admin-key must be at least 16 characters")]
+    ShortAdminKey,
+    #[error("cannot read --key-file {path}: {source}")]
+    KeyFile { path: String, source: std::io::Error },
+    #[error("--worker-threads must be at least 1")]
+    WorkerThreads,
+}
+
+impl TargetArgs {
+    /// Defaults for `strategy`, as if given with no other flags (used by tests and the harness).
+    pub fn new(strategy: StrategyKind) -> Self {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Wrap {
+            #[command(flatten)]
+            args: TargetArgs,
+        }
+        // The flags below are always valid, so this cannot fail.
+        match Wrap::try_parse_from(["target", "--strategy", strategy.name()]) {
+            Ok(w) => w.args,
+            Err(e) => unreachable!("default target args do not parse: {e}"),
+        }
+    }
+
+    pub fn validate(&self) -> Result<TargetConfig, ConfigError> {
+        let store = if self.store == "memory" {
+            StoreSpec::Memory
+        } else {
+            let urls: Vec<String> = self.store.split(',').map(|s| s.trim().to_owned()).collect();
+            if urls.iter().any(|u| !u.starts_with("redis://")) {
+                return Err(ConfigError::Store(self.store.clone()));
+            }
+            StoreSpec::Redis(urls)
+        };
+        let secret = self.secret.as_ref().map(|s| s.as_bytes().to_vec());
+        if self.alg.is_symmetric() && secret.as_ref().is_some_and(|s| s.len() < 32) {
+            return Err(ConfigError::ShortSecret(self.alg));
+        }
+        let access_ttl = self.access_ttl.unwrap_or(match self.strategy {
+            StrategyKind::JwtRefresh => Duration::from_secs(300),
+            _ => Duration::from_secs(900),
+        });
+        if access_ttl.is_zero() {
+            return Err(ConfigError::ZeroTtl);
+        }
+        if self.max_header_bytes < 8192 {
+            return Err(ConfigError::HeaderLimit);
+        }
+        if self.admin_key.as_ref().is_some_and(|k| k.len() < 16) {
+            return Err(ConfigError::ShortAdminKey);
+        }
+        if self.worker_threads == Some(0) {
+            return Err(ConfigError::WorkerThreads);
+        }
+        let key_pem = match &self.key_file {
+            Some(p) => Some(
+                std::fs::read(p).map_err(|source| ConfigError::KeyFile { path: p.display().to_string(), source })?,
+            ),
+            None => None,
+        };
+        Ok(TargetConfig {
+            strategy: self.strategy,
+            alg: self.alg,
+            store,
+            access_ttl,
+            refresh_ttl: self.refresh_ttl,
+            session_ttl: self.session_ttl,
+            leeway: self.leeway,
+            issuer: self.issuer.clone(),
+            audience: self.audience.clone(),
+            secret,
+            key_pem,
+            admin_key: self.admin_key.clone(),
+            bloat: ClaimBloat { roles: self.roles, scopes: self.scopes, pad_bytes: self.pad_bytes },
+            authz: self.authz,
+            max_body_bytes: self.max_body_bytes,
+            max_header_bytes: self.max_header_bytes,
+            store_timeout: Duration::from_millis(self.store_timeout_ms),
+            store_pool_size: self.store_pool_size.max(1),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("30").unwrap(), Duration::from_secs(30));
+        assert_eq!(parse_duration("5m").unwrap(), Duration::from_secs(300));
+        assert!(parse_duration("5 parsecs").is_err());
+        assert!(parse_duration("-1s").is_err());
+    }
+
+    #[test]
+    fn validation_rejects_weak_settings() {
+        let mut a = TargetArgs::new(StrategyKind::Jwt);
+        a.secret = Some("short".into());
+        assert!(matches!(a.validate(), Err(ConfigError::ShortSecret(_))));
+        let mut a = TargetArgs::new(StrategyKind::Session);
+        a.store = "postgres://x".into();
+        assert!(matches!(a.validate(), Err(ConfigError::Store(_))));
+        let a = TargetArgs::new(StrategyKind::JwtRefresh).validate().unwrap();
+        assert_eq!(a.access_ttl, Duration::from_secs(300));
+    }
+}

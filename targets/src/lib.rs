@@ -1,0 +1,22 @@
+//! authbench's target servers: one HTTP contract (DESIGN.md), one module per authentication strategy,
+//! pluggable stores.
+//!
+//! - [`config`]: `authbench target` flags and their validation;
+//! - [`server`]: HTTP routing, limits and shutdown, generic over [`strategy::Strategy`];
+//! - [`strategy`]: `none`, `session`, `jwt`, `jwt-denylist`, `jwt-refresh`;
+//! - [`store`]: the key-value seam, `memory` and `redis`;
+//! - [`token`] and [`keys`]: issuing and verifying JWTs with keys parsed once;
+//! - [`metrics`]: Prometheus counters; [`error`]: every failure and its status code.
+
+pub mod config;
+pub mod error;
+pub mod ids;
+pub mod keys;
+pub mod metrics;
+pub mod server;
+pub mod store;
+pub mod strategy;
+pub mod token;
+
+pub use config::{Alg, StrategyKind, TargetArgs, TargetConfig};
+pub use server::{run, serve};

@@ -1,0 +1,445 @@
+//! The HTTP side of a target: routing, size limits, credential extraction, JSON bodies, responses,
+//! metrics and graceful shutdown. Generic over [`Strategy`]; [`serve`] picks the strategy once.
+//!
+//! Tests bind port 0 themselves and call [`run`] (or [`serve`]) with a shutdown future, as the binary
+//! does with Ctrl-C.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{self, HeaderValue};
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use serde::Deserialize;
+use tokio::net::TcpListener;
+
+use crate::config::{StoreSpec, StrategyKind, TargetConfig};
+use crate::error::ApiError;
+use crate::ids;
+use crate::keys::KeyMaterial;
+use crate::metrics::{Metrics, Route};
+use crate::store::{Backend, MemoryStore, RedisStore, RedisStoreOptions, Store};
+use crate::strategy::{
+    Credential, Grant, JwtDenylistStrategy, JwtRefreshStrategy, JwtStrategy, NoneStrategy, SessionStrategy, Strategy,
+};
+use crate::token::JwtCodec;
+
+/// A client that sends no complete request head within this long is disconnected (slowloris).
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connections get this long to finish in-flight requests after shutdown begins.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Everything a request handler needs, shared by all connections.
+pub struct App<S> {
+    pub strategy: S,
+    pub metrics: Arc<Metrics>,
+    /// The store, for `/metrics` (memory store key counts). Strategies hold their own handle.
+    pub store: Store,
+    /// `x-admin-key` required by admin routes; `None` refuses them all.
+    admin_key: Option<String>,
+    max_body_bytes: usize,
+    max_header_bytes: usize,
+}
+
+impl<S: Strategy> App<S> {
+    pub fn new(strategy: S, store: Store, metrics: Arc<Metrics>, config: &TargetConfig) -> Self {
+        App {
+            strategy,
+            metrics,
+            store,
+            admin_key: config.admin_key.clone(),
+            max_body_bytes: config.max_body_bytes,
+            max_header_bytes: config.max_header_bytes,
+        }
+    }
+}
+
+/// Open the configured store. A Redis that is down at start-up is not fatal: the target starts,
+/// answers 503 where it needs the store, and recovers when the store comes back.
+pub async fn open_store(config: &TargetConfig, metrics: Arc<Metrics>) -> anyhow::Result<Store> {
+    let backend = match &config.store {
+        StoreSpec::Memory => {
+            let store = Arc::new(MemoryStore::new());
+            store.spawn_sweeper(Duration::from_secs(1));
+            Backend::Memory(store)
+        }
+        StoreSpec::Redis(urls) => Backend::Redis(
+            RedisStore::connect(RedisStoreOptions {
+                urls: urls.clone(),
+                pool_size: config.store_pool_size,
+                command_timeout: config.store_timeout,
+            })
+            .await?,
+        ),
+    };
+    Ok(Store::new(backend, metrics))
+}
+
+/// Build the configured strategy and serve it on `listener` until `shutdown` completes.
+pub async fn serve(
+    config: TargetConfig,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let metrics = Arc::new(Metrics::new());
+    let store = open_store(&config, metrics.clone()).await?;
+    let codec = || -> anyhow::Result<Arc<JwtCodec>> {
+        let keys = KeyMaterial::new(config.alg, config.secret.as_deref(), config.key_pem.as_deref())?;
+        Ok(Arc::new(JwtCodec::new(
+            keys,
+            &config.issuer,
+            &config.audience,
+            config.access_ttl,
+            config.leeway,
+            config.bloat,
+        )))
+    };
+    let roles: Vec<String> = (0..config.bloat.roles).map(|i| format!("role-{i:03}")).collect();
+    match config.strategy {
+        StrategyKind::None => run(listener, Arc::new(App::new(NoneStrategy, store, metrics, &config)), shutdown).await,
+        StrategyKind::Session => {
+            let s = SessionStrategy::new(store.clone(), config.session_ttl, &roles);
+            run(listener, Arc::new(App::new(s, store, metrics, &config)), shutdown).await
+        }
+        StrategyKind::Jwt => {
+            let s = JwtStrategy::new(codec()?, store.clone(), config.authz);
+            run(listener, Arc::new(App::new(s, store, metrics, &config)), shutdown).await
+        }
+        StrategyKind::JwtDenylist => {
+            let s = JwtDenylistStrategy::new(codec()?, store.clone(), &config);
+            run(listener, Arc::new(App::new(s, store, metrics, &config)), shutdown).await
+        }
+        StrategyKind::JwtRefresh => {
+            let s = JwtRefreshStrategy::new(codec()?, store.clone(), &config);
+            run(listener, Arc::new(App::new(s, store, metrics, &config)), shutdown).await
+        }
+    }
+}
+
+/// Accept connections on `listener` and serve `app` until `shutdown` completes; then stop accepting,
+/// let in-flight requests finish (up to a bound) and return.
+pub async fn run<S: Strategy>(
+    listener: TcpListener,
+    app: Arc<App<S>>,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut builder = http1::Builder::new();
+    builder
+        .max_buf_size(app.max_header_bytes)
+        .keep_alive(true)
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, _peer): (_, SocketAddr) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(c) => c,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off briefly rather than spin.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        let conn = builder.serve_connection(
+            TokioIo::new(stream),
+            service_fn(move |req| {
+                let app = app.clone();
+                async move { Ok::<_, Infallible>(handle(&app, req).await) }
+            }),
+        );
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(DRAIN_TIMEOUT) => tracing::warn!("connections still open after drain timeout"),
+    }
+    Ok(())
+}
+
+type Body = Full<Bytes>;
+
+/// Route one request and count it.
+pub async fn handle<S: Strategy>(app: &App<S>, req: Request<Incoming>) -> Response<Body> {
+    let (route, result) = dispatch(app, req).await;
+    let response = match result {
+        Ok(r) => r,
+        Err(e) => error_response(&e),
+    };
+    app.metrics.request(route, response.status().as_u16());
+    response
+}
+
+async fn dispatch<S: Strategy>(app: &App<S>, req: Request<Incoming>) -> (Route, Result<Response<Body>, ApiError>) {
+    let path = req.uri().path();
+    let route = match path {
+        "/health" => Route::Health,
+        "/login" => Route::Login,
+        "/api/resource" => Route::Resource,
+        "/logout" => Route::Logout,
+        "/refresh" => Route::Refresh,
+        "/.well-known/jwks.json" => Route::Jwks,
+        "/metrics" => Route::Metrics,
+        p if p.starts_with("/admin/revoke-user/") => Route::RevokeUser,
+        _ => Route::Other,
+    };
+    let want = match route {
+        Route::Login | Route::Logout | Route::Refresh | Route::RevokeUser => Method::POST,
+        _ => Method::GET,
+    };
+    if route == Route::Other {
+        return (route, Err(ApiError::NotFound));
+    }
+    if req.method() != want {
+        return (route, Err(ApiError::MethodNotAllowed));
+    }
+    let result = match route {
+        Route::Health => Ok(json(StatusCode::OK, r#"{"status":"ok"}"#.into())),
+        Route::Login => login(app, req).await,
+        Route::Resource => resource(app, &req).await,
+        Route::Logout => logout(app, req).await,
+        Route::Refresh => refresh(app, req).await,
+        Route::RevokeUser => revoke_user(app, &req).await,
+        Route::Jwks => match app.strategy.jwks() {
+            Some(jwks) => Ok(json(StatusCode::OK, jwks.to_owned())),
+            None => Err(ApiError::NotFound),
+        },
+        Route::Metrics => Ok(metrics(app)),
+        Route::Other => Err(ApiError::NotFound),
+    };
+    (route, result)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LoginBody {
+    user: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RefreshBody {
+    refresh_token: Option<String>,
+}
+
+async fn login<S: Strategy>(app: &App<S>, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
+    let offered = credential(&req, app.strategy.uses_cookie());
+    // The offered credential borrows the request head; copy it before the body consumes the request.
+    let offered_owned = match offered {
+        Credential::Cookie(c) => Some(c.to_owned()),
+        _ => None,
+    };
+    let body: LoginBody = read_json(app, req).await?.ok_or(ApiError::BadRequest("missing JSON body"))?;
+    if !ids::valid_user(&body.user) {
+        return Err(ApiError::BadRequest("user must be 1-64 characters of [A-Za-z0-9_.-]"));
+    }
+    let offered = offered_owned.as_deref().map_or(Credential::Missing, Credential::Cookie);
+    let grant = app.strategy.login(&body.user, offered).await?;
+    Ok(grant_response(grant))
+}
+
+async fn resource<S: Strategy>(app: &App<S>, req: &Request<Incoming>) -> Result<Response<Body>, ApiError> {
+    let principal = app.strategy.authenticate(credential(req, app.strategy.uses_cookie())).await?;
+    let body = serde_json::json!({ "sub": principal.sub, "roles": principal.roles }).to_string();
+    Ok(json(StatusCode::OK, body))
+}
+
+async fn logout<S: Strategy>(app: &App<S>, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
+    let cred = owned_credential(&req, app.strategy.uses_cookie());
+    let body: RefreshBody = read_json(app, req).await?.unwrap_or_default();
+    let revoked = app.strategy.logout(cred.as_credential(), body.refresh_token.as_deref()).await?;
+    let mut resp = json(StatusCode::OK, format!(r#"{{"revoked":{revoked}}}"#));
+    if app.strategy.uses_cookie() {
+        resp.headers_mut().insert(
+            header::SET_COOKIE,
+            HeaderValue::from_static("sid=; HttpOnly; Secure; SameSite=Lax; Path=/; Max-Age=0"),
+        );
+    }
+    Ok(resp)
+}
+
+async fn refresh<S: Strategy>(app: &App<S>, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
+    if app.strategy.kind() != StrategyKind::JwtRefresh {
+        return Err(ApiError::NotFound);
+    }
+    let body: RefreshBody = read_json(app, req).await?.ok_or(ApiError::BadRequest("missing JSON body"))?;
+    let token = body.refresh_token.ok_or(ApiError::BadRequest("missing refresh_token"))?;
+    Ok(grant_response(app.strategy.refresh(&token).await?))
+}
+
+async fn revoke_user<S: Strategy>(app: &App<S>, req: &Request<Incoming>) -> Result<Response<Body>, ApiError> {
+    let presented = req.headers().get("x-admin-key").map(HeaderValue::as_bytes);
+    let authorized = match (&app.admin_key, presented) {
+        (Some(want), Some(got)) => aws_lc_rs::constant_time::verify_slices_are_equal(want.as_bytes(), got).is_ok(),
+        _ => false,
+    };
+    if !authorized {
+        return Err(ApiError::unauthorized("admin key required"));
+    }
+    let user = req.uri().path().trim_start_matches("/admin/revoke-user/");
+    if !ids::valid_user(user) {
+        return Err(ApiError::BadRequest("user must be 1-64 characters of [A-Za-z0-9_.-]"));
+    }
+    let revoked = app.strategy.revoke_user(user).await?;
+    Ok(json(StatusCode::OK, format!(r#"{{"revoked":{revoked}}}"#)))
+}
+
+fn metrics<S: Strategy>(app: &App<S>) -> Response<Body> {
+    let keys = match app.store.backend() {
+        Backend::Memory(m) => Some(m.len()),
+        Backend::Redis(_) => None,
+    };
+    let text = app.metrics.render(app.strategy.kind().name(), app.store.kind(), keys);
+    let mut resp = Response::new(Full::new(Bytes::from(text)));
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
+    resp
+}
+
+/// The credential of the kind the strategy reads: the `sid` cookie or the bearer token.
+pub fn credential<B>(req: &Request<B>, cookie: bool) -> Credential<'_> {
+    if cookie {
+        for value in req.headers().get_all(header::COOKIE) {
+            let Ok(text) = value.to_str() else { continue };
+            for pair in text.split(';') {
+                if let Some(sid) = pair.trim().strip_prefix("sid=") {
+                    return Credential::Cookie(sid);
+                }
+            }
+        }
+        Credential::Missing
+    } else {
+        let Some(value) = req.headers().get(header::AUTHORIZATION) else { return Credential::Missing };
+        let Ok(text) = value.to_str() else { return Credential::Missing };
+        match text.split_once(' ') {
+            Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => Credential::Bearer(token.trim()),
+            _ => Credential::Missing,
+        }
+    }
+}
+
+/// A credential copied out of the request head, for routes that also read the body.
+enum OwnedCredential {
+    Missing,
+    Cookie(String),
+    Bearer(String),
+}
+
+impl OwnedCredential {
+    fn as_credential(&self) -> Credential<'_> {
+        match self {
+            OwnedCredential::Missing => Credential::Missing,
+            OwnedCredential::Cookie(c) => Credential::Cookie(c),
+            OwnedCredential::Bearer(b) => Credential::Bearer(b),
+        }
+    }
+}
+
+fn owned_credential<B>(req: &Request<B>, cookie: bool) -> OwnedCredential {
+    match credential(req, cookie) {
+        Credential::Missing => OwnedCredential::Missing,
+        Credential::Cookie(c) => OwnedCredential::Cookie(c.to_owned()),
+        Credential::Bearer(b) => OwnedCredential::Bearer(b.to_owned()),
+    }
+}
+
+/// Read a JSON body of at most `max_body_bytes`. `Ok(None)` for an empty body.
+async fn read_json<S, T: serde::de::DeserializeOwned>(
+    app: &App<S>,
+    req: Request<Incoming>,
+) -> Result<Option<T>, ApiError> {
+    let declared =
+        req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > app.max_body_bytes as u64) {
+        return Err(ApiError::PayloadTooLarge);
+    }
+    if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
+        let ct = ct.to_str().unwrap_or("");
+        if !ct.trim_start().to_ascii_lowercase().starts_with("application/json") {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+    }
+    let bytes = match Limited::new(req.into_body(), app.max_body_bytes).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
+            return Err(ApiError::PayloadTooLarge);
+        }
+        Err(_) => return Err(ApiError::BadRequest("could not read request body")),
+    };
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    serde_json::from_slice(&bytes).map(Some).map_err(|_| ApiError::BadRequest("malformed JSON body"))
+}
+
+fn grant_response(grant: Grant) -> Response<Body> {
+    match grant {
+        Grant::Anonymous { user } => json(StatusCode::OK, serde_json::json!({ "user": user }).to_string()),
+        Grant::Session { sid, max_age_secs } => {
+            let mut resp = json(StatusCode::OK, r#"{"session":true}"#.into());
+            let cookie = format!("sid={sid}; HttpOnly; Secure; SameSite=Lax; Path=/; Max-Age={max_age_secs}");
+            if let Ok(v) = HeaderValue::from_str(&cookie) {
+                resp.headers_mut().insert(header::SET_COOKIE, v);
+            }
+            resp
+        }
+        Grant::Tokens { access_token, expires_in_secs, refresh_token } => {
+            let mut body = serde_json::json!({
+                "access_token": access_token,
+                "token_type": "Bearer",
+                "expires_in": expires_in_secs,
+            });
+            if let Some(rt) = refresh_token {
+                body["refresh_token"] = serde_json::Value::String(rt);
+            }
+            let mut resp = json(StatusCode::OK, body.to_string());
+            resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            resp
+        }
+    }
+}
+
+fn json(status: StatusCode, body: String) -> Response<Body> {
+    let mut resp = Response::new(Full::new(Bytes::from(body)));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp
+}
+
+fn error_response(e: &ApiError) -> Response<Body> {
+    let body = serde_json::json!({ "error": e.public_message() }).to_string();
+    let mut resp = json(e.status(), body);
+    match e {
+        ApiError::Unauthorized { bearer: true, reason } => {
+            let v = format!(r#"Bearer error="invalid_token", error_description="{reason}""#);
+            if let Ok(v) = HeaderValue::from_str(&v) {
+                resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+            }
+        }
+        ApiError::MethodNotAllowed => {}
+        ApiError::Store(_) => {
+            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        _ => {}
+    }
+    resp
+}

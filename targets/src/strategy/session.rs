@@ -1,0 +1,90 @@
+//! `session`: an opaque 256-bit session id in the `sid` cookie, one store lookup per request.
+//!
+//! Store layout (the store only ever sees `h = sha256(sid)`):
+//! - `s:{h}` -> `user\nrole,role,...` with TTL = session lifetime;
+//! - `us:{user}` -> set of `h`, so revoke-user can find every session of a user.
+//!
+//! Fixation: login never adopts an offered sid; it mints a new one and deletes the offered one.
+//! Roles live in the session record, so `--authz store` costs no extra lookup here: the session
+//! lookup *is* the store lookup.
+
+use std::time::Duration;
+
+use super::{Credential, Grant, Principal, Strategy};
+use crate::config::StrategyKind;
+use crate::error::ApiError;
+use crate::ids::{self, SECRET_BYTES};
+use crate::store::Store;
+
+pub struct SessionStrategy {
+    store: Store,
+    ttl: Duration,
+    /// `role,role,...` written into every new session record (the claim-bloat knob's roles).
+    roles_csv: String,
+}
+
+impl SessionStrategy {
+    pub fn new(store: Store, ttl: Duration, roles: &[String]) -> Self {
+        SessionStrategy { store, ttl, roles_csv: roles.join(",") }
+    }
+
+    fn session_key(sid: &str) -> Option<String> {
+        ids::is_b64_token(sid, SECRET_BYTES).then(|| format!("s:{}", ids::hash_credential(sid)))
+    }
+}
+
+fn unauthorized() -> ApiError {
+    ApiError::unauthorized("invalid or expired session")
+}
+
+impl Strategy for SessionStrategy {
+    fn kind(&self) -> StrategyKind {
+        StrategyKind::Session
+    }
+
+    fn uses_cookie(&self) -> bool {
+        true
+    }
+
+    async fn login(&self, user: &str, offered: Credential<'_>) -> Result<Grant, ApiError> {
+        if let Credential::Cookie(old) = offered
+            && let Some(old_key) = Self::session_key(old)
+        {
+            self.store.del(&[&old_key]).await?;
+        }
+        let sid = ids::random_token::<SECRET_BYTES>()?;
+        let hash = ids::hash_credential(&sid);
+        let record = format!("{user}\n{}", self.roles_csv);
+        self.store.set(&format!("s:{hash}"), record.as_bytes(), self.ttl).await?;
+        self.store.sadd(&format!("us:{user}"), &hash, self.ttl).await?;
+        Ok(Grant::Session { sid, max_age_secs: self.ttl.as_secs() })
+    }
+
+    async fn authenticate(&self, cred: Credential<'_>) -> Result<Principal, ApiError> {
+        let Credential::Cookie(sid) = cred else { return Err(unauthorized()) };
+        let key = Self::session_key(sid).ok_or_else(unauthorized)?;
+        let record = self.store.get(&key).await?.ok_or_else(unauthorized)?;
+        let text = std::str::from_utf8(&record).map_err(|_| crate::error::StoreError::Corrupt("session record"))?;
+        let (user, roles) = text.split_once('\n').unwrap_or((text, ""));
+        let roles = if roles.is_empty() { 0 } else { roles.split(',').count() };
+        Ok(Principal { sub: user.to_owned(), roles })
+    }
+
+    async fn logout(&self, cred: Credential<'_>, _refresh_token: Option<&str>) -> Result<bool, ApiError> {
+        let Credential::Cookie(sid) = cred else { return Err(unauthorized()) };
+        let key = Self::session_key(sid).ok_or_else(unauthorized)?;
+        Ok(self.store.del(&[&key]).await? > 0)
+    }
+
+    async fn revoke_user(&self, user: &str) -> Result<bool, ApiError> {
+        let set_key = format!("us:{user}");
+        let hashes = self.store.smembers(&set_key).await?;
+        let mut revoked = false;
+        // One key per DEL: session keys live in different cluster slots.
+        for h in &hashes {
+            revoked |= self.store.del(&[&format!("s:{h}")]).await? > 0;
+        }
+        self.store.del(&[&set_key]).await?;
+        Ok(revoked)
+    }
+}
