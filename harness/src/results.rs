@@ -1,0 +1,232 @@
+//! The results format: what `report.json` holds (DESIGN.md "Results (contract)", `"schema": 1`).
+//!
+//! These types are the contract with tools outside the repo: fields named in DESIGN.md keep their
+//! names and units; new fields may be added (optional ones as `Option`, serialized as `null` when a
+//! figure was not measured: never guessed). `results/schema.json` describes the same shape and a
+//! test validates real output against it.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Version of the `report.json` layout.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// The operations a virtual user performs; each gets its own latency histogram.
+pub const OPERATIONS: [&str; 5] = ["login", "api", "logout", "refresh", "revoke"];
+
+/// One run: every strategy (and matrix variant) driven with the same traffic.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Report {
+    /// Always [`SCHEMA_VERSION`].
+    pub schema: u32,
+    pub tool: ToolInfo,
+    pub scenario: ScenarioInfo,
+    /// The exact command line that produced this run.
+    pub command: String,
+    /// RFC 3339 UTC start time.
+    pub started_at: String,
+    pub machine: Machine,
+    pub traffic: TrafficInfo,
+    /// What store the targets ran on: `redis` (a private redis-server), `memory` (in-process) or
+    /// `external` (`--target URL`: not ours to measure).
+    pub store_kind: String,
+    /// True when the run was stopped early (Ctrl-C); the figures cover what was measured.
+    pub interrupted: bool,
+    pub strategies: Vec<StrategyResult>,
+    /// Threshold checks from the scenario, in file order.
+    #[serde(default)]
+    pub thresholds: Vec<ThresholdResult>,
+    /// Anything the reader must know to trust the numbers (driver saturated, clock lag, ...).
+    #[serde(default)]
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ToolInfo {
+    pub name: String,
+    pub version: String,
+    /// `git rev-parse HEAD` of the authbench checkout, if known.
+    pub git_sha: Option<String>,
+    pub rustc: Option<String>,
+    pub redis_server: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ScenarioInfo {
+    pub name: String,
+    /// Path of the scenario file, if the run used one.
+    pub file: Option<String>,
+    /// The question the scenario answers (its leading comment / `description`).
+    pub description: String,
+    /// The scenario as run (after CLI overrides), as TOML text.
+    pub resolved_toml: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Machine {
+    pub cpus: usize,
+    pub cpu_model: Option<String>,
+    pub kernel: Option<String>,
+    pub memory_bytes: Option<u64>,
+    /// How driver and target were placed, e.g. "target pinned to CPU 1, driver to CPU 0".
+    pub pinning: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TrafficInfo {
+    /// `open` (constant rate, latency from intended send time) or `closed` (back-to-back).
+    pub mode: String,
+    /// Target rate for open loop (of the first stage when staged), requests per second.
+    pub rate_per_sec: Option<f64>,
+    pub connections: usize,
+    pub users: usize,
+    pub warmup_s: f64,
+    pub duration_s: f64,
+    /// Operation mix weights by operation name.
+    pub mix: BTreeMap<String, f64>,
+}
+
+/// Everything measured for one strategy (or one matrix variant of it).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StrategyResult {
+    /// Unique label: the strategy, plus the matrix coordinates for sweeps (`jwt alg=ES256`).
+    pub name: String,
+    /// The strategy kind (`none`, `session`, `jwt`, `jwt-denylist`, `jwt-refresh`).
+    pub strategy: String,
+    /// Matrix coordinates of this variant (option -> value); empty without a matrix.
+    #[serde(default)]
+    pub variant: BTreeMap<String, String>,
+    /// Requests completed in the measured window (all outcomes).
+    pub requests: u64,
+    /// Completed requests per second over the measured window.
+    pub throughput_rps: f64,
+    pub success_rps: f64,
+    pub failure_rps: f64,
+    pub errors: Errors,
+    pub outcomes: Outcomes,
+    /// Per operation; in open loop counted from the intended send time (coordinated omission
+    /// corrected).
+    pub latency_us: BTreeMap<String, LatencySummary>,
+    /// Per operation, from the actual send time (uncorrected service time).
+    pub service_time_us: BTreeMap<String, LatencySummary>,
+    /// Per outcome class, the latency of api requests that ended in it.
+    #[serde(default)]
+    pub latency_by_outcome_us: BTreeMap<String, LatencySummary>,
+    /// Mean bytes of the credential as sent per api request (cookie value or bearer token).
+    pub credential_bytes: f64,
+    /// Mean bytes of the whole request head per api request.
+    pub request_header_bytes: f64,
+    pub store: StoreLoad,
+    /// Target process CPU (user+system) per completed request; null when not measured.
+    pub target_cpu_us_per_request: Option<f64>,
+    pub revocation_window_ms: RevocationWindow,
+    pub schedule: ScheduleHealth,
+    /// Per-second samples over the measured window, for the over-time plots.
+    #[serde(default)]
+    pub timeline: Vec<TimelinePoint>,
+    /// One entry per rate stage (capacity curve); empty for unstaged runs.
+    #[serde(default)]
+    pub stages: Vec<StageResult>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Errors {
+    pub total: u64,
+    /// `connect`, `timeout`, `protocol`, `status_<code>`.
+    pub by_class: BTreeMap<String, u64>,
+}
+
+/// Every request ends in exactly one of these.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Outcomes {
+    pub expected_allow: u64,
+    pub expected_deny: u64,
+    /// A revoked or forged credential was accepted: a security failure.
+    pub unexpected_allow: u64,
+    pub unexpected_deny: u64,
+    pub timeout: u64,
+    pub connect_error: u64,
+    pub protocol_error: u64,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
+pub struct LatencySummary {
+    pub count: u64,
+    pub mean: f64,
+    pub p50: u64,
+    pub p90: u64,
+    pub p99: u64,
+    pub p999: u64,
+    pub max: u64,
+    pub min: u64,
+    pub stdev: f64,
+}
+
+/// Store load read from the store itself over the measured window.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct StoreLoad {
+    /// False when the store could not be observed (memory store figures come from `/metrics`,
+    /// `--target URL` runs have none); the per-request figures are then null.
+    pub measured: bool,
+    pub ops_per_request: Option<f64>,
+    /// Store commands per request, by command name (Redis `INFO commandstats`).
+    pub ops_by_command: BTreeMap<String, f64>,
+    pub cpu_us_per_request: Option<f64>,
+    pub net_bytes_per_request: Option<f64>,
+    /// Store memory growth per live session/token record created in the run.
+    pub memory_bytes_per_session: Option<f64>,
+}
+
+/// How long a revoked credential kept working, probed directly.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct RevocationWindow {
+    pub p50: Option<f64>,
+    pub max: Option<f64>,
+    pub probes: u64,
+    /// True when some credential was still accepted at the end of the run: `max` is then the
+    /// bound read from the token's `exp` (+ leeway), not an observation.
+    pub bounded: bool,
+    /// Longest window actually observed (credential still accepted), ms.
+    pub observed_max: Option<f64>,
+}
+
+/// Whether the driver kept its schedule (open loop) and its own CPU.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ScheduleHealth {
+    pub target_rate_per_sec: Option<f64>,
+    pub achieved_rate_per_sec: f64,
+    /// Requests sent more than 1 ms after their intended time.
+    pub late_starts: u64,
+    pub max_lag_us: u64,
+    /// Driver process CPU over the measured window, percent of one core.
+    pub driver_cpu_percent: Option<f64>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct TimelinePoint {
+    pub t_s: f64,
+    pub rps: f64,
+    pub p50_us: u64,
+    pub p99_us: u64,
+    pub errors: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct StageResult {
+    pub target_rate_per_sec: f64,
+    pub achieved_rps: f64,
+    pub p50_us: u64,
+    pub p99_us: u64,
+    pub errors: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ThresholdResult {
+    /// As written in the scenario, e.g. `jwt.api.p99_us`.
+    pub metric: String,
+    /// As written, e.g. `< 2000`.
+    pub condition: String,
+    pub actual: Option<f64>,
+    pub passed: bool,
+}
