@@ -1,53 +1,254 @@
-//! PLACEHOLDER: the Redis store (fred) is being implemented.
+//! The Redis store: a [`KvStore`] over a pool of `fred` clients talking to a real redis-server (or,
+//! given several URLs, a Redis Cluster).
+//!
+//! This module owns the connection policy, and that policy is the point of it: every `fred` default
+//! that is unbounded (command timeout, connect timeout, retries, queueing while disconnected) is set
+//! here explicitly, so that a store outage turns into a prompt [`StoreError`] (503, fail closed) and
+//! never into a hung request, and so that the pool reconnects by itself when the store comes back.
+//!
+//! Each [`KvStore`] operation is exactly one Redis command and one round trip (`sadd` is `SADD` +
+//! `EXPIRE` sent as one pipeline, still one round trip), so the report's "store operations per
+//! request" counts what really crossed the wire.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use fred::prelude::{
+    Builder, Client, ClientLike, Config, ErrorKind, Expiration, KeysInterface, Options, Pool, ReconnectPolicy,
+    ServerConfig, SetOptions, SetsInterface,
+};
+use fred::types::ConnectHandle;
 
 use super::KvStore;
 use crate::error::StoreError;
+
+/// Longest wait for the pool's first connection in [`RedisStore::connect`]. Past it the target
+/// starts anyway (store routes answer 503) and the pool keeps reconnecting in the background.
+const STARTUP_CONNECT_WAIT: Duration = Duration::from_secs(1);
+
+/// Longest TCP connect (and TLS handshake) attempt. Bounded so a black-holed store address does not
+/// stall each reconnect attempt for fred's default 10 s.
+const CONNECTION_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Bound for fred's own commands on a new connection (`AUTH`, `SELECT`, `CLUSTER SLOTS`, ...).
+const INTERNAL_COMMAND_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Reconnect back-off: 50 ms doubling up to 1 s, forever. The cap is what lets a target recover
+/// within about a second of the store coming back; "forever" is what lets it recover at all.
+const RECONNECT_MIN_DELAY_MS: u32 = 50;
+const RECONNECT_MAX_DELAY_MS: u32 = 1_000;
+
+/// Slack added to the per-command timeout for the outer [`tokio::time::timeout`] guard.
+const GUARD_SLACK: Duration = Duration::from_millis(50);
 
 /// Connection settings, all explicit (fred's defaults are unbounded).
 #[derive(Debug, Clone)]
 pub struct RedisStoreOptions {
     /// `redis://` URLs: one for a single node, several for a cluster's seed nodes.
     pub urls: Vec<String>,
+    /// Clients in the pool, each with its own connection (per node): requests are spread round-robin
+    /// so one slow reply does not head-of-line block every request.
     pub pool_size: usize,
+    /// Per-command timeout; past it the operation fails with [`StoreError::Timeout`] (503).
     pub command_timeout: Duration,
 }
 
+/// A cheaply cloneable handle on the shared pool.
 #[derive(Clone)]
-pub struct RedisStore {}
+pub struct RedisStore {
+    /// The pooled clients. Commands go to the next *connected* client, round-robin.
+    pool: Pool,
+    /// Applied to every command: fail fast while disconnected (instead of queueing until the
+    /// reconnect succeeds), at most one write attempt (a silently retried `SET .. XX GET` could
+    /// report a refresh token as already used when it was this very request that used it), and
+    /// the per-command timeout.
+    options: Options,
+    /// The per-command timeout, kept for the error we report and the outer guard.
+    command_timeout: Duration,
+    /// The connection tasks, aborted when the last handle is dropped so a stopped target does not
+    /// leave clients reconnecting forever in the background.
+    _tasks: Arc<ConnectionTasks>,
+}
 
-impl RedisStore {
-    pub async fn connect(_opts: RedisStoreOptions) -> Result<Self, StoreError> {
-        Err(StoreError::Unavailable("not implemented".into()))
+/// Owns the pool's connection tasks; aborts them on drop.
+struct ConnectionTasks(Vec<ConnectHandle>);
+
+impl Drop for ConnectionTasks {
+    fn drop(&mut self) {
+        for task in &self.0 {
+            task.abort();
+        }
     }
 }
 
+impl RedisStore {
+    /// Build the pool and start its connection tasks. This fails only for a configuration error
+    /// (invalid URL, empty URL list); a store that is down at start-up is not an error: the target
+    /// starts, answers 503 on store routes, and recovers when the store appears.
+    pub async fn connect(opts: RedisStoreOptions) -> Result<Self, StoreError> {
+        let mut config = parse_urls(&opts.urls)?;
+        // Do not end the connection task when the first connection fails: run the reconnect
+        // policy instead, so a target started before its store recovers on its own.
+        config.fail_fast = false;
+
+        let command_timeout = opts.command_timeout;
+        let unresponsive_after = (command_timeout * 4).max(Duration::from_secs(2));
+        let pool = Builder::from_config(config)
+            .with_performance_config(|perf| {
+                perf.default_command_timeout = command_timeout;
+            })
+            .with_connection_config(|conn| {
+                conn.connection_timeout = CONNECTION_TIMEOUT;
+                conn.internal_command_timeout = INTERNAL_COMMAND_TIMEOUT;
+                conn.max_command_attempts = 1;
+                conn.max_redirections = 3;
+                // A store that accepts but never answers (stopped, swapping) is treated as a lost
+                // connection and reconnected, rather than timing out every command forever.
+                conn.unresponsive.max_timeout = Some(unresponsive_after);
+                conn.unresponsive.interval = unresponsive_after / 4;
+                conn.tcp.nodelay = Some(true);
+            })
+            .set_policy(ReconnectPolicy::new_exponential(0, RECONNECT_MIN_DELAY_MS, RECONNECT_MAX_DELAY_MS, 2))
+            .build_pool(opts.pool_size.max(1))
+            .map_err(|e| StoreError::Unavailable(format!("redis pool: {e}")))?;
+
+        let tasks = pool.connect_pool();
+        match tokio::time::timeout(STARTUP_CONNECT_WAIT, pool.wait_for_connect()).await {
+            Ok(Ok(())) => tracing::info!(urls = ?opts.urls, "redis store connected"),
+            Ok(Err(e)) => {
+                tracing::warn!(urls = ?opts.urls, error = %e, "redis store not reachable yet; reconnecting in the background")
+            }
+            Err(_) => {
+                tracing::warn!(urls = ?opts.urls, "redis store not connected yet; reconnecting in the background")
+            }
+        }
+
+        let options =
+            Options { fail_fast: true, max_attempts: Some(1), timeout: Some(command_timeout), ..Options::default() };
+        Ok(RedisStore { pool, options, command_timeout, _tasks: Arc::new(ConnectionTasks(tasks)) })
+    }
+
+    /// The client for the next command: the next connected one, round-robin.
+    fn client(&self) -> &Client {
+        self.pool.next_connected()
+    }
+
+    /// Run one store command with the shared options, mapping every failure to a [`StoreError`].
+    /// The outer timeout is a guard only; fred's own per-command timeout normally fires first.
+    async fn run<T, F, Fut>(&self, what: &'static str, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(fred::clients::WithOptions<Client>) -> Fut,
+        Fut: Future<Output = Result<T, fred::error::Error>>,
+    {
+        let client = self.client().with_options(&self.options);
+        match tokio::time::timeout(self.command_timeout + GUARD_SLACK, f(client)).await {
+            Ok(result) => result.map_err(|e| self.map_err(what, e)),
+            Err(_) => Err(self.timeout()),
+        }
+    }
+
+    fn timeout(&self) -> StoreError {
+        StoreError::Timeout(u64::try_from(self.command_timeout.as_millis()).unwrap_or(u64::MAX))
+    }
+
+    fn map_err(&self, what: &'static str, e: fred::error::Error) -> StoreError {
+        match e.kind() {
+            ErrorKind::Timeout => self.timeout(),
+            // A reply of the wrong shape (e.g. a set where a string was expected).
+            ErrorKind::Parse => StoreError::Corrupt(what),
+            _ => StoreError::Unavailable(format!("{what}: {e}")),
+        }
+    }
+}
+
+/// One URL: a single node (or, with a `redis-cluster://` scheme, a cluster). Several URLs: seed
+/// nodes of one cluster, credentials taken from the first.
+fn parse_urls(urls: &[String]) -> Result<Config, StoreError> {
+    let invalid = |url: &str, e: fred::error::Error| StoreError::Unavailable(format!("invalid redis URL `{url}`: {e}"));
+    match urls {
+        [] => Err(StoreError::Unavailable("no redis URL given".into())),
+        [url] => Config::from_url(url).map_err(|e| invalid(url, e)),
+        [first, ..] => {
+            let mut config = Config::from_url_clustered(first).map_err(|e| invalid(first, e))?;
+            let mut hosts = Vec::new();
+            for url in urls {
+                let c = Config::from_url_clustered(url).map_err(|e| invalid(url, e))?;
+                for host in c.server.hosts() {
+                    if !hosts.contains(&host) {
+                        hosts.push(host);
+                    }
+                }
+            }
+            config.server = ServerConfig::Clustered { hosts, policy: Default::default() };
+            Ok(config)
+        }
+    }
+}
+
+fn millis(d: Duration) -> i64 {
+    // At least 1 ms: `PX 0` is an error in Redis.
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX).max(1)
+}
+
 impl KvStore for RedisStore {
-    async fn get(&self, _key: &str) -> Result<Option<Bytes>, StoreError> {
-        Err(StoreError::Unavailable("not implemented".into()))
+    async fn get(&self, key: &str) -> Result<Option<Bytes>, StoreError> {
+        self.run("get", |c| async move { c.get::<Option<Bytes>, _>(key).await }).await
     }
-    async fn mget(&self, _keys: &[&str]) -> Result<Vec<Option<Bytes>>, StoreError> {
-        Err(StoreError::Unavailable("not implemented".into()))
+
+    async fn mget(&self, keys: &[&str]) -> Result<Vec<Option<Bytes>>, StoreError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<&str> = keys.to_vec();
+        let n = keys.len();
+        let values: Vec<Option<Bytes>> =
+            self.run("mget", |c| async move { c.mget::<Vec<Option<Bytes>>, _>(keys).await }).await?;
+        if values.len() == n { Ok(values) } else { Err(StoreError::Corrupt("mget")) }
     }
-    async fn set(&self, _key: &str, _value: &[u8], _ttl: Duration) -> Result<(), StoreError> {
-        Err(StoreError::Unavailable("not implemented".into()))
+
+    async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), StoreError> {
+        let value = Bytes::copy_from_slice(value);
+        self.run("set", |c| async move {
+            c.set::<(), _, _>(key, value, Some(Expiration::PX(millis(ttl))), None, false).await
+        })
+        .await
     }
-    async fn del(&self, _keys: &[&str]) -> Result<u64, StoreError> {
-        Err(StoreError::Unavailable("not implemented".into()))
+
+    async fn del(&self, keys: &[&str]) -> Result<u64, StoreError> {
+        if keys.is_empty() {
+            return Ok(0);
+        }
+        let keys: Vec<&str> = keys.to_vec();
+        self.run("del", |c| async move { c.del::<u64, _>(keys).await }).await
     }
-    async fn set_xx_get(&self, _key: &str, _value: &[u8]) -> Result<Option<Bytes>, StoreError> {
-        Err(StoreError::Unavailable("not implemented".into()))
+
+    async fn set_xx_get(&self, key: &str, value: &[u8]) -> Result<Option<Bytes>, StoreError> {
+        let value = Bytes::copy_from_slice(value);
+        // `SET key value KEEPTTL XX GET`: one atomic command (Redis >= 7.0 for XX with GET).
+        self.run("set_xx_get", |c| async move {
+            c.set::<Option<Bytes>, _, _>(key, value, Some(Expiration::KEEPTTL), Some(SetOptions::XX), true).await
+        })
+        .await
     }
-    async fn sadd(&self, _key: &str, _member: &str, _ttl: Duration) -> Result<(), StoreError> {
-        Err(StoreError::Unavailable("not implemented".into()))
+
+    async fn sadd(&self, key: &str, member: &str, ttl: Duration) -> Result<(), StoreError> {
+        let ms = millis(ttl);
+        self.run("sadd", |c| async move {
+            // SADD + PEXPIRE queued in memory, then written together: one round trip.
+            let pipeline = c.pipeline().with_options(c.options());
+            pipeline.sadd::<(), _, _>(key, member).await?;
+            pipeline.pexpire::<(), _>(key, ms, None).await?;
+            pipeline.all::<Vec<fred::prelude::Value>>().await.map(|_| ())
+        })
+        .await
     }
-    async fn smembers(&self, _key: &str) -> Result<Vec<String>, StoreError> {
-        Err(StoreError::Unavailable("not implemented".into()))
+
+    async fn smembers(&self, key: &str) -> Result<Vec<String>, StoreError> {
+        self.run("smembers", |c| async move { c.smembers::<Vec<String>, _>(key).await }).await
     }
+
     async fn ping(&self) -> Result<(), StoreError> {
-        Err(StoreError::Unavailable("not implemented".into()))
+        self.run("ping", |c| async move { c.ping::<()>(None).await }).await
     }
 }
