@@ -20,4 +20,9 @@ pub enum Command {
     /// With `--listen 127.0.0.1:0` a free port is picked; the first line on stdout is
     /// `listening on http://IP:PORT`. Stops cleanly on Ctrl-C or SIGTERM.
     Target(authbench_targets::TargetArgs),
+    /// Drive traffic at every strategy and write a results directory (see docs/scenarios.md).
+    ///
+    /// With no arguments: a short closed-loop comparison of all five strategies (under a minute),
+    /// on a private redis-server when installed, else the in-process memory store.
+    Run(crate::plan::RunArgs),
 }

@@ -2,7 +2,9 @@
 //! The target servers live in the `authbench-targets` crate, re-exported here as [`targets`].
 
 pub mod cli;
+pub mod plan;
 pub mod results;
+pub mod scenario;
 pub mod target;
 
 pub use authbench_targets as targets;

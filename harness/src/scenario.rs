@@ -1,0 +1,343 @@
+//! Scenario files: what a run compares and how it drives traffic, as TOML (see `docs/scenarios.md`).
+//!
+//! Parsing is strict: unknown keys are errors, and every error names the file, the line and column,
+//! and what was expected. The parsed [`Scenario`] is still raw (durations parsed, nothing combined);
+//! [`crate::plan`] turns it and the command-line overrides into a validated `RunPlan`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::targets::config::{Alg, AuthzSource, StrategyKind, parse_duration};
+
+/// The scenario used when `authbench run` gets no file: `scenarios/quickstart.toml`, built in.
+pub const QUICKSTART_TOML: &str = include_str!("../../scenarios/quickstart.toml");
+
+/// A duration written as `500ms`, `10s`, `5m` (or a bare number of seconds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Dur(pub Duration);
+
+impl<'de> Deserialize<'de> for Dur {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Text(String),
+            Secs(f64),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Text(s) => parse_duration(&s).map(Dur).map_err(serde::de::Error::custom),
+            Raw::Secs(n) if n.is_finite() && n >= 0.0 => Ok(Dur(Duration::from_secs_f64(n))),
+            Raw::Secs(n) => Err(serde::de::Error::custom(format!("`{n}` is not a duration (try 500ms, 30s, 5m)"))),
+        }
+    }
+}
+
+impl Serialize for Dur {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format_duration(self.0))
+    }
+}
+
+/// `1.5s`, `250ms`, `10s`: the shortest exact way `parse_duration` reads back.
+pub fn format_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if d.subsec_millis() == 0 && d.subsec_nanos() == 0 {
+        format!("{}s", d.as_secs())
+    } else if Duration::from_millis(ms as u64) == d {
+        format!("{ms}ms")
+    } else {
+        format!("{}s", d.as_secs_f64())
+    }
+}
+
+/// Which store the targets use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum StoreChoice {
+    /// A private `redis-server` when the binary is installed, else the in-process memory store.
+    #[default]
+    Auto,
+    /// The target's in-process store.
+    Memory,
+    /// A private `redis-server` started for the run (error when it is not installed).
+    Redis,
+}
+
+/// Open loop (constant rate, latency from the intended send time) or closed loop (back to back).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    Open,
+    Closed,
+}
+
+/// The whole file.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Short name, used in the results directory name. Default: the file stem.
+    pub name: Option<String>,
+    /// The question this scenario answers. Default: the file's leading comment.
+    pub description: Option<String>,
+    /// Strategies to compare, in order. Default: all five.
+    pub strategies: Option<Vec<StrategyKind>>,
+    /// `auto` (default), `memory` or `redis`.
+    pub store: Option<StoreChoice>,
+    #[serde(default)]
+    pub target: TargetOptions,
+    #[serde(default)]
+    pub traffic: Traffic,
+    #[serde(default)]
+    pub mix: Mix,
+    #[serde(default)]
+    pub matrix: Matrix,
+    #[serde(default)]
+    pub probe: Probe,
+    /// `"strategy.operation.figure" = "< 2000"`; evaluated by [`crate::thresholds`].
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub thresholds: BTreeMap<String, toml::Spanned<String>>,
+}
+
+/// Options passed to every target (`authbench target --…`).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TargetOptions {
+    pub alg: Option<Alg>,
+    pub access_ttl: Option<Dur>,
+    pub leeway: Option<Dur>,
+    pub roles: Option<usize>,
+    pub scopes: Option<usize>,
+    pub pad_bytes: Option<usize>,
+    pub authz: Option<AuthzSource>,
+}
+
+/// One rate stage of an open-loop run.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Stage {
+    /// Requests per second at the end of the stage (all connections together).
+    pub rate: f64,
+    pub duration: Dur,
+    /// Rise linearly from the previous stage's rate (0 for the first) instead of stepping.
+    #[serde(default)]
+    pub ramp: bool,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Traffic {
+    /// `open` or `closed`. Default: open when `rate` or `stages` is given, else closed.
+    pub mode: Option<Mode>,
+    /// Keep-alive connections (closed loop: requests in flight). Default 16.
+    pub connections: Option<usize>,
+    /// Open loop: requests per second, all connections together.
+    pub rate: Option<f64>,
+    /// Open loop: rate stages (steps, or ramps with `ramp = true`), run one after the other.
+    pub stages: Option<Vec<Stage>>,
+    /// Distinct virtual users. Default 1000.
+    pub users: Option<usize>,
+    /// Traffic before measuring starts. Default 1s.
+    pub warmup: Option<Dur>,
+    /// Measured traffic per strategy. Default 5s.
+    pub duration: Option<Dur>,
+    /// Per-request timeout. Default 2s.
+    pub timeout: Option<Dur>,
+    /// Fraction of api requests sent with a credential the driver knows is revoked (logged out).
+    pub revoked_fraction: Option<f64>,
+    /// Fraction of api requests sent with a tampered credential.
+    pub tampered_fraction: Option<f64>,
+}
+
+/// Operation mix: relative weights.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Mix {
+    pub login: Option<f64>,
+    pub api: Option<f64>,
+    pub logout: Option<f64>,
+    pub refresh: Option<f64>,
+    #[serde(rename = "revoke-user", alias = "revoke_user")]
+    pub revoke_user: Option<f64>,
+}
+
+/// Options swept into one comparison: every combination of the listed values, per strategy (a key
+/// only multiplies the strategies it applies to: `alg` and `pad_bytes` leave `none` and `session` alone).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Matrix {
+    pub alg: Option<Vec<Alg>>,
+    pub pad_bytes: Option<Vec<usize>>,
+    pub roles: Option<Vec<usize>>,
+    pub scopes: Option<Vec<usize>>,
+    pub authz: Option<Vec<AuthzSource>>,
+    pub rate: Option<Vec<f64>>,
+    pub connections: Option<Vec<usize>>,
+}
+
+/// The revocation-window probe run against each target after its traffic.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Probe {
+    /// Logouts probed per strategy. Default 5; 0 skips the probe.
+    pub revocation_probes: Option<u32>,
+    /// How long to keep probing one revoked credential. Default 2s.
+    pub revocation_max_wait: Option<Dur>,
+}
+
+/// One `[thresholds]` entry as written, with where it was written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThresholdEntry {
+    pub metric: String,
+    pub condition: String,
+    /// 1-based line of the condition in the scenario file.
+    pub line: usize,
+}
+
+/// A scenario file that could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    #[error("cannot read scenario {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}:{column}: {message}")]
+    Parse { path: String, line: usize, column: usize, message: String },
+}
+
+impl ScenarioError {
+    /// Line and column (1-based) for parse errors.
+    pub fn position(&self) -> Option<(usize, usize)> {
+        match self {
+            ScenarioError::Parse { line, column, .. } => Some((*line, *column)),
+            ScenarioError::Read { .. } => None,
+        }
+    }
+}
+
+/// A parsed file with what was learnt about it.
+#[derive(Debug, Clone)]
+pub struct LoadedScenario {
+    pub scenario: Scenario,
+    /// Name for the results directory: `name`, else the file stem, else `quickstart`.
+    pub name: String,
+    /// `description`, else the leading comment.
+    pub description: String,
+    /// `None` for the built-in default.
+    pub file: Option<PathBuf>,
+    pub thresholds: Vec<ThresholdEntry>,
+}
+
+/// Read and parse a scenario file.
+pub fn load(path: &Path) -> Result<LoadedScenario, ScenarioError> {
+    let text =
+        std::fs::read_to_string(path).map_err(|source| ScenarioError::Read { path: path.to_path_buf(), source })?;
+    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "scenario".into());
+    parse(&text, &path.display().to_string(), &stem).map(|mut l| {
+        l.file = Some(path.to_path_buf());
+        l
+    })
+}
+
+/// The built-in default (`scenarios/quickstart.toml`).
+pub fn quickstart() -> Result<LoadedScenario, ScenarioError> {
+    parse(QUICKSTART_TOML, "scenarios/quickstart.toml", "quickstart")
+}
+
+/// Parse scenario text; `origin` names it in errors, `stem` is the fallback name.
+pub fn parse(text: &str, origin: &str, stem: &str) -> Result<LoadedScenario, ScenarioError> {
+    let scenario: Scenario = toml::from_str(text).map_err(|e| {
+        let (line, column) = e.span().map_or((1, 1), |s| line_col(text, s.start));
+        ScenarioError::Parse { path: origin.to_owned(), line, column, message: e.message().trim().to_owned() }
+    })?;
+    let mut thresholds: Vec<(usize, ThresholdEntry)> = scenario
+        .thresholds
+        .iter()
+        .map(|(metric, cond)| {
+            let start = cond.span().start;
+            let (line, _) = line_col(text, start);
+            (start, ThresholdEntry { metric: metric.clone(), condition: cond.get_ref().clone(), line })
+        })
+        .collect();
+    thresholds.sort_by_key(|(start, _)| *start);
+    let name = scenario.name.clone().unwrap_or_else(|| stem.to_owned());
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+        return Err(ScenarioError::Parse {
+            path: origin.to_owned(),
+            line: 1,
+            column: 1,
+            message: format!("name `{name}` must be non-empty [A-Za-z0-9_.-] (it names the results directory)"),
+        });
+    }
+    let description = scenario.description.clone().unwrap_or_else(|| leading_comment(text));
+    Ok(LoadedScenario {
+        scenario,
+        name,
+        description,
+        file: None,
+        thresholds: thresholds.into_iter().map(|(_, t)| t).collect(),
+    })
+}
+
+/// 1-based line and column of a byte offset.
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (line, before[line_start..].chars().count() + 1)
+}
+
+/// The comment block at the top of the file, `#` stripped, joined into one paragraph.
+pub fn leading_comment(text: &str) -> String {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let t = line.trim();
+        if let Some(c) = t.strip_prefix('#') {
+            let c = c.trim();
+            if !c.is_empty() {
+                out.push(c.to_owned());
+            }
+        } else if t.is_empty() && out.is_empty() {
+            continue;
+        } else {
+            break;
+        }
+    }
+    out.join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_col_counts_from_one() {
+        assert_eq!(line_col("a\nbc\n", 3), (2, 2));
+        assert_eq!(line_col("abc", 0), (1, 1));
+    }
+
+    #[test]
+    fn leading_comment_joined() {
+        assert_eq!(leading_comment("# One\n# two\n\nname = 'x'\n# not this"), "One two");
+    }
+
+    #[test]
+    fn builtin_quickstart_parses() {
+        let q = quickstart().expect("quickstart parses");
+        assert_eq!(q.name, "quickstart");
+        assert!(!q.description.is_empty());
+    }
+
+    #[test]
+    fn format_duration_round_trips() {
+        for s in ["10s", "250ms", "1500ms"] {
+            let d = parse_duration(s).expect("parse");
+            assert_eq!(parse_duration(&format_duration(d)).expect("reparse"), d);
+        }
+    }
+}

@@ -1,0 +1,153 @@
+//! Scenario files and `authbench run` flags: parsing, errors that point at file/line/column, unknown
+//! keys, overrides, and every shipped scenario.
+
+use std::time::Duration;
+
+use authbench::plan::{self, RunArgs, Schedule, Stop};
+use authbench::scenario::{self, ScenarioError};
+use authbench::targets::config::StrategyKind;
+
+fn parse_err(text: &str) -> ScenarioError {
+    scenario::parse(text, "test.toml", "test").expect_err("must fail")
+}
+
+#[test]
+fn unknown_key_is_an_error_with_line_and_column() {
+    let e = parse_err("name = \"x\"\n\n[traffic]\nconections = 3\n");
+    assert_eq!(e.position(), Some((4, 1)), "{e}");
+    let msg = e.to_string();
+    assert!(msg.starts_with("test.toml:4:1:"), "{msg}");
+    assert!(msg.contains("conections") && msg.contains("connections"), "names the key and what was expected: {msg}");
+}
+
+#[test]
+fn unknown_top_level_table_is_an_error() {
+    let e = parse_err("[trafic]\nrate = 3\n");
+    assert!(e.to_string().contains("trafic"), "{e}");
+}
+
+#[test]
+fn bad_duration_names_what_was_expected() {
+    let e = parse_err("[traffic]\nduration = \"5q\"\n");
+    assert_eq!(e.position().map(|p| p.0), Some(2));
+    assert!(e.to_string().contains("ms, s, m, h or d"), "{e}");
+}
+
+#[test]
+fn wrong_type_names_the_type() {
+    let e = parse_err("[traffic]\nconnections = \"many\"\n");
+    assert_eq!(e.position().map(|p| p.0), Some(2));
+    assert!(e.to_string().contains("expected usize"), "{e}");
+}
+
+#[test]
+fn unknown_strategy_lists_the_valid_ones() {
+    let e = parse_err("strategies = [\"jwt\", \"oauth\"]\n");
+    assert!(e.to_string().contains("oauth") && e.to_string().contains("jwt-denylist"), "{e}");
+}
+
+#[test]
+fn missing_file_is_named() {
+    let e = scenario::load(std::path::Path::new("/nonexistent/x.toml")).expect_err("missing");
+    assert!(e.to_string().contains("/nonexistent/x.toml"), "{e}");
+}
+
+#[test]
+fn thresholds_keep_file_order_and_lines() {
+    let text = "# q\n[thresholds]\n\"jwt.api.p99_us\" = \"< 2000\"\n\"a.api.p50_us\" = \"< 10\"\n";
+    let l = scenario::parse(text, "t.toml", "t").expect("parses");
+    assert_eq!(l.thresholds.len(), 2);
+    assert_eq!(l.thresholds[0].metric, "jwt.api.p99_us");
+    assert_eq!(l.thresholds[0].condition, "< 2000");
+    assert_eq!(l.thresholds[0].line, 3);
+    assert_eq!(l.thresholds[1].line, 4);
+    assert_eq!(l.description, "q");
+}
+
+#[test]
+fn every_shipped_scenario_parses_and_plans() {
+    let dir = crate::util::repo_root().join("scenarios");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).expect("scenarios/") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let text = std::fs::read_to_string(&path).expect("read");
+            assert!(text.starts_with('#'), "{} must open with a comment saying its question", path.display());
+            let args = RunArgs { scenario: Some(path.clone()), ..RunArgs::default() };
+            let p = plan::build(&args).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            assert!(!p.variants.is_empty());
+            assert!(!p.description.is_empty());
+            n += 1;
+        }
+    }
+    assert!(n >= 5, "five shipped scenarios, found {n}");
+}
+
+#[test]
+fn flags_override_the_file() {
+    let args = RunArgs {
+        connections: Some(3),
+        duration: Some(Duration::from_secs(2)),
+        strategies: vec![StrategyKind::Session],
+        users: Some(7),
+        ..RunArgs::default()
+    };
+    let p = plan::build(&args).expect("plan");
+    assert_eq!(p.variants.len(), 1);
+    assert_eq!(p.variants[0].strategy, StrategyKind::Session);
+    assert_eq!(p.variants[0].schedule, Schedule::Closed { connections: 3 });
+    assert_eq!(p.stop, Stop::Duration(Duration::from_secs(2)));
+    assert_eq!(p.users, 7);
+    assert!(p.resolved_toml.contains("users = 7"), "{}", p.resolved_toml);
+}
+
+#[test]
+fn rate_flag_means_open_loop_and_connections_alone_closed() {
+    let p = plan::build(&RunArgs { rate: Some(200.0), ..RunArgs::default() }).expect("plan");
+    match &p.variants[0].schedule {
+        Schedule::Open { stages, connections } => {
+            assert_eq!(*connections, 16);
+            assert_eq!(stages[0].rate_per_sec, 200.0);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn matrix_multiplies_only_the_strategies_it_applies_to() {
+    let text = "strategies = [\"session\", \"jwt\"]\n[matrix]\nalg = [\"HS256\", \"ES256\"]\npad_bytes = [0, 1024]\n";
+    let l = scenario::parse(text, "m.toml", "m").expect("parses");
+    let p = plan::build_from(l, &RunArgs::default()).expect("plan");
+    let labels: Vec<&str> = p.variants.iter().map(|v| v.label.as_str()).collect();
+    assert_eq!(labels.len(), 5, "{labels:?}");
+    assert_eq!(labels[0], "session");
+    assert!(labels.contains(&"jwt alg=ES256 pad_bytes=1024"), "{labels:?}");
+}
+
+#[test]
+fn staged_open_loop_sums_stage_durations() {
+    let text =
+        "[traffic]\nstages = [{ rate = 100, duration = \"2s\" }, { rate = 300, duration = \"3s\", ramp = true }]\n";
+    let l = scenario::parse(text, "s.toml", "s").expect("parses");
+    let p = plan::build_from(l, &RunArgs::default()).expect("plan");
+    assert_eq!(p.stop, Stop::Duration(Duration::from_secs(5)));
+    match &p.variants[0].schedule {
+        Schedule::Open { stages, .. } => {
+            assert_eq!(stages[1].from_rate_per_sec, 100.0);
+            assert_eq!(stages[1].rate_per_sec, 300.0);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn invalid_combinations_are_refused_before_any_work() {
+    let l = scenario::parse("[traffic]\nmode = \"closed\"\nrate = 10\n", "c.toml", "c").expect("parses");
+    let e = plan::build_from(l, &RunArgs::default()).expect_err("closed with rate");
+    assert!(e.to_string().contains("closed"), "{e}");
+    let e = plan::build(&RunArgs { connections: Some(0), ..RunArgs::default() }).expect_err("0 connections");
+    assert!(e.to_string().contains("connections"), "{e}");
+    let e = plan::build(&RunArgs { target: Some("http://127.0.0.1:1".into()), ..RunArgs::default() })
+        .expect_err("--target with five strategies");
+    assert!(e.to_string().contains("--strategy"), "{e}");
+}

@@ -1,0 +1,7 @@
+//! The harness's integration tests, one binary (`autotests = false`): each module below is one area.
+
+mod util;
+
+mod collect;
+
+mod scenario;
