@@ -2,6 +2,7 @@
 //! The target servers live in the `authbench-targets` crate, re-exported here as [`targets`].
 
 pub mod cli;
+pub mod collect;
 pub mod plan;
 pub mod results;
 pub mod scenario;

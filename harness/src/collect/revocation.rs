@@ -1,0 +1,288 @@
+//! The revocation window, probed directly: after a logout or revoke-user, how long does the revoked
+//! credential keep working?
+//!
+//! Each probe uses a fresh user (`revprobe-<n>`): log in, check the credential works, revoke it
+//! (even probes by `POST /logout`, odd ones by `POST /admin/revoke-user/{user}`), then present the
+//! *old* credential on `GET /api/resource` every [`POLL_INTERVAL`] until it is refused (401) or
+//! `max_wait` passes.
+//!
+//! - **Window** of a probe: from the revoke response to the *send* time of the first poll answered
+//!   401. A revocation that is effective at once reads ~0 ms; the resolution is the poll interval.
+//! - **Still accepted at `max_wait`** (pure JWT, and jwt-refresh's access token): the probe is
+//!   *bounded*: its value is the bound read from the token's `exp` claim, `exp + leeway + 1 s`
+//!   (exp is compared in whole seconds) minus the revoke time, and `observed_max` keeps what was
+//!   actually seen. A credential without `exp` (a session that outlived its revocation: a bug) keeps
+//!   its observed time and is logged as a warning.
+//!
+//! Probes run concurrently (at most [`MAX_CONCURRENT_PROBES`] at a time), so `probes` JWT probes
+//! take about `max_wait`, not `probes * max_wait`.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use super::http;
+use crate::results::RevocationWindow;
+use crate::targets::StrategyKind;
+
+/// How often a revoked credential is presented again.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(10);
+/// Probes in flight at once: enough to overlap the long JWT waits, few enough not to load the target.
+pub const MAX_CONCURRENT_PROBES: usize = 8;
+
+/// How one probe ended.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum ProbeOutcome {
+    /// Refused `window_ms` after the revoke response.
+    Refused { window_ms: f64 },
+    /// Still accepted at `max_wait`: `observed_ms` is the last acceptance seen, `bound_ms` the
+    /// bound from the token's `exp` (None without one).
+    StillAccepted { observed_ms: Option<f64>, bound_ms: Option<f64> },
+}
+
+/// A credential as the probe presents it.
+#[derive(Debug, Clone)]
+struct Credential {
+    /// `cookie: sid=...` or `authorization: Bearer ...`.
+    header: (&'static str, String),
+    /// The access JWT, to read `exp` from.
+    access_token: Option<String>,
+    /// jwt-refresh's refresh token: sent with logout, and checked dead afterwards.
+    refresh_token: Option<String>,
+}
+
+/// Probe the revocation window of the target at `base_url` with `probes` fresh users.
+///
+/// `admin_key` is the target's `--admin-key` (empty: every probe uses logout); `leeway` is the
+/// target's `--leeway`, used for the bound of JWTs still accepted at `max_wait`. For the `none`
+/// strategy there is nothing to revoke: `probes` is 0 and every figure `None`. Probes that could not
+/// be set up (login or first check failed) are logged and not counted.
+pub async fn probe(
+    base_url: &str,
+    strategy: StrategyKind,
+    admin_key: &str,
+    probes: u32,
+    max_wait: Duration,
+    leeway: Duration,
+) -> RevocationWindow {
+    if strategy == StrategyKind::None || probes == 0 {
+        return RevocationWindow::default();
+    }
+    let base: Arc<str> = Arc::from(base_url);
+    let key: Arc<str> = Arc::from(admin_key);
+    let slots = Arc::new(Semaphore::new(MAX_CONCURRENT_PROBES));
+    let mut set = JoinSet::new();
+    for n in 0..probes {
+        let (base, key, slots) = (Arc::clone(&base), Arc::clone(&key), Arc::clone(&slots));
+        set.spawn(async move {
+            let _slot = slots.acquire_owned().await.ok()?;
+            match probe_one(&base, strategy, &key, n, max_wait, leeway).await {
+                Ok(outcome) => Some(outcome),
+                Err(e) => {
+                    tracing::warn!(probe = n, "revocation probe skipped: {e:#}");
+                    None
+                }
+            }
+        });
+    }
+    let mut outcomes = Vec::with_capacity(probes as usize);
+    while let Some(done) = set.join_next().await {
+        if let Ok(Some(outcome)) = done {
+            outcomes.push(outcome);
+        }
+    }
+    summarize(&outcomes)
+}
+
+async fn probe_one(
+    base: &str,
+    strategy: StrategyKind,
+    admin_key: &str,
+    n: u32,
+    max_wait: Duration,
+    leeway: Duration,
+) -> anyhow::Result<ProbeOutcome> {
+    let user = format!("revprobe-{n}");
+    let cred = login(base, &user).await?;
+    let status = resource_status(base, &cred).await?;
+    anyhow::ensure!(status == 200, "the fresh credential of {user} was refused ({status})");
+
+    let by_admin = n % 2 == 1 && !admin_key.is_empty();
+    let mut revoked = false;
+    if by_admin {
+        let path = format!("/admin/revoke-user/{user}");
+        let (status, _, body) =
+            http::request(base, http::Method::POST, &path, &[("x-admin-key", admin_key)], None).await?;
+        if status == 200 {
+            revoked = true;
+        } else {
+            tracing::warn!(status, body = %String::from_utf8_lossy(&body), "revoke-user refused; probing logout instead");
+        }
+    }
+    if !revoked {
+        logout(base, &cred).await?;
+    }
+    let revoke_at = Instant::now();
+    let revoke_wall = SystemTime::now();
+    tracing::debug!(%user, by_admin = revoked && by_admin, "revoked; polling the old credential");
+
+    let mut last_accepted: Option<Duration> = None;
+    let mut refused_at: Option<Duration> = None;
+    loop {
+        let sent = revoke_at.elapsed();
+        match resource_status(base, &cred).await {
+            Ok(401) => {
+                refused_at = Some(sent);
+                break;
+            }
+            Ok(200) => last_accepted = Some(sent),
+            Ok(other) => tracing::debug!(%user, status = other, "revoked credential neither accepted nor refused"),
+            Err(e) => tracing::debug!(%user, "poll failed: {e:#}"),
+        }
+        if revoke_at.elapsed() >= max_wait {
+            break;
+        }
+        tokio::time::sleep(POLL_INTERVAL).await;
+    }
+    // After the polls, so it cannot delay them.
+    if strategy == StrategyKind::JwtRefresh {
+        check_refresh_dead(base, &cred).await;
+    }
+    if let Some(sent) = refused_at {
+        return Ok(ProbeOutcome::Refused { window_ms: ms(sent) });
+    }
+
+    let observed_ms = last_accepted.map(ms);
+    let bound_ms = cred.access_token.as_deref().and_then(jwt_exp).map(|exp| {
+        let until = Duration::from_secs(exp + 1) + leeway;
+        let revoked_at = revoke_wall.duration_since(UNIX_EPOCH).unwrap_or_default();
+        ms(until.saturating_sub(revoked_at)).max(observed_ms.unwrap_or(0.0))
+    });
+    if bound_ms.is_none() && observed_ms.is_some() {
+        tracing::warn!(%user, strategy = %strategy, "a revoked credential without exp was still accepted after {} ms", ms(max_wait));
+    }
+    Ok(ProbeOutcome::StillAccepted { observed_ms, bound_ms })
+}
+
+async fn login(base: &str, user: &str) -> anyhow::Result<Credential> {
+    let (status, headers, body) = http::post_json(base, "/login", &[], &serde_json::json!({ "user": user })).await?;
+    anyhow::ensure!(status == 200, "login of {user} answered {status}: {}", String::from_utf8_lossy(&body));
+    let sid = headers
+        .get_all(http::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|c| c.split(';').next()?.trim().strip_prefix("sid=").map(str::to_owned));
+    if let Some(sid) = sid {
+        return Ok(Credential { header: ("cookie", format!("sid={sid}")), access_token: None, refresh_token: None });
+    }
+    let json: serde_json::Value = serde_json::from_slice(&body)?;
+    let access = json["access_token"]
+        .as_str()
+        .ok_or_else(|| anyhow::anyhow!("login answered neither a sid cookie nor an access_token"))?;
+    Ok(Credential {
+        header: ("authorization", format!("Bearer {access}")),
+        access_token: Some(access.to_owned()),
+        refresh_token: json["refresh_token"].as_str().map(str::to_owned),
+    })
+}
+
+async fn resource_status(base: &str, cred: &Credential) -> anyhow::Result<u16> {
+    let (status, _, _) = http::get(base, "/api/resource", &[(cred.header.0, cred.header.1.as_str())]).await?;
+    Ok(status)
+}
+
+async fn logout(base: &str, cred: &Credential) -> anyhow::Result<()> {
+    let auth = [(cred.header.0, cred.header.1.as_str())];
+    let (status, _, body) = match &cred.refresh_token {
+        Some(rt) => http::post_json(base, "/logout", &auth, &serde_json::json!({ "refresh_token": rt })).await?,
+        None => http::request(base, http::Method::POST, "/logout", &auth, None).await?,
+    };
+    anyhow::ensure!(status == 200, "logout answered {status}: {}", String::from_utf8_lossy(&body));
+    Ok(())
+}
+
+/// jwt-refresh: after revocation the refresh token must be refused too.
+async fn check_refresh_dead(base: &str, cred: &Credential) {
+    let Some(rt) = &cred.refresh_token else { return };
+    match http::post_json(base, "/refresh", &[], &serde_json::json!({ "refresh_token": rt })).await {
+        Ok((401, _, _)) => tracing::debug!("refresh token refused after revocation, as it should be"),
+        Ok((status, _, _)) => tracing::warn!(status, "refresh token not refused after revocation"),
+        Err(e) => tracing::debug!("refresh check failed: {e:#}"),
+    }
+}
+
+/// The `exp` claim of a JWT, read without verifying anything (the target already did).
+fn jwt_exp(token: &str) -> Option<u64> {
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
+    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    claims["exp"].as_u64().or_else(|| claims["exp"].as_f64().filter(|e| *e >= 0.0).map(|e| e as u64))
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// Aggregate probe outcomes into the report's figures.
+fn summarize(outcomes: &[ProbeOutcome]) -> RevocationWindow {
+    if outcomes.is_empty() {
+        return RevocationWindow::default();
+    }
+    let mut values: Vec<f64> = outcomes
+        .iter()
+        .map(|o| match *o {
+            ProbeOutcome::Refused { window_ms } => window_ms,
+            ProbeOutcome::StillAccepted { observed_ms, bound_ms } => bound_ms.or(observed_ms).unwrap_or(0.0),
+        })
+        .collect();
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    let p50 = if values.len() % 2 == 1 { values[mid] } else { (values[mid - 1] + values[mid]) / 2.0 };
+    let observed_max = outcomes
+        .iter()
+        .filter_map(|o| match *o {
+            ProbeOutcome::Refused { window_ms } => Some(window_ms),
+            ProbeOutcome::StillAccepted { observed_ms, .. } => observed_ms,
+        })
+        .max_by(f64::total_cmp);
+    RevocationWindow {
+        p50: Some(p50),
+        max: values.last().copied(),
+        probes: outcomes.len() as u64,
+        bounded: outcomes.iter().any(|o| matches!(o, ProbeOutcome::StillAccepted { .. })),
+        observed_max,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_exp_without_verifying() {
+        let enc = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+        let token = format!("{}.{}.sig", enc(r#"{"alg":"HS256"}"#), enc(r#"{"sub":"a","exp":1700000000}"#));
+        assert_eq!(jwt_exp(&token), Some(1_700_000_000));
+        assert_eq!(jwt_exp("not-a-jwt"), None);
+        assert_eq!(jwt_exp(&format!("x.{}.y", enc(r#"{"sub":"a"}"#))), None);
+    }
+
+    #[test]
+    fn summaries() {
+        assert_eq!(summarize(&[]), RevocationWindow::default());
+        let w = summarize(&[
+            ProbeOutcome::Refused { window_ms: 0.1 },
+            ProbeOutcome::Refused { window_ms: 0.3 },
+            ProbeOutcome::Refused { window_ms: 0.2 },
+        ]);
+        assert_eq!((w.p50, w.max, w.probes, w.bounded, w.observed_max), (Some(0.2), Some(0.3), 3, false, Some(0.3)));
+        let w = summarize(&[
+            ProbeOutcome::StillAccepted { observed_ms: Some(1000.0), bound_ms: Some(5000.0) },
+            ProbeOutcome::StillAccepted { observed_ms: Some(1010.0), bound_ms: Some(6000.0) },
+        ]);
+        assert_eq!((w.p50, w.max, w.bounded, w.observed_max), (Some(5500.0), Some(6000.0), true, Some(1010.0)));
+    }
+}
