@@ -1,6 +1,11 @@
 //! All target integration tests, built as one binary. Each module tries the attacks of one area
 //! against real servers on port 0 (and real redis-server processes started on free ports).
 
+mod contract;
+mod jwt_attacks;
 mod outage;
+mod refresh;
+mod revocation;
+mod session;
 mod store;
 mod util;

@@ -167,9 +167,10 @@ impl Strategy for JwtDenylistStrategy {
         if !ids::valid_user(&claims.sub) {
             return Err(ApiError::bearer("invalid subject"));
         }
-        // Keep the entry as long as the token could still be accepted: until exp plus leeway.
-        let remaining = claims.exp.saturating_sub(now_secs()) + self.leeway.as_secs();
-        let ttl = Duration::from_secs(remaining.max(1));
+        // Keep the entry as long as the token could still be accepted: until exp plus leeway. Capped
+        // at the longest life a token of ours can have, so no `exp` can make the TTL overflow.
+        let remaining = claims.exp.saturating_sub(now_secs()).min(self.nbf_ttl.as_secs());
+        let ttl = Duration::from_secs(remaining.saturating_add(self.leeway.as_secs()).max(1));
         self.store.set(&dl_key(&claims.sub, jti), b"1", ttl).await?;
         Ok(true)
     }
@@ -187,6 +188,45 @@ impl Strategy for JwtDenylistStrategy {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::TargetArgs;
+    use crate::keys::KeyMaterial;
+    use crate::metrics::Metrics;
+    use crate::store::{Backend, MemoryStore};
+
+    fn strategy() -> JwtDenylistStrategy {
+        let config = TargetArgs::new(StrategyKind::JwtDenylist).validate().unwrap();
+        let keys = KeyMaterial::new(config.alg, Some(b"unit-test-secret-of-at-least-32-bytes"), None).unwrap();
+        let codec = JwtCodec::new(keys, "i", "a", config.access_ttl, config.leeway, config.bloat);
+        let store = Store::new(Backend::Memory(Arc::new(MemoryStore::new())), Arc::new(Metrics::new()));
+        JwtDenylistStrategy::new(Arc::new(codec), store, &config)
+    }
+
+    fn bearer(grant: &Grant) -> Credential<'_> {
+        match grant {
+            Grant::Tokens { access_token, .. } => Credential::Bearer(access_token),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// In-process the calls land within the same millisecond, which HTTP tests cannot force: the
+    /// token from just before a revoke dies, the login just after works, a token between two
+    /// revokes dies.
+    #[tokio::test]
+    async fn same_millisecond_revoke() {
+        let s = strategy();
+        for _ in 0..200 {
+            let before = s.login("u", Credential::Missing).await.unwrap();
+            assert!(s.authenticate(bearer(&before)).await.is_ok());
+            s.revoke_user("u").await.unwrap();
+            assert!(s.authenticate(bearer(&before)).await.is_err(), "token from before the revoke survived");
+            let after = s.login("u", Credential::Missing).await.unwrap();
+            assert!(s.authenticate(bearer(&after)).await.is_ok(), "login right after the revoke refused");
+            s.revoke_user("u").await.unwrap();
+            assert!(s.authenticate(bearer(&after)).await.is_err(), "token between two revokes survived");
+        }
+        let other = s.login("v", Credential::Missing).await.unwrap();
+        assert!(s.authenticate(bearer(&other)).await.is_ok());
+    }
 
     #[test]
     fn jti_shapes() {

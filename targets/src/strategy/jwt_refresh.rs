@@ -11,8 +11,9 @@
 //!   family is alive exactly while this key exists: deleting it revokes every token of the family;
 //! - `uf:<user>` -> set of the user's family ids, for revoke-user.
 //!
-//! Refresh: `SET rt:.. used XX KEEPTTL GET` is the one atomic step that makes a token redeemable at
-//! most once, even under concurrent redemption. Old value:
+//! Refresh: the family record is read first (missing: revoked or expired -> 401), then
+//! `SET rt:.. used XX KEEPTTL GET` is the one atomic step that makes a token redeemable at most once,
+//! even under concurrent redemption. Old value:
 //! - missing: unknown or expired token -> 401;
 //! - `used`: the token was already rotated, so two parties hold it (theft, RFC 9700 4.14.2): the
 //!   whole family is deleted, which also kills the newer token the other party holds -> 401;
@@ -145,6 +146,10 @@ impl Strategy for JwtRefreshStrategy {
 
     async fn refresh(&self, refresh_token: &str) -> Result<Grant, ApiError> {
         let family = family_of(refresh_token).ok_or_else(invalid_refresh)?;
+        // Read the family *before* redeeming: the redemption's winner then never loses a race with a
+        // concurrent replay's reuse detection deleting the family, so of N concurrent redemptions
+        // exactly one succeeds (and the replays still revoke the family, winner's new token included).
+        let record = self.store.get(&family_key(family)).await?.ok_or_else(invalid_refresh)?;
         let old = self.store.set_xx_get(&token_key(family, refresh_token), USED).await?;
         match old.as_deref() {
             None => Err(invalid_refresh()),
@@ -154,7 +159,6 @@ impl Strategy for JwtRefreshStrategy {
                 Err(ApiError::unauthorized("refresh token reused; session revoked"))
             }
             Some(LIVE) => {
-                let record = self.store.get(&family_key(family)).await?.ok_or_else(invalid_refresh)?;
                 let (user, expires) = parse_family(&record)?;
                 let remaining = expires.saturating_sub(now_secs());
                 if remaining == 0 {
