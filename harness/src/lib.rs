@@ -3,8 +3,12 @@
 
 pub mod cli;
 pub mod collect;
+pub mod engine;
+pub mod output;
 pub mod plan;
+pub mod progress;
 pub mod results;
+pub mod run;
 pub mod scenario;
 pub mod target;
 

@@ -20,11 +20,7 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Target(args) => authbench::target::main(&args).map(|()| ExitCode::SUCCESS),
-        Command::Run(args) => {
-            let plan = authbench::plan::build(&args)?;
-            eprintln!("{plan:#?}");
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Run(args) => authbench::run::main(&args),
     }
 }
 

@@ -1,0 +1,395 @@
+//! Recording without per-request messages: each worker owns one histogram per operation (and per
+//! outcome class for api), merged once at the end; per-second interval histograms are handed to a
+//! shared [`Intervals`] once a second, which compacts finished seconds into a timeline point and a
+//! serialized histogram, so memory stays flat in the run length.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use hdrhistogram::Histogram;
+use hdrhistogram::serialization::{Serializer, V2Serializer};
+
+use crate::results::{Outcomes, StageResult, TimelinePoint};
+
+/// Operations, in [`crate::results::OPERATIONS`] order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Login = 0,
+    Api = 1,
+    Logout = 2,
+    Refresh = 3,
+    Revoke = 4,
+}
+
+impl Op {
+    pub const ALL: [Op; 5] = [Op::Login, Op::Api, Op::Logout, Op::Refresh, Op::Revoke];
+    pub const fn name(self) -> &'static str {
+        crate::results::OPERATIONS[self as usize]
+    }
+}
+
+/// Every request ends in exactly one of these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    ExpectedAllow = 0,
+    ExpectedDeny = 1,
+    UnexpectedAllow = 2,
+    UnexpectedDeny = 3,
+    Timeout = 4,
+    ConnectError = 5,
+    ProtocolError = 6,
+}
+
+impl Outcome {
+    pub const ALL: [Outcome; 7] = [
+        Outcome::ExpectedAllow,
+        Outcome::ExpectedDeny,
+        Outcome::UnexpectedAllow,
+        Outcome::UnexpectedDeny,
+        Outcome::Timeout,
+        Outcome::ConnectError,
+        Outcome::ProtocolError,
+    ];
+    pub const fn name(self) -> &'static str {
+        match self {
+            Outcome::ExpectedAllow => "expected_allow",
+            Outcome::ExpectedDeny => "expected_deny",
+            Outcome::UnexpectedAllow => "unexpected_allow",
+            Outcome::UnexpectedDeny => "unexpected_deny",
+            Outcome::Timeout => "timeout",
+            Outcome::ConnectError => "connect_error",
+            Outcome::ProtocolError => "protocol_error",
+        }
+    }
+    /// The request behaved as the driver expected (allowed or denied).
+    pub const fn is_expected(self) -> bool {
+        matches!(self, Outcome::ExpectedAllow | Outcome::ExpectedDeny)
+    }
+}
+
+/// A new µs histogram, 3 significant digits, growing as needed.
+pub fn new_histogram() -> Histogram<u64> {
+    // 1 µs .. 2^63 with 3 digits never fails; fall back to a bounded one defensively.
+    Histogram::new(3).unwrap_or_else(|_| Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("static bounds"))
+}
+
+/// Outcomes as counters.
+pub fn outcomes_from(counts: &[u64; 7]) -> Outcomes {
+    Outcomes {
+        expected_allow: counts[0],
+        expected_deny: counts[1],
+        unexpected_allow: counts[2],
+        unexpected_deny: counts[3],
+        timeout: counts[4],
+        connect_error: counts[5],
+        protocol_error: counts[6],
+    }
+}
+
+/// One operation's histograms and counters.
+#[derive(Debug, Clone)]
+pub struct OpStats {
+    /// From the intended send time (open loop) / the send time (closed loop).
+    pub latency: Histogram<u64>,
+    /// From the actual send time.
+    pub service: Histogram<u64>,
+    pub outcomes: [u64; 7],
+}
+
+impl OpStats {
+    fn new() -> Self {
+        OpStats { latency: new_histogram(), service: new_histogram(), outcomes: [0; 7] }
+    }
+    fn merge(&mut self, other: &OpStats) {
+        let _ = self.latency.add(&other.latency);
+        let _ = self.service.add(&other.service);
+        for (a, b) in self.outcomes.iter_mut().zip(other.outcomes) {
+            *a += b;
+        }
+    }
+}
+
+/// What one worker measured (and, merged, the whole run).
+#[derive(Debug, Clone)]
+pub struct Recorder {
+    pub ops: Vec<OpStats>,
+    /// Api latency per outcome class (created on first use).
+    pub api_by_outcome: Vec<Option<Histogram<u64>>>,
+    /// `connect`, `timeout`, `protocol`, `status_<code>`, `unexpected_allow`.
+    pub errors: BTreeMap<String, u64>,
+    pub credential_bytes_sum: u64,
+    pub header_bytes_sum: u64,
+    /// Api requests whose bytes were summed.
+    pub bytes_samples: u64,
+    pub late_starts: u64,
+    pub max_lag_us: u64,
+    /// Successful logins (session/token records created in the store).
+    pub logins_ok: u64,
+    // Current interval (per second of the measured window).
+    interval_index: Option<u64>,
+    interval_ops: Vec<Histogram<u64>>,
+    interval_requests: u64,
+    interval_errors: u64,
+}
+
+impl Default for Recorder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Recorder {
+    pub fn new() -> Self {
+        Recorder {
+            ops: (0..5).map(|_| OpStats::new()).collect(),
+            api_by_outcome: vec![None; 7],
+            errors: BTreeMap::new(),
+            credential_bytes_sum: 0,
+            header_bytes_sum: 0,
+            bytes_samples: 0,
+            late_starts: 0,
+            max_lag_us: 0,
+            logins_ok: 0,
+            interval_index: None,
+            interval_ops: (0..5).map(|_| new_histogram()).collect(),
+            interval_requests: 0,
+            interval_errors: 0,
+        }
+    }
+
+    /// Record one finished request. `interval` is the second of the measured window it finished in.
+    #[allow(clippy::too_many_arguments)]
+    pub fn record(
+        &mut self,
+        op: Op,
+        outcome: Outcome,
+        latency_us: u64,
+        service_us: u64,
+        status: Option<u16>,
+        interval: u64,
+        intervals: &Intervals,
+    ) {
+        let s = &mut self.ops[op as usize];
+        s.latency.saturating_record(latency_us.max(1));
+        s.service.saturating_record(service_us.max(1));
+        s.outcomes[outcome as usize] += 1;
+        if op == Op::Api {
+            self.api_by_outcome[outcome as usize]
+                .get_or_insert_with(new_histogram)
+                .saturating_record(latency_us.max(1));
+        }
+        if !outcome.is_expected() {
+            let class = match (outcome, status) {
+                (Outcome::Timeout, _) => "timeout".to_owned(),
+                (Outcome::ConnectError, _) => "connect".to_owned(),
+                (Outcome::ProtocolError, _) => "protocol".to_owned(),
+                (Outcome::UnexpectedAllow, _) => "unexpected_allow".to_owned(),
+                (_, Some(code)) => format!("status_{code}"),
+                (_, None) => "protocol".to_owned(),
+            };
+            *self.errors.entry(class).or_insert(0) += 1;
+        }
+        if self.interval_index != Some(interval) {
+            self.flush_interval(intervals);
+            self.interval_index = Some(interval);
+        }
+        self.interval_ops[op as usize].saturating_record(latency_us.max(1));
+        self.interval_requests += 1;
+        if !outcome.is_expected() {
+            self.interval_errors += 1;
+        }
+    }
+
+    /// Hand the current second to the shared aggregator.
+    pub fn flush_interval(&mut self, intervals: &Intervals) {
+        if let Some(idx) = self.interval_index.take() {
+            if self.interval_requests > 0 {
+                intervals.add(idx, &self.interval_ops, self.interval_requests, self.interval_errors);
+            }
+            for h in &mut self.interval_ops {
+                h.reset();
+            }
+            self.interval_requests = 0;
+            self.interval_errors = 0;
+        }
+    }
+
+    pub fn merge(&mut self, other: &Recorder) {
+        for (a, b) in self.ops.iter_mut().zip(&other.ops) {
+            a.merge(b);
+        }
+        for (a, b) in self.api_by_outcome.iter_mut().zip(&other.api_by_outcome) {
+            if let Some(b) = b {
+                let _ = a.get_or_insert_with(new_histogram).add(b);
+            }
+        }
+        for (k, v) in &other.errors {
+            *self.errors.entry(k.clone()).or_insert(0) += v;
+        }
+        self.credential_bytes_sum += other.credential_bytes_sum;
+        self.header_bytes_sum += other.header_bytes_sum;
+        self.bytes_samples += other.bytes_samples;
+        self.late_starts += other.late_starts;
+        self.max_lag_us = self.max_lag_us.max(other.max_lag_us);
+        self.logins_ok += other.logins_ok;
+    }
+
+    pub fn requests(&self) -> u64 {
+        self.ops.iter().map(|s| s.outcomes.iter().sum::<u64>()).sum()
+    }
+
+    pub fn outcomes(&self) -> [u64; 7] {
+        let mut o = [0; 7];
+        for s in &self.ops {
+            for (a, b) in o.iter_mut().zip(s.outcomes) {
+                *a += b;
+            }
+        }
+        o
+    }
+}
+
+/// One finished second: its timeline point and each operation's histogram, serialized (V2).
+#[derive(Debug, Clone)]
+pub struct FinishedInterval {
+    pub index: u64,
+    pub point: TimelinePoint,
+    /// Per operation (index = [`Op`]), V2-serialized; empty when the operation had no requests.
+    pub ops: Vec<Vec<u8>>,
+}
+
+#[derive(Debug)]
+struct Slot {
+    ops: Vec<Histogram<u64>>,
+    all: Histogram<u64>,
+    requests: u64,
+    errors: u64,
+}
+
+#[derive(Debug, Default)]
+struct IntervalsInner {
+    open: BTreeMap<u64, Slot>,
+    finished: Vec<FinishedInterval>,
+    /// Per stage: merged latency and counts.
+    stages: Vec<(Histogram<u64>, u64, u64)>,
+}
+
+/// Shared per-second aggregation; workers add to it about once a second each.
+#[derive(Debug)]
+pub struct Intervals {
+    inner: Mutex<IntervalsInner>,
+    /// Seconds a slot stays open for late flushes before it is compacted.
+    keep_open: u64,
+    /// Stage index of each second (empty without stages).
+    stage_of_second: Vec<usize>,
+    /// Live counters for the progress display (measured window only).
+    pub requests: AtomicU64,
+    pub errors: AtomicU64,
+}
+
+impl Intervals {
+    pub fn new(keep_open_s: u64, stage_of_second: Vec<usize>, stages: usize) -> Self {
+        let inner = IntervalsInner {
+            stages: (0..stages).map(|_| (new_histogram(), 0, 0)).collect(),
+            ..IntervalsInner::default()
+        };
+        Intervals {
+            inner: Mutex::new(inner),
+            keep_open: keep_open_s.max(2),
+            stage_of_second,
+            requests: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+        }
+    }
+
+    fn add(&self, index: u64, ops: &[Histogram<u64>], requests: u64, errors: u64) {
+        self.requests.fetch_add(requests, Ordering::Relaxed);
+        self.errors.fetch_add(errors, Ordering::Relaxed);
+        let Ok(mut inner) = self.inner.lock() else { return };
+        let slot = inner.open.entry(index).or_insert_with(|| Slot {
+            ops: (0..5).map(|_| new_histogram()).collect(),
+            all: new_histogram(),
+            requests: 0,
+            errors: 0,
+        });
+        for (a, b) in slot.ops.iter_mut().zip(ops) {
+            if !b.is_empty() {
+                let _ = a.add(b);
+                let _ = slot.all.add(b);
+            }
+        }
+        slot.requests += requests;
+        slot.errors += errors;
+        let newest = inner.open.keys().next_back().copied().unwrap_or(0);
+        let cutoff = newest.saturating_sub(self.keep_open);
+        let old: Vec<u64> = inner.open.range(..cutoff).map(|(k, _)| *k).collect();
+        for k in old {
+            if let Some(slot) = inner.open.remove(&k) {
+                self.finish(&mut inner, k, slot);
+            }
+        }
+    }
+
+    fn finish(&self, inner: &mut IntervalsInner, index: u64, slot: Slot) {
+        if let Some(&stage) = self.stage_of_second.get(index as usize)
+            && let Some(st) = inner.stages.get_mut(stage)
+        {
+            let _ = st.0.add(&slot.all);
+            st.1 += slot.requests;
+            st.2 += slot.errors;
+        }
+        let point = TimelinePoint {
+            t_s: index as f64,
+            rps: slot.requests as f64,
+            p50_us: slot.all.value_at_quantile(0.5),
+            p99_us: slot.all.value_at_quantile(0.99),
+            errors: slot.errors,
+        };
+        let mut ser = V2Serializer::new();
+        let ops = slot
+            .ops
+            .iter()
+            .map(|h| {
+                let mut buf = Vec::new();
+                if !h.is_empty() {
+                    let _ = ser.serialize(h, &mut buf);
+                }
+                buf
+            })
+            .collect();
+        // A second re-opened by a very late flush is merged into the timeline point it already has.
+        if let Some(f) = inner.finished.iter_mut().find(|f| f.index == index) {
+            f.point.rps += point.rps;
+            f.point.errors += point.errors;
+            f.point.p99_us = f.point.p99_us.max(point.p99_us);
+        } else {
+            inner.finished.push(FinishedInterval { index, point, ops });
+        }
+    }
+
+    /// Compact every open second and return them in order, with per-stage figures.
+    /// `last_second_fraction` scales the rate of a partial final second.
+    pub fn finish_all(&self, stage_rates: &[f64], stage_seconds: &[f64]) -> (Vec<FinishedInterval>, Vec<StageResult>) {
+        let Ok(mut inner) = self.inner.lock() else { return (Vec::new(), Vec::new()) };
+        let open = std::mem::take(&mut inner.open);
+        for (k, slot) in open {
+            self.finish(&mut inner, k, slot);
+        }
+        let mut finished = std::mem::take(&mut inner.finished);
+        finished.sort_by_key(|f| f.index);
+        let stages = inner
+            .stages
+            .iter()
+            .enumerate()
+            .map(|(i, (h, n, e))| StageResult {
+                target_rate_per_sec: stage_rates.get(i).copied().unwrap_or(0.0),
+                achieved_rps: stage_seconds.get(i).filter(|s| **s > 0.0).map_or(0.0, |s| *n as f64 / s),
+                p50_us: h.value_at_quantile(0.5),
+                p99_us: h.value_at_quantile(0.99),
+                errors: *e,
+            })
+            .collect();
+        (finished, stages)
+    }
+}

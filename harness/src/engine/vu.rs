@@ -1,0 +1,487 @@
+//! Virtual users: distinct names holding credentials like real clients, and the outcome class of
+//! every request they make.
+//!
+//! A user logs in when it holds nothing, refreshes shortly before its access token expires
+//! (`jwt-refresh`), logs in again after a 401 on its own credential, after logout, or after expiry.
+//! A small fraction of api requests carry a credential the driver *knows* is revoked (logged out
+//! with a strategy that said `revoked: true`, or revoked by an admin) or tampered with: a target
+//! that accepts one of those is a security failure and lands in `unexpected_allow`. `jwt` answers
+//! `revoked: false` on logout: its logged-out tokens stay valid until `exp`, so their acceptance is
+//! expected (the revocation window, measured by the probe), not a failure.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::header::{AUTHORIZATION, COOKIE, HeaderName, HeaderValue};
+use http::{Method, StatusCode, Uri};
+
+use super::record::{Op, Outcome};
+use super::{Shared, Wire};
+use crate::targets::config::StrategyKind;
+
+/// Most known-revoked credentials a connection keeps for injection.
+const STALE_KEEP: usize = 64;
+
+/// A credential a user holds.
+#[derive(Debug, Clone)]
+struct Cred {
+    /// Whole header value: `sid=…` or `Bearer …`.
+    header: HeaderValue,
+    /// Bytes of the credential itself, and of the api request head carrying it.
+    cred_len: u32,
+    head_len: u32,
+    expires_at: Option<Instant>,
+    /// When to refresh (jwt-refresh).
+    refresh_at: Option<Instant>,
+    /// `{"refresh_token":"…"}` (jwt-refresh).
+    refresh_body: Option<Bytes>,
+    /// Revoked by an admin: `Some(claimed)` from the revoke-user answer.
+    revoked: Option<bool>,
+    refresh_revoked: bool,
+}
+
+#[derive(Debug)]
+struct Vu {
+    login_body: Bytes,
+    revoke_uri: Uri,
+    cred: Option<Cred>,
+}
+
+/// A credential the driver knows is revoked (`claimed`: the target said so).
+#[derive(Debug, Clone)]
+enum Stale {
+    Api { header: HeaderValue, claimed: bool },
+    Refresh { body: Bytes, claimed: bool },
+}
+
+/// What the driver knows about the credential a request carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Use {
+    /// No credential needed (login, revoke-user, `none`).
+    Open,
+    /// The user's own, believed valid.
+    Valid,
+    /// The user's own, known expired.
+    Expired,
+    /// Known revoked; `claimed`: the target said it revoked it.
+    Revoked { claimed: bool },
+    /// Injected: a logged-out credential.
+    InjectedRevoked { claimed: bool },
+    /// Injected: one character of the credential changed.
+    Tampered,
+}
+
+/// One request, decided before it is sent.
+#[derive(Debug)]
+pub(super) struct Planned {
+    pub op: Op,
+    pub method: Method,
+    pub uri: Uri,
+    pub credential: Option<(HeaderName, HeaderValue)>,
+    pub admin_key: Option<HeaderValue>,
+    pub body: Bytes,
+    pub vu: usize,
+    pub usage: Use,
+    /// (credential bytes, request head bytes) for api requests with the user's own credential.
+    pub bytes: Option<(u32, u32)>,
+}
+
+/// The users served by one connection (user `i` belongs to connection `i % C`).
+pub(super) struct ConnUsers {
+    vus: Vec<Vu>,
+    next: usize,
+    stale: Vec<Stale>,
+    rng: fastrand::Rng,
+    strategy: StrategyKind,
+    /// `host: …\r\n` + request line + final CRLF, for header byte accounting.
+    base_head_len: u32,
+}
+
+#[derive(serde::Deserialize)]
+struct Grant {
+    access_token: String,
+    expires_in: u64,
+    refresh_token: Option<String>,
+}
+
+impl ConnUsers {
+    pub fn new(conn: usize, connections: usize, users: usize, strategy: StrategyKind, host: &str, seed: u64) -> Self {
+        let vus = (conn..users)
+            .step_by(connections.max(1))
+            .map(|i| {
+                let name = format!("u{i}");
+                Vu {
+                    login_body: Bytes::from(format!(r#"{{"user":"{name}"}}"#)),
+                    revoke_uri: format!("/admin/revoke-user/{name}").parse().unwrap_or_else(|_| Uri::from_static("/")),
+                    cred: None,
+                }
+            })
+            .collect();
+        // "GET /api/resource HTTP/1.1\r\n" + "host: H\r\n" + "\r\n"
+        let base_head_len = (28 + 6 + host.len() + 2 + 2) as u32;
+        ConnUsers { vus, next: 0, stale: Vec::new(), rng: fastrand::Rng::with_seed(seed), strategy, base_head_len }
+    }
+
+    fn cred_header_name(&self) -> HeaderName {
+        if self.strategy == StrategyKind::Session { COOKIE } else { AUTHORIZATION }
+    }
+
+    /// Choose the next operation, user and credential.
+    pub fn plan(&mut self, shared: &Shared) -> Planned {
+        let r = self.rng.f64();
+        let mut op = match shared.cumulative_mix.iter().position(|c| r < *c).unwrap_or(1) {
+            0 => Op::Login,
+            1 => Op::Api,
+            2 => Op::Logout,
+            3 => Op::Refresh,
+            _ => Op::Revoke,
+        };
+        let strategy = self.strategy;
+        let vi = self.next;
+        self.next = (self.next + 1) % self.vus.len().max(1);
+        let now = Instant::now();
+        if op == Op::Refresh && strategy != StrategyKind::JwtRefresh {
+            op = Op::Api;
+        }
+        let needs_cred = matches!(op, Op::Api | Op::Logout | Op::Refresh);
+        if strategy == StrategyKind::None {
+            if op == Op::Refresh {
+                op = Op::Api;
+            }
+        } else if needs_cred {
+            match &self.vus[vi].cred {
+                None => op = Op::Login,
+                Some(c) if c.revoked.is_none() && c.expires_at.is_some_and(|e| now >= e) => op = Op::Login,
+                Some(c) if op == Op::Api && c.refresh_at.is_some_and(|t| now >= t) => op = Op::Refresh,
+                Some(_) => {}
+            }
+        }
+
+        // Injection of known-revoked or tampered credentials into api traffic.
+        if op == Op::Api && strategy != StrategyKind::None {
+            let roll = self.rng.f64();
+            if roll < shared.revoked_fraction && !self.stale.is_empty() {
+                let s = self.stale[self.rng.usize(..self.stale.len())].clone();
+                return match s {
+                    Stale::Api { header, claimed } => Planned {
+                        op: Op::Api,
+                        method: Method::GET,
+                        uri: Uri::from_static("/api/resource"),
+                        credential: Some((self.cred_header_name(), header)),
+                        admin_key: None,
+                        body: Bytes::new(),
+                        vu: vi,
+                        usage: Use::InjectedRevoked { claimed },
+                        bytes: None,
+                    },
+                    Stale::Refresh { body, claimed } => Planned {
+                        op: Op::Refresh,
+                        method: Method::POST,
+                        uri: Uri::from_static("/refresh"),
+                        credential: None,
+                        admin_key: None,
+                        body,
+                        vu: vi,
+                        usage: Use::InjectedRevoked { claimed },
+                        bytes: None,
+                    },
+                };
+            }
+            if roll < shared.revoked_fraction + shared.tampered_fraction
+                && let Some(c) = &self.vus[vi].cred
+                && let Some(t) = tamper(&c.header)
+            {
+                return Planned {
+                    op: Op::Api,
+                    method: Method::GET,
+                    uri: Uri::from_static("/api/resource"),
+                    credential: Some((self.cred_header_name(), t)),
+                    admin_key: None,
+                    body: Bytes::new(),
+                    vu: vi,
+                    usage: Use::Tampered,
+                    bytes: None,
+                };
+            }
+        }
+
+        let vu = &self.vus[vi];
+        let own = |c: &Cred| -> Use {
+            match c.revoked {
+                Some(claimed) => Use::Revoked { claimed },
+                None if c.expires_at.is_some_and(|e| now >= e) => Use::Expired,
+                None => Use::Valid,
+            }
+        };
+        let cred_header = |c: &Cred| Some((self.cred_header_name(), c.header.clone()));
+        match op {
+            Op::Login => Planned {
+                op,
+                method: Method::POST,
+                uri: Uri::from_static("/login"),
+                credential: None,
+                admin_key: None,
+                body: vu.login_body.clone(),
+                vu: vi,
+                usage: Use::Open,
+                bytes: None,
+            },
+            Op::Api => {
+                let (credential, usage, bytes) = match &vu.cred {
+                    Some(c) => (cred_header(c), own(c), Some((c.cred_len, c.head_len))),
+                    None => (None, Use::Open, Some((0, self.base_head_len))),
+                };
+                Planned {
+                    op,
+                    method: Method::GET,
+                    uri: Uri::from_static("/api/resource"),
+                    credential,
+                    admin_key: None,
+                    body: Bytes::new(),
+                    vu: vi,
+                    usage,
+                    bytes,
+                }
+            }
+            Op::Logout => {
+                let (credential, usage, body) = match &vu.cred {
+                    Some(c) => (cred_header(c), own(c), c.refresh_body.clone().unwrap_or_default()),
+                    None => (None, Use::Open, Bytes::new()),
+                };
+                Planned {
+                    op,
+                    method: Method::POST,
+                    uri: Uri::from_static("/logout"),
+                    credential,
+                    admin_key: None,
+                    body,
+                    vu: vi,
+                    usage,
+                    bytes: None,
+                }
+            }
+            Op::Refresh => {
+                let (body, usage) = match &vu.cred {
+                    Some(c) => (
+                        c.refresh_body.clone().unwrap_or_default(),
+                        if c.refresh_revoked { Use::Revoked { claimed: true } } else { Use::Valid },
+                    ),
+                    None => (Bytes::new(), Use::Open),
+                };
+                Planned {
+                    op,
+                    method: Method::POST,
+                    uri: Uri::from_static("/refresh"),
+                    credential: None,
+                    admin_key: None,
+                    body,
+                    vu: vi,
+                    usage,
+                    bytes: None,
+                }
+            }
+            Op::Revoke => Planned {
+                op,
+                method: Method::POST,
+                uri: vu.revoke_uri.clone(),
+                credential: None,
+                admin_key: shared.admin_key.clone(),
+                body: Bytes::new(),
+                vu: vi,
+                usage: Use::Open,
+                bytes: None,
+            },
+        }
+    }
+
+    /// Classify the answer and update the user's state.
+    pub fn settle(&mut self, shared: &Shared, p: &Planned, wire: &Wire, now: Instant) -> Outcome {
+        let (status, set_cookie, body) = match wire {
+            Wire::Timeout => return Outcome::Timeout,
+            Wire::Connect => return Outcome::ConnectError,
+            Wire::Protocol => return Outcome::ProtocolError,
+            Wire::Answer { status, set_cookie, body } => (*status, set_cookie, body),
+        };
+        let outcome = classify(p.op, p.usage, status, shared.admin_key.is_some());
+        let injected = matches!(p.usage, Use::InjectedRevoked { .. } | Use::Tampered);
+        if injected {
+            return outcome;
+        }
+        let strategy = self.strategy;
+        let base_head_len = self.base_head_len;
+        let name_len = self.cred_header_name().as_str().len() as u32;
+        let vu = &mut self.vus[p.vu];
+        match (p.op, status.is_success()) {
+            (Op::Login | Op::Refresh, true) => {
+                if let Some(c) = parse_grant(strategy, set_cookie.as_ref(), body, now, base_head_len, name_len) {
+                    vu.cred = Some(c);
+                } else if strategy != StrategyKind::None {
+                    vu.cred = None;
+                }
+            }
+            (Op::Refresh, false) => vu.cred = None,
+            (Op::Api, false) if status == StatusCode::UNAUTHORIZED => vu.cred = None,
+            (Op::Logout, ok) => {
+                if let Some(old) = vu.cred.take()
+                    && ok
+                {
+                    let claimed = body_says_revoked(body);
+                    let stale = match strategy {
+                        StrategyKind::None => None,
+                        StrategyKind::JwtRefresh => old.refresh_body.map(|body| Stale::Refresh { body, claimed }),
+                        _ => Some(Stale::Api { header: old.header, claimed }),
+                    };
+                    if let Some(s) = stale {
+                        if self.stale.len() < STALE_KEEP {
+                            self.stale.push(s);
+                        } else {
+                            let i = self.rng.usize(..STALE_KEEP);
+                            self.stale[i] = s;
+                        }
+                    }
+                }
+            }
+            (Op::Revoke, true) => {
+                if body_says_revoked(body)
+                    && let Some(c) = vu.cred.as_mut()
+                {
+                    if strategy == StrategyKind::JwtRefresh {
+                        c.refresh_revoked = true;
+                    } else {
+                        c.revoked = Some(true);
+                    }
+                }
+            }
+            _ => {}
+        }
+        outcome
+    }
+}
+
+/// The outcome class of an answer, from what the driver knew about the credential.
+pub(super) fn classify(op: Op, usage: Use, status: StatusCode, have_admin_key: bool) -> Outcome {
+    let ok = status.is_success();
+    if op == Op::Revoke && !have_admin_key {
+        return if status == StatusCode::UNAUTHORIZED { Outcome::ExpectedDeny } else { Outcome::UnexpectedAllow };
+    }
+    // Logging out a credential that is already revoked may succeed (idempotent) or be refused:
+    // neither grants access.
+    if op == Op::Logout && matches!(usage, Use::Revoked { .. } | Use::Expired) {
+        return if ok || status == StatusCode::UNAUTHORIZED { Outcome::ExpectedAllow } else { Outcome::UnexpectedDeny };
+    }
+    match usage {
+        Use::Revoked { claimed: true } | Use::InjectedRevoked { claimed: true } | Use::Tampered => {
+            if ok {
+                Outcome::UnexpectedAllow
+            } else if status == StatusCode::UNAUTHORIZED {
+                Outcome::ExpectedDeny
+            } else {
+                Outcome::UnexpectedDeny
+            }
+        }
+        Use::Revoked { claimed: false } | Use::InjectedRevoked { claimed: false } | Use::Expired => {
+            // Still accepted inside the revocation window / leeway: expected either way.
+            if ok {
+                Outcome::ExpectedAllow
+            } else if status == StatusCode::UNAUTHORIZED {
+                Outcome::ExpectedDeny
+            } else {
+                Outcome::UnexpectedDeny
+            }
+        }
+        Use::Valid | Use::Open => {
+            if ok {
+                Outcome::ExpectedAllow
+            } else {
+                Outcome::UnexpectedDeny
+            }
+        }
+    }
+}
+
+fn body_says_revoked(body: &[u8]) -> bool {
+    body.windows(14).any(|w| w == b"\"revoked\":true") || body.windows(15).any(|w| w == b"\"revoked\": true")
+}
+
+/// A credential from a login or refresh answer.
+fn parse_grant(
+    strategy: StrategyKind,
+    set_cookie: Option<&HeaderValue>,
+    body: &[u8],
+    now: Instant,
+    base_head_len: u32,
+    name_len: u32,
+) -> Option<Cred> {
+    let (header, cred_len, expires_at, refresh_at, refresh_body) = match strategy {
+        StrategyKind::None => return None,
+        StrategyKind::Session => {
+            let text = set_cookie?.to_str().ok()?;
+            let sid = text.split(';').next()?.trim().strip_prefix("sid=")?;
+            (HeaderValue::from_str(&format!("sid={sid}")).ok()?, sid.len(), None, None, None)
+        }
+        _ => {
+            let g: Grant = serde_json::from_slice(body).ok()?;
+            let ttl = Duration::from_secs(g.expires_in);
+            let expires_at = now + ttl;
+            let refresh_body = g.refresh_token.as_ref().map(|t| Bytes::from(format!(r#"{{"refresh_token":"{t}"}}"#)));
+            // Refresh shortly before expiry: a fifth of the lifetime, at most 30 s early.
+            let refresh_at = refresh_body
+                .as_ref()
+                .map(|_| expires_at.checked_sub((ttl / 5).min(Duration::from_secs(30))).unwrap_or(now));
+            (
+                HeaderValue::from_str(&format!("Bearer {}", g.access_token)).ok()?,
+                g.access_token.len(),
+                Some(expires_at),
+                refresh_at,
+                refresh_body,
+            )
+        }
+    };
+    let head_len = base_head_len + name_len + 2 + header.len() as u32 + 2;
+    Some(Cred {
+        header,
+        cred_len: cred_len as u32,
+        head_len,
+        expires_at,
+        refresh_at,
+        refresh_body,
+        revoked: None,
+        refresh_revoked: false,
+    })
+}
+
+/// The header value with one character changed, inside the signature (JWT) or the id (session).
+fn tamper(h: &HeaderValue) -> Option<HeaderValue> {
+    let mut b = h.as_bytes().to_vec();
+    if b.len() < 16 {
+        return None;
+    }
+    let i = b.len() - 10;
+    b[i] = if b[i] == b'A' { b'B' } else { b'A' };
+    HeaderValue::from_bytes(&b).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn revoked_credential_accepted_is_unexpected_allow() {
+        let c = classify(Op::Api, Use::InjectedRevoked { claimed: true }, StatusCode::OK, true);
+        assert_eq!(c, Outcome::UnexpectedAllow);
+        let c = classify(Op::Api, Use::InjectedRevoked { claimed: false }, StatusCode::OK, true);
+        assert_eq!(c, Outcome::ExpectedAllow, "jwt logout does not claim revocation");
+        let c = classify(Op::Api, Use::Tampered, StatusCode::UNAUTHORIZED, true);
+        assert_eq!(c, Outcome::ExpectedDeny);
+        let c = classify(Op::Api, Use::Valid, StatusCode::UNAUTHORIZED, true);
+        assert_eq!(c, Outcome::UnexpectedDeny);
+    }
+
+    #[test]
+    fn tamper_changes_one_byte() {
+        let h = HeaderValue::from_static("Bearer aaaa.bbbb.ccccccccccccccccccc");
+        let t = tamper(&h).expect("tampered");
+        let diff = h.as_bytes().iter().zip(t.as_bytes()).filter(|(a, b)| a != b).count();
+        assert_eq!(diff, 1);
+    }
+}

@@ -1,0 +1,343 @@
+//! Writing a results directory: `report.json`, `summary.csv`, per-operation HdrHistogram percentile
+//! files (`hist/<strategy>/<op>.hgrm`, as wrk2 and HdrHistogram print them), HdrHistogram interval
+//! logs (`hist/<strategy>/intervals.hlog`), the run's `README.md`, and the terminal summary table.
+//! `results/README.md` documents the layout.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use hdrhistogram::Histogram;
+use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
+use hdrhistogram::serialization::{Deserializer, V2Serializer};
+
+use crate::engine::record::{FinishedInterval, Op};
+use crate::results::{LatencySummary, Report};
+
+/// File-name-safe form of a strategy label (`jwt alg=ES256` -> `jwt_alg_ES256`); the same rule as
+/// the report's reader.
+pub fn slug(s: &str) -> String {
+    let mut out: String =
+        s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '.' { c } else { '_' }).collect();
+    while out.contains("__") {
+        out = out.replace("__", "_");
+    }
+    out.trim_matches('_').to_string()
+}
+
+/// `2026-05-01T12:34:56Z`.
+pub fn rfc3339(t: SystemTime) -> String {
+    let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let (y, mo, d) = civil_from_days((secs / 86_400) as i64);
+    let s = secs % 86_400;
+    format!("{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}Z", s / 3600, (s / 60) % 60, s % 60)
+}
+
+/// `20260501-123456` for directory names.
+pub fn dir_stamp(t: SystemTime) -> String {
+    rfc3339(t).replace(['-', ':'], "").replace('T', "-").trim_end_matches('Z').to_owned()
+}
+
+/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+/// Summary figures of a µs histogram.
+pub fn summarize(h: &Histogram<u64>) -> LatencySummary {
+    if h.is_empty() {
+        return LatencySummary::default();
+    }
+    LatencySummary {
+        count: h.len(),
+        mean: h.mean(),
+        p50: h.value_at_quantile(0.5),
+        p90: h.value_at_quantile(0.9),
+        p99: h.value_at_quantile(0.99),
+        p999: h.value_at_quantile(0.999),
+        max: h.max(),
+        min: h.min(),
+        stdev: h.stdev(),
+    }
+}
+
+/// The HdrHistogram percentile distribution text (values in microseconds).
+pub fn hgrm_text(h: &Histogram<u64>) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "       Value     Percentile TotalCount 1/(1-Percentile)\n");
+    let mut total = 0u64;
+    if !h.is_empty() {
+        for v in h.iter_quantiles(5) {
+            total += v.count_since_last_iteration();
+            let q = v.quantile_iterated_to();
+            if q < 1.0 {
+                let _ = writeln!(
+                    out,
+                    "{:12.3} {:2.12} {:10} {:14.2}",
+                    v.value_iterated_to() as f64,
+                    q,
+                    total,
+                    1.0 / (1.0 - q)
+                );
+            } else {
+                let _ = writeln!(out, "{:12.3} {:2.12} {:10}", v.value_iterated_to() as f64, q, total);
+            }
+        }
+    }
+    let _ = writeln!(out, "#[Mean    = {:12.3}, StdDeviation   = {:12.3}]", h.mean(), h.stdev());
+    let _ = writeln!(out, "#[Max     = {:12.3}, Total count    = {:12}]", h.max() as f64, h.len());
+    // 3 significant digits: 2048 sub-buckets per bucket.
+    let _ = writeln!(out, "#[Buckets = {:12}, SubBuckets     = {:12}]", h.buckets(), 2048);
+    let _ = writeln!(out, "# values in microseconds");
+    out
+}
+
+/// Write `hist/<slug>/<op>.hgrm` (latency) and `<op>.service.hgrm` (uncorrected) for every
+/// operation that has requests.
+pub fn write_histograms(dir: &Path, label: &str, ops: &[(Op, &Histogram<u64>, &Histogram<u64>)]) -> anyhow::Result<()> {
+    let d = dir.join("hist").join(slug(label));
+    std::fs::create_dir_all(&d).with_context(|| format!("creating {}", d.display()))?;
+    for (op, latency, service) in ops {
+        if latency.is_empty() {
+            continue;
+        }
+        std::fs::write(d.join(format!("{}.hgrm", op.name())), hgrm_text(latency))?;
+        std::fs::write(d.join(format!("{}.service.hgrm", op.name())), hgrm_text(service))?;
+    }
+    Ok(())
+}
+
+/// Write `hist/<slug>/intervals.hlog`: one histogram per operation per second, tagged by operation.
+pub fn write_interval_log(
+    dir: &Path,
+    label: &str,
+    started: SystemTime,
+    intervals: &[FinishedInterval],
+) -> anyhow::Result<()> {
+    let d = dir.join("hist").join(slug(label));
+    std::fs::create_dir_all(&d)?;
+    let path = d.join("intervals.hlog");
+    let mut buf: Vec<u8> = Vec::new();
+    let mut ser = V2Serializer::new();
+    {
+        let mut w = IntervalLogWriterBuilder::new()
+            .add_comment(&format!("authbench interval log: {label}; values in microseconds; tag = operation"))
+            .with_start_time(started)
+            .with_base_time(started)
+            .begin_log_with(&mut buf, &mut ser)?;
+        let mut de = Deserializer::new();
+        for iv in intervals {
+            for (i, bytes) in iv.ops.iter().enumerate() {
+                if bytes.is_empty() {
+                    continue;
+                }
+                let h: Histogram<u64> = de.deserialize(&mut std::io::Cursor::new(bytes))?;
+                let tag = Tag::new(Op::ALL[i].name());
+                w.write_histogram(&h, Duration::from_secs(iv.index), Duration::from_secs(1), tag)
+                    .map_err(|e| anyhow::anyhow!("writing interval log: {e:?}"))?;
+            }
+        }
+    }
+    std::fs::write(&path, buf).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+pub fn write_report_json(dir: &Path, report: &Report) -> anyhow::Result<PathBuf> {
+    let path = dir.join("report.json");
+    let text = serde_json::to_string_pretty(report)?;
+    std::fs::write(&path, text + "\n").with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
+}
+
+fn opt(v: Option<f64>) -> String {
+    v.map_or_else(String::new, |x| format!("{x:.3}"))
+}
+
+/// One row per strategy and operation.
+pub fn write_summary_csv(dir: &Path, report: &Report) -> anyhow::Result<()> {
+    let mut out = String::from(
+        "strategy,operation,count,mean_us,p50_us,p90_us,p99_us,p999_us,max_us,service_p99_us,throughput_rps,\
+         errors,unexpected_allow,unexpected_deny,credential_bytes,request_header_bytes,store_ops_per_request,\
+         target_cpu_us_per_request,revocation_window_ms_max\n",
+    );
+    for s in &report.strategies {
+        for (op, l) in &s.latency_us {
+            let svc = s.service_time_us.get(op).map_or(0, |x| x.p99);
+            let _ = writeln!(
+                out,
+                "{},{op},{},{:.1},{},{},{},{},{},{svc},{:.1},{},{},{},{:.1},{:.1},{},{},{}",
+                csv_field(&s.name),
+                l.count,
+                l.mean,
+                l.p50,
+                l.p90,
+                l.p99,
+                l.p999,
+                l.max,
+                s.throughput_rps,
+                s.errors.total,
+                s.outcomes.unexpected_allow,
+                s.outcomes.unexpected_deny,
+                s.credential_bytes,
+                s.request_header_bytes,
+                opt(s.store.ops_per_request),
+                opt(s.target_cpu_us_per_request),
+                opt(s.revocation_window_ms.max),
+            );
+        }
+    }
+    std::fs::write(dir.join("summary.csv"), out)?;
+    Ok(())
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_owned() }
+}
+
+/// The run's own README: the exact command, git SHA, scenario, tool versions and machine.
+pub fn write_run_readme(dir: &Path, report: &Report) -> anyhow::Result<()> {
+    let t = &report.tool;
+    let m = &report.machine;
+    let mut out = String::new();
+    let _ = writeln!(out, "# authbench run: {}\n", report.scenario.name);
+    let _ = writeln!(out, "{}\n", report.scenario.description);
+    let _ = writeln!(out, "- command: `{}`", report.command);
+    let _ = writeln!(out, "- started: {}", report.started_at);
+    let _ = writeln!(out, "- git SHA: {}", t.git_sha.as_deref().unwrap_or("unknown"));
+    let _ = writeln!(out, "- authbench {}; rustc: {}", t.version, t.rustc.as_deref().unwrap_or("unknown"));
+    let _ = writeln!(out, "- redis-server: {}", t.redis_server.as_deref().unwrap_or("not used / not installed"));
+    let _ = writeln!(out, "- store: {}", report.store_kind);
+    let _ = writeln!(
+        out,
+        "- machine: {} CPUs, {}, kernel {}, memory {} bytes",
+        m.cpus,
+        m.cpu_model.as_deref().unwrap_or("unknown CPU"),
+        m.kernel.as_deref().unwrap_or("unknown"),
+        m.memory_bytes.map_or_else(|| "unknown".to_owned(), |b| b.to_string())
+    );
+    let _ = writeln!(out, "- pinning: {}", m.pinning);
+    let tr = &report.traffic;
+    let _ = writeln!(
+        out,
+        "- traffic: {} loop, {} connections{}, {} users, warm-up {} s, {} s measured per strategy",
+        tr.mode,
+        tr.connections,
+        tr.rate_per_sec.map_or_else(String::new, |r| format!(", {r} req/s")),
+        tr.users,
+        tr.warmup_s,
+        tr.duration_s
+    );
+    if report.interrupted {
+        let _ = writeln!(out, "- **interrupted** (Ctrl-C): the figures cover what was measured before the stop");
+    }
+    for w in &report.warnings {
+        let _ = writeln!(out, "- warning: {w}");
+    }
+    let _ = writeln!(out, "\n## Files\n");
+    let _ = writeln!(out, "- `report.json`: every figure (schema: `results/schema.json` in the repository)");
+    let _ = writeln!(out, "- `summary.csv`: one row per strategy and operation");
+    let _ = writeln!(
+        out,
+        "- `hist/<strategy>/<op>.hgrm`: latency percentile distribution (µs; open loop: from the intended send time)"
+    );
+    let _ = writeln!(out, "- `hist/<strategy>/<op>.service.hgrm`: the same from the actual send time (uncorrected)");
+    let _ = writeln!(
+        out,
+        "- `hist/<strategy>/intervals.hlog`: HdrHistogram interval log, one histogram per operation per second"
+    );
+    let _ = writeln!(out, "- `report.html`, `report.md`, plots: the human report, when rendered");
+    let _ = writeln!(out, "\n## Scenario as run\n\n```toml\n{}```", report.scenario.resolved_toml);
+    std::fs::write(dir.join("README.md"), out)?;
+    Ok(())
+}
+
+/// The terminal summary table.
+pub fn summary_table(report: &Report) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<28} {:>10} {:>9} {:>9} {:>9} {:>7} {:>7} {:>6} {:>8} {:>8} {:>10}",
+        "strategy",
+        "req/s",
+        "api p50",
+        "api p99",
+        "api p999",
+        "errors",
+        "unexp+",
+        "cred B",
+        "store/rq",
+        "cpu us/rq",
+        "revoke ms"
+    );
+    for s in &report.strategies {
+        let api = s.latency_us.get("api").copied().unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "{:<28} {:>10.0} {:>9} {:>9} {:>9} {:>7} {:>7} {:>6.0} {:>8} {:>8} {:>10}",
+            s.name,
+            s.throughput_rps,
+            format!("{}us", api.p50),
+            format!("{}us", api.p99),
+            format!("{}us", api.p999),
+            s.errors.total,
+            s.outcomes.unexpected_allow,
+            s.credential_bytes,
+            s.store.ops_per_request.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.2}")),
+            s.target_cpu_us_per_request.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.1}")),
+            match (s.revocation_window_ms.max, s.revocation_window_ms.bounded) {
+                (Some(m), true) => format!("<={m:.0}*"),
+                (Some(m), false) => format!("{m:.0}"),
+                (None, _) => "n/a".to_owned(),
+            },
+        );
+    }
+    let _ = writeln!(
+        out,
+        "(unexp+ = unexpected_allow: revoked/forged credentials accepted; * = bound from exp, not observed)"
+    );
+    out
+}
+
+/// Print a line to stderr now (flushes).
+pub fn note(msg: &str) {
+    let mut e = std::io::stderr().lock();
+    let _ = writeln!(e, "{msg}");
+    let _ = e.flush();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_known_dates() {
+        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(UNIX_EPOCH + Duration::from_secs(1_709_251_200)), "2024-03-01T00:00:00Z");
+        assert_eq!(dir_stamp(UNIX_EPOCH + Duration::from_secs(1_709_251_261)), "20240301-000101");
+    }
+
+    #[test]
+    fn slug_matches_report_reader() {
+        assert_eq!(slug("jwt alg=ES256 pad_bytes=0"), "jwt_alg_ES256_pad_bytes_0");
+    }
+
+    #[test]
+    fn hgrm_has_footer() {
+        let mut h = crate::engine::record::new_histogram();
+        for v in 1..1000 {
+            h.record(v).expect("record");
+        }
+        let t = hgrm_text(&h);
+        assert!(t.contains("#[Max     =") && t.contains("Total count"), "{t}");
+    }
+}

@@ -1,0 +1,483 @@
+//! `authbench run`: for each strategy (and matrix variant) start a target as a child process (or
+//! use `--target URL`), drive the traffic, read the collectors over the measured window, probe the
+//! revocation window, and write the results directory, the terminal summary and the report.
+//!
+//! Ctrl-C stops the current traffic at once; what was measured is still written, marked
+//! `interrupted: true`. A failing threshold makes the exit code 1.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::Context;
+use tokio::sync::watch;
+
+use crate::collect::{self, RedisProcess, TargetProcess};
+use crate::engine::record::{Op, Outcome, Recorder, outcomes_from};
+use crate::engine::{Engine, EngineConfig, EngineOutput};
+use crate::output::{self, summarize};
+use crate::plan::{self, RunArgs, RunPlan, Variant};
+use crate::progress::Progress;
+use crate::results::{
+    Errors, Report, RevocationWindow, SCHEMA_VERSION, ScenarioInfo, ScheduleHealth, StoreLoad, StrategyResult,
+    ThresholdResult, TrafficInfo,
+};
+use crate::scenario::StoreChoice;
+use crate::targets::config::StrategyKind;
+
+/// Driver CPU above this share of its cores means the driver may have been the bottleneck.
+const DRIVER_SATURATED_PERCENT: f64 = 90.0;
+
+/// Entry point of `authbench run`.
+pub fn main(args: &RunArgs) -> anyhow::Result<ExitCode> {
+    let plan = plan::build(args)?;
+    let external = plan.target_url.is_some();
+    let cpu = collect::cpu_plan();
+    let (target_cpu, driver_threads, pinning) = if external {
+        let n = std::thread::available_parallelism().map_or(1, usize::from);
+        (None, n, "external target: driver not pinned".to_owned())
+    } else if let Some(t) = cpu.target_cpu {
+        match collect::pin_current_process(&cpu.driver_cpus) {
+            Ok(()) => (Some(t), cpu.driver_cpus.len().max(1), cpu.description.clone()),
+            Err(e) => {
+                tracing::warn!("could not pin the driver: {e:#}");
+                (Some(t), cpu.driver_cpus.len().max(1), format!("{} (driver pinning failed: {e})", cpu.description))
+            }
+        }
+    } else {
+        (None, 1, cpu.description.clone())
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(driver_threads)
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    let command = std::env::args().map(|a| shell_quote(&a)).collect::<Vec<_>>().join(" ");
+    rt.block_on(run_plan(plan, RunEnv { target_cpu, driver_threads, pinning, command }))
+}
+
+/// Where and how the driver runs.
+#[derive(Debug, Clone)]
+pub struct RunEnv {
+    pub target_cpu: Option<usize>,
+    pub driver_threads: usize,
+    pub pinning: String,
+    pub command: String,
+}
+
+/// Run a validated plan; returns the results directory and the report through the exit code path.
+pub async fn run_plan(plan: RunPlan, env: RunEnv) -> anyhow::Result<ExitCode> {
+    let (dir, report) = execute(&plan, &env).await?;
+    output::note(&format!("\n{}", output::summary_table(&report)));
+    for w in &report.warnings {
+        output::note(&format!("warning: {w}"));
+    }
+    let unexpected: u64 = report.strategies.iter().map(|s| s.outcomes.unexpected_allow).sum();
+    if unexpected > 0 {
+        output::note(&format!(
+            "!!! SECURITY: {unexpected} request(s) with a revoked or forged credential were ACCEPTED (unexpected_allow) !!!"
+        ));
+    }
+    let mut failed = 0;
+    for t in &report.thresholds {
+        let actual = t.actual.map_or_else(|| "not measured".to_owned(), |a| format!("{a}"));
+        output::note(&format!(
+            "threshold {} {}: {} (actual {actual})",
+            t.metric,
+            t.condition,
+            if t.passed { "pass" } else { "FAIL" }
+        ));
+        if !t.passed {
+            failed += 1;
+        }
+    }
+    output::note(&format!("results: {}", dir.display()));
+    Ok(if failed > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+/// Everything but the printing: run every variant and write the results directory.
+pub async fn execute(plan: &RunPlan, env: &RunEnv) -> anyhow::Result<(PathBuf, Report)> {
+    let started = SystemTime::now();
+    let dir = plan
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("results").join(format!("{}-{}", plan.name, output::dir_stamp(started))));
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let ctrl_c = tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            output::note("\ninterrupted: stopping and writing what was measured");
+            let _ = stop_tx.send(true);
+        }
+    });
+
+    let mut warnings = Vec::new();
+    // The store.
+    let (redis, store_kind) = if plan.target_url.is_some() {
+        (None, "external".to_owned())
+    } else {
+        let want_redis = match plan.store {
+            StoreChoice::Memory => false,
+            StoreChoice::Redis => {
+                anyhow::ensure!(collect::redis_server_available(), "--store redis: redis-server is not installed");
+                true
+            }
+            StoreChoice::Auto => {
+                let available = collect::redis_server_available();
+                if !available {
+                    warnings.push("redis-server not installed: targets used the in-process memory store".to_owned());
+                }
+                available
+            }
+        };
+        if want_redis {
+            let r = RedisProcess::start().await.context("starting a private redis-server")?;
+            (Some(r), "redis".to_owned())
+        } else {
+            (None, "memory".to_owned())
+        }
+    };
+    output::note(&format!(
+        "authbench run {}: {} variant(s), store {store_kind}, {} — results in {}",
+        plan.name,
+        plan.variants.len(),
+        env.pinning,
+        dir.display()
+    ));
+
+    let admin_key = match (&plan.target_url, &plan.admin_key) {
+        (Some(_), Some(k)) => Some(k.clone()),
+        (Some(_), None) => None,
+        (None, _) => Some(random_hex(32)),
+    };
+    let exe = std::env::current_exe().context("locating the authbench executable")?;
+    let mut strategies = Vec::new();
+    let mut interrupted = false;
+    for variant in &plan.variants {
+        if *stop_rx.borrow() {
+            interrupted = true;
+            break;
+        }
+        let result =
+            run_variant(plan, env, variant, &exe, redis.as_ref(), admin_key.as_deref(), started, &dir, stop_rx.clone())
+                .await
+                .with_context(|| format!("strategy {}", variant.label))?;
+        interrupted |= result.1;
+        warnings.extend(result.2);
+        strategies.push(result.0);
+    }
+    ctrl_c.abort();
+    if let Some(r) = redis {
+        r.stop().await;
+    }
+
+    let tool = collect::tool_info();
+    let first = plan.variants.first();
+    let report_base = Report {
+        schema: SCHEMA_VERSION,
+        tool,
+        scenario: ScenarioInfo {
+            name: plan.name.clone(),
+            file: plan.file.as_ref().map(|p| p.display().to_string()),
+            description: plan.description.clone(),
+            resolved_toml: plan.resolved_toml.clone(),
+        },
+        command: env.command.clone(),
+        started_at: output::rfc3339(started),
+        machine: collect::machine(&env.pinning),
+        traffic: TrafficInfo {
+            mode: first.map_or("closed", |v| v.schedule.mode_name()).to_owned(),
+            rate_per_sec: first.and_then(|v| v.schedule.first_rate()),
+            connections: first.map_or(0, |v| v.schedule.connections()),
+            users: plan.users,
+            warmup_s: plan.warmup.as_secs_f64(),
+            duration_s: plan.measured_duration().map_or(0.0, |d| d.as_secs_f64()),
+            mix: plan.mix.as_map(),
+        },
+        store_kind,
+        interrupted,
+        strategies,
+        thresholds: Vec::new(),
+        warnings,
+    };
+    let mut report = report_base;
+    report.thresholds = evaluate_thresholds(plan, &report);
+    output::write_report_json(&dir, &report)?;
+    output::write_summary_csv(&dir, &report)?;
+    output::write_run_readme(&dir, &report)?;
+    render_report(&dir, &report);
+    Ok((dir, report))
+}
+
+/// The scenario's thresholds against the report, in file order.
+fn evaluate_thresholds(plan: &RunPlan, report: &Report) -> Vec<ThresholdResult> {
+    plan.thresholds
+        .iter()
+        .map(|t| match crate::thresholds::Threshold::parse(&t.metric, &t.condition) {
+            Ok(th) => th.evaluate(report),
+            Err(e) => ThresholdResult {
+                metric: t.metric.clone(),
+                condition: format!("{} (line {}: {e})", t.condition, t.line),
+                actual: None,
+                passed: false,
+            },
+        })
+        .collect()
+}
+
+/// The HTML/Markdown report and plots; a failure there does not lose the measurements.
+fn render_report(dir: &Path, report: &Report) {
+    if let Err(e) = crate::report::render(dir, report) {
+        output::note(&format!("warning: the human report could not be rendered: {e:#}"));
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_variant(
+    plan: &RunPlan,
+    env: &RunEnv,
+    variant: &Variant,
+    exe: &Path,
+    redis: Option<&RedisProcess>,
+    admin_key: Option<&str>,
+    started: SystemTime,
+    dir: &Path,
+    stop: watch::Receiver<bool>,
+) -> anyhow::Result<(StrategyResult, bool, Vec<String>)> {
+    let mut warnings = Vec::new();
+    if let Some(r) = redis {
+        r.flush().await.context("flushing redis between strategies")?;
+    }
+    // Start the target (unless external).
+    let target = match &plan.target_url {
+        Some(_) => None,
+        None => {
+            let mut args: Vec<String> = vec![
+                "target".into(),
+                "--strategy".into(),
+                variant.strategy.name().into(),
+                "--listen".into(),
+                "127.0.0.1:0".into(),
+                "--store".into(),
+                redis.map_or_else(|| "memory".to_owned(), |r| r.url.clone()),
+            ];
+            if let Some(k) = admin_key {
+                args.push("--admin-key".into());
+                args.push(k.into());
+            }
+            if env.target_cpu.is_some() {
+                args.push("--worker-threads".into());
+                args.push("1".into());
+            }
+            args.extend(variant.target.to_args());
+            Some(TargetProcess::spawn(exe, &args, env.target_cpu).await.context("starting the target")?)
+        }
+    };
+    let base_url = match (&plan.target_url, &target) {
+        (Some(u), _) => u.trim_end_matches('/').to_owned(),
+        (None, Some(t)) => t.base_url.clone(),
+        (None, None) => anyhow::bail!("no target"),
+    };
+    let engine = Engine::new(EngineConfig {
+        base_url: base_url.clone(),
+        strategy: variant.strategy,
+        schedule: variant.schedule.clone(),
+        stop: plan.stop,
+        warmup: plan.warmup,
+        users: plan.users,
+        mix: plan.mix,
+        timeout: plan.timeout,
+        admin_key: admin_key.map(str::to_owned),
+        revoked_fraction: plan.revoked_fraction,
+        tampered_fraction: plan.tampered_fraction,
+        workers: env.driver_threads,
+    })
+    .await?;
+    let total = plan.measured_duration().map(|d| d + plan.warmup);
+    let progress = Progress::start(plan.progress, &variant.label, total, plan.warmup, engine.live());
+
+    let t0 = Instant::now();
+    let measure_start = t0 + plan.warmup;
+    let snap_before = async {
+        tokio::time::sleep_until(measure_start.into()).await;
+        Snapshots::take(redis, target.as_ref(), &base_url).await
+    };
+    let (out, before) = tokio::join!(engine.run(t0, stop.clone()), snap_before);
+    let out = out?;
+    let after = Snapshots::take(redis, target.as_ref(), &base_url).await;
+
+    // The revocation window, probed directly (not after an interrupt).
+    let revocation = if !out.interrupted && plan.revocation_probes > 0 && variant.strategy != StrategyKind::None {
+        progress.message("probing the revocation window");
+        collect::probe(
+            &base_url,
+            variant.strategy,
+            admin_key.unwrap_or(""),
+            plan.revocation_probes,
+            plan.revocation_max_wait,
+            variant.target.leeway,
+        )
+        .await
+    } else {
+        RevocationWindow::default()
+    };
+    progress.finish(if out.interrupted { "interrupted" } else { "done" });
+    if let Some(t) = target
+        && let Err(e) = t.stop().await
+    {
+        warnings.push(format!("{}: stopping the target: {e:#}", variant.label));
+    }
+
+    let result = strategy_result(variant, &out, &before, &after, revocation, env, &mut warnings);
+    write_variant_files(dir, variant, &out, started)?;
+    Ok((result, out.interrupted, warnings))
+}
+
+/// Collector readings at one instant.
+struct Snapshots {
+    redis: Option<collect::InfoSnapshot>,
+    memory_ops: Option<BTreeMap<String, u64>>,
+    target_cpu: Option<Duration>,
+    driver_cpu: Duration,
+    at: Instant,
+}
+
+impl Snapshots {
+    async fn take(redis: Option<&RedisProcess>, target: Option<&TargetProcess>, base_url: &str) -> Snapshots {
+        let at = Instant::now();
+        let driver_cpu = collect::self_cpu_time();
+        let target_cpu = target.and_then(|t| t.cpu_time().ok());
+        let redis_snap = match redis {
+            Some(r) => collect::redis::snapshot(&r.url).await.ok(),
+            None => None,
+        };
+        let memory_ops = if redis.is_none() && target.is_some() {
+            collect::redis::metrics_store_ops(base_url).await.ok()
+        } else {
+            None
+        };
+        Snapshots { redis: redis_snap, memory_ops, target_cpu, driver_cpu, at }
+    }
+}
+
+fn strategy_result(
+    variant: &Variant,
+    out: &EngineOutput,
+    before: &Snapshots,
+    after: &Snapshots,
+    revocation: RevocationWindow,
+    env: &RunEnv,
+    warnings: &mut Vec<String>,
+) -> StrategyResult {
+    let rec: &Recorder = &out.recorder;
+    let secs = out.measured.as_secs_f64().max(1e-9);
+    let requests = rec.requests();
+    let counts = rec.outcomes();
+    let outcomes = outcomes_from(&counts);
+    let ok: u64 = counts[Outcome::ExpectedAllow as usize] + counts[Outcome::ExpectedDeny as usize];
+    let mut latency_us = BTreeMap::new();
+    let mut service_time_us = BTreeMap::new();
+    for op in Op::ALL {
+        let s = &rec.ops[op as usize];
+        if !s.latency.is_empty() {
+            latency_us.insert(op.name().to_owned(), summarize(&s.latency));
+            service_time_us.insert(op.name().to_owned(), summarize(&s.service));
+        }
+    }
+    let latency_by_outcome_us = Outcome::ALL
+        .iter()
+        .filter_map(|o| rec.api_by_outcome[*o as usize].as_ref().map(|h| (o.name().to_owned(), summarize(h))))
+        .collect();
+    let store = match (&before.redis, &after.redis, &before.memory_ops, &after.memory_ops) {
+        (Some(b), Some(a), _, _) => collect::store_load(b, a, requests, rec.logins_ok),
+        (_, _, Some(b), Some(a)) => collect::redis::store_load_from_metrics(b, a, requests),
+        _ => StoreLoad::default(),
+    };
+    let target_cpu_us_per_request = match (before.target_cpu, after.target_cpu) {
+        (Some(b), Some(a)) if requests > 0 => Some(a.saturating_sub(b).as_secs_f64() * 1e6 / requests as f64),
+        _ => None,
+    };
+    let wall = after.at.saturating_duration_since(before.at).as_secs_f64().max(1e-9);
+    let driver_cpu_percent = after.driver_cpu.saturating_sub(before.driver_cpu).as_secs_f64() / wall * 100.0;
+    let driver_cores = env.driver_threads.max(1) as f64;
+    if driver_cpu_percent > DRIVER_SATURATED_PERCENT * driver_cores {
+        warnings.push(format!(
+            "{}: the driver used {driver_cpu_percent:.0}% CPU of its {driver_cores} core(s): it may have been the bottleneck",
+            variant.label
+        ));
+    }
+    let achieved = requests as f64 / secs;
+    if let Some(target) = out.target_rate_per_sec
+        && achieved < 0.95 * target
+    {
+        warnings.push(format!(
+            "{}: achieved {achieved:.0} req/s of the {target:.0} req/s asked ({} late starts): the target (or too few \
+             connections) could not keep up",
+            variant.label, rec.late_starts
+        ));
+    }
+    if outcomes.unexpected_allow > 0 {
+        warnings.push(format!(
+            "{}: SECURITY: {} request(s) with a revoked or forged credential were accepted",
+            variant.label, outcomes.unexpected_allow
+        ));
+    }
+    let bytes_n = rec.bytes_samples.max(1) as f64;
+    StrategyResult {
+        name: variant.label.clone(),
+        strategy: variant.strategy.name().to_owned(),
+        variant: variant.coords.clone(),
+        requests,
+        throughput_rps: achieved,
+        success_rps: ok as f64 / secs,
+        failure_rps: (requests - ok) as f64 / secs,
+        errors: Errors { total: rec.errors.values().sum(), by_class: rec.errors.clone() },
+        outcomes,
+        latency_us,
+        service_time_us,
+        latency_by_outcome_us,
+        credential_bytes: rec.credential_bytes_sum as f64 / bytes_n,
+        request_header_bytes: rec.header_bytes_sum as f64 / bytes_n,
+        store,
+        target_cpu_us_per_request,
+        revocation_window_ms: revocation,
+        schedule: ScheduleHealth {
+            target_rate_per_sec: out.target_rate_per_sec,
+            achieved_rate_per_sec: achieved,
+            late_starts: rec.late_starts,
+            max_lag_us: rec.max_lag_us,
+            driver_cpu_percent: Some(driver_cpu_percent),
+        },
+        timeline: out.intervals.iter().map(|i| i.point.clone()).collect(),
+        stages: out.stages.clone(),
+    }
+}
+
+fn write_variant_files(dir: &Path, variant: &Variant, out: &EngineOutput, started: SystemTime) -> anyhow::Result<()> {
+    let rec = &out.recorder;
+    let ops: Vec<_> =
+        Op::ALL.iter().map(|op| (*op, &rec.ops[*op as usize].latency, &rec.ops[*op as usize].service)).collect();
+    output::write_histograms(dir, &variant.label, &ops)?;
+    output::write_interval_log(dir, &variant.label, started, &out.intervals)?;
+    Ok(())
+}
+
+/// `n` random hex characters (the admin key handed to the targets this run starts).
+fn random_hex(n: usize) -> String {
+    let mut bytes = vec![0u8; n.div_ceil(2)];
+    // The OS CSPRNG when readable; the key only guards a loopback target during a benchmark.
+    if std::fs::File::open("/dev/urandom").and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes)).is_err() {
+        bytes.iter_mut().for_each(|b| *b = fastrand::u8(..));
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()[..n].to_owned()
+}
+
+fn shell_quote(s: &str) -> String {
+    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,@%+".contains(c)) {
+        s.to_owned()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
