@@ -25,4 +25,38 @@ pub enum Command {
     /// With no arguments: a short closed-loop comparison of all five strategies (under a minute),
     /// on a private redis-server when installed, else the in-process memory store.
     Run(crate::plan::RunArgs),
+    /// Re-render report.html, report.md and the plots from saved results directories.
+    ///
+    /// One DIR is rendered into itself (or OUT); several are overlaid into one report in OUT.
+    Report(ReportArgs),
+    /// Compare two runs: a table of differences per strategy and operation.
+    ///
+    /// Exits 1 when a tracked figure (latency, target CPU, store ops, credential bytes up; throughput
+    /// down) worsened by more than --max-regression percent, 2 on unreadable or malformed input.
+    Compare(CompareArgs),
+}
+
+/// `authbench report DIR [DIR...] [-o OUT]`.
+#[derive(Debug, clap::Args)]
+pub struct ReportArgs {
+    /// Results directories (each holding report.json), or report.json files.
+    #[arg(required = true, value_name = "DIR")]
+    pub dirs: Vec<std::path::PathBuf>,
+    /// Where to write; default: the results directory itself (required with several DIRs).
+    #[arg(short = 'o', long = "out", value_name = "OUT")]
+    pub out: Option<std::path::PathBuf>,
+}
+
+/// `authbench compare BASE NEW [--max-regression PCT]`.
+#[derive(Debug, clap::Args)]
+pub struct CompareArgs {
+    /// The baseline: a report.json file or a results directory.
+    #[arg(value_name = "BASE")]
+    pub base: std::path::PathBuf,
+    /// The new run: a report.json file or a results directory.
+    #[arg(value_name = "NEW")]
+    pub new: std::path::PathBuf,
+    /// Allowed worsening of any tracked figure, percent.
+    #[arg(long = "max-regression", value_name = "PCT", default_value_t = crate::compare::DEFAULT_MAX_REGRESSION_PCT)]
+    pub max_regression_pct: f64,
 }

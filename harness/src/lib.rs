@@ -3,13 +3,16 @@
 
 pub mod cli;
 pub mod collect;
+pub mod compare;
 pub mod engine;
 pub mod output;
 pub mod plan;
 pub mod progress;
+pub mod report;
 pub mod results;
 pub mod run;
 pub mod scenario;
 pub mod target;
+pub mod thresholds;
 
 pub use authbench_targets as targets;

@@ -5,3 +5,9 @@ mod util;
 mod collect;
 
 mod scenario;
+
+mod report;
+
+mod compare;
+
+mod thresholds;

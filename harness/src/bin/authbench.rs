@@ -21,6 +21,19 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Target(args) => authbench::target::main(&args).map(|()| ExitCode::SUCCESS),
         Command::Run(args) => authbench::run::main(&args),
+        Command::Report(args) => {
+            let out = authbench::report::main(&args.dirs, args.out.as_deref())?;
+            eprintln!("report written to {}", out.join("report.html").display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Compare(args) => match authbench::compare::main(&args.base, &args.new, args.max_regression_pct) {
+            Ok(false) => Ok(ExitCode::SUCCESS),
+            Ok(true) => Ok(ExitCode::from(1)),
+            Err(e) => {
+                eprintln!("authbench compare: error: {e}");
+                Ok(ExitCode::from(2))
+            }
+        },
     }
 }
 

@@ -1,0 +1,84 @@
+//! `report.md`: the decision table, trade-offs, warnings and thresholds as Markdown, for PR comments.
+
+use std::fmt::Write as _;
+
+use super::fmt::{self, md_cell};
+use super::plots::Rendered;
+use super::summary::{DECISION_HEADERS, Summary};
+use crate::results::Report;
+
+pub fn page(report: &Report, summary: &Summary, plots: &[Rendered]) -> String {
+    let mut m = String::new();
+    let _ = writeln!(m, "# authbench: {}\n", report.scenario.name);
+    if !report.scenario.description.trim().is_empty() {
+        let _ = writeln!(m, "> {}\n", report.scenario.description.trim().replace('\n', "\n> "));
+    }
+    let _ = writeln!(
+        m,
+        "Started {} · {} loop · store: {} · authbench {}{}\n",
+        report.started_at,
+        report.traffic.mode,
+        report.store_kind,
+        report.tool.version,
+        report.tool.git_sha.as_deref().map(|s| format!(" ({})", s.get(..12).unwrap_or(s))).unwrap_or_default()
+    );
+    let insecure: u64 = report.strategies.iter().map(|s| s.outcomes.unexpected_allow).sum();
+    if insecure > 0 {
+        let _ = writeln!(
+            m,
+            "> [!CAUTION]\n> **SECURITY FAILURE: {insecure} revoked or forged credential(s) were accepted (unexpected allow).**\n"
+        );
+    }
+    m.push_str("## Decision table\n\n");
+    let _ = writeln!(m, "| {} |", DECISION_HEADERS.join(" | "));
+    let aligns: Vec<&str> =
+        (0..DECISION_HEADERS.len()).map(|i| if (1..=6).contains(&i) || i == 9 { "---:" } else { "---" }).collect();
+    let _ = writeln!(m, "| {} |", aligns.join(" | "));
+    for row in &summary.rows {
+        let cells: Vec<String> = row
+            .cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| if i == 9 && row.unexpected_allow > 0 { format!("**{} ⚠**", md_cell(c)) } else { md_cell(c) })
+            .collect();
+        let _ = writeln!(m, "| {} |", cells.join(" | "));
+    }
+    m.push_str(
+        "\n*store down*: design behaviour (fail closed), not measured in this run unless a warning says so.\n\n",
+    );
+    m.push_str("## Trade-offs\n\n");
+    for t in &summary.tradeoffs {
+        let _ = writeln!(m, "- {t}");
+    }
+    if !summary.warnings.is_empty() {
+        m.push_str("\n## Warnings\n\n");
+        for (security, w) in &summary.warnings {
+            if *security {
+                let _ = writeln!(m, "- **{w}**");
+            } else {
+                let _ = writeln!(m, "- {w}");
+            }
+        }
+    }
+    if !report.thresholds.is_empty() {
+        m.push_str("\n## Thresholds\n\n| metric | condition | actual | result |\n| --- | --- | ---: | --- |\n");
+        for t in &report.thresholds {
+            let _ = writeln!(
+                m,
+                "| {} | {} | {} | {} |",
+                md_cell(&t.metric),
+                md_cell(&t.condition),
+                fmt::opt(t.actual, ""),
+                if t.passed { "pass" } else { "**FAIL**" }
+            );
+        }
+    }
+    if !plots.is_empty() {
+        m.push_str("\n## Plots\n\n");
+        for p in plots {
+            let _ = writeln!(m, "- [{}](plots/{}.svg) ([png](plots/{}.png))", p.title, p.stem, p.stem);
+        }
+    }
+    m.push_str("\nFull report with method and plots: `report.html`.\n");
+    m
+}

@@ -1,0 +1,812 @@
+//! The plots, each drawn twice with plotters from the same description: SVG (inlined in the HTML
+//! and saved as `plots/<stem>.svg`) and PNG (`plots/<stem>.png`).
+//!
+//! Which plots a report gets:
+//! - `latency-<op>`: the latency percentile spectrum per strategy, x on a log "nines" axis
+//!   (0 %, 90 %, 99 %, 99.9 %, 99.99 %), full curves from `hist/<strategy>/<op>.hgrm` when present,
+//!   otherwise the summary points from `report.json` (p50, p90, p99, p99.9, max).
+//! - `timeline-latency`, `timeline-throughput`: per-second samples over the measured window.
+//! - `bytes`, `store-ops`, `store-cpu`, `target-cpu`, `revocation-window`: one bar per strategy;
+//!   null figures are labelled "not measured", bounded revocation windows are hatched and labelled
+//!   "≥ … (bound)".
+//! - `sweep-<option>-{p99,cpu,bytes}`: for matrix variants, the figure against the swept option
+//!   (lines for numeric options, bars otherwise).
+//! - `capacity`: p99 against achieved rate per rate stage, the knee marked.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Display;
+use std::path::Path;
+
+use anyhow::anyhow;
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+use super::FONT_FAMILY;
+use super::fmt;
+use super::hgrm;
+use super::summary::knee_index;
+use crate::results::{OPERATIONS, Report, StrategyResult};
+
+/// Series colours (Tableau 10), by strategy position in the report.
+const PALETTE: [RGBColor; 10] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
+    RGBColor(214, 39, 40),
+];
+const ALERT: RGBColor = RGBColor(200, 30, 30);
+const GRID: RGBColor = RGBColor(218, 218, 218);
+const GRID_LIGHT: RGBColor = RGBColor(244, 244, 244);
+const MUTED: RGBColor = RGBColor(110, 110, 110);
+
+/// Turns plotters' errors (generic over the backend) into `anyhow` errors.
+trait PlotResult<T> {
+    fn plot(self) -> anyhow::Result<T>;
+}
+
+impl<T, E: Display> PlotResult<T> for Result<T, E> {
+    fn plot(self) -> anyhow::Result<T> {
+        self.map_err(|e| anyhow!("plotting failed: {e}"))
+    }
+}
+
+/// A plot after drawing: what the HTML needs.
+pub struct Rendered {
+    pub stem: String,
+    pub title: String,
+    pub caption: String,
+    pub svg: String,
+}
+
+/// A plot to draw.
+pub struct PlotSpec {
+    /// File name without extension.
+    pub stem: String,
+    pub title: String,
+    /// One or two sentences under the plot: what it shows and where the data came from.
+    pub caption: String,
+    pub size: (u32, u32),
+    pub chart: Chart,
+}
+
+pub enum Chart {
+    Lines(LineChart),
+    Bars(BarChart),
+}
+
+/// How the x axis of a line chart is labelled.
+#[derive(Clone, Copy)]
+pub enum XAxis {
+    /// x = -log10(1 - percentile): labelled 0 %, 90 %, 99 %, 99.9 %, ...
+    Nines,
+    Plain,
+}
+
+pub struct LineChart {
+    pub x_label: String,
+    pub y_label: String,
+    pub x_axis: XAxis,
+    pub log_y: bool,
+    pub series: Vec<Series>,
+    pub markers: Vec<Marker>,
+}
+
+pub struct Series {
+    pub label: String,
+    pub color: RGBColor,
+    pub points: Vec<(f64, f64)>,
+    /// Drawn thinner and lighter (e.g. p50 beside p99).
+    pub secondary: bool,
+    /// Draw a dot at every point (sparse data).
+    pub dots: bool,
+}
+
+/// A labelled point drawn over the lines (the capacity knee).
+pub struct Marker {
+    pub x: f64,
+    pub y: f64,
+    pub text: String,
+}
+
+pub struct BarChart {
+    pub x_label: String,
+    /// Legend entries when a row has several bars (empty for one).
+    pub legend: Vec<(String, RGBColor)>,
+    pub rows: Vec<BarRow>,
+}
+
+pub struct BarRow {
+    pub label: String,
+    pub bars: Vec<Bar>,
+}
+
+pub struct Bar {
+    /// `None`: not measured (drawn as text, never as a zero bar).
+    pub value: Option<f64>,
+    pub text: String,
+    /// A lower bound, not an observation: hatched.
+    pub bounded: bool,
+    pub color: RGBColor,
+}
+
+fn font(size: u32) -> FontDesc<'static> {
+    FontDesc::new(FontFamily::Name(FONT_FAMILY), f64::from(size), FontStyle::Normal)
+}
+
+fn text_style(size: u32, color: RGBColor) -> TextStyle<'static> {
+    font(size).color(&color)
+}
+
+/// Draws `spec` as SVG and PNG into `dir`; returns the SVG text.
+pub fn emit(dir: &Path, spec: &PlotSpec) -> anyhow::Result<String> {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, spec.size).into_drawing_area();
+        draw(&root, spec)?;
+        root.present().plot()?;
+    }
+    let svg_path = dir.join(format!("{}.svg", spec.stem));
+    std::fs::write(&svg_path, &svg).map_err(|e| anyhow!("writing {}: {e}", svg_path.display()))?;
+    let png_path = dir.join(format!("{}.png", spec.stem));
+    {
+        let root = BitMapBackend::new(&png_path, spec.size).into_drawing_area();
+        draw(&root, spec)?;
+        root.present().plot()?;
+    }
+    Ok(svg)
+}
+
+fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, spec: &PlotSpec) -> anyhow::Result<()> {
+    root.fill(&WHITE).plot()?;
+    let (w, _) = root.dim_in_pixel();
+    root.draw(&Text::new(
+        spec.title.clone(),
+        (i32::try_from(w / 2).unwrap_or(0), 10),
+        text_style(20, BLACK).pos(Pos::new(HPos::Center, VPos::Top)),
+    ))
+    .plot()?;
+    let body = root.margin(42, 12, 12, 24);
+    match &spec.chart {
+        Chart::Lines(c) => draw_lines(root, &body, c),
+        Chart::Bars(c) => draw_bars(root, &body, c),
+    }
+}
+
+fn nines_label(x: f64) -> String {
+    let pct = 100.0 * (1.0 - 10f64.powf(-x));
+    let decimals = (x.round() as i64 - 2).clamp(0, 6) as usize;
+    format!("{pct:.decimals$}%")
+}
+
+fn axis_label(axis: XAxis, x: f64) -> String {
+    match axis {
+        XAxis::Nines => nines_label(x),
+        XAxis::Plain => fmt::num(x),
+    }
+}
+
+fn extent(values: impl Iterator<Item = f64>) -> Option<(f64, f64)> {
+    values.filter(|v| v.is_finite()).fold(None, |acc, v| match acc {
+        None => Some((v, v)),
+        Some((lo, hi)) => Some((lo.min(v), hi.max(v))),
+    })
+}
+
+/// The shared body of a line chart, for linear and log y coordinates.
+macro_rules! line_body {
+    ($root:expr, $chart:expr, $c:expr, $log:expr) => {{
+        let chart = &mut $chart;
+        let c: &LineChart = $c;
+        let y_desc = if $log { format!("{}, log scale", c.y_label) } else { c.y_label.clone() };
+        let x_fmt = |x: &f64| axis_label(c.x_axis, *x);
+        let y_fmt = |y: &f64| fmt::num(*y);
+        let x_labels = match c.x_axis {
+            XAxis::Nines => (chart.x_range().end.ceil() as usize + 1).max(2),
+            XAxis::Plain => 8,
+        };
+        chart
+            .configure_mesh()
+            .light_line_style(GRID_LIGHT)
+            .bold_line_style(GRID)
+            .x_labels(x_labels)
+            .y_labels(8)
+            .x_label_formatter(&x_fmt)
+            .y_label_formatter(&y_fmt)
+            .x_desc(c.x_label.as_str())
+            .y_desc(y_desc.as_str())
+            .label_style(text_style(13, BLACK))
+            .axis_desc_style(text_style(14, BLACK))
+            .draw()
+            .plot()?;
+        for s in &c.series {
+            let color = s.color;
+            let style = if s.secondary { color.mix(0.55).stroke_width(1) } else { color.stroke_width(2) };
+            let points = s.points.clone();
+            let drawn = chart.draw_series(LineSeries::new(points, style)).plot()?;
+            if !s.label.is_empty() {
+                drawn.label(s.label.clone()).legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 22, y)], style));
+            }
+            if s.dots {
+                chart.draw_series(s.points.iter().map(|&p| Circle::new(p, 3, color.filled()))).plot()?;
+            }
+        }
+        for (i, m) in c.markers.iter().enumerate() {
+            let dy = -22 - 17 * i32::try_from(i).unwrap_or(0);
+            chart
+                .draw_series(std::iter::once(
+                    EmptyElement::at((m.x, m.y))
+                        + Circle::new((0, 0), 8, ALERT.stroke_width(2))
+                        + PathElement::new(vec![(0, -8), (8, dy + 8)], ALERT.stroke_width(1))
+                        + Text::new(m.text.clone(), (10, dy), text_style(13, ALERT)),
+                ))
+                .plot()?;
+        }
+        if c.series.iter().any(|s| !s.label.is_empty()) {
+            chart
+                .configure_series_labels()
+                .position(SeriesLabelPosition::UpperLeft)
+                .background_style(WHITE.mix(0.85))
+                .border_style(MUTED)
+                .label_font(text_style(13, BLACK))
+                .draw()
+                .plot()?;
+        }
+        let _ = $root;
+        Ok(())
+    }};
+}
+
+fn draw_lines<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    area: &DrawingArea<DB, Shift>,
+    c: &LineChart,
+) -> anyhow::Result<()> {
+    let xs = extent(c.series.iter().flat_map(|s| s.points.iter().map(|p| p.0)).chain(c.markers.iter().map(|m| m.x)));
+    let ys = extent(c.series.iter().flat_map(|s| s.points.iter().map(|p| p.1)).chain(c.markers.iter().map(|m| m.y)));
+    let (x0, mut x1) = xs.unwrap_or((0.0, 1.0));
+    let (x0, x1) = match c.x_axis {
+        XAxis::Nines => {
+            x1 = x1.max(4.0).ceil();
+            (0.0, x1)
+        }
+        XAxis::Plain if x1 > x0 => {
+            let pad = (x1 - x0) * 0.05;
+            ((x0 - pad).max(if x0 >= 0.0 { 0.0 } else { f64::MIN }), x1 + pad)
+        }
+        XAxis::Plain => (x0 - 1.0, x1 + 1.0),
+    };
+    let (y0, y1) = ys.unwrap_or((0.0, 1.0));
+    // Head room above the data for the legend (upper left), growing with its rows.
+    let legend_rows = c.series.iter().filter(|s| !s.label.is_empty()).count() + c.markers.len();
+    let free = (0.10 + 0.055 * legend_rows as f64).clamp(0.12, 0.6);
+    let mut builder = ChartBuilder::on(area);
+    builder.margin(8).x_label_area_size(46).y_label_area_size(78);
+    // Log scale only when the data spans more than a decade and a half; plotters labels log axes at
+    // powers of ten, which says little about a narrow range.
+    let lo_pos = (y0.max(1.0) / 1.3).max(0.5);
+    if c.log_y && y1 / lo_pos > 30.0 {
+        let (l0, l1) = (lo_pos.log10(), y1.max(lo_pos * 10.0).log10());
+        let hi = 10f64.powf(l0 + (l1 - l0) / (1.0 - free));
+        let mut chart = builder.build_cartesian_2d(x0..x1, (lo_pos..hi).log_scale()).plot()?;
+        line_body!(root, chart, c, true)
+    } else {
+        let lo = if y0 >= 0.0 { 0.0 } else { y0 * 1.1 };
+        let span = if y1 > lo { y1 - lo } else { 1.0 };
+        let hi = lo + span / (1.0 - free);
+        let mut chart = builder.build_cartesian_2d(x0..x1, lo..hi).plot()?;
+        line_body!(root, chart, c, false)
+    }
+}
+
+fn draw_bars<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    area: &DrawingArea<DB, Shift>,
+    c: &BarChart,
+) -> anyhow::Result<()> {
+    let n_rows = c.rows.len().max(1);
+    let max = c.rows.iter().flat_map(|r| r.bars.iter().filter_map(|b| b.value)).fold(0.0f64, f64::max);
+    let x_hi = if max > 0.0 { max * 1.45 } else { 1.0 };
+    let longest = c.rows.iter().map(|r| r.label.chars().count()).max().unwrap_or(4);
+    let label_px = ((longest as u32) * 8 + 20).clamp(80, 380);
+    let legend_px = if c.legend.is_empty() { 0 } else { 28 };
+    let area = area.margin(legend_px, 0, 0, 0);
+    let mut chart = ChartBuilder::on(&area)
+        .margin(8)
+        .x_label_area_size(46)
+        .y_label_area_size(label_px)
+        .build_cartesian_2d(0.0..x_hi, -0.5..(n_rows as f64 - 0.5))
+        .plot()?;
+    let x_fmt = |x: &f64| fmt::num(*x);
+    chart
+        .configure_mesh()
+        .disable_y_mesh()
+        .y_labels(0)
+        .light_line_style(WHITE)
+        .bold_line_style(GRID)
+        .x_labels(8)
+        .x_label_formatter(&x_fmt)
+        .x_desc(c.x_label.as_str())
+        .label_style(text_style(13, BLACK))
+        .axis_desc_style(text_style(14, BLACK))
+        .draw()
+        .plot()?;
+    for (i, row) in c.rows.iter().enumerate() {
+        let center = (n_rows - 1 - i) as f64;
+        let (lx, ly) = chart.backend_coord(&(0.0, center));
+        root.draw(&Text::new(
+            row.label.clone(),
+            (lx - 8, ly),
+            text_style(13, BLACK).pos(Pos::new(HPos::Right, VPos::Center)),
+        ))
+        .plot()?;
+        let k = row.bars.len().max(1) as f64;
+        let band = 0.76 / k;
+        for (j, bar) in row.bars.iter().enumerate() {
+            let top = center + 0.38 - band * j as f64;
+            let bottom = top - band * 0.9;
+            let mid = (top + bottom) / 2.0;
+            match bar.value {
+                Some(v) if v.is_finite() => {
+                    let fill = if bar.bounded { bar.color.mix(0.30).filled() } else { bar.color.mix(0.85).filled() };
+                    chart.draw_series(std::iter::once(Rectangle::new([(0.0, bottom), (v, top)], fill))).plot()?;
+                    let (l, t) = chart.backend_coord(&(0.0, top));
+                    let (r, b) = chart.backend_coord(&(v, bottom));
+                    if bar.bounded {
+                        hatch(root, (l, t, r, b), bar.color)?;
+                        root.draw(&Rectangle::new([(l, t), (r, b)], bar.color.stroke_width(2))).plot()?;
+                    }
+                    let (_, ty) = chart.backend_coord(&(v, mid));
+                    let color = if bar.bounded { ALERT } else { BLACK };
+                    root.draw(&Text::new(
+                        bar.text.clone(),
+                        (r + 6, ty),
+                        text_style(13, color).pos(Pos::new(HPos::Left, VPos::Center)),
+                    ))
+                    .plot()?;
+                }
+                _ => {
+                    let (x, y) = chart.backend_coord(&(0.0, mid));
+                    root.draw(&Text::new(
+                        bar.text.clone(),
+                        (x + 6, y),
+                        text_style(13, MUTED).pos(Pos::new(HPos::Left, VPos::Center)),
+                    ))
+                    .plot()?;
+                }
+            }
+        }
+    }
+    let mut x = area.get_base_pixel().0 + i32::try_from(label_px).unwrap_or(80) + 8;
+    let y = area.get_base_pixel().1 - 14;
+    for (name, color) in &c.legend {
+        root.draw(&Rectangle::new([(x, y - 6), (x + 14, y + 6)], color.mix(0.85).filled())).plot()?;
+        root.draw(&Text::new(name.clone(), (x + 20, y), text_style(13, BLACK).pos(Pos::new(HPos::Left, VPos::Center))))
+            .plot()?;
+        x += 20 + (name.chars().count() as i32) * 8 + 24;
+    }
+    Ok(())
+}
+
+/// Diagonal hatching inside a pixel rectangle (left, top, right, bottom).
+fn hatch<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    (l, t, r, b): (i32, i32, i32, i32),
+    color: RGBColor,
+) -> anyhow::Result<()> {
+    let h = b - t;
+    let w = r - l;
+    if h <= 0 || w <= 0 {
+        return Ok(());
+    }
+    let mut d = -h;
+    while d < w {
+        // Points on the line x - l = d + (b - y), clipped to the rectangle.
+        let (x0, y0) = if d >= 0 { (l + d, b) } else { (l, b + d) };
+        let (x1, y1) = if d + h <= w { (l + d + h, t) } else { (r, b - (w - d)) };
+        if x1 > x0 {
+            root.draw(&PathElement::new(vec![(x0, y0), (x1, y1)], color.stroke_width(1))).plot()?;
+        }
+        d += 7;
+    }
+    Ok(())
+}
+
+/// Every plot the report gets, in the order the HTML shows them.
+pub fn all(report: &Report, hist_dir: Option<&Path>) -> Vec<PlotSpec> {
+    let colors: BTreeMap<&str, RGBColor> =
+        report.strategies.iter().enumerate().map(|(i, s)| (s.name.as_str(), PALETTE[i % PALETTE.len()])).collect();
+    let color = |s: &StrategyResult| colors.get(s.name.as_str()).copied().unwrap_or(PALETTE[0]);
+    let mut specs = Vec::new();
+
+    // Latency spectra: api first, then the other operations that were measured.
+    let ops: Vec<&str> = std::iter::once("api").chain(OPERATIONS.iter().copied().filter(|o| *o != "api")).collect();
+    for op in ops {
+        if let Some(spec) = spectrum(report, op, hist_dir, &color) {
+            specs.push(spec);
+        }
+    }
+
+    // Over time.
+    if report.strategies.iter().any(|s| !s.timeline.is_empty()) {
+        let mut lat = Vec::new();
+        let mut rps = Vec::new();
+        for s in report.strategies.iter().filter(|s| !s.timeline.is_empty()) {
+            lat.push(Series {
+                label: format!("{} p99", s.name),
+                color: color(s),
+                points: s.timeline.iter().map(|p| (p.t_s, p.p99_us as f64)).collect(),
+                secondary: false,
+                dots: s.timeline.len() < 3,
+            });
+            lat.push(Series {
+                label: String::new(),
+                color: color(s),
+                points: s.timeline.iter().map(|p| (p.t_s, p.p50_us as f64)).collect(),
+                secondary: true,
+                dots: false,
+            });
+            rps.push(Series {
+                label: s.name.clone(),
+                color: color(s),
+                points: s.timeline.iter().map(|p| (p.t_s, p.rps)).collect(),
+                secondary: false,
+                dots: s.timeline.len() < 3,
+            });
+        }
+        specs.push(PlotSpec {
+            stem: "timeline-latency".into(),
+            title: "Latency over time (all operations)".into(),
+            caption: "Per-second p99 (thick) and p50 (thin, lighter) over the measured window, after warm-up. \
+                      Spikes show stalls (GC, store hiccups, saturation)."
+                .into(),
+            size: (1000, 520),
+            chart: Chart::Lines(LineChart {
+                x_label: "time in measured window (s)".into(),
+                y_label: "latency (µs)".into(),
+                x_axis: XAxis::Plain,
+                log_y: true,
+                series: lat,
+                markers: Vec::new(),
+            }),
+        });
+        specs.push(PlotSpec {
+            stem: "timeline-throughput".into(),
+            title: "Throughput over time".into(),
+            caption: "Completed requests per second, every outcome counted.".into(),
+            size: (1000, 480),
+            chart: Chart::Lines(LineChart {
+                x_label: "time in measured window (s)".into(),
+                y_label: "requests per second".into(),
+                x_axis: XAxis::Plain,
+                log_y: false,
+                series: rps,
+                markers: Vec::new(),
+            }),
+        });
+    }
+
+    // Bars, one row per strategy.
+    let bytes_rows = report
+        .strategies
+        .iter()
+        .map(|s| BarRow {
+            label: s.name.clone(),
+            bars: vec![
+                bar(Some(s.credential_bytes), "B", PALETTE[0]),
+                bar(Some(s.request_header_bytes), "B", PALETTE[1]),
+            ],
+        })
+        .collect();
+    specs.push(bar_spec(
+        "bytes",
+        "Bytes on the wire per api request",
+        "Mean credential bytes as sent (cookie value or bearer token) and whole request head bytes, per api request.",
+        "bytes per request",
+        vec![("credential".into(), PALETTE[0]), ("request header".into(), PALETTE[1])],
+        bytes_rows,
+    ));
+    let one = |f: &dyn Fn(&StrategyResult) -> Option<f64>, unit: &str| -> Vec<BarRow> {
+        report
+            .strategies
+            .iter()
+            .map(|s| BarRow { label: s.name.clone(), bars: vec![bar(f(s), unit, color(s))] })
+            .collect()
+    };
+    specs.push(bar_spec(
+        "store-ops",
+        "Store operations per request",
+        "Commands the store executed per completed request over the measured window, read from the store itself.",
+        "store operations per request",
+        Vec::new(),
+        one(&|s| s.store.ops_per_request, ""),
+    ));
+    specs.push(bar_spec(
+        "store-cpu",
+        "Store CPU per request",
+        "Store process CPU (user + system) per completed request, read from the store itself.",
+        "store CPU µs per request",
+        Vec::new(),
+        one(&|s| s.store.cpu_us_per_request, "µs"),
+    ));
+    specs.push(bar_spec(
+        "target-cpu",
+        "Target CPU per request",
+        "Target process CPU (user + system) per completed request, from the target's own accounting: \
+         verification cost shows even on a noisy machine.",
+        "target CPU µs per request",
+        Vec::new(),
+        one(&|s| s.target_cpu_us_per_request, "µs"),
+    ));
+    let rev_rows = report
+        .strategies
+        .iter()
+        .map(|s| {
+            let w = &s.revocation_window_ms;
+            let b = match w.max {
+                Some(v) if v.is_finite() && w.bounded => {
+                    Bar { value: Some(v), text: format!("≥ {} (bound)", fmt::ms(v)), bounded: true, color: color(s) }
+                }
+                Some(v) if v.is_finite() => Bar { value: Some(v), text: fmt::ms(v), bounded: false, color: color(s) },
+                _ if s.strategy == "none" => {
+                    Bar { value: None, text: "n/a (no credential)".into(), bounded: false, color: color(s) }
+                }
+                _ => Bar { value: None, text: fmt::NOT_MEASURED.into(), bounded: false, color: color(s) },
+            };
+            BarRow { label: s.name.clone(), bars: vec![b] }
+        })
+        .collect();
+    specs.push(bar_spec(
+        "revocation-window",
+        "Revocation window (max)",
+        "How long a logged-out or revoked credential was still accepted, probed directly. Hatched bars are \
+         bounds, not observations: the credential was still accepted when the run ended, and the bar is \
+         its expiry (plus leeway).",
+        "milliseconds",
+        Vec::new(),
+        rev_rows,
+    ));
+
+    specs.extend(sweeps(report, &color));
+    if let Some(spec) = capacity(report, &color) {
+        specs.push(spec);
+    }
+    specs
+}
+
+fn bar(value: Option<f64>, unit: &str, color: RGBColor) -> Bar {
+    Bar { value: value.filter(|v| v.is_finite()), text: fmt::opt(value, unit), bounded: false, color }
+}
+
+fn bar_spec(
+    stem: &str,
+    title: &str,
+    caption: &str,
+    x_label: &str,
+    legend: Vec<(String, RGBColor)>,
+    rows: Vec<BarRow>,
+) -> PlotSpec {
+    let per_row = rows.iter().map(|r| r.bars.len()).max().unwrap_or(1) as u32;
+    let height = 150 + (rows.len() as u32).max(1) * (18 + 20 * per_row);
+    PlotSpec {
+        stem: stem.into(),
+        title: title.into(),
+        caption: caption.into(),
+        size: (1000, height.clamp(260, 1600)),
+        chart: Chart::Bars(BarChart { x_label: x_label.into(), legend, rows }),
+    }
+}
+
+fn spectrum(
+    report: &Report,
+    op: &str,
+    hist_dir: Option<&Path>,
+    color: &dyn Fn(&StrategyResult) -> RGBColor,
+) -> Option<PlotSpec> {
+    let mut series = Vec::new();
+    let mut from_files = 0usize;
+    let mut from_summary = 0usize;
+    for s in &report.strategies {
+        let Some(l) = s.latency_us.get(op).filter(|l| l.count > 0) else { continue };
+        let curve = hist_dir.and_then(|d| hgrm::load(d, &s.name, op));
+        let (points, dots) = match curve {
+            Some((_, pts)) => {
+                from_files += 1;
+                let mut out = Vec::with_capacity(pts.len());
+                let mut last_x = 0.0f64;
+                for p in pts {
+                    let x = if p.percentile < 1.0 { -(1.0 - p.percentile).log10() } else { last_x };
+                    last_x = last_x.max(x);
+                    out.push((x, p.value_us.max(1.0)));
+                }
+                (out, false)
+            }
+            None => {
+                from_summary += 1;
+                let x_max = (l.count as f64).log10().max(3.3);
+                let pts = vec![
+                    (0.0, l.min as f64),
+                    (-(0.5f64).log10(), l.p50 as f64),
+                    (1.0, l.p90 as f64),
+                    (2.0, l.p99 as f64),
+                    (3.0, l.p999 as f64),
+                    (x_max, l.max as f64),
+                ];
+                (pts.into_iter().map(|(x, y)| (x, y.max(1.0))).collect(), true)
+            }
+        };
+        series.push(Series { label: s.name.clone(), color: color(s), points, secondary: false, dots });
+    }
+    if series.is_empty() {
+        return None;
+    }
+    let source = match (from_files, from_summary) {
+        (_, 0) => "Full curves from the run's HdrHistogram percentile files (hist/<strategy>/<op>.hgrm).".to_string(),
+        (0, _) => "Points are the summary percentiles in report.json (min, p50, p90, p99, p99.9, max; max drawn at \
+                   the 1/count percentile); no .hgrm files were found for the full curve."
+            .to_string(),
+        _ => "Full curves where hist/<strategy>/<op>.hgrm files exist; dotted points from report.json summary \
+              percentiles otherwise."
+            .to_string(),
+    };
+    let corrected = if report.traffic.mode == "open" {
+        " Open loop: latency counts from the intended send time (coordinated omission corrected)."
+    } else {
+        " Closed loop: latency counts from the actual send time."
+    };
+    Some(PlotSpec {
+        stem: format!("latency-{op}"),
+        title: format!("Latency by percentile: {op}"),
+        caption: format!("{source}{corrected}"),
+        size: (1000, 540),
+        chart: Chart::Lines(LineChart {
+            x_label: "percentile".into(),
+            y_label: "latency (µs)".into(),
+            x_axis: XAxis::Nines,
+            log_y: true,
+            series,
+            markers: Vec::new(),
+        }),
+    })
+}
+
+/// For matrix variants: each swept option against api p99, target CPU per request and credential
+/// bytes, one series (or bar group) per strategy and fixed coordinates.
+fn sweeps(report: &Report, color: &dyn Fn(&StrategyResult) -> RGBColor) -> Vec<PlotSpec> {
+    let variants: Vec<&StrategyResult> = report.strategies.iter().filter(|s| !s.variant.is_empty()).collect();
+    let keys: BTreeSet<&str> = variants.iter().flat_map(|s| s.variant.keys().map(String::as_str)).collect();
+    let mut specs = Vec::new();
+    type Getter = fn(&StrategyResult) -> Option<f64>;
+    let figures: [(&str, &str, &str, Getter); 3] = [
+        ("p99", "api p99 latency (µs)", "µs", |s| {
+            s.latency_us.get("api").filter(|l| l.count > 0).map(|l| l.p99 as f64)
+        }),
+        ("cpu", "target CPU µs per request", "µs", |s| s.target_cpu_us_per_request),
+        ("bytes", "credential bytes", "B", |s| Some(s.credential_bytes)),
+    ];
+    for key in keys {
+        let members: Vec<&StrategyResult> = variants.iter().copied().filter(|s| s.variant.contains_key(key)).collect();
+        let values: BTreeSet<&str> = members.iter().filter_map(|s| s.variant.get(key).map(String::as_str)).collect();
+        if values.len() < 2 {
+            continue;
+        }
+        let numeric = values.iter().all(|v| v.trim().parse::<f64>().is_ok());
+        // Group: strategy kind plus the other coordinates.
+        let group_of = |s: &StrategyResult| {
+            let rest: Vec<String> =
+                s.variant.iter().filter(|(k, _)| k.as_str() != key).map(|(k, v)| format!("{k}={v}")).collect();
+            if rest.is_empty() { s.strategy.clone() } else { format!("{} {}", s.strategy, rest.join(" ")) }
+        };
+        let mut groups: BTreeMap<String, Vec<&StrategyResult>> = BTreeMap::new();
+        for s in &members {
+            groups.entry(group_of(s)).or_default().push(s);
+        }
+        let slug = fmt::slug(key);
+        for (fig, label, unit, get) in figures {
+            let title = format!("{label} vs {key}");
+            let caption = format!(
+                "Matrix sweep: {label} for each value of `{key}`, one {} per strategy and fixed options.",
+                if numeric { "line" } else { "bar group" }
+            );
+            if numeric {
+                let series: Vec<Series> = groups
+                    .iter()
+                    .enumerate()
+                    .map(|(gi, (g, members))| {
+                        let mut points: Vec<(f64, f64)> = members
+                            .iter()
+                            .filter_map(|s| {
+                                let x = s.variant.get(key)?.trim().parse::<f64>().ok()?;
+                                Some((x, get(s)?))
+                            })
+                            .collect();
+                        points.sort_by(|a, b| a.0.total_cmp(&b.0));
+                        let c = members.first().map(|s| color(s)).unwrap_or(PALETTE[gi % PALETTE.len()]);
+                        Series { label: g.clone(), color: c, points, secondary: false, dots: true }
+                    })
+                    .filter(|s| !s.points.is_empty())
+                    .collect();
+                if series.is_empty() {
+                    continue;
+                }
+                specs.push(PlotSpec {
+                    stem: format!("sweep-{slug}-{fig}"),
+                    title,
+                    caption,
+                    size: (1000, 500),
+                    chart: Chart::Lines(LineChart {
+                        x_label: key.to_string(),
+                        y_label: label.to_string(),
+                        x_axis: XAxis::Plain,
+                        log_y: false,
+                        series,
+                        markers: Vec::new(),
+                    }),
+                });
+            } else {
+                let rows: Vec<BarRow> = groups
+                    .iter()
+                    .flat_map(|(g, members)| {
+                        members.iter().map(move |s| BarRow {
+                            label: format!("{g}: {key}={}", s.variant.get(key).map(String::as_str).unwrap_or("?")),
+                            bars: vec![bar(get(s), unit, color(s))],
+                        })
+                    })
+                    .collect();
+                specs.push(bar_spec(&format!("sweep-{slug}-{fig}"), &title, &caption, label, Vec::new(), rows));
+            }
+        }
+    }
+    specs
+}
+
+/// The capacity curve: p99 against achieved rate for staged runs, the knee marked.
+fn capacity(report: &Report, color: &dyn Fn(&StrategyResult) -> RGBColor) -> Option<PlotSpec> {
+    let staged: Vec<&StrategyResult> = report.strategies.iter().filter(|s| !s.stages.is_empty()).collect();
+    if staged.is_empty() {
+        return None;
+    }
+    let mut series = Vec::new();
+    let mut markers = Vec::new();
+    for s in staged {
+        let mut stages = s.stages.clone();
+        stages.sort_by(|a, b| a.target_rate_per_sec.total_cmp(&b.target_rate_per_sec));
+        series.push(Series {
+            label: s.name.clone(),
+            color: color(s),
+            points: stages.iter().map(|st| (st.achieved_rps, (st.p99_us as f64).max(1.0))).collect(),
+            secondary: false,
+            dots: true,
+        });
+        if let Some(k) = knee_index(&stages) {
+            let st = &stages[k];
+            markers.push(Marker {
+                x: st.achieved_rps,
+                y: (st.p99_us as f64).max(1.0),
+                text: format!("{} knee @ {} req/s", s.name, fmt::num(st.achieved_rps)),
+            });
+        }
+    }
+    Some(PlotSpec {
+        stem: "capacity".into(),
+        title: "Capacity: p99 latency vs achieved rate".into(),
+        caption: "One point per rate stage. The knee (circled) is the first stage whose p99 exceeds twice the \
+                  lowest-rate p99 or whose achieved rate falls below 95 % of the target."
+            .into(),
+        size: (1000, 540),
+        chart: Chart::Lines(LineChart {
+            x_label: "achieved rate (requests per second)".into(),
+            y_label: "p99 latency (µs)".into(),
+            x_axis: XAxis::Plain,
+            log_y: true,
+            series,
+            markers,
+        }),
+    })
+}

@@ -1,0 +1,525 @@
+//! Rendering: every plot is written as valid SVG and PNG, the HTML is self-contained, null figures
+//! read "not measured", re-rendering is deterministic, and `authbench report` reproduces a run's
+//! report from its `report.json`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+use authbench::report::{self, knee_index, parse_hgrm};
+use authbench::results::*;
+
+fn lat(p50: u64, count: u64) -> LatencySummary {
+    LatencySummary {
+        count,
+        mean: p50 as f64 * 1.1,
+        p50,
+        p90: p50 * 2,
+        p99: p50 * 4,
+        p999: p50 * 9,
+        max: p50 * 20,
+        min: p50 / 2,
+        stdev: p50 as f64 / 3.0,
+    }
+}
+
+fn strategy(name: &str, kind: &str, api_p50: u64) -> StrategyResult {
+    let mut latency_us = BTreeMap::new();
+    latency_us.insert("api".to_string(), lat(api_p50, 90_000));
+    latency_us.insert("login".to_string(), lat(api_p50 * 3, 5_000));
+    latency_us.insert("logout".to_string(), lat(api_p50 * 2, 5_000));
+    let stored = matches!(kind, "session" | "jwt-denylist" | "jwt-refresh");
+    StrategyResult {
+        name: name.to_string(),
+        strategy: kind.to_string(),
+        variant: BTreeMap::new(),
+        requests: 100_000,
+        throughput_rps: 10_000.0 - api_p50 as f64,
+        success_rps: 9_900.0,
+        failure_rps: 0.0,
+        errors: Errors::default(),
+        outcomes: Outcomes { expected_allow: 95_000, expected_deny: 5_000, ..Outcomes::default() },
+        service_time_us: latency_us.clone(),
+        latency_us,
+        latency_by_outcome_us: BTreeMap::new(),
+        credential_bytes: match kind {
+            "none" => 0.0,
+            "session" => 43.0,
+            _ => 281.0,
+        },
+        request_header_bytes: 120.0 + if kind == "session" { 50.0 } else { 300.0 },
+        store: StoreLoad {
+            measured: true,
+            ops_per_request: Some(if kind == "session" || kind == "jwt-denylist" {
+                1.0
+            } else if kind == "jwt-refresh" {
+                0.08
+            } else {
+                0.0
+            }),
+            ops_by_command: if stored { BTreeMap::from([("GET".to_string(), 1.0)]) } else { BTreeMap::new() },
+            cpu_us_per_request: if stored { Some(2.5) } else { Some(0.0) },
+            net_bytes_per_request: Some(if stored { 90.0 } else { 0.0 }),
+            memory_bytes_per_session: if stored { Some(180.0) } else { None },
+        },
+        target_cpu_us_per_request: Some(20.0 + api_p50 as f64 / 10.0),
+        revocation_window_ms: match kind {
+            "session" | "jwt-denylist" => {
+                RevocationWindow { p50: Some(0.0), max: Some(0.0), probes: 40, bounded: false, observed_max: Some(0.0) }
+            }
+            "jwt" => RevocationWindow {
+                p50: Some(330_000.0),
+                max: Some(330_000.0),
+                probes: 40,
+                bounded: true,
+                observed_max: Some(9_000.0),
+            },
+            "jwt-refresh" => RevocationWindow {
+                p50: Some(150_000.0),
+                max: Some(330_000.0),
+                probes: 40,
+                bounded: true,
+                observed_max: Some(9_000.0),
+            },
+            _ => RevocationWindow::default(),
+        },
+        schedule: ScheduleHealth {
+            target_rate_per_sec: Some(10_000.0),
+            achieved_rate_per_sec: 9_990.0,
+            late_starts: 0,
+            max_lag_us: 300,
+            driver_cpu_percent: Some(40.0),
+        },
+        timeline: (0..10)
+            .map(|t| TimelinePoint {
+                t_s: t as f64,
+                rps: 9_800.0 + (t * 37 % 300) as f64,
+                p50_us: api_p50 + t,
+                p99_us: api_p50 * 4 + t * 3,
+                errors: 0,
+            })
+            .collect(),
+        stages: Vec::new(),
+    }
+}
+
+/// A synthetic five-strategy run: every figure present except the control's store memory and one
+/// strategy's target CPU (to check "not measured"); pure JWT and refresh have bounded windows.
+pub fn sample_report() -> Report {
+    let mut strategies = vec![
+        strategy("none", "none", 80),
+        strategy("session", "session", 140),
+        strategy("jwt", "jwt", 120),
+        strategy("jwt-denylist", "jwt-denylist", 160),
+        strategy("jwt-refresh", "jwt-refresh", 125),
+    ];
+    strategies[4].target_cpu_us_per_request = None;
+    strategies[4].latency_us.insert("refresh".to_string(), lat(300, 800));
+    for (k, s) in strategies.iter_mut().take(3).enumerate() {
+        let k = k as u64;
+        s.stages = [1_000.0, 2_000.0, 4_000.0, 8_000.0, 12_000.0]
+            .iter()
+            .enumerate()
+            .map(|(i, &rate)| StageResult {
+                target_rate_per_sec: rate,
+                achieved_rps: if i == 4 { rate * (0.6 + 0.1 * k as f64) } else { rate * 0.999 },
+                p50_us: 100 + i as u64 * 10,
+                p99_us: 300 + k * 60 + (i as u64).pow(3) * (40 + k * 30),
+                errors: 0,
+            })
+            .collect();
+    }
+    Report {
+        schema: SCHEMA_VERSION,
+        tool: ToolInfo {
+            name: "authbench".into(),
+            version: "0.1.0".into(),
+            git_sha: Some("0123456789abcdef0123456789abcdef01234567".into()),
+            rustc: Some("rustc 1.88.0".into()),
+            redis_server: Some("7.0.15".into()),
+        },
+        scenario: ScenarioInfo {
+            name: "compare-all".into(),
+            file: Some("scenarios/compare-all.toml".into()),
+            description: "What does each strategy cost per request, and what does it buy?".into(),
+            resolved_toml: "[traffic]\nmode = \"open\"\nrate = 10000\n".into(),
+        },
+        command: "authbench run scenarios/compare-all.toml".into(),
+        started_at: "2026-11-23T12:00:00Z".into(),
+        machine: Machine {
+            cpus: 2,
+            cpu_model: Some("Test CPU".into()),
+            kernel: Some("6.1.0".into()),
+            memory_bytes: Some(8 << 30),
+            pinning: "target pinned to CPU 1, driver to CPU 0".into(),
+        },
+        traffic: TrafficInfo {
+            mode: "open".into(),
+            rate_per_sec: Some(10_000.0),
+            connections: 32,
+            users: 1000,
+            warmup_s: 5.0,
+            duration_s: 10.0,
+            mix: BTreeMap::from([("api".to_string(), 0.9), ("login".to_string(), 0.05), ("logout".to_string(), 0.05)]),
+        },
+        store_kind: "redis".into(),
+        interrupted: false,
+        strategies,
+        thresholds: vec![
+            ThresholdResult {
+                metric: "jwt.api.p99_us".into(),
+                condition: "< 2000".into(),
+                actual: Some(480.0),
+                passed: true,
+            },
+            ThresholdResult {
+                metric: "session.revocation_window_ms.max".into(),
+                condition: "<= 0".into(),
+                actual: Some(0.0),
+                passed: true,
+            },
+        ],
+        warnings: vec!["driver CPU reached 40% of one core".into()],
+    }
+}
+
+/// A matrix sweep: jwt over `alg` (categorical) and `pad_bytes` (numeric).
+pub fn matrix_report() -> Report {
+    let mut r = sample_report();
+    r.strategies.clear();
+    for (ai, alg) in ["HS256", "ES256", "RS256"].iter().enumerate() {
+        for (pi, pad) in [0u32, 512, 2048].iter().enumerate() {
+            let mut s =
+                strategy(&format!("jwt alg={alg} pad_bytes={pad}"), "jwt", 100 + pi as u64 * 20 + ai as u64 * 5);
+            s.variant =
+                BTreeMap::from([("alg".to_string(), alg.to_string()), ("pad_bytes".to_string(), pad.to_string())]);
+            s.credential_bytes = 200.0 + f64::from(*pad) * 1.34;
+            s.target_cpu_us_per_request = Some([8.0, 60.0, 45.0][ai] + pi as f64);
+            r.strategies.push(s);
+        }
+    }
+    r
+}
+
+/// Minimal XML well-formedness: balanced, properly nested tags with a single `<svg>` root.
+fn assert_well_formed_svg(text: &str, what: &str) {
+    let start = text.find("<svg").unwrap_or_else(|| panic!("{what}: no <svg root"));
+    assert!(
+        text[..start].trim().is_empty() || text[..start].trim_start().starts_with("<?xml"),
+        "{what}: junk before <svg"
+    );
+    let mut stack: Vec<String> = Vec::new();
+    let mut rest = &text[start..];
+    let mut roots = 0;
+    while let Some(open) = rest.find('<') {
+        let close = rest[open..].find('>').unwrap_or_else(|| panic!("{what}: unterminated tag")) + open;
+        let tag = &rest[open + 1..close];
+        if let Some(name) = tag.strip_prefix('/') {
+            let top = stack.pop().unwrap_or_else(|| panic!("{what}: stray </{name}>"));
+            assert_eq!(top, name.trim(), "{what}: mismatched closing tag");
+        } else if !tag.starts_with('!') && !tag.starts_with('?') {
+            let name: String = tag.chars().take_while(|c| !c.is_whitespace() && *c != '/').collect();
+            if stack.is_empty() {
+                roots += 1;
+                assert_eq!(name, "svg", "{what}: root element is not svg");
+            }
+            if !tag.ends_with('/') {
+                stack.push(name);
+            }
+        }
+        rest = &rest[close + 1..];
+    }
+    assert!(stack.is_empty(), "{what}: unclosed tags {stack:?}");
+    assert_eq!(roots, 1, "{what}: expected exactly one root");
+    assert!(rest.trim().is_empty(), "{what}: text after the root");
+}
+
+fn crc32(data: &[u8]) -> u32 {
+    let mut crc = 0xffff_ffffu32;
+    for &b in data {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xedb8_8320 } else { crc >> 1 };
+        }
+    }
+    !crc
+}
+
+/// PNG signature, chunk CRCs, IHDR dimensions, IDAT and IEND present. Returns (width, height).
+fn assert_valid_png(bytes: &[u8], what: &str) -> (u32, u32) {
+    assert!(bytes.len() > 3_000, "{what}: PNG is only {} bytes", bytes.len());
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "{what}: PNG signature");
+    let mut pos = 8;
+    let mut dims = None;
+    let mut idat = 0usize;
+    let mut iend = false;
+    while pos + 12 <= bytes.len() {
+        let len = u32::from_be_bytes(bytes[pos..pos + 4].try_into().unwrap()) as usize;
+        let kind = &bytes[pos + 4..pos + 8];
+        let data = &bytes[pos + 8..pos + 8 + len];
+        let crc = u32::from_be_bytes(bytes[pos + 8 + len..pos + 12 + len].try_into().unwrap());
+        assert_eq!(crc, crc32(&bytes[pos + 4..pos + 8 + len]), "{what}: bad CRC in {}", String::from_utf8_lossy(kind));
+        match kind {
+            b"IHDR" => {
+                dims = Some((
+                    u32::from_be_bytes(data[0..4].try_into().unwrap()),
+                    u32::from_be_bytes(data[4..8].try_into().unwrap()),
+                ))
+            }
+            b"IDAT" => idat += len,
+            b"IEND" => iend = true,
+            _ => {}
+        }
+        pos += 12 + len;
+    }
+    assert!(iend, "{what}: no IEND");
+    assert!(idat > 2_000, "{what}: image data is trivially small ({idat} bytes)");
+    let (w, h) = dims.unwrap_or_else(|| panic!("{what}: no IHDR"));
+    assert!(w >= 600 && h >= 200, "{what}: tiny image {w}x{h}");
+    (w, h)
+}
+
+fn read(p: &Path) -> String {
+    std::fs::read_to_string(p).unwrap_or_else(|e| panic!("reading {}: {e}", p.display()))
+}
+
+const EXPECTED_PLOTS: [&str; 12] = [
+    "latency-api",
+    "latency-login",
+    "latency-logout",
+    "latency-refresh",
+    "timeline-latency",
+    "timeline-throughput",
+    "bytes",
+    "store-ops",
+    "store-cpu",
+    "target-cpu",
+    "revocation-window",
+    "capacity",
+];
+
+#[test]
+fn render_writes_every_plot_as_valid_svg_and_png() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = sample_report();
+    report::render(dir.path(), &r).unwrap();
+    assert!(dir.path().join("report.html").is_file());
+    assert!(dir.path().join("report.md").is_file());
+    assert!(!dir.path().join("summary.csv").exists(), "summary.csv is the driver's");
+    for stem in EXPECTED_PLOTS {
+        let svg = read(&dir.path().join("plots").join(format!("{stem}.svg")));
+        assert_well_formed_svg(&svg, stem);
+        assert!(svg.contains("font-family=\"DejaVu Sans\""), "{stem}: embedded font name");
+        assert!(!svg.contains("href"), "{stem}: SVG must be self-contained");
+        let png = std::fs::read(dir.path().join("plots").join(format!("{stem}.png"))).unwrap();
+        let (w, h) = assert_valid_png(&png, stem);
+        assert!(svg.contains(&format!("viewBox=\"0 0 {w} {h}\"")), "{stem}: SVG and PNG sizes differ");
+    }
+    // One drawn line per strategy in the spectrum, and every strategy named in the bar charts.
+    let api = read(&dir.path().join("plots/latency-api.svg"));
+    let lines = api.matches("<polyline").count() + api.matches("<path").count();
+    assert!(lines >= r.strategies.len(), "latency-api: {lines} lines for {} strategies", r.strategies.len());
+    for stem in ["latency-api", "bytes", "store-ops", "target-cpu", "revocation-window", "timeline-throughput"] {
+        let svg = read(&dir.path().join("plots").join(format!("{stem}.svg")));
+        for s in &r.strategies {
+            assert!(svg.contains(&s.name), "{stem}: strategy {} not named", s.name);
+        }
+    }
+}
+
+#[test]
+fn nulls_read_not_measured_and_bounds_are_marked() {
+    let dir = tempfile::tempdir().unwrap();
+    report::render(dir.path(), &sample_report()).unwrap();
+    let cpu = read(&dir.path().join("plots/target-cpu.svg"));
+    assert!(cpu.contains("not measured"), "null target CPU must read 'not measured'");
+    let rev = read(&dir.path().join("plots/revocation-window.svg"));
+    assert!(rev.contains("≥ 5.5 min (bound)"), "bounded window label missing");
+    let md = read(&dir.path().join("report.md"));
+    let refresh_row = md.lines().find(|l| l.starts_with("| jwt-refresh |")).unwrap();
+    assert!(refresh_row.contains("not measured"), "{refresh_row}");
+    assert!(refresh_row.contains("≥ 5.5 min (bound"), "{refresh_row}");
+    let html = read(&dir.path().join("report.html"));
+    assert!(html.contains("not measured"));
+}
+
+#[test]
+fn html_is_self_contained() {
+    let dir = tempfile::tempdir().unwrap();
+    report::render(dir.path(), &sample_report()).unwrap();
+    let html = read(&dir.path().join("report.html"));
+    for bad in ["http://", "https://", "src=", "<link", "@import", "url(", "<script", "<img", "<iframe", "xlink:href"] {
+        assert!(!html.contains(bad), "report.html contains `{bad}`");
+    }
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    assert!(html.matches("<svg").count() >= 12, "plots are inlined");
+    for section in [
+        "id=\"decision\"",
+        "id=\"tradeoffs\"",
+        "id=\"articles\"",
+        "id=\"warnings\"",
+        "id=\"thresholds\"",
+        "id=\"method\"",
+    ] {
+        assert!(html.contains(section), "missing section {section}");
+    }
+    // The method names how latency was corrected, the machine and the version.
+    assert!(html.contains("intended send time"));
+    assert!(html.contains("target pinned to CPU 1"));
+    assert!(html.contains("0123456789abcdef0123456789abcdef01234567"));
+    // Trade-offs cite measured figures against the control.
+    assert!(html.contains("session: +60 µs p50 (+240 µs p99) over none"), "trade-off sentence");
+}
+
+#[test]
+fn unexpected_allow_is_loud() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut r = sample_report();
+    r.strategies[2].outcomes.unexpected_allow = 3;
+    report::render(dir.path(), &r).unwrap();
+    let html = read(&dir.path().join("report.html"));
+    assert!(html.contains("<td class=\"alarm\">3</td>"));
+    assert!(html.contains("SECURITY FAILURE"));
+    let md = read(&dir.path().join("report.md"));
+    assert!(md.contains("**3 ⚠**"));
+    assert!(md.contains("SECURITY FAILURE"));
+}
+
+#[test]
+fn rendering_is_deterministic() {
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    report::render(a.path(), &sample_report()).unwrap();
+    report::render(b.path(), &sample_report()).unwrap();
+    assert_eq!(read(&a.path().join("report.md")), read(&b.path().join("report.md")));
+    assert_eq!(read(&a.path().join("report.html")), read(&b.path().join("report.html")));
+}
+
+#[test]
+fn matrix_sweeps_plot_the_swept_option() {
+    let dir = tempfile::tempdir().unwrap();
+    report::render(dir.path(), &matrix_report()).unwrap();
+    for stem in ["sweep-alg-cpu", "sweep-alg-p99", "sweep-alg-bytes", "sweep-pad_bytes-p99", "sweep-pad_bytes-cpu"] {
+        let p = dir.path().join("plots").join(format!("{stem}.svg"));
+        let svg = read(&p);
+        assert_well_formed_svg(&svg, stem);
+        assert_valid_png(&std::fs::read(p.with_extension("png")).unwrap(), stem);
+    }
+    let alg = read(&dir.path().join("plots/sweep-alg-cpu.svg"));
+    assert!(alg.contains("alg=ES256"), "categorical sweep labels its values");
+    let pad = read(&dir.path().join("plots/sweep-pad_bytes-p99.svg"));
+    assert!(pad.contains("jwt alg=HS256"), "numeric sweep: one line per fixed-option group");
+}
+
+#[test]
+fn hgrm_files_give_full_curves() {
+    let text = "       Value     Percentile TotalCount 1/(1-Percentile)\n\n\
+                     100.000 0.000000000000          1           1.00\n\
+                     150.000 0.500000000000        500           2.00\n\
+                     400.000 0.990000000000        990         100.00\n\
+                    2000.000 1.000000000000       1000\n\
+                #[Mean    =      160.000, StdDeviation   =       50.000]\n\
+                #[Max     =     2000.000, Total count    =         1000]\n";
+    let pts = parse_hgrm(text);
+    assert_eq!(pts.len(), 3, "the inf row has 3 columns and is skipped: {pts:?}");
+    assert_eq!(pts[1].value_us, 150.0);
+    let full_text = text.replace("       1000\n", "       1000            inf\n");
+    let full = parse_hgrm(&full_text);
+    assert_eq!(full.len(), 4, "{full:?}");
+    assert_eq!(full[3].percentile, 1.0);
+    let dir = tempfile::tempdir().unwrap();
+    let hist = dir.path().join("hist/jwt");
+    std::fs::create_dir_all(&hist).unwrap();
+    std::fs::write(hist.join("api.hgrm"), &full_text).unwrap();
+    report::render(dir.path(), &sample_report()).unwrap();
+    let html = read(&dir.path().join("report.html"));
+    assert!(html.contains("Full curves where hist/"), "the caption says which curves are full");
+}
+
+#[test]
+fn knee_is_first_stage_past_twice_base_p99_or_short_of_rate() {
+    let st = |rate: f64, achieved: f64, p99: u64| StageResult {
+        target_rate_per_sec: rate,
+        achieved_rps: achieved,
+        p50_us: 1,
+        p99_us: p99,
+        errors: 0,
+    };
+    assert_eq!(knee_index(&[]), None);
+    assert_eq!(knee_index(&[st(100.0, 100.0, 500), st(200.0, 200.0, 900)]), None);
+    assert_eq!(knee_index(&[st(100.0, 100.0, 500), st(200.0, 200.0, 900), st(400.0, 400.0, 1001)]), Some(2));
+    assert_eq!(knee_index(&[st(100.0, 100.0, 500), st(200.0, 180.0, 600)]), Some(1));
+}
+
+#[test]
+fn render_many_overlays_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut other = sample_report();
+    other.strategies.truncate(2);
+    report::render_many(dir.path(), &[("before".into(), sample_report()), ("after".into(), other)]).unwrap();
+    let svg = read(&dir.path().join("plots/latency-api.svg"));
+    assert!(svg.contains("before: jwt") && svg.contains("after: session"));
+    let html = read(&dir.path().join("report.html"));
+    assert!(html.contains("<h3>Run before</h3>") && html.contains("<h3>Run after</h3>"));
+}
+
+#[test]
+fn report_command_reproduces_the_tables_from_report_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = sample_report();
+    std::fs::write(dir.path().join("report.json"), serde_json::to_string_pretty(&r).unwrap()).unwrap();
+    report::render(dir.path(), &r).unwrap();
+    let original = read(&dir.path().join("report.md"));
+    std::fs::remove_file(dir.path().join("report.md")).unwrap();
+    std::fs::remove_dir_all(dir.path().join("plots")).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_authbench")).arg("report").arg(dir.path()).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(read(&dir.path().join("report.md")), original);
+    assert!(dir.path().join("plots/latency-api.png").is_file());
+
+    // Several directories overlay into -o OUT.
+    let second = tempfile::tempdir().unwrap();
+    std::fs::write(second.path().join("report.json"), serde_json::to_string(&r).unwrap()).unwrap();
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_authbench"))
+        .arg("report")
+        .arg(dir.path())
+        .arg(second.path())
+        .arg("-o")
+        .arg(out_dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out_dir.path().join("report.html").is_file());
+
+    // Without -o, several directories are refused with a clear message.
+    let out = Command::new(env!("CARGO_BIN_EXE_authbench"))
+        .arg("report")
+        .arg(dir.path())
+        .arg(second.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("-o OUT"));
+
+    // A directory without report.json is an error, not an empty report.
+    let empty = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_authbench")).arg("report").arg(empty.path()).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("report.json"));
+}
+
+/// Writes the sample run (report.json + rendered report) to `$AUTHBENCH_SAMPLE_OUT`, for looking at
+/// it (`scripts/check-report-render`). Ignored by default.
+#[test]
+#[ignore]
+fn write_sample_report_for_inspection() {
+    let Some(out) = std::env::var_os("AUTHBENCH_SAMPLE_OUT") else { return };
+    let out = Path::new(&out);
+    for (name, r) in [("sample", sample_report()), ("matrix", matrix_report())] {
+        let dir = out.join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("report.json"), serde_json::to_string_pretty(&r).unwrap()).unwrap();
+        report::render(&dir, &r).unwrap();
+    }
+}
