@@ -4,6 +4,8 @@ mod util;
 
 mod collect;
 
+mod engine;
+mod run_e2e;
 mod scenario;
 
 mod report;

@@ -1,0 +1,157 @@
+//! End to end: `authbench run` (the quickstart, shortened by flags) as a user runs it, every
+//! promised file, the report validated against `results/schema.json`, store load read from a real
+//! redis-server, and the revocation window per strategy.
+
+use std::path::Path;
+use std::process::Command;
+
+use authbench::results::Report;
+
+fn run_quickstart(out: &Path, store: &str) -> Report {
+    let status = Command::new(crate::util::authbench_exe())
+        .args(["run", "-z", "2s", "--warmup", "500ms", "--store", store, "--no-progress", "-o"])
+        .arg(out)
+        .current_dir(crate::util::repo_root())
+        .status()
+        .expect("authbench runs");
+    assert!(status.success(), "authbench run failed: {status}");
+    let text = std::fs::read_to_string(out.join("report.json")).expect("report.json");
+    serde_json::from_str(&text).expect("report.json parses as Report")
+}
+
+fn validate_against_schema(dir: &Path) {
+    let schema_text = std::fs::read_to_string(crate::util::repo_root().join("results/schema.json")).expect("schema");
+    let schema: serde_json::Value = serde_json::from_str(&schema_text).expect("schema is JSON");
+    let instance: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).expect("read")).expect("JSON");
+    let validator = jsonschema::validator_for(&schema).expect("valid schema");
+    let errors: Vec<String> =
+        validator.iter_errors(&instance).map(|e| format!("{} at {}", e, e.instance_path)).collect();
+    assert!(errors.is_empty(), "report.json does not match results/schema.json: {errors:#?}");
+}
+
+#[test]
+fn quickstart_end_to_end_on_redis() {
+    if !authbench::collect::redis_server_available() {
+        eprintln!("redis-server not installed: skipping (the memory run below still covers the files)");
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("run");
+    let report = run_quickstart(&dir, "redis");
+
+    // Every promised file.
+    for f in ["report.json", "summary.csv", "README.md"] {
+        assert!(dir.join(f).is_file(), "{f} missing");
+    }
+    for s in ["none", "session", "jwt", "jwt-denylist", "jwt-refresh"] {
+        for f in ["api.hgrm", "api.service.hgrm", "intervals.hlog"] {
+            let p = dir.join("hist").join(s).join(f);
+            assert!(p.is_file(), "{} missing", p.display());
+        }
+    }
+    let hgrm = std::fs::read_to_string(dir.join("hist/jwt/api.hgrm")).expect("hgrm");
+    assert!(hgrm.contains("Percentile") && hgrm.contains("#[Max"), "{hgrm}");
+    let readme = std::fs::read_to_string(dir.join("README.md")).expect("README");
+    assert!(readme.contains("authbench") && readme.contains("git SHA") && readme.contains("machine"), "{readme}");
+    validate_against_schema(&dir);
+
+    assert_eq!(report.schema, 1);
+    assert_eq!(report.store_kind, "redis");
+    assert!(!report.interrupted);
+    assert_eq!(report.strategies.len(), 5);
+    let by = |n: &str| report.strategies.iter().find(|s| s.name == n).unwrap_or_else(|| panic!("{n}"));
+    for s in &report.strategies {
+        assert!(s.requests > 100, "{}: {} requests", s.name, s.requests);
+        assert_eq!(s.outcomes.unexpected_allow, 0, "{}: a correct target accepted a revoked credential", s.name);
+        assert!(s.latency_us.contains_key("api"));
+        assert!(s.target_cpu_us_per_request.is_some(), "{}: target CPU measured", s.name);
+    }
+
+    // Store load from redis INFO: a session check is a store lookup per api request; jwt needs none.
+    let session = by("session");
+    let api = session.latency_us["api"].count as f64;
+    let store_ops = session.store.ops_per_request.expect("session store measured") * session.requests as f64;
+    assert!(store_ops >= api, "session: {store_ops} store ops for {api} api requests");
+    let jwt = by("jwt");
+    assert_eq!(jwt.store.ops_per_request, Some(0.0), "jwt touches no store: {:?}", jwt.store);
+
+    // Revocation window: 0 for session and denylist, > 0 (bounded by exp) for jwt.
+    for n in ["session", "jwt-denylist"] {
+        let w = &by(n).revocation_window_ms;
+        assert!(w.probes > 0, "{n}: probed");
+        assert!(!w.bounded && w.max.is_some_and(|m| m < 50.0), "{n}: window {w:?}");
+    }
+    let w = &jwt.revocation_window_ms;
+    assert!(w.bounded && w.max.is_some_and(|m| m > 1000.0), "jwt: window {w:?}");
+    // Credential bytes: a JWT is bigger than a session id.
+    assert!(jwt.credential_bytes > session.credential_bytes && session.credential_bytes > 0.0);
+}
+
+#[test]
+fn memory_store_run_writes_valid_report_and_thresholds_decide_exit_code() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let scenario = tmp.path().join("t.toml");
+    std::fs::write(
+        &scenario,
+        "# Test.\nstrategies = [\"session\"]\n[traffic]\nduration = \"1s\"\nwarmup = \"0s\"\nconnections = 2\nusers = 20\n\
+         [probe]\nrevocation_probes = 1\n[thresholds]\n\"session.api.p99_us\" = \"< 1\"\n",
+    )
+    .expect("write");
+    let dir = tmp.path().join("run");
+    let status = Command::new(crate::util::authbench_exe())
+        .args(["run", "--store", "memory", "--no-progress", "-o"])
+        .arg(&dir)
+        .arg(&scenario)
+        .status()
+        .expect("runs");
+    assert_eq!(status.code(), Some(1), "a failing threshold exits 1");
+    validate_against_schema(&dir);
+    let report: Report =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).expect("read")).expect("parse");
+    assert_eq!(report.store_kind, "memory");
+    assert_eq!(report.thresholds.len(), 1);
+    assert!(!report.thresholds[0].passed);
+    let s = &report.strategies[0];
+    assert!(
+        s.store.measured && s.store.ops_per_request.is_some_and(|o| o > 0.0),
+        "memory store ops from /metrics: {:?}",
+        s.store
+    );
+}
+
+#[test]
+fn external_target_leaves_process_and_store_figures_null() {
+    let rt = tokio::runtime::Runtime::new().expect("rt");
+    let url = rt.block_on(crate::util::spawn_server(|_, _, _| crate::util::Reply::ok(r#"{"user":"u"}"#)));
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("run");
+    let status = Command::new(crate::util::authbench_exe())
+        .args([
+            "run",
+            "--strategy",
+            "none",
+            "-z",
+            "1s",
+            "--warmup",
+            "0s",
+            "-c",
+            "2",
+            "--no-progress",
+            "--target",
+            &url,
+            "-o",
+        ])
+        .arg(&dir)
+        .status()
+        .expect("runs");
+    assert!(status.success());
+    let report: Report =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).expect("read")).expect("parse");
+    assert_eq!(report.store_kind, "external");
+    let s = &report.strategies[0];
+    assert!(s.requests > 0);
+    assert_eq!(s.target_cpu_us_per_request, None);
+    assert!(!s.store.measured && s.store.ops_per_request.is_none());
+    drop(rt);
+}
