@@ -11,7 +11,7 @@ use authbench_targets::error::StoreError;
 use authbench_targets::store::{KvStore, MemoryStore, RedisStore, RedisStoreOptions};
 use bytes::Bytes;
 
-use crate::util::{RedisServer, free_port};
+use crate::util::{RedisCluster, RedisServer, free_port};
 
 /// Short enough to keep the suite fast, long enough that "still there right after the write" is
 /// not a race on a loaded machine.
@@ -30,6 +30,15 @@ async fn redis_store(server: &RedisServer) -> RedisStore {
     poll_until(Duration::from_secs(5), || async { store.ping().await.is_ok() })
         .await
         .expect("redis store answers PING");
+    store
+}
+
+/// A store on every node of `cluster` (the seed list a cluster `--store` gives), once it answers.
+async fn cluster_store(cluster: &RedisCluster) -> RedisStore {
+    let store = RedisStore::connect(opts(cluster.url_list())).await.expect("connect to the test cluster");
+    poll_until(Duration::from_secs(5), || async { store.ping().await.is_ok() })
+        .await
+        .expect("cluster store answers PING");
     store
 }
 
@@ -184,8 +193,8 @@ async fn ping_answers<S: KvStore>(s: Arc<S>) {
     s.ping().await.unwrap();
 }
 
-/// One `#[tokio::test]` per contract item per implementation: `store::memory::<item>` and
-/// `store::redis::<item>`.
+/// One `#[tokio::test]` per contract item per implementation: `store::memory::<item>`,
+/// `store::redis::<item>` (one node) and `store::cluster::<item>` (a 3-node Redis Cluster).
 macro_rules! contract {
     ($($item:ident),* $(,)?) => {
         mod memory {
@@ -205,6 +214,17 @@ macro_rules! contract {
                     let server = RedisServer::start();
                     super::$item(Arc::new(redis_store(&server).await)).await;
                     drop(server);
+                }
+            )*
+        }
+        mod cluster {
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $item() {
+                    let cluster = tokio::task::spawn_blocking(|| RedisCluster::start(3)).await.unwrap();
+                    super::$item(Arc::new(cluster_store(&cluster).await)).await;
+                    drop(cluster);
                 }
             )*
         }

@@ -166,3 +166,99 @@ pub async fn raw(addr: SocketAddr, request: &[u8]) -> String {
     let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out)).await;
     String::from_utf8_lossy(&out).into_owned()
 }
+
+/// A Redis Cluster of the test's own: `n` (>= 3) redis-server processes in cluster mode on free
+/// loopback ports, all masters, slots spread by `redis-cli --cluster create`. Killed on drop.
+///
+/// A mirror of the harness's `collect::cluster::RedisCluster` (target tests cannot depend on the
+/// harness), kept short: it panics instead of returning errors.
+pub struct RedisCluster {
+    pub nodes: Vec<RedisServer>,
+}
+
+impl RedisCluster {
+    pub fn start(n: usize) -> Self {
+        assert!(n >= 3, "a Redis Cluster needs at least 3 masters");
+        let nodes: Vec<RedisServer> = (0..n)
+            .map(|_| {
+                let dir = tempfile::tempdir().unwrap();
+                let port = free_port();
+                let child = Command::new("redis-server")
+                    .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+                    .args(["--cluster-enabled", "yes", "--cluster-node-timeout", "2000"])
+                    .arg("--cluster-config-file")
+                    .arg(dir.path().join(format!("nodes-{port}.conf")))
+                    .arg("--dir")
+                    .arg(dir.path())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .expect("redis-server must be installed (scripts/setup installs it)");
+                RedisServer { port, child: Some(child), dir }
+            })
+            .collect();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        for node in &nodes {
+            while !redis_ping(node.port) {
+                assert!(Instant::now() < deadline, "cluster node {} did not answer PING", node.port);
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        let addrs: Vec<String> = nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)).collect();
+        let out = Command::new("redis-cli")
+            .arg("--cluster")
+            .arg("create")
+            .args(&addrs)
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .stdin(Stdio::null())
+            .output()
+            .expect("redis-cli must be installed");
+        assert!(out.status.success(), "redis-cli --cluster create: {}", String::from_utf8_lossy(&out.stdout));
+        for node in &nodes {
+            while !redis_command(node.port, "CLUSTER INFO").contains("cluster_state:ok") {
+                assert!(Instant::now() < deadline + Duration::from_secs(10), "cluster not ok on {}", node.port);
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        RedisCluster { nodes }
+    }
+
+    /// Comma-joined `redis://` URLs of every node: what `--store` takes for a cluster.
+    pub fn urls(&self) -> String {
+        self.url_list().join(",")
+    }
+
+    pub fn url_list(&self) -> Vec<String> {
+        self.nodes.iter().map(RedisServer::url).collect()
+    }
+
+    /// Keys held by each node (`DBSIZE`), to check that records spread over the nodes.
+    pub fn keys_per_node(&self) -> Vec<u64> {
+        self.nodes
+            .iter()
+            .map(|n| {
+                let reply = redis_command(n.port, "DBSIZE");
+                reply.trim().trim_start_matches(':').parse().unwrap_or(0)
+            })
+            .collect()
+    }
+}
+
+/// Send one inline command over a raw socket and return whatever one read brings back.
+pub fn redis_command(port: u16, command: &str) -> String {
+    use std::io::{Read, Write};
+    let Ok(mut s) =
+        std::net::TcpStream::connect_timeout(&SocketAddr::from(([127, 0, 0, 1], port)), Duration::from_millis(200))
+    else {
+        return String::new();
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
+    if s.write_all(format!("{command}\r\n").as_bytes()).is_err() {
+        return String::new();
+    }
+    let mut buf = vec![0u8; 64 * 1024];
+    match s.read(&mut buf) {
+        Ok(n) => String::from_utf8_lossy(&buf[..n]).into_owned(),
+        Err(_) => String::new(),
+    }
+}
