@@ -421,8 +421,9 @@ fn hgrm_files_give_full_curves() {
                 #[Mean    =      160.000, StdDeviation   =       50.000]\n\
                 #[Max     =     2000.000, Total count    =         1000]\n";
     let pts = parse_hgrm(text);
-    assert_eq!(pts.len(), 3, "the inf row has 3 columns and is skipped: {pts:?}");
+    assert_eq!(pts.len(), 4, "the last row may leave out 1/(1-Percentile): {pts:?}");
     assert_eq!(pts[1].value_us, 150.0);
+    assert_eq!(pts[3].value_us, 2000.0);
     let full_text = text.replace("       1000\n", "       1000            inf\n");
     let full = parse_hgrm(&full_text);
     assert_eq!(full.len(), 4, "{full:?}");

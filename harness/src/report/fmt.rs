@@ -17,8 +17,12 @@ pub fn num(v: f64) -> String {
         format!("{v:.1}")
     } else if a >= 0.1 {
         format!("{v:.2}")
-    } else {
+    } else if a >= 0.001 {
         format!("{v:.3}")
+    } else if v > 0.0 {
+        "< 0.001".to_string()
+    } else {
+        "> -0.001".to_string()
     }
 }
 

@@ -13,8 +13,9 @@ pub struct HgrmPoint {
     pub total_count: u64,
 }
 
-/// Parses `.hgrm` text, skipping the header, blank lines and the `#[...]` footer. Rows that do not
-/// have four numeric columns are skipped too; the result is sorted by percentile.
+/// Parses `.hgrm` text, skipping the header, blank lines and the `#[...]` footer. Rows need a
+/// numeric value, percentile and total count (the fourth column may be missing or `inf` on the last
+/// row); others are skipped. The result is sorted by percentile.
 pub fn parse_hgrm(text: &str) -> Vec<HgrmPoint> {
     let mut points: Vec<HgrmPoint> = text
         .lines()
@@ -24,7 +25,8 @@ pub fn parse_hgrm(text: &str) -> Vec<HgrmPoint> {
                 return None;
             }
             let cols: Vec<&str> = line.split_whitespace().collect();
-            if cols.len() != 4 {
+            // The last row (percentile 1.0) may leave out the infinite 1/(1-Percentile) column.
+            if cols.len() != 4 && cols.len() != 3 {
                 return None;
             }
             let value_us = cols[0].parse::<f64>().ok()?;

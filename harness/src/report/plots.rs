@@ -285,7 +285,7 @@ fn draw_lines<DB: DrawingBackend>(
     let (y0, y1) = ys.unwrap_or((0.0, 1.0));
     // Head room above the data for the legend (upper left), growing with its rows.
     let legend_rows = c.series.iter().filter(|s| !s.label.is_empty()).count() + c.markers.len();
-    let free = (0.10 + 0.055 * legend_rows as f64).clamp(0.12, 0.6);
+    let free = (0.06 + 0.045 * legend_rows as f64).clamp(0.1, 0.55);
     let mut builder = ChartBuilder::on(area);
     builder.margin(8).x_label_area_size(46).y_label_area_size(78);
     // Log scale only when the data spans more than a decade and a half; plotters labels log axes at
