@@ -392,6 +392,12 @@ pub fn build_from(loaded: LoadedScenario, args: &RunArgs) -> Result<RunPlan, Pla
         return invalid("strategies is empty");
     }
     let variants = expand(&strategies, &sc, &base_target, connections, base_stages.as_deref(), duration, mode)?;
+    if let Some(v) = variants.iter().find(|v| v.schedule.connections() > users) {
+        return invalid(format!(
+            "{} connections need at least as many users (users = {users}): each connection drives its own users",
+            v.schedule.connections()
+        ));
+    }
     if stop == Stop::Interrupted && variants.len() > 1 {
         return invalid("duration 0 (run until Ctrl-C) needs exactly one strategy and no matrix");
     }
