@@ -140,18 +140,18 @@ pub fn main(dirs: &[PathBuf], out: Option<&Path>) -> anyhow::Result<PathBuf> {
             let Some(target) = out else {
                 bail!("several results directories are overlaid into one report: give the output directory with -o OUT")
             };
-            let labelled: Vec<(String, Report)> = many
-                .iter()
-                .enumerate()
-                .map(|(i, (dir, r))| {
-                    let label = dir
-                        .file_name()
-                        .map(|n| n.to_string_lossy().into_owned())
-                        .filter(|n| !n.is_empty())
-                        .unwrap_or_else(|| format!("run{}", i + 1));
-                    (label, r.clone())
-                })
-                .collect();
+            let mut labelled: Vec<(String, Report)> = Vec::with_capacity(many.len());
+            for (i, (dir, r)) in many.iter().enumerate() {
+                let mut label = dir
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .filter(|n| !n.is_empty())
+                    .unwrap_or_else(|| format!("run{}", i + 1));
+                if labelled.iter().any(|(l, _)| *l == label) {
+                    label = format!("{label}#{}", i + 1);
+                }
+                labelled.push((label, r.clone()));
+            }
             render_many(target, &labelled)?;
             Ok(target.to_path_buf())
         }

@@ -703,10 +703,25 @@ fn sweeps(report: &Report, color: &dyn Fn(&StrategyResult) -> RGBColor) -> Vec<P
                 s.variant.iter().filter(|(k, _)| k.as_str() != key).map(|(k, v)| format!("{k}={v}")).collect();
             if rest.is_empty() { s.strategy.clone() } else { format!("{} {}", s.strategy, rest.join(" ")) }
         };
-        let mut groups: BTreeMap<String, Vec<&StrategyResult>> = BTreeMap::new();
+        let mut groups: Vec<(String, Vec<&StrategyResult>)> = Vec::new();
         for s in &members {
-            groups.entry(group_of(s)).or_default().push(s);
+            let g = group_of(s);
+            match groups.iter_mut().find(|(name, _)| *name == g) {
+                Some((_, list)) => list.push(s),
+                None => groups.push((g, vec![s])),
+            }
         }
+        groups.sort_by_key(|g| natural_key(&g.0));
+        for (_, list) in &mut groups {
+            list.sort_by_key(|s| natural_key(s.variant.get(key).map_or("", String::as_str)));
+        }
+        let mut ordered_values: Vec<&str> = values.iter().copied().collect();
+        ordered_values.sort_by_key(|v| natural_key(v));
+        let value_color = |s: &StrategyResult| {
+            let v = s.variant.get(key).map_or("", String::as_str);
+            let i = ordered_values.iter().position(|x| *x == v).unwrap_or(0);
+            PALETTE[i % PALETTE.len()]
+        };
         let slug = fmt::slug(key);
         for (fig, label, unit, get) in figures {
             let title = format!("{label} vs {key}");
@@ -755,7 +770,7 @@ fn sweeps(report: &Report, color: &dyn Fn(&StrategyResult) -> RGBColor) -> Vec<P
                     .flat_map(|(g, members)| {
                         members.iter().map(move |s| BarRow {
                             label: format!("{g}: {key}={}", s.variant.get(key).map(String::as_str).unwrap_or("?")),
-                            bars: vec![bar(get(s), unit, color(s))],
+                            bars: vec![bar(get(s), unit, value_color(s))],
                         })
                     })
                     .collect();
@@ -764,6 +779,25 @@ fn sweeps(report: &Report, color: &dyn Fn(&StrategyResult) -> RGBColor) -> Vec<P
         }
     }
     specs
+}
+
+/// A sort key that orders digit runs by value: `pad_bytes=512` before `pad_bytes=2048`.
+fn natural_key(s: &str) -> Vec<(u8, u64, String)> {
+    let mut out = Vec::new();
+    let mut chars = s.chars().peekable();
+    while let Some(&c) = chars.peek() {
+        let digit = c.is_ascii_digit();
+        let mut run = String::new();
+        while let Some(&d) = chars.peek() {
+            if d.is_ascii_digit() != digit {
+                break;
+            }
+            run.push(d);
+            chars.next();
+        }
+        out.push(if digit { (0, run.parse().unwrap_or(u64::MAX), run) } else { (1, 0, run) });
+    }
+    out
 }
 
 /// The capacity curve: p99 against achieved rate for staged runs, the knee marked.
