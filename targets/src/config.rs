@@ -226,6 +226,15 @@ pub struct TargetArgs {
     /// Serve on a single-threaded runtime (for pinning a target to one core).
     #[arg(long)]
     pub worker_threads: Option<usize>,
+    /// jwt-denylist only: when the store fails on the per-request denylist check, allow the
+    /// request (200) instead of refusing it (503). Shows what availability costs in security:
+    /// every such request is counted in `authbench_fail_open_allows_total`. Default: fail closed.
+    #[arg(long)]
+    pub fail_open: bool,
+    /// How long tokens signed by the previous key stay valid after `POST /admin/rotate-key`.
+    /// 0 (the default): every older token is rejected at once (mass logout).
+    #[arg(long, value_parser = parse_duration, default_value = "0s")]
+    pub rotation_overlap: Duration,
 }
 
 /// Validated target configuration. Built once; everything per-request reads from it.
@@ -249,6 +258,10 @@ pub struct TargetConfig {
     pub max_header_bytes: usize,
     pub store_timeout: Duration,
     pub store_pool_size: usize,
+    /// Allow requests whose denylist check failed on a store error (jwt-denylist only).
+    pub fail_open: bool,
+    /// How long the previous signing key stays accepted after a key rotation.
+    pub rotation_overlap: Duration,
 }
 
 /// How much extra material each token carries, so token size can be varied.
@@ -289,6 +302,8 @@ pub enum ConfigError {
     KeyFile { path: String, source: std::io::Error },
     #[error("--worker-threads must be at least 1")]
     WorkerThreads,
+    #[error("--fail-open applies to jwt-denylist only, not {0}")]
+    FailOpen(StrategyKind),
 }
 
 impl TargetArgs {
@@ -337,6 +352,9 @@ impl TargetArgs {
         if self.worker_threads == Some(0) {
             return Err(ConfigError::WorkerThreads);
         }
+        if self.fail_open && self.strategy != StrategyKind::JwtDenylist {
+            return Err(ConfigError::FailOpen(self.strategy));
+        }
         let key_pem = match &self.key_file {
             Some(p) => Some(
                 std::fs::read(p).map_err(|source| ConfigError::KeyFile { path: p.display().to_string(), source })?,
@@ -362,6 +380,8 @@ impl TargetArgs {
             max_header_bytes: self.max_header_bytes,
             store_timeout: Duration::from_millis(self.store_timeout_ms),
             store_pool_size: self.store_pool_size.max(1),
+            fail_open: self.fail_open,
+            rotation_overlap: self.rotation_overlap,
         })
     }
 }
@@ -389,5 +409,12 @@ mod tests {
         assert!(matches!(a.validate(), Err(ConfigError::Store(_))));
         let a = TargetArgs::new(StrategyKind::JwtRefresh).validate().unwrap();
         assert_eq!(a.access_ttl, Duration::from_secs(300));
+        assert!(!a.fail_open, "fail closed by default");
+        assert_eq!(a.rotation_overlap, Duration::ZERO);
+        for kind in StrategyKind::ALL {
+            let mut a = TargetArgs::new(kind);
+            a.fail_open = true;
+            assert_eq!(a.validate().is_ok(), kind == StrategyKind::JwtDenylist, "--fail-open with {kind}");
+        }
     }
 }

@@ -26,6 +26,9 @@ pub struct KeyMaterial {
     pub kid: String,
     /// `{"keys":[...]}` for asymmetric algorithms; `None` for HS* (a shared secret is never published).
     pub jwks_json: Option<String>,
+    /// This key's own JWK (the one member of `jwks_json`), so a JWKS listing several keys (during a
+    /// rotation overlap) can be assembled; `None` for HS*.
+    pub jwk: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +60,7 @@ impl KeyMaterial {
                 decoding: DecodingKey::from_secret(&secret),
                 kid,
                 jwks_json: None,
+                jwk: None,
             });
         }
         let pkcs8 = match pem {
@@ -113,7 +117,20 @@ impl KeyMaterial {
         let kid = URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, jwk_members.as_bytes()).as_ref());
         let jwk =
             format!(r#"{},"alg":"{}","use":"sig","kid":"{kid}"}}"#, jwk_members.trim_end_matches('}'), alg.name());
-        Ok(KeyMaterial { alg, encoding, decoding, kid, jwks_json: Some(format!(r#"{{"keys":[{jwk}]}}"#)) })
+        Ok(KeyMaterial {
+            alg,
+            encoding,
+            decoding,
+            kid,
+            jwks_json: Some(format!(r#"{{"keys":[{jwk}]}}"#)),
+            jwk: Some(jwk),
+        })
+    }
+
+    /// A fresh key for `alg` (random HS* secret or a newly generated key pair) with a new `kid`:
+    /// what a key rotation signs with next.
+    pub fn generate(alg: Alg) -> Result<Self, KeyError> {
+        Self::new(alg, None, None)
     }
 }
 

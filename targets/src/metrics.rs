@@ -18,19 +18,21 @@ pub enum Route {
     Logout,
     Refresh,
     RevokeUser,
+    RotateKey,
     Jwks,
     Metrics,
     Other,
 }
 
 impl Route {
-    pub const ALL: [Route; 9] = [
+    pub const ALL: [Route; 10] = [
         Route::Health,
         Route::Login,
         Route::Resource,
         Route::Logout,
         Route::Refresh,
         Route::RevokeUser,
+        Route::RotateKey,
         Route::Jwks,
         Route::Metrics,
         Route::Other,
@@ -44,6 +46,7 @@ impl Route {
             Route::Logout => "/logout",
             Route::Refresh => "/refresh",
             Route::RevokeUser => "/admin/revoke-user",
+            Route::RotateKey => "/admin/rotate-key",
             Route::Jwks => "/.well-known/jwks.json",
             Route::Metrics => "/metrics",
             Route::Other => "other",
@@ -62,6 +65,9 @@ pub struct Metrics {
     requests: [[AtomicU64; STATUSES.len()]; Route::ALL.len()],
     store_ops: [AtomicU64; Command::ALL.len()],
     store_errors: [AtomicU64; Command::ALL.len()],
+    /// Requests allowed *without* their store check because the store failed and the target runs
+    /// `--fail-open`: each one is a request whose revocation state was never looked at.
+    fail_open_allows: AtomicU64,
 }
 
 impl Default for Metrics {
@@ -76,6 +82,7 @@ impl Metrics {
             requests: std::array::from_fn(|_| std::array::from_fn(|_| AtomicU64::new(0))),
             store_ops: std::array::from_fn(|_| AtomicU64::new(0)),
             store_errors: std::array::from_fn(|_| AtomicU64::new(0)),
+            fail_open_allows: AtomicU64::new(0),
         }
     }
 
@@ -88,6 +95,16 @@ impl Metrics {
         if !ok {
             self.store_errors[cmd.index()].fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// Count one request allowed unchecked under `--fail-open`.
+    pub fn fail_open_allow(&self) {
+        self.fail_open_allows.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Requests allowed unchecked under `--fail-open` so far.
+    pub fn fail_open_allows(&self) -> u64 {
+        self.fail_open_allows.load(Ordering::Relaxed)
     }
 
     /// Operations issued for `cmd` so far.
@@ -137,6 +154,15 @@ impl Metrics {
             let _ =
                 writeln!(out, "authbench_store_errors_total{{store=\"{store_kind}\",command=\"{}\"}} {n}", cmd.name());
         }
+        out.push_str(
+            "# HELP authbench_fail_open_allows_total Requests allowed without their store check (--fail-open, store down).\n",
+        );
+        out.push_str("# TYPE authbench_fail_open_allows_total counter\n");
+        let _ = writeln!(
+            out,
+            "authbench_fail_open_allows_total{{strategy=\"{strategy}\"}} {}",
+            self.fail_open_allows.load(Ordering::Relaxed)
+        );
         if let Some(keys) = store_keys {
             out.push_str("# HELP authbench_store_keys Entries held by the in-process store (live or not yet swept).\n");
             out.push_str("# TYPE authbench_store_keys gauge\n");

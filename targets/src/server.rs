@@ -93,14 +93,10 @@ pub async fn serve(
     let store = open_store(&config, metrics.clone()).await?;
     let codec = || -> anyhow::Result<Arc<JwtCodec>> {
         let keys = KeyMaterial::new(config.alg, config.secret.as_deref(), config.key_pem.as_deref())?;
-        Ok(Arc::new(JwtCodec::new(
-            keys,
-            &config.issuer,
-            &config.audience,
-            config.access_ttl,
-            config.leeway,
-            config.bloat,
-        )))
+        Ok(Arc::new(
+            JwtCodec::new(keys, &config.issuer, &config.audience, config.access_ttl, config.leeway, config.bloat)
+                .with_rotation_overlap(config.rotation_overlap),
+        ))
     };
     let roles: Vec<String> = (0..config.bloat.roles).map(|i| format!("role-{i:03}")).collect();
     match config.strategy {
@@ -114,7 +110,11 @@ pub async fn serve(
             run(listener, Arc::new(App::new(s, store, metrics, &config)), shutdown).await
         }
         StrategyKind::JwtDenylist => {
-            let s = JwtDenylistStrategy::new(codec()?, store.clone(), &config);
+            let mut s = JwtDenylistStrategy::new(codec()?, store.clone(), &config);
+            if config.fail_open {
+                tracing::warn!("--fail-open: requests are allowed unchecked while the store is down");
+                s = s.fail_open(metrics.clone());
+            }
             run(listener, Arc::new(App::new(s, store, metrics, &config)), shutdown).await
         }
         StrategyKind::JwtRefresh => {
@@ -200,10 +200,11 @@ async fn dispatch<S: Strategy>(app: &App<S>, req: Request<Incoming>) -> (Route, 
         "/.well-known/jwks.json" => Route::Jwks,
         "/metrics" => Route::Metrics,
         p if p.starts_with("/admin/revoke-user/") => Route::RevokeUser,
+        "/admin/rotate-key" => Route::RotateKey,
         _ => Route::Other,
     };
     let want = match route {
-        Route::Login | Route::Logout | Route::Refresh | Route::RevokeUser => Method::POST,
+        Route::Login | Route::Logout | Route::Refresh | Route::RevokeUser | Route::RotateKey => Method::POST,
         _ => Method::GET,
     };
     if route == Route::Other {
@@ -219,8 +220,9 @@ async fn dispatch<S: Strategy>(app: &App<S>, req: Request<Incoming>) -> (Route, 
         Route::Logout => logout(app, req).await,
         Route::Refresh => refresh(app, req).await,
         Route::RevokeUser => revoke_user(app, &req).await,
-        Route::Jwks => match app.strategy.jwks() {
-            Some(jwks) => Ok(json(StatusCode::OK, jwks.to_owned())),
+        Route::RotateKey => rotate_key(app, &req).await,
+        Route::Jwks => match app.strategy.codec().and_then(|c| c.jwks_json()) {
+            Some(jwks) => Ok(json(StatusCode::OK, jwks.to_string())),
             None => Err(ApiError::NotFound),
         },
         Route::Metrics => Ok(metrics(app)),
@@ -286,21 +288,41 @@ async fn refresh<S: Strategy>(app: &App<S>, req: Request<Incoming>) -> Result<Re
     Ok(grant_response(app.strategy.refresh(&token).await?))
 }
 
-async fn revoke_user<S: Strategy>(app: &App<S>, req: &Request<Incoming>) -> Result<Response<Body>, ApiError> {
+/// Refuse an admin request without the configured `x-admin-key` (compared in constant time).
+fn check_admin<S>(app: &App<S>, req: &Request<Incoming>) -> Result<(), ApiError> {
     let presented = req.headers().get("x-admin-key").map(HeaderValue::as_bytes);
     let authorized = match (&app.admin_key, presented) {
         (Some(want), Some(got)) => aws_lc_rs::constant_time::verify_slices_are_equal(want.as_bytes(), got).is_ok(),
         _ => false,
     };
-    if !authorized {
-        return Err(ApiError::unauthorized("admin key required"));
-    }
+    if authorized { Ok(()) } else { Err(ApiError::unauthorized("admin key required")) }
+}
+
+async fn revoke_user<S: Strategy>(app: &App<S>, req: &Request<Incoming>) -> Result<Response<Body>, ApiError> {
+    check_admin(app, req)?;
     let user = req.uri().path().trim_start_matches("/admin/revoke-user/");
     if !ids::valid_user(user) {
         return Err(ApiError::BadRequest("user must be 1-64 characters of [A-Za-z0-9_.-]"));
     }
     let revoked = app.strategy.revoke_user(user).await?;
     Ok(json(StatusCode::OK, format!(r#"{{"revoked":{revoked}}}"#)))
+}
+
+/// `POST /admin/rotate-key`: sign with a fresh key from now on (JWT strategies; 404 otherwise).
+/// Old tokens stay valid for `--rotation-overlap`, then are refused. Refresh tokens are opaque and
+/// not signed, so they stay valid: a client refreshes to get an access token under the new key.
+async fn rotate_key<S: Strategy>(app: &App<S>, req: &Request<Incoming>) -> Result<Response<Body>, ApiError> {
+    let codec = app.strategy.codec().ok_or(ApiError::NotFound)?.clone();
+    check_admin(app, req)?;
+    // Key generation (RSA especially) is CPU-heavy: keep it off the request-serving threads.
+    let kid = tokio::task::spawn_blocking(move || codec.rotate())
+        .await
+        .map_err(|_| ApiError::Internal("key rotation task failed"))?
+        .map_err(|e| {
+            tracing::error!(error = %e, "key rotation failed");
+            ApiError::Internal("key rotation failed")
+        })?;
+    Ok(json(StatusCode::OK, serde_json::json!({ "rotated": true, "kid": kid }).to_string()))
 }
 
 fn metrics<S: Strategy>(app: &App<S>) -> Response<Body> {

@@ -9,9 +9,14 @@
 //! 3. signature, by jsonwebtoken on aws-lc-rs, with the key parsed at start-up;
 //! 4. claims: `exp`, `nbf`, `iat`, `iss`, `aud`, `sub` all required; iss and aud must match;
 //!    exp and nbf checked with the configured leeway, and an `iat` in the future is refused too.
+//!
+//! The `kid` picks the key: the current one, or the previous one for a stated overlap after a key
+//! rotation (see [`JwtCodec`]).
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use arc_swap::ArcSwap;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Header, Validation};
@@ -19,7 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{Alg, ClaimBloat};
 use crate::error::ApiError;
-use crate::keys::KeyMaterial;
+use crate::keys::{KeyError, KeyMaterial};
 
 /// Largest bearer token looked at. Bigger ones are refused before any parsing.
 pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
@@ -83,11 +88,72 @@ pub fn now_secs() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
-/// One target's token issuer and verifier: keys, pinned algorithm and validation rules, all built once.
-pub struct JwtCodec {
+/// One signing key and the header every token it signs carries (its `kid` included).
+struct SigningKey {
     keys: KeyMaterial,
-    validation: Validation,
     header: Header,
+}
+
+impl SigningKey {
+    fn new(keys: KeyMaterial) -> Self {
+        let mut header = Header::new(keys.alg.jwt());
+        header.typ = Some(ACCESS_TYP.to_owned());
+        header.kid = Some(keys.kid.clone());
+        SigningKey { keys, header }
+    }
+}
+
+/// The keys a codec accepts at one moment. Never mutated: a rotation builds a new ring and swaps it
+/// in whole, so a reader sees the old ring or the new one, never a mix.
+struct KeyRing {
+    /// Signs every new token; always accepted.
+    current: Arc<SigningKey>,
+    /// The key that signed before the last rotation, accepted until the instant given (the
+    /// rotation overlap). `None` with an overlap of 0: every older token is rejected at once.
+    previous: Option<(Arc<SigningKey>, Instant)>,
+    /// JWKS with the current key only, and with current + previous (used while the overlap lasts).
+    /// `None` for HS* (a shared secret is never published).
+    jwks_current: Option<Arc<str>>,
+    jwks_with_previous: Option<Arc<str>>,
+}
+
+impl KeyRing {
+    fn new(current: Arc<SigningKey>, previous: Option<(Arc<SigningKey>, Instant)>) -> Self {
+        let jwks = |keys: &[&SigningKey]| -> Option<Arc<str>> {
+            let jwks: Option<Vec<&str>> = keys.iter().map(|k| k.keys.jwk.as_deref()).collect();
+            jwks.map(|members| Arc::from(format!(r#"{{"keys":[{}]}}"#, members.join(","))))
+        };
+        let jwks_current = current.keys.jwks_json.as_deref().map(Arc::from);
+        let jwks_with_previous = match &previous {
+            Some((prev, _)) => jwks(&[&current, prev]),
+            None => jwks_current.clone(),
+        };
+        KeyRing { current, previous, jwks_current, jwks_with_previous }
+    }
+
+    /// The previous key, while its overlap lasts.
+    fn live_previous(&self, now: Instant) -> Option<&SigningKey> {
+        self.previous.as_ref().filter(|(_, until)| now < *until).map(|(k, _)| &**k)
+    }
+}
+
+/// One target's token issuer and verifier: keys, pinned algorithm and validation rules, all built once.
+///
+/// # Key rotation
+///
+/// [`JwtCodec::rotate`] generates a fresh key (new `kid`) and signs with it from then on. Tokens of
+/// the previous key stay valid for the configured overlap (`--rotation-overlap`), then are refused;
+/// with an overlap of 0 every older token is refused at once (a mass logout). A second rotation
+/// during an overlap retires the key before the previous one immediately: at most two keys are ever
+/// accepted. The keys sit behind an [`ArcSwap`], so the request path reads them without a lock.
+pub struct JwtCodec {
+    /// The one algorithm signed and accepted (rotation keeps it).
+    alg: Alg,
+    /// Current (+ previous) keys; swapped whole on rotation, read lock-free per request.
+    ring: ArcSwap<KeyRing>,
+    /// How long the previous key stays accepted after a rotation.
+    rotation_overlap: Duration,
+    validation: Validation,
     issuer: String,
     audience: String,
     access_ttl: Duration,
@@ -107,9 +173,9 @@ impl JwtCodec {
         leeway: Duration,
         bloat: ClaimBloat,
     ) -> Self {
-        let alg = keys.alg.jwt();
-        let mut validation = Validation::new(alg);
-        validation.algorithms = vec![alg];
+        let alg = keys.alg;
+        let mut validation = Validation::new(alg.jwt());
+        validation.algorithms = vec![alg.jwt()];
         validation.set_required_spec_claims(&["exp", "nbf", "iat", "iss", "aud", "sub"]);
         validation.set_issuer(&[issuer]);
         validation.set_audience(&[audience]);
@@ -117,13 +183,11 @@ impl JwtCodec {
         validation.validate_nbf = true;
         validation.validate_aud = true;
         validation.leeway = leeway.as_secs();
-        let mut header = Header::new(alg);
-        header.typ = Some(ACCESS_TYP.to_owned());
-        header.kid = Some(keys.kid.clone());
         JwtCodec {
-            keys,
+            alg,
+            ring: ArcSwap::from_pointee(KeyRing::new(Arc::new(SigningKey::new(keys)), None)),
+            rotation_overlap: Duration::ZERO,
             validation,
-            header,
             issuer: issuer.to_owned(),
             audience: audience.to_owned(),
             access_ttl,
@@ -134,16 +198,52 @@ impl JwtCodec {
         }
     }
 
+    /// How long tokens of the previous key stay valid after [`JwtCodec::rotate`] (default 0).
+    pub fn with_rotation_overlap(mut self, overlap: Duration) -> Self {
+        self.rotation_overlap = overlap;
+        self
+    }
+
     pub fn alg(&self) -> Alg {
-        self.keys.alg
+        self.alg
     }
 
     pub fn access_ttl(&self) -> Duration {
         self.access_ttl
     }
 
-    pub fn jwks_json(&self) -> Option<&str> {
-        self.keys.jwks_json.as_deref()
+    /// The `kid` new tokens are signed under.
+    pub fn kid(&self) -> String {
+        self.ring.load().current.keys.kid.clone()
+    }
+
+    /// The JWKS document (current key, plus the previous one while its overlap lasts); `None` for
+    /// HS*.
+    pub fn jwks_json(&self) -> Option<Arc<str>> {
+        let ring = self.ring.load();
+        if ring.live_previous(Instant::now()).is_some() {
+            ring.jwks_with_previous.clone()
+        } else {
+            ring.jwks_current.clone()
+        }
+    }
+
+    /// Rotate the signing key: generate a fresh one (new `kid`) for the same algorithm and sign with
+    /// it from now on; the old key stays accepted for the rotation overlap. Returns the new `kid`.
+    ///
+    /// Generating an RSA key takes a while: call this off the async runtime's worker threads. With
+    /// HS* the new key is a fresh random secret, whatever `--secret` said.
+    pub fn rotate(&self) -> Result<String, KeyError> {
+        let fresh = Arc::new(SigningKey::new(KeyMaterial::generate(self.alg)?));
+        let kid = fresh.keys.kid.clone();
+        let now = Instant::now();
+        let until = now.checked_add(self.rotation_overlap).unwrap_or(now);
+        self.ring.rcu(|old| {
+            let previous = (!self.rotation_overlap.is_zero()).then(|| (old.current.clone(), until));
+            KeyRing::new(fresh.clone(), previous)
+        });
+        tracing::info!(%kid, overlap_ms = self.rotation_overlap.as_millis(), "signing key rotated");
+        Ok(kid)
     }
 
     /// The roles every token carries (also what `--authz store` keeps per user).
@@ -167,7 +267,8 @@ impl JwtCodec {
             scope: &self.scope,
             pad: &self.pad,
         };
-        let token = jsonwebtoken::encode(&self.header, &claims, &self.keys.encoding)
+        let ring = self.ring.load();
+        let token = jsonwebtoken::encode(&ring.current.header, &claims, &ring.current.keys.encoding)
             .map_err(|_| ApiError::Internal("signing failed"))?;
         Ok((token, exp))
     }
@@ -177,11 +278,11 @@ impl JwtCodec {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(ApiError::bearer("token too large"));
         }
-        self.check_header(token)?;
-        let data =
-            jsonwebtoken::decode::<AccessClaims>(token, &self.keys.decoding, &self.validation).map_err(|e| match e
-                .kind()
-            {
+        // Lock-free: a rotation swaps the ring, it never blocks or is blocked by this read.
+        let ring = self.ring.load();
+        let key = self.check_header(&ring, token)?;
+        let data = jsonwebtoken::decode::<AccessClaims>(token, &key.keys.decoding, &self.validation).map_err(|e| {
+            match e.kind() {
                 jsonwebtoken::errors::ErrorKind::ExpiredSignature => ApiError::bearer("token expired"),
                 jsonwebtoken::errors::ErrorKind::ImmatureSignature => ApiError::bearer("token not yet valid"),
                 jsonwebtoken::errors::ErrorKind::InvalidSignature => ApiError::bearer("invalid signature"),
@@ -189,7 +290,8 @@ impl JwtCodec {
                 jsonwebtoken::errors::ErrorKind::InvalidIssuer => ApiError::bearer("wrong issuer"),
                 jsonwebtoken::errors::ErrorKind::MissingRequiredClaim(_) => ApiError::bearer("missing required claim"),
                 _ => ApiError::bearer("invalid token"),
-            })?;
+            }
+        })?;
         let claims = data.claims;
         if claims.iat > now_secs() + self.leeway_secs {
             return Err(ApiError::bearer("token issued in the future"));
@@ -200,7 +302,9 @@ impl JwtCodec {
         Ok(claims)
     }
 
-    fn check_header(&self, token: &str) -> Result<(), ApiError> {
+    /// Check the header and pick the key to verify with: the current one (a token without `kid`
+    /// too), or the previous one while its overlap lasts.
+    fn check_header<'r>(&self, ring: &'r KeyRing, token: &str) -> Result<&'r SigningKey, ApiError> {
         let invalid = || ApiError::bearer("invalid token");
         let (head_b64, _) = token.split_once('.').ok_or_else(invalid)?;
         if head_b64.len() > MAX_HEADER_B64_BYTES {
@@ -208,7 +312,7 @@ impl JwtCodec {
         }
         let raw = URL_SAFE_NO_PAD.decode(head_b64).map_err(|_| invalid())?;
         let header: RawHeader<'_> = serde_json::from_slice(&raw).map_err(|_| invalid())?;
-        if header.alg.as_deref() != Some(self.keys.alg.name()) {
+        if header.alg.as_deref() != Some(self.alg.name()) {
             return Err(ApiError::bearer("algorithm not accepted"));
         }
         if header.crit.is_some() {
@@ -217,10 +321,20 @@ impl JwtCodec {
         if header.typ.as_deref() != Some(ACCESS_TYP) {
             return Err(ApiError::bearer("wrong token type"));
         }
-        if header.kid.as_deref().is_some_and(|k| k != self.keys.kid) {
-            return Err(ApiError::bearer("unknown key id"));
+        match header.kid.as_deref() {
+            None => Ok(&ring.current),
+            Some(kid) if kid == ring.current.keys.kid => Ok(&ring.current),
+            Some(kid) => match &ring.previous {
+                Some((prev, until)) if kid == prev.keys.kid => {
+                    if Instant::now() < *until {
+                        Ok(prev)
+                    } else {
+                        Err(ApiError::bearer("signing key retired"))
+                    }
+                }
+                _ => Err(ApiError::bearer("unknown key id")),
+            },
         }
-        Ok(())
     }
 }
 

@@ -13,7 +13,7 @@ use reqwest::StatusCode;
 use reqwest::header::{AUTHORIZATION, COOKIE};
 use serde_json::json;
 
-use crate::contract::{Backing, Cred, Env, body, both_stores, start};
+use crate::contract::{Backing, Cred, Env, all_stores, body, both_stores, start};
 
 async fn refresh_env(b: Backing) -> Env {
     start(StrategyKind::JwtRefresh, b, |_| {}).await
@@ -262,13 +262,9 @@ fn redis_dump(port: u16) -> String {
 }
 
 both_stores!(
-    rotation,
-    reuse_revokes_family,
-    concurrent_redemption,
     token_type_confusion,
-    logout_revokes_family,
     logout_cannot_kill_others_families,
-    revoke_user_ends_families,
     family_lifetime_is_absolute,
     refresh_tokens_stored_hashed
 );
+all_stores!(rotation, reuse_revokes_family, concurrent_redemption, logout_revokes_family, revoke_user_ends_families);

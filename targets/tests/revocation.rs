@@ -15,7 +15,7 @@ use authbench_targets::config::StrategyKind;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::contract::{Backing, Cred, body, both_stores, start};
+use crate::contract::{Backing, Cred, all_stores, body, both_stores, start};
 
 async fn logout_per_strategy(b: Backing) {
     for kind in [StrategyKind::Session, StrategyKind::Jwt, StrategyKind::JwtDenylist, StrategyKind::JwtRefresh] {
@@ -131,7 +131,8 @@ async fn bounded_windows(b: Backing) {
     // The denylist entry expiring with the token never resurrects it (the token is expired anyway).
 }
 
-both_stores!(logout_per_strategy, revoke_user_per_strategy, denylist_same_second_revoke, bounded_windows);
+both_stores!(denylist_same_second_revoke, bounded_windows);
+all_stores!(logout_per_strategy, revoke_user_per_strategy);
 
 /// Store down: the strategies that need it refuse (503), the ones that do not keep serving.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,11 +1,14 @@
 //! All target integration tests, built as one binary. Each module tries the attacks of one area
 //! against real servers on port 0 (and real redis-server processes started on free ports).
 
+mod cluster;
 mod contract;
+mod fail_open;
 mod jwt_attacks;
 mod outage;
 mod refresh;
 mod revocation;
+mod rotation;
 mod session;
 mod store;
 mod util;

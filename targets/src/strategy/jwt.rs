@@ -56,8 +56,8 @@ impl Strategy for JwtStrategy {
         StrategyKind::Jwt
     }
 
-    fn jwks(&self) -> Option<&str> {
-        self.codec.jwks_json()
+    fn codec(&self) -> Option<&Arc<JwtCodec>> {
+        Some(&self.codec)
     }
 
     async fn login(&self, user: &str, _offered: Credential<'_>) -> Result<Grant, ApiError> {

@@ -28,6 +28,16 @@
 //!
 //! A token without a well-formed jti (e.g. a plain `jwt` target's token signed with the same key) is
 //! refused: it could never be denylisted.
+//!
+//! # Fail open (`--fail-open`)
+//!
+//! By default a store that cannot answer the per-request lookup makes the request fail with 503
+//! (fail closed). With `--fail-open` a request whose token verifies (signature, claims, jti shape)
+//! is allowed when that lookup fails with an outage (unreachable or timed out), without knowing
+//! whether the token was revoked: availability bought with security. Each such allow is logged and
+//! counted in `authbench_fail_open_allows_total`, and its roles come from the token's claims. A
+//! store that answers with malformed data still fails closed: that is not an outage. Login, logout
+//! and revoke-user need the store to do their work and still answer 503.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -37,6 +47,7 @@ use super::{Credential, Grant, Principal, Strategy};
 use crate::config::{AuthzSource, StrategyKind, TargetConfig};
 use crate::error::{ApiError, StoreError};
 use crate::ids::{self, ID_BYTES};
+use crate::metrics::Metrics;
 use crate::store::Store;
 use crate::token::{JwtCodec, now_secs};
 
@@ -52,6 +63,8 @@ pub struct JwtDenylistStrategy {
     leeway: Duration,
     /// How long a per-user not-before must be kept: after it, every token it refuses has expired.
     nbf_ttl: Duration,
+    /// `Some` with `--fail-open`: where requests allowed without their denylist check are counted.
+    fail_open: Option<Arc<Metrics>>,
 }
 
 impl JwtDenylistStrategy {
@@ -59,7 +72,14 @@ impl JwtDenylistStrategy {
         // +1 s: `exp` is whole seconds from an `iat` rounded down, so a token can outlive
         // access_ttl by up to a second.
         let nbf_ttl = config.access_ttl + config.leeway + Duration::from_secs(1);
-        JwtDenylistStrategy { codec, store, authz: config.authz, leeway: config.leeway, nbf_ttl }
+        JwtDenylistStrategy { codec, store, authz: config.authz, leeway: config.leeway, nbf_ttl, fail_open: None }
+    }
+
+    /// Fail open (see the module docs): allow a verified token when the denylist lookup hits a
+    /// store outage, counting each such allow in `metrics`.
+    pub fn fail_open(mut self, metrics: Arc<Metrics>) -> Self {
+        self.fail_open = Some(metrics);
+        self
     }
 
     /// The user's not-before in milliseconds, if a revoke recorded one.
@@ -109,8 +129,8 @@ impl Strategy for JwtDenylistStrategy {
         StrategyKind::JwtDenylist
     }
 
-    fn jwks(&self) -> Option<&str> {
-        self.codec.jwks_json()
+    fn codec(&self) -> Option<&Arc<JwtCodec>> {
+        Some(&self.codec)
     }
 
     async fn login(&self, user: &str, _offered: Credential<'_>) -> Result<Grant, ApiError> {
@@ -137,7 +157,17 @@ impl Strategy for JwtDenylistStrategy {
         let roles = roles_key(&claims.sub);
         let keys: &[&str] = if self.authz == AuthzSource::Store { &[&dl, &nbf, &roles] } else { &[&dl, &nbf] };
         // The one store command per request.
-        let values = self.store.mget(keys).await?;
+        let values = match self.store.mget(keys).await {
+            Ok(values) => values,
+            Err(e @ (StoreError::Unavailable(_) | StoreError::Timeout(_))) if self.fail_open.is_some() => {
+                if let Some(metrics) = &self.fail_open {
+                    metrics.fail_open_allow();
+                }
+                tracing::warn!(error = %e, sub = %claims.sub, "store down: request allowed without the denylist check (--fail-open)");
+                return Ok(Principal { roles: claims.roles.len(), sub: claims.sub });
+            }
+            Err(e) => return Err(e.into()),
+        };
         if values.len() != keys.len() {
             return Err(StoreError::Corrupt("mget reply length").into());
         }
@@ -190,7 +220,6 @@ mod tests {
     use super::*;
     use crate::config::TargetArgs;
     use crate::keys::KeyMaterial;
-    use crate::metrics::Metrics;
     use crate::store::{Backend, MemoryStore};
 
     fn strategy() -> JwtDenylistStrategy {

@@ -10,9 +10,11 @@ pub mod none;
 pub mod session;
 
 use std::future::Future;
+use std::sync::Arc;
 
 use crate::config::StrategyKind;
 use crate::error::ApiError;
+use crate::token::JwtCodec;
 
 pub use self::jwt::JwtStrategy;
 pub use self::jwt_denylist::JwtDenylistStrategy;
@@ -78,8 +80,9 @@ pub trait Strategy: Send + Sync + 'static {
     /// `POST /admin/revoke-user/{user}`: end every credential of `user` that can be ended.
     fn revoke_user(&self, user: &str) -> impl Future<Output = Result<bool, ApiError>> + Send;
 
-    /// The JWKS document, for asymmetric JWT strategies.
-    fn jwks(&self) -> Option<&str> {
+    /// The token codec of JWT strategies: its JWKS (asymmetric algorithms) and key rotation
+    /// (`POST /admin/rotate-key`). `None` for strategies without tokens.
+    fn codec(&self) -> Option<&Arc<JwtCodec>> {
         None
     }
 

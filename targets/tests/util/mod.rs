@@ -185,7 +185,9 @@ impl RedisCluster {
                 let port = free_port();
                 let child = Command::new("redis-server")
                     .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+                    // The bus port must be free too (the default, port + 10000, may not even exist).
                     .args(["--cluster-enabled", "yes", "--cluster-node-timeout", "2000"])
+                    .args(["--cluster-port", &free_port().to_string()])
                     .arg("--cluster-config-file")
                     .arg(dir.path().join(format!("nodes-{port}.conf")))
                     .arg("--dir")
