@@ -2,7 +2,9 @@
 
 mod util;
 
+mod cluster;
 mod collect;
+mod delay_proxy;
 
 mod engine;
 mod run_e2e;

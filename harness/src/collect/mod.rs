@@ -5,10 +5,14 @@
 //!   the driver's own CPU and peak RSS, and the CPU plan that keeps driver and target apart;
 //! - [`redis`]: a private `redis-server`, and store load from its own `INFO` (commandstats, stats,
 //!   cpu, memory, keyspace); the memory store's counters from the target's `/metrics`;
+//! - [`cluster`]: a private Redis Cluster (3+ nodes), store load summed over its nodes;
+//! - [`delay_proxy`]: a TCP proxy that puts the store at a network distance (latency, jitter);
 //! - [`machine`]: what the run ran on and with (`Machine`, `ToolInfo`);
 //! - [`revocation`]: the revocation window, probed directly over HTTP;
 //! - [`http`]: a tiny HTTP/1.1 client (one connection per request) for probes and setup calls.
 
+pub mod cluster;
+pub mod delay_proxy;
 pub mod http;
 pub mod machine;
 pub mod process;
