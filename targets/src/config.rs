@@ -169,7 +169,7 @@ pub struct TargetArgs {
     #[arg(long, value_enum, default_value = "HS256", ignore_case = true)]
     pub alg: Alg,
     /// Store: `memory` (in-process) or a `redis://host:port[/db]` URL. Several comma-separated
-    /// `redis://` URLs form a Redis Cluster.
+    /// `redis://` URLs (or one `redis-cluster://host:port` URL) form a Redis Cluster.
     #[arg(long, default_value = "memory")]
     pub store: String,
     /// Lifetime of an access JWT. Default: 15m, or 5m for jwt-refresh.
@@ -288,7 +288,7 @@ pub enum StoreSpec {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("--store must be `memory` or redis:// URLs, got `{0}`")]
+    #[error("--store must be `memory` or redis:// (redis-cluster://) URLs, got `{0}`")]
     Store(String),
     #[error("--secret must be at least 32 bytes for {0} (a shorter HMAC key is brute-forceable)")]
     ShortSecret(Alg),
@@ -327,7 +327,7 @@ impl TargetArgs {
             StoreSpec::Memory
         } else {
             let urls: Vec<String> = self.store.split(',').map(|s| s.trim().to_owned()).collect();
-            if urls.iter().any(|u| !u.starts_with("redis://")) {
+            if urls.iter().any(|u| !u.starts_with("redis://") && !u.starts_with("redis-cluster://")) {
                 return Err(ConfigError::Store(self.store.clone()));
             }
             StoreSpec::Redis(urls)

@@ -3,11 +3,13 @@
 //! spread over the nodes (hash tags are per user or per family, never one global tag), while the
 //! keys one command touches together share a slot.
 
+use std::time::Duration;
+
 use authbench_targets::config::StrategyKind;
 use reqwest::StatusCode;
 
 use crate::contract::{Backing, start};
-use crate::util::redis_command;
+use crate::util::{RedisCluster, redis_command};
 
 const USERS: usize = 40;
 
@@ -60,4 +62,27 @@ async fn multi_key_commands_share_a_slot() {
     }
     assert_ne!(slot("nbf:{alice}"), slot("nbf:{bob}"), "different users, different slots");
     assert_eq!(slot("rt:{fam1}:hash"), slot("rf:{fam1}"));
+}
+
+/// One `redis-cluster://` seed URL is enough: the store discovers the other nodes and follows
+/// every slot (keys with different tags land on different nodes).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_cluster_seed_url_reaches_every_slot() {
+    use authbench_targets::store::{KvStore, RedisStore, RedisStoreOptions};
+    let cluster = tokio::task::spawn_blocking(|| RedisCluster::start(3)).await.unwrap();
+    let url = format!("redis-cluster://127.0.0.1:{}", cluster.nodes[0].port);
+    let opts = RedisStoreOptions { urls: vec![url], pool_size: 2, command_timeout: Duration::from_millis(250) };
+    let store = RedisStore::connect(opts).await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while store.ping().await.is_err() {
+        assert!(std::time::Instant::now() < deadline, "cluster store never answered");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for i in 0..60 {
+        store.set(&format!("k:{{u{i}}}"), b"v", Duration::from_secs(60)).await.unwrap();
+    }
+    for i in 0..60 {
+        assert_eq!(store.get(&format!("k:{{u{i}}}")).await.unwrap().as_deref(), Some(&b"v"[..]));
+    }
+    assert!(cluster.keys_per_node().iter().all(|&n| n > 0), "{:?}", cluster.keys_per_node());
 }
