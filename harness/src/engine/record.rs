@@ -68,10 +68,20 @@ impl Outcome {
     }
 }
 
-/// A new µs histogram, 3 significant digits, growing as needed.
+/// Largest latency a histogram tracks exactly: one hour, in µs. Anything longer is recorded as this.
+pub const MAX_TRACKABLE_US: u64 = 3_600_000_000;
+
+/// A new µs histogram, 1 µs .. 1 h, 3 significant digits.
+///
+/// The bounds are fixed up front on purpose: `saturating_record` on an auto-resizing histogram
+/// (`Histogram::new(3)`, which starts at a 2 ms ceiling) clamps instead of growing, which silently
+/// capped every latency at 2047 µs.
 pub fn new_histogram() -> Histogram<u64> {
-    // 1 µs .. 2^63 with 3 digits never fails; fall back to a bounded one defensively.
-    Histogram::new(3).unwrap_or_else(|_| Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("static bounds"))
+    match Histogram::new_with_bounds(1, MAX_TRACKABLE_US, 3) {
+        Ok(h) => h,
+        // Static, valid bounds: cannot fail.
+        Err(e) => unreachable!("histogram bounds 1..{MAX_TRACKABLE_US} rejected: {e}"),
+    }
 }
 
 /// Outcomes as counters.
