@@ -403,3 +403,19 @@ impl Intervals {
         (finished, stages)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_latencies_are_recorded_not_clamped() {
+        let mut h = new_histogram();
+        for v in [1, 150, 2_500, 250_000, 30_000_000] {
+            h.saturating_record(v);
+        }
+        assert_eq!(h.min(), 1);
+        assert!(h.max() >= 30_000_000 && h.max() < 30_100_000, "max {}", h.max());
+        assert!(h.value_at_quantile(0.6) >= 2_500, "p60 {}", h.value_at_quantile(0.6));
+    }
+}
