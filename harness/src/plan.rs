@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use clap::Args;
 
-use crate::scenario::{self, LoadedScenario, Mode, Scenario, ScenarioError, StoreChoice, ThresholdEntry};
+use crate::scenario::{
+    self, LoadedScenario, Mode, Outage, Scenario, ScenarioError, StoreChoice, StoreOptions, ThresholdEntry,
+};
 use crate::targets::config::{Alg, AuthzSource, StrategyKind, parse_duration};
 
 /// Command-line options of `authbench run`. Flags override the scenario file.
@@ -31,7 +33,8 @@ pub struct RunArgs {
     /// Strategy to run (repeatable). Default: the scenario's, else all five.
     #[arg(long = "strategy", value_enum)]
     pub strategies: Vec<StrategyKind>,
-    /// Store for the targets: `auto` (private redis-server if installed, else memory), `memory`, `redis`.
+    /// Store for the targets: `auto` (private redis-server if installed, else memory), `memory`, `redis`,
+    /// `cluster` (a private Redis Cluster).
     #[arg(long, value_enum)]
     pub store: Option<StoreChoice>,
     /// Traffic before measuring starts (`1s`).
@@ -142,6 +145,10 @@ pub struct TargetSettings {
     pub scopes: usize,
     pub pad_bytes: usize,
     pub authz: AuthzSource,
+    /// `--fail-open` (set only for jwt-denylist).
+    pub fail_open: bool,
+    /// `--rotation-overlap` (set only for JWT strategies, when the scenario rotates the key).
+    pub rotation_overlap: Option<Duration>,
 }
 
 impl TargetSettings {
@@ -168,6 +175,13 @@ impl TargetSettings {
             a.push("--access-ttl".to_owned());
             a.push(scenario::format_duration(ttl));
         }
+        if self.fail_open {
+            a.push("--fail-open".to_owned());
+        }
+        if let Some(o) = self.rotation_overlap {
+            a.push("--rotation-overlap".to_owned());
+            a.push(scenario::format_duration(o));
+        }
         a
     }
 }
@@ -181,6 +195,9 @@ pub struct Variant {
     pub coords: BTreeMap<String, String>,
     pub target: TargetSettings,
     pub schedule: Schedule,
+    /// Added latency per store round trip (through a delay proxy); `None`: targets talk to the store
+    /// directly.
+    pub store_delay: Option<Duration>,
 }
 
 /// Everything a run needs, validated.
@@ -196,6 +213,14 @@ pub struct RunPlan {
     pub timeout: Duration,
     pub mix: MixWeights,
     pub store: StoreChoice,
+    /// Nodes of the Redis Cluster (`store = cluster`).
+    pub cluster_nodes: usize,
+    /// Spread of the store delay per round trip (with a delay proxy).
+    pub store_jitter: Duration,
+    /// Stop the store during each variant's measured window.
+    pub outage: Option<Outage>,
+    /// Rotate the signing key during each JWT variant's measured window.
+    pub rotation: Option<RotationPlan>,
     pub target_url: Option<String>,
     pub admin_key: Option<String>,
     pub out: Option<PathBuf>,
@@ -207,6 +232,14 @@ pub struct RunPlan {
     pub progress: bool,
     /// The scenario after overrides, as TOML (recorded in report.json).
     pub resolved_toml: String,
+}
+
+/// `[rotation]`, validated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RotationPlan {
+    /// From the start of the measured window.
+    pub at: Duration,
+    pub overlap: Duration,
 }
 
 impl RunPlan {
@@ -249,7 +282,7 @@ pub fn build_from(loaded: LoadedScenario, args: &RunArgs) -> Result<RunPlan, Pla
         sc.strategies = Some(args.strategies.clone());
     }
     if let Some(s) = args.store {
-        sc.store = Some(s);
+        sc.store.get_or_insert_with(StoreOptions::default).kind = Some(s);
     }
     let t = &mut sc.traffic;
     if let Some(c) = args.connections {
@@ -376,6 +409,12 @@ pub fn build_from(loaded: LoadedScenario, args: &RunArgs) -> Result<RunPlan, Pla
         return invalid("mix weights must be >= 0 and not all 0");
     }
 
+    let strategies = sc.strategies.clone().unwrap_or_else(|| StrategyKind::ALL.to_vec());
+    if strategies.is_empty() {
+        return invalid("strategies is empty");
+    }
+    let store_plan = store_plan(&sc, &strategies, stop, args.target.is_some())?;
+
     let to = &sc.target;
     let base_target = TargetSettings {
         alg: to.alg.unwrap_or(Alg::Hs256),
@@ -385,13 +424,12 @@ pub fn build_from(loaded: LoadedScenario, args: &RunArgs) -> Result<RunPlan, Pla
         scopes: to.scopes.unwrap_or(2),
         pad_bytes: to.pad_bytes.unwrap_or(0),
         authz: to.authz.unwrap_or(AuthzSource::Claims),
+        fail_open: to.fail_open.unwrap_or(false),
+        rotation_overlap: store_plan.rotation.map(|r| r.overlap),
     };
 
-    let strategies = sc.strategies.clone().unwrap_or_else(|| StrategyKind::ALL.to_vec());
-    if strategies.is_empty() {
-        return invalid("strategies is empty");
-    }
-    let variants = expand(&strategies, &sc, &base_target, connections, base_stages.as_deref(), duration, mode)?;
+    let variants =
+        expand(&strategies, &sc, &base_target, connections, base_stages.as_deref(), duration, mode, store_plan.delay)?;
     if let Some(v) = variants.iter().find(|v| v.schedule.connections() > users) {
         return invalid(format!(
             "{} connections need at least as many users (users = {users}): each connection drives its own users",
@@ -423,7 +461,11 @@ pub fn build_from(loaded: LoadedScenario, args: &RunArgs) -> Result<RunPlan, Pla
         users,
         timeout,
         mix,
-        store: if args.target.is_some() { StoreChoice::Auto } else { sc.store.unwrap_or_default() },
+        store: if args.target.is_some() { StoreChoice::Auto } else { store_plan.kind },
+        cluster_nodes: store_plan.cluster_nodes,
+        store_jitter: store_plan.jitter,
+        outage: store_plan.outage,
+        rotation: store_plan.rotation,
         target_url: args.target.clone(),
         admin_key: args.admin_key.clone(),
         out: args.out.clone(),
@@ -437,6 +479,108 @@ pub fn build_from(loaded: LoadedScenario, args: &RunArgs) -> Result<RunPlan, Pla
     })
 }
 
+/// The `[store]`, `[rotation]` and fail-open options, validated together.
+struct StorePlan {
+    kind: StoreChoice,
+    cluster_nodes: usize,
+    delay: Option<Duration>,
+    jitter: Duration,
+    outage: Option<Outage>,
+    rotation: Option<RotationPlan>,
+}
+
+fn store_plan(sc: &Scenario, strategies: &[StrategyKind], stop: Stop, external: bool) -> Result<StorePlan, PlanError> {
+    let so = sc.store.clone().unwrap_or_default();
+    let swept_delay = sc.matrix.store.as_ref().and_then(|m| m.delay.as_ref());
+    if swept_delay.is_some_and(Vec::is_empty) {
+        return invalid("matrix.store.delay is empty");
+    }
+    let needs_proxy = so.delay.is_some() || so.jitter.is_some() || swept_delay.is_some();
+    let needs_redis = needs_proxy || so.outage.is_some();
+    let mut kind = so.kind.unwrap_or_default();
+    if external && (needs_redis || kind == StoreChoice::Cluster) {
+        return invalid(
+            "store.delay, store.jitter, store.outage and a cluster store need targets started by the run (not --target)",
+        );
+    }
+    if kind == StoreChoice::Auto && needs_redis {
+        kind = StoreChoice::Redis; // a delay or an outage needs a real store: say so if it is missing
+    }
+    if needs_redis && kind == StoreChoice::Memory {
+        return invalid("store.delay, store.jitter and store.outage need a Redis store (kind = \"redis\"), not memory");
+    }
+    if needs_redis && kind == StoreChoice::Cluster {
+        return invalid(
+            "store.delay, store.jitter and store.outage are for kind = \"redis\": a cluster's clients follow its \
+             redirects to the nodes' own addresses, past a proxy",
+        );
+    }
+    if so.cluster_nodes.is_some() && kind != StoreChoice::Cluster {
+        return invalid("store.cluster_nodes needs kind = \"cluster\"");
+    }
+    let cluster_nodes = so.cluster_nodes.unwrap_or(3);
+    if !(3..=16).contains(&cluster_nodes) {
+        return invalid(format!(
+            "store.cluster_nodes must be 3..=16 (Redis Cluster needs at least 3), got {cluster_nodes}"
+        ));
+    }
+    let measured = match stop {
+        Stop::Duration(d) => Some(d),
+        Stop::Interrupted => None,
+    };
+    let within = |what: &str, end: Duration| -> Result<(), PlanError> {
+        match measured {
+            Some(d) if end < d => Ok(()),
+            Some(d) => invalid(format!(
+                "{what} ends at {} but the measured window is {}: it must end inside it (with time to recover)",
+                scenario::format_duration(end),
+                scenario::format_duration(d)
+            )),
+            None => invalid(format!("{what} needs a measured duration (not 0 = until Ctrl-C)")),
+        }
+    };
+    if let Some(o) = &so.outage {
+        if o.at.0.is_zero() || o.duration.0.is_zero() {
+            return invalid("store.outage.at and store.outage.duration must be more than 0");
+        }
+        within("store.outage", o.at.0 + o.duration.0)?;
+    }
+    let has = |k: StrategyKind| strategies.contains(&k);
+    if sc.target.fail_open == Some(true) && !has(StrategyKind::JwtDenylist) {
+        return invalid("target.fail_open applies to jwt-denylist only, and no jwt-denylist strategy is listed");
+    }
+    if sc.matrix.fail_open.is_some() && !has(StrategyKind::JwtDenylist) {
+        return invalid("matrix.fail_open applies to jwt-denylist only, and no jwt-denylist strategy is listed");
+    }
+    let rotation = match &sc.rotation {
+        None => None,
+        Some(r) => {
+            if !strategies.iter().any(|s| s.uses_jwt()) {
+                return invalid("[rotation] rotates a JWT signing key: list at least one JWT strategy");
+            }
+            if r.at.0.is_zero() {
+                return invalid("rotation.at must be more than 0");
+            }
+            within("rotation.at", r.at.0)?;
+            Some(RotationPlan { at: r.at.0, overlap: r.overlap.map_or(Duration::ZERO, |d| d.0) })
+        }
+    };
+    Ok(StorePlan {
+        kind,
+        cluster_nodes,
+        delay: if needs_proxy { Some(so.delay.map_or(Duration::ZERO, |d| d.0)) } else { None },
+        jitter: so.jitter.map_or(Duration::ZERO, |d| d.0),
+        outage: so.outage,
+        rotation,
+    })
+}
+
+/// `5ms`, `0.5ms`, `0ms`: a store delay as a matrix coordinate (always in ms, so values line up).
+pub fn delay_coord(d: Duration) -> String {
+    let ms = d.as_secs_f64() * 1000.0;
+    format!("{}ms", (ms * 1000.0).round() / 1000.0)
+}
+
 fn check_rate(r: f64) -> Result<(), PlanError> {
     if !r.is_finite() || r <= 0.0 || r > 10_000_000.0 {
         return invalid(format!("rate must be > 0 and <= 10000000 requests/s, got {r}"));
@@ -448,11 +592,13 @@ fn check_rate(r: f64) -> Result<(), PlanError> {
 fn applies(key: &str, s: StrategyKind) -> bool {
     match key {
         "alg" | "pad_bytes" | "scopes" => s.uses_jwt(),
-        "roles" | "authz" => s != StrategyKind::None,
+        "roles" | "authz" | "store.delay" => s != StrategyKind::None,
+        "fail_open" => s == StrategyKind::JwtDenylist,
         _ => true,
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn expand(
     strategies: &[StrategyKind],
     sc: &Scenario,
@@ -461,6 +607,7 @@ fn expand(
     stages: Option<&[RateStage]>,
     duration: Duration,
     mode: Mode,
+    base_delay: Option<Duration>,
 ) -> Result<Vec<Variant>, PlanError> {
     let m = &sc.matrix;
     // (key, values as text) for every swept key, in a fixed order.
@@ -486,6 +633,11 @@ fn expand(
     )?;
     push("rate", m.rate.as_ref().map(|v| v.iter().map(ToString::to_string).collect()))?;
     push("connections", m.connections.as_ref().map(|v| v.iter().map(ToString::to_string).collect()))?;
+    push("fail_open", m.fail_open.as_ref().map(|v| v.iter().map(ToString::to_string).collect()))?;
+    push(
+        "store.delay",
+        m.store.as_ref().and_then(|s| s.delay.as_ref()).map(|v| v.iter().map(|d| delay_coord(d.0)).collect()),
+    )?;
     if axes.iter().any(|(k, _)| *k == "rate") && mode == Mode::Closed {
         return invalid("matrix.rate needs open loop (traffic.mode = \"open\")");
     }
@@ -510,6 +662,7 @@ fn expand(
             let mut target = base.clone();
             let mut conns = connections;
             let mut rate: Option<f64> = None;
+            let mut store_delay = base_delay;
             for (k, v) in &coords {
                 let bad = || PlanError::Invalid(format!("matrix.{k}: bad value `{v}`"));
                 match k.as_str() {
@@ -520,11 +673,19 @@ fn expand(
                     "authz" => target.authz = if v == "store" { AuthzSource::Store } else { AuthzSource::Claims },
                     "rate" => rate = Some(v.parse().map_err(|_| bad())?),
                     "connections" => conns = v.parse().map_err(|_| bad())?,
+                    "fail_open" => target.fail_open = v.parse().map_err(|_| bad())?,
+                    "store.delay" => store_delay = Some(parse_duration(v).map_err(|_| bad())?),
                     _ => {}
                 }
             }
             if conns == 0 {
                 return invalid("matrix.connections values must be >= 1");
+            }
+            if strategy != StrategyKind::JwtDenylist {
+                target.fail_open = false;
+            }
+            if !strategy.uses_jwt() {
+                target.rotation_overlap = None;
             }
             let schedule = match mode {
                 Mode::Closed => Schedule::Closed { connections: conns },
@@ -546,7 +707,7 @@ fn expand(
                 let c: Vec<String> = coords.iter().map(|(k, v)| format!("{k}={v}")).collect();
                 format!("{} {}", strategy.name(), c.join(" "))
             };
-            out.push(Variant { label, strategy, coords, target, schedule });
+            out.push(Variant { label, strategy, coords, target, schedule, store_delay });
         }
     }
     Ok(out)

@@ -128,6 +128,74 @@ pub struct StrategyResult {
     /// One entry per rate stage (capacity curve); empty for unstaged runs.
     #[serde(default)]
     pub stages: Vec<StageResult>,
+    /// The store's added network distance (delay proxy); null when the targets reached it directly.
+    #[serde(default)]
+    pub store_distance: Option<StoreDistance>,
+    /// What a store outage did to this strategy (`[store.outage]`); null when none was injected.
+    #[serde(default)]
+    pub outage: Option<OutageResult>,
+    /// What a signing-key rotation did (`[rotation]`, JWT strategies); null otherwise.
+    #[serde(default)]
+    pub rotation: Option<RotationResult>,
+}
+
+/// Latency added to every store round trip by the harness's delay proxy.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
+pub struct StoreDistance {
+    pub delay_ms: f64,
+    /// Spread of the delay (uniform, ± half of it each way).
+    pub jitter_ms: f64,
+}
+
+/// A store outage measured by a health prober: one valid credential polling `GET /api/resource`
+/// about every 10 ms, each answer classed by when it was sent (before / during / after the outage).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct OutageResult {
+    /// `pause` (SIGSTOP/SIGCONT) or `kill` (SIGKILL, then a fresh empty server on the same port).
+    pub mode: String,
+    /// Start of the outage, seconds from the start of the measured window.
+    pub at_s: f64,
+    pub duration_s: f64,
+    /// The target ran with `--fail-open` (jwt-denylist): store errors let requests through.
+    pub fail_open: bool,
+    /// Prober answers sent before / during / after the outage, by status code (`200`, `503`, ...)
+    /// or `timeout` / `error` (no answer).
+    pub before: BTreeMap<String, u64>,
+    pub during: BTreeMap<String, u64>,
+    pub after: BTreeMap<String, u64>,
+    /// From the outage start to the first failed prober answer; null when none failed.
+    pub first_failure_ms: Option<f64>,
+    /// From the outage end to the first 200 again; null when none came before the window ended.
+    pub recovery_ms: Option<f64>,
+    /// Unexpected allows (revoked or forged credentials accepted) over the whole measured window;
+    /// with fail-open they come from the outage.
+    pub unexpected_allow: u64,
+    /// A revoked credential the prober also polled (session, jwt-denylist), accepted during the
+    /// outage: the security cost of failing open, probed directly. Null when not probed.
+    pub revoked_allowed_during: Option<u64>,
+    /// The prober's credential stopped working after the outage (the store lost its data) and it
+    /// had to log in again.
+    pub credential_lost: bool,
+}
+
+/// A signing-key rotation (`POST /admin/rotate-key`) and what followed.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct RotationResult {
+    /// Seconds from the start of the measured window.
+    pub at_s: f64,
+    /// How long old-key tokens were to stay valid.
+    pub overlap_s: f64,
+    /// Key id of the new key, as the target answered.
+    pub kid: Option<String>,
+    /// From the rotation to the first 401 for a token issued before it (the mass logout); null
+    /// when it was still accepted when the window ended.
+    pub old_token_rejected_after_ms: Option<f64>,
+    /// Successful-or-not logins per second of the measured window (index = second).
+    pub logins_per_second: Vec<u64>,
+    /// Mean logins per second before the rotation.
+    pub logins_per_s_before: Option<f64>,
+    /// Most logins in one second after the rotation (the re-login storm).
+    pub logins_peak_per_s_after: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]

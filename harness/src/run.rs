@@ -13,6 +13,9 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::Context;
 use tokio::sync::watch;
 
+use crate::collect::availability::{self, OutageWindow, Prober, RestartedRedis};
+use crate::collect::cluster::RedisCluster;
+use crate::collect::delay_proxy::DelayProxy;
 use crate::collect::{self, RedisProcess, TargetProcess};
 use crate::engine::record::{Op, Outcome, Recorder, outcomes_from};
 use crate::engine::{Engine, EngineConfig, EngineOutput};
@@ -20,8 +23,8 @@ use crate::output::{self, summarize};
 use crate::plan::{self, RunArgs, RunPlan, Variant};
 use crate::progress::Progress;
 use crate::results::{
-    Errors, Report, RevocationWindow, SCHEMA_VERSION, ScenarioInfo, ScheduleHealth, StoreLoad, StrategyResult,
-    ThresholdResult, TrafficInfo,
+    Errors, OutageResult, Report, RevocationWindow, RotationResult, SCHEMA_VERSION, ScenarioInfo, ScheduleHealth,
+    StoreDistance, StoreLoad, StrategyResult, ThresholdResult, TrafficInfo,
 };
 use crate::scenario::StoreChoice;
 use crate::targets::config::StrategyKind;
@@ -115,13 +118,25 @@ pub async fn execute(plan: &RunPlan, env: &RunEnv) -> anyhow::Result<(PathBuf, R
 
     let mut warnings = Vec::new();
     // The store.
-    let (redis, store_kind) = if plan.target_url.is_some() {
-        (None, "external".to_owned())
+    let mut stores = Stores::default();
+    let store_kind = if plan.target_url.is_some() {
+        "external".to_owned()
+    } else if plan.store == StoreChoice::Cluster {
+        anyhow::ensure!(collect::redis_server_available(), "store cluster: redis-server is not installed");
+        stores.cluster = Some(
+            RedisCluster::start(plan.cluster_nodes)
+                .await
+                .with_context(|| format!("starting a private {}-node Redis Cluster", plan.cluster_nodes))?,
+        );
+        "cluster".to_owned()
     } else {
         let want_redis = match plan.store {
             StoreChoice::Memory => false,
-            StoreChoice::Redis => {
-                anyhow::ensure!(collect::redis_server_available(), "--store redis: redis-server is not installed");
+            StoreChoice::Redis | StoreChoice::Cluster => {
+                anyhow::ensure!(
+                    collect::redis_server_available(),
+                    "store redis (needed for store.delay / store.outage too): redis-server is not installed"
+                );
                 true
             }
             StoreChoice::Auto => {
@@ -133,10 +148,10 @@ pub async fn execute(plan: &RunPlan, env: &RunEnv) -> anyhow::Result<(PathBuf, R
             }
         };
         if want_redis {
-            let r = RedisProcess::start().await.context("starting a private redis-server")?;
-            (Some(r), "redis".to_owned())
+            stores.redis = Some(RedisProcess::start().await.context("starting a private redis-server")?);
+            "redis".to_owned()
         } else {
-            (None, "memory".to_owned())
+            "memory".to_owned()
         }
     };
     output::note(&format!(
@@ -161,7 +176,7 @@ pub async fn execute(plan: &RunPlan, env: &RunEnv) -> anyhow::Result<(PathBuf, R
             break;
         }
         let result =
-            run_variant(plan, env, variant, &exe, redis.as_ref(), admin_key.as_deref(), started, &dir, stop_rx.clone())
+            run_variant(plan, env, variant, &exe, &mut stores, admin_key.as_deref(), started, &dir, stop_rx.clone())
                 .await
                 .with_context(|| format!("strategy {}", variant.label))?;
         interrupted |= result.1;
@@ -169,9 +184,7 @@ pub async fn execute(plan: &RunPlan, env: &RunEnv) -> anyhow::Result<(PathBuf, R
         strategies.push(result.0);
     }
     ctrl_c.abort();
-    if let Some(r) = redis {
-        r.stop().await;
-    }
+    stores.stop().await;
 
     let tool = collect::tool_info();
     let first = plan.variants.first();
@@ -240,16 +253,27 @@ async fn run_variant(
     env: &RunEnv,
     variant: &Variant,
     exe: &Path,
-    redis: Option<&RedisProcess>,
+    stores: &mut Stores,
     admin_key: Option<&str>,
     started: SystemTime,
     dir: &Path,
     stop: watch::Receiver<bool>,
 ) -> anyhow::Result<(StrategyResult, bool, Vec<String>)> {
     let mut warnings = Vec::new();
-    if let Some(r) = redis {
-        r.flush().await.context("flushing redis between strategies")?;
-    }
+    stores.flush().await.context("flushing the store between strategies")?;
+    // The store at a distance: targets reach it through a delay proxy (snapshots go direct).
+    let proxy = match (variant.store_delay, &stores.redis) {
+        (Some(delay), Some(r)) => Some(
+            DelayProxy::start(std::net::SocketAddr::from(([127, 0, 0, 1], r.port)), delay, plan.store_jitter)
+                .await
+                .context("starting the store delay proxy")?,
+        ),
+        _ => None,
+    };
+    let store_arg = match &proxy {
+        Some(p) => format!("redis://{}", p.addr()),
+        None => stores.target_arg(),
+    };
     // Start the target (unless external).
     let target = match &plan.target_url {
         Some(_) => None,
@@ -261,7 +285,7 @@ async fn run_variant(
                 "--listen".into(),
                 "127.0.0.1:0".into(),
                 "--store".into(),
-                redis.map_or_else(|| "memory".to_owned(), |r| r.url.clone()),
+                store_arg,
             ];
             if let Some(k) = admin_key {
                 args.push("--admin-key".into());
@@ -298,15 +322,85 @@ async fn run_variant(
     let total = plan.measured_duration().map(|d| d + plan.warmup);
     let progress = Progress::start(plan.progress, &variant.label, total, plan.warmup, engine.live());
 
+    // Store outage and key rotation: a health prober next to the engine, and timers for the events.
+    let rotation = plan.rotation.filter(|_| variant.strategy.uses_jwt());
+    let prober_creds = if (plan.outage.is_some() || rotation.is_some()) && variant.strategy != StrategyKind::None {
+        Some(availability::ProberCredentials::login(&base_url, variant.strategy).await?)
+    } else {
+        None
+    };
     let t0 = Instant::now();
     let measure_start = t0 + plan.warmup;
+    let measure_end = plan.measured_duration().map(|d| measure_start + d);
+    let outage_window = plan.outage.map(|o| OutageWindow { at: o.at.0, duration: o.duration.0 });
+    let prober = match (prober_creds, measure_end) {
+        (Some(c), Some(end)) => Some(Prober::spawn(c, &base_url, measure_start, end, outage_window)),
+        _ => None,
+    };
+    let outage_task = match (plan.outage, &stores.redis) {
+        (Some(o), Some(r)) => {
+            let (pid, port) = (stores.redis_pid(), r.port);
+            Some(tokio::spawn(async move {
+                tokio::time::sleep_until((measure_start + o.at.0).into()).await;
+                availability::inject_outage(pid, port, o.mode, o.duration.0).await
+            }))
+        }
+        _ => None,
+    };
+    let rotation_task = match (rotation, admin_key) {
+        (Some(r), Some(key)) => {
+            let (base, key) = (base_url.clone(), key.to_owned());
+            Some(tokio::spawn(async move {
+                tokio::time::sleep_until((measure_start + r.at).into()).await;
+                let kid = availability::rotate_key(&base, &key).await;
+                (Instant::now(), kid)
+            }))
+        }
+        _ => None,
+    };
+    let st: &Stores = stores;
     let snap_before = async {
         tokio::time::sleep_until(measure_start.into()).await;
-        Snapshots::take(redis, target.as_ref(), &base_url).await
+        Snapshots::take(st, target.as_ref(), &base_url).await
     };
     let (out, before) = tokio::join!(engine.run(t0, stop.clone()), snap_before);
     let out = out?;
-    let after = Snapshots::take(redis, target.as_ref(), &base_url).await;
+    let mut outage_ran = false;
+    if let Some(task) = outage_task {
+        match task.await {
+            Ok(Ok(restarted)) => {
+                outage_ran = true;
+                if let Some(r) = restarted {
+                    stores.restarted = Some(r);
+                    warnings.push(format!(
+                        "{}: the store was killed and restarted empty: its load figures count from the restart",
+                        variant.label
+                    ));
+                }
+            }
+            Ok(Err(e)) => warnings.push(format!("{}: the store outage could not be injected: {e:#}", variant.label)),
+            Err(e) => warnings.push(format!("{}: the store outage task failed: {e}", variant.label)),
+        }
+    }
+    let rotated = match rotation_task {
+        Some(task) => match task.await {
+            Ok((at, Ok(kid))) => Some((at, kid)),
+            Ok((_, Err(e))) => {
+                warnings.push(format!("{}: the key rotation failed: {e:#}", variant.label));
+                None
+            }
+            Err(e) => {
+                warnings.push(format!("{}: the key rotation task failed: {e}", variant.label));
+                None
+            }
+        },
+        None => None,
+    };
+    let probe_log = match prober {
+        Some(p) => Some(p.finish().await),
+        None => None,
+    };
+    let after = Snapshots::take(stores, target.as_ref(), &base_url).await;
 
     // The revocation window, probed directly (not after an interrupt).
     let revocation = if !out.interrupted && plan.revocation_probes > 0 && variant.strategy != StrategyKind::None {
@@ -329,10 +423,116 @@ async fn run_variant(
     {
         warnings.push(format!("{}: stopping the target: {e:#}", variant.label));
     }
+    if let Some(p) = proxy {
+        p.stop().await;
+    }
 
-    let result = strategy_result(variant, &out, &before, &after, revocation, env, &mut warnings);
+    let mut result = strategy_result(variant, &out, &before, &after, revocation, env, &mut warnings);
+    result.store_distance = variant
+        .store_delay
+        .map(|d| StoreDistance { delay_ms: d.as_secs_f64() * 1e3, jitter_ms: plan.store_jitter.as_secs_f64() * 1e3 });
+    if let (Some(o), Some(log), true) = (plan.outage, &probe_log, outage_ran) {
+        result.outage = Some(OutageResult {
+            mode: o.mode.name().to_owned(),
+            at_s: o.at.0.as_secs_f64(),
+            duration_s: o.duration.0.as_secs_f64(),
+            fail_open: variant.target.fail_open,
+            before: log.phases[0].clone(),
+            during: log.phases[1].clone(),
+            after: log.phases[2].clone(),
+            first_failure_ms: log.first_failure_ms,
+            recovery_ms: log.recovery_ms,
+            unexpected_allow: result.outcomes.unexpected_allow,
+            revoked_allowed_during: log.revoked_probed.then(|| log.revoked_phases[1].get("200").copied().unwrap_or(0)),
+            credential_lost: log.credential_lost,
+        });
+    }
+    if let (Some(r), Some((rotated_at, kid))) = (rotation, rotated) {
+        let logins = logins_per_second(&out);
+        let at_s = r.at.as_secs() as usize;
+        let before: Vec<u64> = logins.iter().take(at_s).copied().collect();
+        result.rotation = Some(RotationResult {
+            at_s: r.at.as_secs_f64(),
+            overlap_s: r.overlap.as_secs_f64(),
+            kid,
+            old_token_rejected_after_ms: probe_log
+                .as_ref()
+                .and_then(|l| l.first_401_sent)
+                .map(|t| t.saturating_duration_since(rotated_at).as_secs_f64() * 1e3),
+            logins_per_s_before: (!before.is_empty()).then(|| before.iter().sum::<u64>() as f64 / before.len() as f64),
+            logins_peak_per_s_after: logins.iter().skip(at_s).copied().max(),
+            logins_per_second: logins,
+        });
+    }
     write_variant_files(dir, variant, &out, started)?;
     Ok((result, out.interrupted, warnings))
+}
+
+/// The run's store: a private redis-server (possibly restarted after a kill-mode outage) or a
+/// private Redis Cluster; neither for the memory store and `--target`.
+#[derive(Default)]
+struct Stores {
+    redis: Option<RedisProcess>,
+    cluster: Option<RedisCluster>,
+    /// After a kill-mode outage: the fresh server now on the redis port.
+    restarted: Option<RestartedRedis>,
+}
+
+impl Stores {
+    /// What the targets get as `--store`.
+    fn target_arg(&self) -> String {
+        match (&self.redis, &self.cluster) {
+            (Some(r), _) => r.url.clone(),
+            (None, Some(c)) => c.urls(),
+            (None, None) => "memory".to_owned(),
+        }
+    }
+
+    /// The process now serving the redis port.
+    fn redis_pid(&self) -> u32 {
+        self.restarted.as_ref().map_or_else(|| self.redis.as_ref().map_or(0, RedisProcess::pid), RestartedRedis::pid)
+    }
+
+    async fn flush(&self) -> anyhow::Result<()> {
+        if let Some(r) = &self.redis {
+            r.flush().await?;
+        }
+        if let Some(c) = &self.cluster {
+            c.flush().await?;
+        }
+        Ok(())
+    }
+
+    async fn stop(self) {
+        if let Some(r) = self.redis {
+            r.stop().await;
+        }
+        if let Some(c) = self.cluster {
+            c.stop().await;
+        }
+        drop(self.restarted);
+    }
+}
+
+/// Logins (any answer) per second of the measured window, from the engine's per-second histograms.
+fn logins_per_second(out: &EngineOutput) -> Vec<u64> {
+    let mut per: Vec<u64> = Vec::new();
+    for f in &out.intervals {
+        let Some(bytes) = f.ops.get(Op::Login as usize).filter(|b| !b.is_empty()) else { continue };
+        let n = hdrhistogram::serialization::Deserializer::new()
+            .deserialize::<u64, _>(&mut &bytes[..])
+            .map_or(0, |h: hdrhistogram::Histogram<u64>| h.len());
+        let i = f.index as usize;
+        if per.len() <= i {
+            per.resize(i + 1, 0);
+        }
+        per[i] += n;
+    }
+    let secs = out.measured.as_secs_f64().ceil() as usize;
+    if per.len() < secs {
+        per.resize(secs, 0);
+    }
+    per
 }
 
 /// Collector readings at one instant.
@@ -345,15 +545,16 @@ struct Snapshots {
 }
 
 impl Snapshots {
-    async fn take(redis: Option<&RedisProcess>, target: Option<&TargetProcess>, base_url: &str) -> Snapshots {
+    async fn take(stores: &Stores, target: Option<&TargetProcess>, base_url: &str) -> Snapshots {
         let at = Instant::now();
         let driver_cpu = collect::self_cpu_time();
         let target_cpu = target.and_then(|t| t.cpu_time().ok());
-        let redis_snap = match redis {
-            Some(r) => collect::redis::snapshot(&r.url).await.ok(),
-            None => None,
+        let redis_snap = match (&stores.redis, &stores.cluster) {
+            (Some(r), _) => collect::redis::snapshot(&r.url).await.ok(),
+            (None, Some(c)) => c.snapshot_all().await.ok(),
+            (None, None) => None,
         };
-        let memory_ops = if redis.is_none() && target.is_some() {
+        let memory_ops = if stores.redis.is_none() && stores.cluster.is_none() && target.is_some() {
             collect::redis::metrics_store_ops(base_url).await.ok()
         } else {
             None
@@ -452,6 +653,9 @@ fn strategy_result(
         },
         timeline: out.intervals.iter().map(|i| i.point.clone()).collect(),
         stages: out.stages.clone(),
+        store_distance: None,
+        outage: None,
+        rotation: None,
     }
 }
 

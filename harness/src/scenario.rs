@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use serde::de::{IntoDeserializer, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::targets::config::{Alg, AuthzSource, StrategyKind, parse_duration};
@@ -64,6 +65,118 @@ pub enum StoreChoice {
     Memory,
     /// A private `redis-server` started for the run (error when it is not installed).
     Redis,
+    /// A private Redis Cluster (`cluster_nodes` cluster-mode redis-servers) started for the run.
+    Cluster,
+}
+
+impl StoreChoice {
+    pub fn name(self) -> &'static str {
+        match self {
+            StoreChoice::Auto => "auto",
+            StoreChoice::Memory => "memory",
+            StoreChoice::Redis => "redis",
+            StoreChoice::Cluster => "cluster",
+        }
+    }
+}
+
+/// The `store` option: `store = "redis"` (just the kind), or a `[store]` table with the store's
+/// distance from the targets and an outage to inject.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct StoreOptions {
+    /// `auto` (default), `memory`, `redis` or `cluster`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kind: Option<StoreChoice>,
+    /// Nodes of the Redis Cluster (`kind = "cluster"`). Default 3 (the fewest Redis Cluster takes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster_nodes: Option<usize>,
+    /// Added latency per store round trip (through a TCP delay proxy between targets and store).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delay: Option<Dur>,
+    /// Spread of the added latency per round trip (uniform, ± half of it each way).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jitter: Option<Dur>,
+    /// Stop the store for a while during each strategy's measured window.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outage: Option<Outage>,
+}
+
+/// The `[store]` table as written (strict: unknown keys are errors).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoreTable {
+    kind: Option<StoreChoice>,
+    cluster_nodes: Option<usize>,
+    delay: Option<Dur>,
+    jitter: Option<Dur>,
+    outage: Option<Outage>,
+}
+
+impl<'de> Deserialize<'de> for StoreOptions {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = StoreOptions;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a store kind (`auto`, `memory`, `redis`, `cluster`) or a [store] table")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<StoreOptions, E> {
+                let kind = StoreChoice::deserialize(s.into_deserializer())?;
+                Ok(StoreOptions { kind: Some(kind), ..StoreOptions::default() })
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<StoreOptions, A::Error> {
+                let t = StoreTable::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                Ok(StoreOptions {
+                    kind: t.kind,
+                    cluster_nodes: t.cluster_nodes,
+                    delay: t.delay,
+                    jitter: t.jitter,
+                    outage: t.outage,
+                })
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `[store.outage]`: the store stops at `at` (from the start of the measured window) for `duration`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Outage {
+    pub at: Dur,
+    pub duration: Dur,
+    #[serde(default)]
+    pub mode: OutageMode,
+}
+
+/// How the store is stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OutageMode {
+    /// SIGSTOP, then SIGCONT: the server hangs with its connections open and its data kept.
+    #[default]
+    Pause,
+    /// SIGKILL, then a fresh (empty) server on the same port: connections reset, data lost.
+    Kill,
+}
+
+impl OutageMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            OutageMode::Pause => "pause",
+            OutageMode::Kill => "kill",
+        }
+    }
+}
+
+/// `[rotation]`: rotate the JWT signing key (`POST /admin/rotate-key`) during the measured window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rotation {
+    /// When, from the start of the measured window.
+    pub at: Dur,
+    /// How long tokens signed with the old key stay valid after it (`--rotation-overlap`). Default 0s.
+    pub overlap: Option<Dur>,
 }
 
 /// Open loop (constant rate, latency from the intended send time) or closed loop (back to back).
@@ -84,8 +197,8 @@ pub struct Scenario {
     pub description: Option<String>,
     /// Strategies to compare, in order. Default: all five.
     pub strategies: Option<Vec<StrategyKind>>,
-    /// `auto` (default), `memory` or `redis`.
-    pub store: Option<StoreChoice>,
+    /// `store = "auto"` (default), `"memory"`, `"redis"`, `"cluster"`, or a `[store]` table.
+    pub store: Option<StoreOptions>,
     #[serde(default)]
     pub target: TargetOptions,
     #[serde(default)]
@@ -96,6 +209,8 @@ pub struct Scenario {
     pub matrix: Matrix,
     #[serde(default)]
     pub probe: Probe,
+    /// Rotate the signing key during the run (JWT strategies).
+    pub rotation: Option<Rotation>,
     /// `"strategy.operation.figure" = "< 2000"`; evaluated by [`crate::thresholds`].
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub thresholds: BTreeMap<String, toml::Spanned<String>>,
@@ -112,6 +227,8 @@ pub struct TargetOptions {
     pub scopes: Option<usize>,
     pub pad_bytes: Option<usize>,
     pub authz: Option<AuthzSource>,
+    /// jwt-denylist only: allow requests whose denylist check failed because the store is down.
+    pub fail_open: Option<bool>,
 }
 
 /// One rate stage of an open-loop run.
@@ -175,6 +292,17 @@ pub struct Matrix {
     pub authz: Option<Vec<AuthzSource>>,
     pub rate: Option<Vec<f64>>,
     pub connections: Option<Vec<usize>>,
+    /// jwt-denylist only: fail closed and fail open side by side.
+    pub fail_open: Option<Vec<bool>>,
+    /// `store.delay = ["0ms", "1ms", "5ms"]`: the store at several network distances.
+    pub store: Option<MatrixStore>,
+}
+
+/// Store options swept in `[matrix]` (`store.delay = [...]`).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct MatrixStore {
+    pub delay: Option<Vec<Dur>>,
 }
 
 /// The revocation-window probe run against each target after its traffic.

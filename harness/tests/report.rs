@@ -100,6 +100,9 @@ fn strategy(name: &str, kind: &str, api_p50: u64) -> StrategyResult {
             })
             .collect(),
         stages: Vec::new(),
+        store_distance: None,
+        outage: None,
+        rotation: None,
     }
 }
 

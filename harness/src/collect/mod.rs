@@ -9,8 +9,10 @@
 //! - [`delay_proxy`]: a TCP proxy that puts the store at a network distance (latency, jitter);
 //! - [`machine`]: what the run ran on and with (`Machine`, `ToolInfo`);
 //! - [`revocation`]: the revocation window, probed directly over HTTP;
+//! - [`availability`]: a health prober (store outages, key rotation) and the outage injector;
 //! - [`http`]: a tiny HTTP/1.1 client (one connection per request) for probes and setup calls.
 
+pub mod availability;
 pub mod cluster;
 pub mod delay_proxy;
 pub mod http;
