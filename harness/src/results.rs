@@ -158,8 +158,8 @@ pub struct OutageResult {
     pub duration_s: f64,
     /// The target ran with `--fail-open` (jwt-denylist): store errors let requests through.
     pub fail_open: bool,
-    /// Prober answers sent before / during / after the outage, by status code (`200`, `503`, ...)
-    /// or `timeout` / `error` (no answer).
+    /// Prober answers that arrived before / during / after the outage, by status code (`200`,
+    /// `503`, ...) or `timeout` / `error` (no answer).
     pub before: BTreeMap<String, u64>,
     pub during: BTreeMap<String, u64>,
     pub after: BTreeMap<String, u64>,

@@ -5,7 +5,7 @@
 //! independent of) the traffic engine's load. For strategies whose logout revokes the presented
 //! credential (`session`, `jwt-denylist`) it also presents a *revoked* one, to see whether the
 //! outage let it through. Memory is bounded: answers are counted per phase (before / during / after
-//! the outage, by the *send* time) and per status, and only a few first-of timings are kept.
+//! the outage, by when the answer arrived: what a client saw then) and per status, and only a few first-of timings are kept.
 //!
 //! - **first failure**: from the outage start to the first non-200 answer to a poll sent after it
 //!   (includes the target's store timeout: that is what a client waits);
@@ -56,8 +56,8 @@ pub struct OutageWindow {
 /// What the prober saw.
 #[derive(Debug, Clone, Default)]
 pub struct ProbeLog {
-    /// Answers to the valid credential by phase (0 before, 1 during, 2 after the outage; all in 0
-    /// without an outage) and status.
+    /// Answers to the valid credential by phase (0 before, 1 during, 2 after the outage, by when
+    /// the answer arrived; all in 0 without an outage) and status.
     pub phases: [BTreeMap<String, u64>; 3],
     /// The same for the revoked credential (empty when not probed).
     pub revoked_phases: [BTreeMap<String, u64>; 3],
@@ -134,11 +134,11 @@ impl Prober {
     }
 }
 
-fn phase(sent: Instant, measure_start: Instant, outage: Option<OutageWindow>) -> usize {
+fn phase(at: Instant, measure_start: Instant, outage: Option<OutageWindow>) -> usize {
     match outage {
         None => 0,
         Some(o) => {
-            let t = sent.saturating_duration_since(measure_start);
+            let t = at.saturating_duration_since(measure_start);
             if t < o.at {
                 0
             } else if t < o.at + o.duration {
@@ -213,7 +213,7 @@ fn record(
     outage_end: Option<Instant>,
 ) -> bool {
     log.polls += 1;
-    let p = phase(a.sent, measure_start, outage);
+    let p = phase(a.answered, measure_start, outage);
     let phases = if a.which == Which::Valid { &mut log.phases } else { &mut log.revoked_phases };
     *phases[p].entry(a.status.clone()).or_insert(0) += 1;
     if a.which == Which::Revoked {

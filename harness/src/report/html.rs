@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use super::Run;
 use super::fmt::{self, esc};
 use super::plots::Rendered;
-use super::summary::{DECISION_HEADERS, Summary};
+use super::summary::{DECISION_HEADERS, OUTAGE_HEADERS, ROTATION_HEADERS, Summary};
 use crate::results::{LatencySummary, OPERATIONS, Report};
 
 const CSS: &str = r#"
@@ -86,6 +86,7 @@ pub fn page(report: &Report, summary: &Summary, plots: &[Rendered], runs: &[Run<
     }
 
     decision_table(&mut h, summary);
+    events_tables(&mut h, summary);
     h.push_str("<h2 id=\"tradeoffs\">Trade-offs, in measured figures</h2>\n<ul class=\"tradeoffs\">\n");
     for t in &summary.tradeoffs {
         let _ = writeln!(h, "<li>{}</li>", esc(t));
@@ -176,8 +177,8 @@ fn decision_table(h: &mut String, summary: &Summary) {
         "</table>\n<p class=\"foot\">api p50/p99: latency of the api operation; req/s: completed requests per \
          second (all operations, all outcomes); target CPU: target process user+system CPU per request; store ops: \
          commands the store executed per request; revocation window: how long a revoked credential was still \
-         accepted (≥ … (bound) when it outlived the run); store down: design behaviour (fail closed), not \
-         measured unless a warning says so; unexpected allow: revoked or forged credentials accepted, must be 0.</p>\n",
+         accepted (≥ … (bound) when it outlived the run); store down: what a store outage injected by the run \
+         did (\"measured\"), else the design behaviour (fail closed); unexpected allow: revoked or forged credentials accepted, must be 0.</p>\n",
     );
 }
 
@@ -240,6 +241,47 @@ fn latency_tables(h: &mut String, report: &Report) {
         }
     }
     h.push_str("</table>\n");
+}
+
+/// The store-outage and key-rotation tables, when the run injected either.
+fn events_tables(h: &mut String, summary: &Summary) {
+    fn table<const N: usize>(h: &mut String, heads: [&str; N], rows: &[[String; N]]) {
+        h.push_str("<table>\n<tr>");
+        for head in heads {
+            let _ = write!(h, "<th>{}</th>", esc(head));
+        }
+        h.push_str("</tr>\n");
+        for row in rows {
+            h.push_str("<tr>");
+            for (i, cell) in row.iter().enumerate() {
+                let _ = write!(h, "<td{}>{}</td>", if i == 0 { "" } else { " class=\"num\"" }, esc(cell));
+            }
+            h.push_str("</tr>\n");
+        }
+        h.push_str("</table>\n");
+    }
+    if !summary.outage_rows.is_empty() {
+        h.push_str("<h2 id=\"outage\">Store outage</h2>\n");
+        table(h, OUTAGE_HEADERS, &summary.outage_rows);
+        h.push_str(
+            "<p class=\"foot\">A health prober held one valid credential and polled <code>GET /api/resource</code> \
+             about every 10 ms; answers are counted by when they arrived (before, during or after the outage). first failure: from the outage \
+             start to the first non-200 answer (includes the target's store timeout); recovery: from the outage end to \
+             the first 200 again; revoked allowed during: a logged-out credential polled beside it and accepted during \
+             the outage (the price of failing open); unexpected allow (run): revoked or forged credentials the traffic \
+             engine saw accepted over the whole window.</p>\n",
+        );
+    }
+    if !summary.rotation_rows.is_empty() {
+        h.push_str("<h2 id=\"rotation\">Key rotation</h2>\n");
+        table(h, ROTATION_HEADERS, &summary.rotation_rows);
+        h.push_str(
+            "<p class=\"foot\">The signing key was rotated with <code>POST /admin/rotate-key</code>. old token \
+             rejected after: from the rotation's answer to the send time of the first 401 for a token issued before it \
+             (the mass logout; about the overlap, 0 without one). Logins per second of the measured window show the \
+             re-login storm that follows.</p>\n",
+        );
+    }
 }
 
 fn outcomes_table(h: &mut String, report: &Report) {

@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use super::fmt::{self, md_cell};
 use super::plots::Rendered;
-use super::summary::{DECISION_HEADERS, Summary};
+use super::summary::{DECISION_HEADERS, OUTAGE_HEADERS, ROTATION_HEADERS, Summary};
 use crate::results::Report;
 
 pub fn page(report: &Report, summary: &Summary, plots: &[Rendered]) -> String {
@@ -44,8 +44,23 @@ pub fn page(report: &Report, summary: &Summary, plots: &[Rendered]) -> String {
         let _ = writeln!(m, "| {} |", cells.join(" | "));
     }
     m.push_str(
-        "\n*store down*: design behaviour (fail closed), not measured in this run unless a warning says so.\n\n",
+        "\n*store down*: what a store outage injected by this run did (\"measured\"), else the design behaviour \
+         (fail closed).\n\n",
     );
+    if !summary.outage_rows.is_empty() {
+        m.push_str("## Store outage\n\n");
+        md_table(&mut m, &OUTAGE_HEADERS, summary.outage_rows.iter().map(|r| r.as_slice()));
+        m.push_str(
+            "\nA health prober polled `GET /api/resource` with one valid credential about every 10 ms; recovery is \
+             from the outage end to the first 200 again; revoked allowed: a logged-out credential accepted during the \
+             outage.\n\n",
+        );
+    }
+    if !summary.rotation_rows.is_empty() {
+        m.push_str("## Key rotation\n\n");
+        md_table(&mut m, &ROTATION_HEADERS, summary.rotation_rows.iter().map(|r| r.as_slice()));
+        m.push('\n');
+    }
     m.push_str("## Trade-offs\n\n");
     for t in &summary.tradeoffs {
         let _ = writeln!(m, "- {t}");
@@ -81,4 +96,14 @@ pub fn page(report: &Report, summary: &Summary, plots: &[Rendered]) -> String {
     }
     m.push_str("\nFull report with method and plots: `report.html`.\n");
     m
+}
+
+fn md_table<'a>(m: &mut String, heads: &[&str], rows: impl Iterator<Item = &'a [String]>) {
+    let _ = writeln!(m, "| {} |", heads.join(" | "));
+    let aligns: Vec<&str> = (0..heads.len()).map(|i| if i == 0 { "---" } else { "---:" }).collect();
+    let _ = writeln!(m, "| {} |", aligns.join(" | "));
+    for row in rows {
+        let cells: Vec<String> = row.iter().map(|c| md_cell(c)).collect();
+        let _ = writeln!(m, "| {} |", cells.join(" | "));
+    }
 }

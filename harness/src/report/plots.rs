@@ -696,7 +696,8 @@ fn sweeps(report: &Report, color: &dyn Fn(&StrategyResult) -> RGBColor) -> Vec<P
         if values.len() < 2 {
             continue;
         }
-        let numeric = values.iter().all(|v| v.trim().parse::<f64>().is_ok());
+        let numeric = values.iter().all(|v| sweep_x(v).is_some());
+        let in_ms = values.iter().any(|v| v.trim().ends_with("ms"));
         // Group: strategy kind plus the other coordinates.
         let group_of = |s: &StrategyResult| {
             let rest: Vec<String> =
@@ -737,7 +738,7 @@ fn sweeps(report: &Report, color: &dyn Fn(&StrategyResult) -> RGBColor) -> Vec<P
                         let mut points: Vec<(f64, f64)> = members
                             .iter()
                             .filter_map(|s| {
-                                let x = s.variant.get(key)?.trim().parse::<f64>().ok()?;
+                                let x = sweep_x(s.variant.get(key)?)?;
                                 Some((x, get(s)?))
                             })
                             .collect();
@@ -756,7 +757,7 @@ fn sweeps(report: &Report, color: &dyn Fn(&StrategyResult) -> RGBColor) -> Vec<P
                     caption,
                     size: (1000, 500),
                     chart: Chart::Lines(LineChart {
-                        x_label: key.to_string(),
+                        x_label: if in_ms { format!("{key} (ms)") } else { key.to_string() },
                         y_label: label.to_string(),
                         x_axis: XAxis::Plain,
                         log_y: false,
@@ -782,6 +783,12 @@ fn sweeps(report: &Report, color: &dyn Fn(&StrategyResult) -> RGBColor) -> Vec<P
 }
 
 /// A sort key that orders digit runs by value: `pad_bytes=512` before `pad_bytes=2048`.
+/// A swept value as a number: `1024`, or a duration in ms (`5ms`, `0.5ms`, as `store.delay` writes it).
+fn sweep_x(v: &str) -> Option<f64> {
+    let v = v.trim();
+    v.parse::<f64>().ok().or_else(|| v.strip_suffix("ms")?.parse::<f64>().ok()).filter(|x| x.is_finite())
+}
+
 fn natural_key(s: &str) -> Vec<(u8, u64, String)> {
     let mut out = Vec::new();
     let mut chars = s.chars().peekable();

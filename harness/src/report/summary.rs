@@ -2,6 +2,8 @@
 //! figures), the answers to the questions the seed articles raise, and the warnings derived from the
 //! figures. Shared by the HTML and Markdown pages.
 
+use std::collections::BTreeMap;
+
 use crate::results::{Report, StageResult, StrategyResult};
 
 use super::fmt;
@@ -27,7 +29,7 @@ pub const DECISION_HEADERS: [&str; 10] = [
     "credential",
     "store ops / req",
     "revocation window",
-    "store down (design)",
+    "store down",
     "unexpected allow",
 ];
 
@@ -36,6 +38,23 @@ pub struct DecisionRow {
     pub cells: [String; 10],
     pub unexpected_allow: u64,
 }
+
+/// Column headers of the store-outage table.
+pub const OUTAGE_HEADERS: [&str; 9] = [
+    "strategy",
+    "outage",
+    "200 during",
+    "503 during",
+    "other during",
+    "first failure",
+    "recovery",
+    "revoked allowed during",
+    "unexpected allow (run)",
+];
+
+/// Column headers of the key-rotation table.
+pub const ROTATION_HEADERS: [&str; 6] =
+    ["strategy", "overlap", "old token rejected after", "logins/s before", "peak logins/s after", "logins per second"];
 
 /// One of the articles' questions: what they claim, then one measured line per strategy.
 pub struct Answer {
@@ -52,6 +71,10 @@ pub struct Summary {
     pub answers: Vec<Answer>,
     /// Warnings from the report plus ones derived from the figures; the bool marks security ones.
     pub warnings: Vec<(bool, String)>,
+    /// Store-outage table rows (strategies with a measured outage), formatted.
+    pub outage_rows: Vec<[String; 9]>,
+    /// Key-rotation table rows (strategies with a measured rotation), formatted.
+    pub rotation_rows: Vec<[String; 6]>,
 }
 
 fn api_p(s: &StrategyResult, p: fn(&crate::results::LatencySummary) -> u64) -> Option<f64> {
@@ -98,6 +121,73 @@ pub fn store_down_text(kind: &str) -> &'static str {
     }
 }
 
+/// What the store-down cell says: the measured behaviour when an outage was injected, else the design.
+pub fn store_down_cell(s: &StrategyResult) -> String {
+    let Some(o) = &s.outage else { return format!("{} (design)", store_down_text(&s.strategy)) };
+    let count = |k: &str| o.during.get(k).copied().unwrap_or(0);
+    let total: u64 = o.during.values().sum();
+    let failed = total - count("200");
+    let how = if failed == 0 && total > 0 {
+        "stayed up".to_string()
+    } else if count("200") == 0 {
+        format!("failed closed ({})", statuses(&o.during))
+    } else {
+        format!("partly failed ({})", statuses(&o.during))
+    };
+    let recovery = o.recovery_ms.map(|r| format!(", back in {}", fmt::ms(r))).unwrap_or_default();
+    let open = if o.fail_open {
+        format!(
+            "; FAIL-OPEN: {} revoked accepted",
+            o.revoked_allowed_during.map_or_else(|| fmt::NOT_MEASURED.to_string(), |n| n.to_string())
+        )
+    } else {
+        String::new()
+    };
+    format!("measured ({} {}): {how}{recovery}{open}", o.mode, fmt::ms(o.duration_s * 1000.0))
+}
+
+/// `503 ×176, 200 ×24`: answers by status, most frequent first.
+fn statuses(m: &BTreeMap<String, u64>) -> String {
+    let mut v: Vec<(&String, &u64)> = m.iter().collect();
+    v.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    v.iter().map(|(k, n)| format!("{k} ×{n}")).collect::<Vec<_>>().join(", ")
+}
+
+fn outage_row(s: &StrategyResult) -> Option<[String; 9]> {
+    let o = s.outage.as_ref()?;
+    let count = |k: &str| o.during.get(k).copied().unwrap_or(0);
+    let other: u64 = o.during.iter().filter(|(k, _)| k.as_str() != "200" && k.as_str() != "503").map(|(_, n)| n).sum();
+    Some([
+        if o.fail_open { format!("{} (fail-open)", s.name) } else { s.name.clone() },
+        format!("{} {} at {}", o.mode, fmt::ms(o.duration_s * 1000.0), fmt::ms(o.at_s * 1000.0)),
+        count("200").to_string(),
+        count("503").to_string(),
+        other.to_string(),
+        o.first_failure_ms.map_or_else(|| "none".to_string(), fmt::ms),
+        match o.recovery_ms {
+            Some(r) if o.credential_lost => {
+                format!("{} (after a new login: the store lost the credential)", fmt::ms(r))
+            }
+            Some(r) => fmt::ms(r),
+            None => "not within the run".to_string(),
+        },
+        o.revoked_allowed_during.map_or_else(|| "n/a".to_string(), |n| n.to_string()),
+        o.unexpected_allow.to_string(),
+    ])
+}
+
+fn rotation_row(s: &StrategyResult) -> Option<[String; 6]> {
+    let r = s.rotation.as_ref()?;
+    Some([
+        s.name.clone(),
+        fmt::ms(r.overlap_s * 1000.0),
+        r.old_token_rejected_after_ms.map_or_else(|| "still accepted when the run ended".to_string(), fmt::ms),
+        fmt::opt(r.logins_per_s_before, ""),
+        r.logins_peak_per_s_after.map_or_else(|| fmt::NOT_MEASURED.to_string(), |n| n.to_string()),
+        r.logins_per_second.iter().map(ToString::to_string).collect::<Vec<_>>().join(" "),
+    ])
+}
+
 fn find<'a>(report: &'a Report, kind: &str) -> Option<&'a StrategyResult> {
     let of_kind = || report.strategies.iter().filter(|s| s.strategy == kind);
     of_kind().find(|s| s.variant.is_empty()).or_else(|| of_kind().next())
@@ -118,7 +208,7 @@ impl Summary {
                     fmt::with_unit(s.credential_bytes, "B"),
                     fmt::opt(s.store.ops_per_request, ""),
                     revocation_short(s),
-                    store_down_text(&s.strategy).to_string(),
+                    store_down_cell(s),
                     s.outcomes.unexpected_allow.to_string(),
                 ],
                 unexpected_allow: s.outcomes.unexpected_allow,
@@ -128,7 +218,14 @@ impl Summary {
         let session = find(report, "session");
         let jwt = find(report, "jwt");
         let tradeoffs = report.strategies.iter().map(|s| tradeoff(s, none, session, jwt)).collect();
-        Summary { rows, tradeoffs, answers: answers(report), warnings: warnings(report) }
+        Summary {
+            rows,
+            tradeoffs,
+            answers: answers(report),
+            warnings: warnings(report),
+            outage_rows: report.strategies.iter().filter_map(outage_row).collect(),
+            rotation_rows: report.strategies.iter().filter_map(rotation_row).collect(),
+        }
     }
 }
 
@@ -288,7 +385,7 @@ fn answers(report: &Report) -> Vec<Answer> {
                     "{}: {} store ops per request; store down: {}",
                     s.name,
                     fmt::opt(s.store.ops_per_request, ""),
-                    store_down_text(&s.strategy)
+                    store_down_cell(s)
                 )
             })
             .collect(),
