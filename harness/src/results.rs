@@ -190,9 +190,10 @@ pub struct RotationResult {
     /// From the rotation to the first 401 for a token issued before it (the mass logout); null
     /// when it was still accepted when the window ended.
     pub old_token_rejected_after_ms: Option<f64>,
-    /// Successful-or-not logins per second of the measured window (index = second).
+    /// Logins (any answer) per second of the measured window (index = second).
     pub logins_per_second: Vec<u64>,
-    /// Mean logins per second before the rotation.
+    /// Median logins per second before the rotation (the median, so the users' first logins at
+    /// the start do not count as the usual rate).
     pub logins_per_s_before: Option<f64>,
     /// Most logins in one second after the rotation (the re-login storm).
     pub logins_peak_per_s_after: Option<u64>,

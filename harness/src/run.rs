@@ -459,7 +459,7 @@ async fn run_variant(
                 .as_ref()
                 .and_then(|l| l.first_401_sent)
                 .map(|t| t.saturating_duration_since(rotated_at).as_secs_f64() * 1e3),
-            logins_per_s_before: (!before.is_empty()).then(|| before.iter().sum::<u64>() as f64 / before.len() as f64),
+            logins_per_s_before: median(&before),
             logins_peak_per_s_after: logins.iter().skip(at_s).copied().max(),
             logins_per_second: logins,
         });
@@ -511,6 +511,18 @@ impl Stores {
             c.stop().await;
         }
         drop(self.restarted);
+    }
+}
+
+/// Median of per-second counts (robust to the first second's burst of initial logins).
+fn median(v: &[u64]) -> Option<f64> {
+    let mut v = v.to_vec();
+    v.sort_unstable();
+    let n = v.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(v[n / 2] as f64),
+        _ => Some((v[n / 2 - 1] + v[n / 2]) as f64 / 2.0),
     }
 }
 
