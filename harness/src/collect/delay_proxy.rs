@@ -156,7 +156,12 @@ async fn pipe(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, dir: OneWay) {
     };
     let writer = async move {
         while let Some((chunk, release)) = rx.recv().await {
-            tokio::time::sleep_until(release).await;
+            // A chunk already due goes straight through: tokio's timer rounds every sleep up to the
+            // next millisecond, which would add up to 1 ms per direction even at delay 0. (Nonzero
+            // delays keep that rounding: up to +1 ms per direction, the same for every setting.)
+            if release > Instant::now() {
+                tokio::time::sleep_until(release).await;
+            }
             match chunk {
                 Some(bytes) => {
                     if to.write_all(&bytes).await.is_err() {
