@@ -1,37 +1,43 @@
-//! The traffic engine: a fixed number of keep-alive HTTP/1.1 connections (hyper's
-//! `client::conn::http1` over `TcpStream`s the engine owns) driven open loop (each request has an
-//! intended start time, latency counts from it) or closed loop (back to back), by virtual users who
-//! hold credentials like real clients.
+//! The traffic engine: a fixed number of keep-alive HTTP/1.1 connections (a small hand-rolled
+//! codec, [`http`], over `TcpStream`s the engine owns, as wrk does) driven open loop (each request
+//! has an intended start time, latency counts from it) or closed loop (back to back), by virtual
+//! users who hold credentials like real clients.
 //!
-//! Work is split over `workers` tasks (one per driver thread); each runs its connections
-//! concurrently and records into its own [`record::Recorder`], merged once at the end. Nothing is
-//! sent per request between tasks; per-second interval histograms are handed over once a second.
+//! Work is split over `workers` OS threads (one per driver thread), each running one event loop
+//! (a current-thread tokio runtime) that multiplexes its connections in a single task and records
+//! into its own [`record::Recorder`], merged once at the end. Nothing is sent per request between
+//! threads; per-second interval histograms are handed over once a second. Ctrl-C aborts the
+//! workers from outside, so the per-request path never looks at the stop signal.
+//!
+//! Per request the hot path writes the request into a reused buffer, makes one `write` and
+//! (usually) one `read` syscall, parses the answer in place, takes two clock readings and records
+//! into histograms: no allocation, no lock, no timer registration (the per-connection timeout
+//! timer is only pushed later, which tokio does without touching its wheel).
 
+mod http;
 pub mod record;
 pub mod schedule;
 mod vu;
 
+use std::cell::RefCell;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use ::http::StatusCode;
+use ::http::header::HeaderValue;
 use futures_util::StreamExt;
+use futures_util::future::{AbortHandle, AbortRegistration, Abortable};
 use futures_util::stream::FuturesUnordered;
-use http::header::{HOST, HeaderValue};
-use http::{Request, StatusCode};
-use http_body_util::{BodyExt, Full};
-use hyper::client::conn::http1::SendRequest;
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 
 use crate::plan::{MixWeights, Schedule, Stop};
 use crate::results::StageResult;
 use crate::targets::config::StrategyKind;
+use http::{Client, Fail};
 use record::{FinishedInterval, Intervals, Op, Outcome, Recorder};
 use schedule::Timetable;
-use vu::{ConnUsers, Planned};
+use vu::ConnUsers;
 
 /// A request sent more than this long after its intended time is a late start.
 pub const LATE_START: Duration = Duration::from_millis(1);
@@ -53,7 +59,7 @@ pub struct EngineConfig {
     pub admin_key: Option<String>,
     pub revoked_fraction: f64,
     pub tampered_fraction: f64,
-    /// Worker tasks (normally one per driver thread).
+    /// Driver threads, each with its own event loop (normally one per driver CPU).
     pub workers: usize,
 }
 
@@ -85,7 +91,7 @@ pub struct EngineOutput {
 
 /// Shared, read-only state of one run.
 struct Shared {
-    addr: SocketAddr,
+    /// `host` header value.
     host: HeaderValue,
     timetable: Option<Timetable>,
     connections: usize,
@@ -176,7 +182,6 @@ impl Engine {
             *c = acc;
         }
         let shared = Arc::new(Shared {
-            addr: self.addr,
             host: HeaderValue::from_str(&self.host).map_err(|_| EngineError::BadUrl(cfg.base_url.clone()))?,
             timetable,
             connections,
@@ -199,17 +204,50 @@ impl Engine {
         let mut per_worker: Vec<Vec<ConnState>> = (0..workers).map(|_| Vec::new()).collect();
         for c in 0..connections {
             let users = ConnUsers::new(c, connections, cfg.users, cfg.strategy, &self.host, c as u64 + 1);
-            per_worker[c % workers].push(ConnState { index: c, seq: 0, sender: None, users });
+            per_worker[c % workers].push(ConnState { index: c, seq: 0, client: Client::new(self.addr), users });
         }
-        let mut handles = Vec::new();
-        for conns in per_worker {
+        let mut aborts = Vec::new();
+        let mut results = Vec::new();
+        for (i, conns) in per_worker.into_iter().enumerate() {
+            let (abort, reg) = AbortHandle::new_pair();
+            let (tx, rx) = oneshot::channel();
             let shared = shared.clone();
-            let stop = stop.clone();
-            handles.push(tokio::spawn(worker(shared, conns, stop)));
+            std::thread::Builder::new()
+                .name(format!("authbench-driver-{i}"))
+                .spawn(move || {
+                    let _ = tx.send(worker_thread(shared, conns, reg));
+                })
+                .map_err(|e| EngineError::Worker(format!("starting a driver thread: {e}")))?;
+            aborts.push(abort);
+            results.push(rx);
         }
+        let collect = async {
+            let mut out = Vec::new();
+            for rx in results {
+                out.push(rx.await);
+            }
+            out
+        };
+        tokio::pin!(collect);
+        let stopped = async {
+            // A dropped sender means nobody can interrupt: wait for the workers.
+            if stop.wait_for(|s| *s).await.is_ok() {
+                for a in &aborts {
+                    a.abort();
+                }
+            } else {
+                std::future::pending::<()>().await;
+            }
+        };
+        let results = tokio::select! {
+            r = &mut collect => r,
+            () = stopped => collect.await,
+        };
         let mut merged = Recorder::new();
-        for h in handles {
-            let r = h.await.map_err(|e| EngineError::Worker(e.to_string()))?;
+        for r in results {
+            let r = r
+                .map_err(|_| EngineError::Worker("a driver thread ended without a result".into()))?
+                .map_err(EngineError::Worker)?;
             merged.merge(&r);
         }
         let interrupted = *stop.borrow_and_update();
@@ -240,68 +278,99 @@ struct ConnState {
     index: usize,
     /// Requests started on this connection (open loop: position in the timetable).
     seq: u64,
-    sender: Option<SendRequest<Full<Bytes>>>,
+    client: Client,
     users: ConnUsers,
 }
 
-async fn worker(shared: Arc<Shared>, conns: Vec<ConnState>, stop: watch::Receiver<bool>) -> Recorder {
-    let rec = Mutex::new(Recorder::new());
-    {
-        let mut futs: FuturesUnordered<_> =
-            conns.into_iter().map(|c| connection_loop(&shared, c, &rec, stop.clone())).collect();
-        while futs.next().await.is_some() {}
-    }
-    let mut r = rec.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+/// One driver thread: its own event loop, its connections in one task, its own recorder.
+fn worker_thread(shared: Arc<Shared>, conns: Vec<ConnState>, abort: AbortRegistration) -> Result<Recorder, String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("starting a driver event loop: {e}"))?;
+    let rec = RefCell::new(Recorder::new());
+    rt.block_on(async {
+        let mut futs: FuturesUnordered<_> = conns.into_iter().map(|c| connection_loop(&shared, c, &rec)).collect();
+        let all = async { while futs.next().await.is_some() {} };
+        // Aborted: in-flight requests are dropped unrecorded, as at the end of any run.
+        let _ = Abortable::new(all, abort).await;
+    });
+    drop(rt);
+    let mut r = rec.into_inner();
     r.flush_interval(&shared.intervals);
-    r
+    Ok(r)
 }
 
 /// How a request ended on the wire.
-enum Wire {
-    Answer { status: StatusCode, set_cookie: Option<HeaderValue>, body: Bytes },
+enum Wire<'a> {
+    Answer { status: StatusCode, set_cookie: Option<HeaderValue>, body: &'a [u8] },
     Timeout,
     Connect,
     Protocol,
 }
 
-async fn connection_loop(shared: &Shared, mut st: ConnState, rec: &Mutex<Recorder>, mut stop: watch::Receiver<bool>) {
+/// Drive one connection until the end of the run.
+async fn connection_loop(shared: &Shared, mut st: ConnState, rec: &RefCell<Recorder>) {
+    // One timer per connection for the timeout, pushed later before each request (no wheel
+    // registration while the deadline only moves forward), one for open-loop pacing.
+    let timeout = tokio::time::sleep(shared.timeout);
+    tokio::pin!(timeout);
+    let pace = tokio::time::sleep(Duration::ZERO);
+    tokio::pin!(pace);
     loop {
-        if *stop.borrow() {
-            break;
-        }
         let now = Instant::now();
-        let intended = match &shared.timetable {
+        let (intended, sent) = match &shared.timetable {
             Some(tt) => {
                 let n = st.seq * shared.connections as u64 + st.index as u64;
-                match tt.offset(n) {
-                    Some(off) => shared.t0 + off,
-                    None => break,
+                let Some(off) = tt.offset(n) else { break };
+                let intended = shared.t0 + off;
+                if shared.end.is_some_and(|end| intended >= end) {
+                    break;
+                }
+                // tokio's timer rounds up to the next millisecond: wake up to 1 ms early rather
+                // than late.
+                if intended > now + LATE_START {
+                    pace.as_mut().reset((intended - LATE_START).into());
+                    pace.as_mut().await;
+                    (intended, Instant::now())
+                } else {
+                    (intended, now)
                 }
             }
-            None => now,
+            None => {
+                if shared.end.is_some_and(|end| now >= end) {
+                    break;
+                }
+                (now, now)
+            }
         };
         st.seq += 1;
-        if shared.end.is_some_and(|end| intended >= end) {
-            break;
-        }
-        // tokio's timer rounds up to the next millisecond: wake up to 1 ms early rather than late.
-        if intended > now + LATE_START {
-            tokio::select! {
-                () = tokio::time::sleep_until((intended - LATE_START).into()) => {}
-                _ = stop.wait_for(|s| *s) => break,
-            }
-        }
-        let planned = st.users.plan(shared);
-        let sent = Instant::now();
-        let wire = tokio::select! {
-            w = exchange(shared, &mut st.sender, planned.request(shared)) => w,
-            _ = stop.wait_for(|s| *s) => break,
+        let planned = st.users.plan(shared, sent, &mut st.client.req);
+        timeout.as_mut().reset((sent + shared.timeout).into());
+        let result = tokio::select! {
+            biased;
+            r = st.client.exchange() => Some(r),
+            () = &mut timeout => None,
         };
         let done = Instant::now();
+        let wire = match result {
+            Some(Ok(a)) => Wire::Answer {
+                status: StatusCode::from_u16(a.status).unwrap_or(StatusCode::BAD_GATEWAY),
+                set_cookie: a.set_cookie,
+                body: st.client.body(),
+            },
+            Some(Err(Fail::Connect)) => Wire::Connect,
+            Some(Err(Fail::Protocol)) => Wire::Protocol,
+            None => {
+                st.client.drop_connection();
+                Wire::Timeout
+            }
+        };
         let status = match &wire {
             Wire::Answer { status, .. } => Some(status.as_u16()),
             _ => None,
         };
+        let connect_failed = matches!(wire, Wire::Connect);
         let outcome = st.users.settle(shared, &planned, &wire, done);
         let start = intended.min(sent);
         if start >= shared.measure_start {
@@ -311,7 +380,7 @@ async fn connection_loop(shared: &Shared, mut st: ConnState, rec: &Mutex<Recorde
             if let Some(n) = shared.measured_secs {
                 second = second.min(n - 1);
             }
-            let Ok(mut r) = rec.lock() else { break };
+            let mut r = rec.borrow_mut();
             if !shared.closed_loop {
                 let lag = sent.saturating_duration_since(intended);
                 if lag > LATE_START {
@@ -331,92 +400,9 @@ async fn connection_loop(shared: &Shared, mut st: ConnState, rec: &Mutex<Recorde
             }
             r.record(planned.op, outcome, latency_us, service_us, status, second, &shared.intervals);
         }
-        if matches!(wire, Wire::Connect) && shared.closed_loop {
+        if connect_failed && shared.closed_loop {
             // Do not spin on a refused port.
-            tokio::select! {
-                () = tokio::time::sleep(Duration::from_millis(10)) => {}
-                _ = stop.wait_for(|s| *s) => break,
-            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
-    }
-}
-
-/// Send one request on the connection (opening it first if needed), read the whole answer.
-async fn exchange(shared: &Shared, sender: &mut Option<SendRequest<Full<Bytes>>>, req: Request<Full<Bytes>>) -> Wire {
-    match tokio::time::timeout(shared.timeout, exchange_inner(shared, sender, req)).await {
-        Ok(w) => {
-            if !matches!(w, Wire::Answer { .. }) {
-                *sender = None;
-            }
-            w
-        }
-        Err(_) => {
-            *sender = None;
-            Wire::Timeout
-        }
-    }
-}
-
-async fn exchange_inner(
-    shared: &Shared,
-    sender: &mut Option<SendRequest<Full<Bytes>>>,
-    req: Request<Full<Bytes>>,
-) -> Wire {
-    if sender.as_ref().is_some_and(|s| s.is_closed()) {
-        *sender = None;
-    }
-    if sender.is_none() {
-        match connect(shared.addr).await {
-            Ok(s) => *sender = Some(s),
-            Err(()) => return Wire::Connect,
-        }
-    }
-    let Some(s) = sender.as_mut() else { return Wire::Connect };
-    if s.ready().await.is_err() {
-        // The server closed an idle keep-alive connection: reconnect once, not an error.
-        match connect(shared.addr).await {
-            Ok(fresh) => *s = fresh,
-            Err(()) => return Wire::Connect,
-        }
-        if s.ready().await.is_err() {
-            return Wire::Protocol;
-        }
-    }
-    let resp = match s.send_request(req).await {
-        Ok(r) => r,
-        Err(_) => return Wire::Protocol,
-    };
-    let status = resp.status();
-    let set_cookie = resp.headers().get(http::header::SET_COOKIE).cloned();
-    match resp.into_body().collect().await {
-        Ok(b) => Wire::Answer { status, set_cookie, body: b.to_bytes() },
-        Err(_) => Wire::Protocol,
-    }
-}
-
-async fn connect(addr: SocketAddr) -> Result<SendRequest<Full<Bytes>>, ()> {
-    let stream = TcpStream::connect(addr).await.map_err(|_| ())?;
-    let _ = stream.set_nodelay(true);
-    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|_| ())?;
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    Ok(sender)
-}
-
-impl Planned {
-    fn request(&self, shared: &Shared) -> Request<Full<Bytes>> {
-        let mut b =
-            Request::builder().method(self.method.clone()).uri(self.uri.clone()).header(HOST, shared.host.clone());
-        if let Some((name, value)) = &self.credential {
-            b = b.header(name, value.clone());
-        }
-        if let Some(k) = &self.admin_key {
-            b = b.header("x-admin-key", k.clone());
-        }
-        if !self.body.is_empty() {
-            b = b.header(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        }
-        b.body(Full::new(self.body.clone())).unwrap_or_else(|_| Request::new(Full::new(Bytes::new())))
     }
 }

@@ -190,15 +190,27 @@ impl Recorder {
                 .saturating_record(latency_us.max(1));
         }
         if !outcome.is_expected() {
+            // The class name is built on the stack; a key is allocated only the first time.
+            let mut buf = *b"status_000";
             let class = match (outcome, status) {
-                (Outcome::Timeout, _) => "timeout".to_owned(),
-                (Outcome::ConnectError, _) => "connect".to_owned(),
-                (Outcome::ProtocolError, _) => "protocol".to_owned(),
-                (Outcome::UnexpectedAllow, _) => "unexpected_allow".to_owned(),
-                (_, Some(code)) => format!("status_{code}"),
-                (_, None) => "protocol".to_owned(),
+                (Outcome::Timeout, _) => "timeout",
+                (Outcome::ConnectError, _) => "connect",
+                (Outcome::ProtocolError, _) => "protocol",
+                (Outcome::UnexpectedAllow, _) => "unexpected_allow",
+                (_, Some(code)) if (100..1000).contains(&code) => {
+                    buf[7] = b'0' + (code / 100) as u8;
+                    buf[8] = b'0' + (code / 10 % 10) as u8;
+                    buf[9] = b'0' + (code % 10) as u8;
+                    std::str::from_utf8(&buf).unwrap_or("protocol")
+                }
+                (_, _) => "protocol",
             };
-            *self.errors.entry(class).or_insert(0) += 1;
+            match self.errors.get_mut(class) {
+                Some(n) => *n += 1,
+                None => {
+                    self.errors.insert(class.to_owned(), 1);
+                }
+            }
         }
         if self.interval_index != Some(interval) {
             self.flush_interval(intervals);

@@ -12,12 +12,15 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::header::{AUTHORIZATION, COOKIE, HeaderName, HeaderValue};
-use http::{Method, StatusCode, Uri};
+use http::StatusCode;
+use http::header::HeaderValue;
 
+use super::http::RequestWriter;
 use super::record::{Op, Outcome};
 use super::{Shared, Wire};
 use crate::targets::config::StrategyKind;
+
+const API_PATH: &[u8] = b"/api/resource";
 
 /// Most known-revoked credentials a connection keeps for injection.
 const STALE_KEEP: usize = 64;
@@ -42,8 +45,8 @@ struct Cred {
 
 #[derive(Debug)]
 struct Vu {
-    login_body: Bytes,
-    revoke_uri: Uri,
+    login_body: Vec<u8>,
+    revoke_path: String,
     cred: Option<Cred>,
 }
 
@@ -71,15 +74,10 @@ pub(super) enum Use {
     Tampered,
 }
 
-/// One request, decided before it is sent.
-#[derive(Debug)]
+/// One request, decided before it is sent (its bytes are in the connection's request buffer).
+#[derive(Debug, Clone, Copy)]
 pub(super) struct Planned {
     pub op: Op,
-    pub method: Method,
-    pub uri: Uri,
-    pub credential: Option<(HeaderName, HeaderValue)>,
-    pub admin_key: Option<HeaderValue>,
-    pub body: Bytes,
     pub vu: usize,
     pub usage: Use,
     /// (credential bytes, request head bytes) for api requests with the user's own credential.
@@ -111,8 +109,8 @@ impl ConnUsers {
             .map(|i| {
                 let name = format!("u{i}");
                 Vu {
-                    login_body: Bytes::from(format!(r#"{{"user":"{name}"}}"#)),
-                    revoke_uri: format!("/admin/revoke-user/{name}").parse().unwrap_or_else(|_| Uri::from_static("/")),
+                    login_body: format!(r#"{{"user":"{name}"}}"#).into_bytes(),
+                    revoke_path: format!("/admin/revoke-user/{name}"),
                     cred: None,
                 }
             })
@@ -122,12 +120,12 @@ impl ConnUsers {
         ConnUsers { vus, next: 0, stale: Vec::new(), rng: fastrand::Rng::with_seed(seed), strategy, base_head_len }
     }
 
-    fn cred_header_name(&self) -> HeaderName {
-        if self.strategy == StrategyKind::Session { COOKIE } else { AUTHORIZATION }
+    fn cred_header_name(&self) -> &'static [u8] {
+        if self.strategy == StrategyKind::Session { b"cookie" } else { b"authorization" }
     }
 
-    /// Choose the next operation, user and credential.
-    pub fn plan(&mut self, shared: &Shared) -> Planned {
+    /// Choose the next operation, user and credential, and write the request into `out`.
+    pub fn plan(&mut self, shared: &Shared, now: Instant, out: &mut Vec<u8>) -> Planned {
         let r = self.rng.f64();
         let mut op = match shared.cumulative_mix.iter().position(|c| r < *c).unwrap_or(1) {
             0 => Op::Login,
@@ -139,7 +137,6 @@ impl ConnUsers {
         let strategy = self.strategy;
         let vi = self.next;
         self.next = (self.next + 1) % self.vus.len().max(1);
-        let now = Instant::now();
         if op == Op::Refresh && strategy != StrategyKind::JwtRefresh {
             op = Op::Api;
         }
@@ -156,52 +153,41 @@ impl ConnUsers {
                 Some(_) => {}
             }
         }
+        let host = shared.host.as_bytes();
+        let name = self.cred_header_name();
 
         // Injection of known-revoked or tampered credentials into api traffic.
         if op == Op::Api && strategy != StrategyKind::None {
             let roll = self.rng.f64();
             if roll < shared.revoked_fraction && !self.stale.is_empty() {
-                let s = self.stale[self.rng.usize(..self.stale.len())].clone();
-                return match s {
-                    Stale::Api { header, claimed } => Planned {
-                        op: Op::Api,
-                        method: Method::GET,
-                        uri: Uri::from_static("/api/resource"),
-                        credential: Some((self.cred_header_name(), header)),
-                        admin_key: None,
-                        body: Bytes::new(),
-                        vu: vi,
-                        usage: Use::InjectedRevoked { claimed },
-                        bytes: None,
-                    },
-                    Stale::Refresh { body, claimed } => Planned {
-                        op: Op::Refresh,
-                        method: Method::POST,
-                        uri: Uri::from_static("/refresh"),
-                        credential: None,
-                        admin_key: None,
-                        body,
-                        vu: vi,
-                        usage: Use::InjectedRevoked { claimed },
-                        bytes: None,
-                    },
+                let i = self.rng.usize(..self.stale.len());
+                return match &self.stale[i] {
+                    Stale::Api { header, claimed } => {
+                        let mut w = RequestWriter::start(out, "GET", API_PATH, host);
+                        w.header(name, header.as_bytes());
+                        w.finish(false, b"");
+                        Planned { op: Op::Api, vu: vi, usage: Use::InjectedRevoked { claimed: *claimed }, bytes: None }
+                    }
+                    Stale::Refresh { body, claimed } => {
+                        RequestWriter::start(out, "POST", b"/refresh", host).finish(true, body);
+                        Planned {
+                            op: Op::Refresh,
+                            vu: vi,
+                            usage: Use::InjectedRevoked { claimed: *claimed },
+                            bytes: None,
+                        }
+                    }
                 };
             }
             if roll < shared.revoked_fraction + shared.tampered_fraction
                 && let Some(c) = &self.vus[vi].cred
-                && let Some(t) = tamper(&c.header)
+                && c.header.len() >= 16
             {
-                return Planned {
-                    op: Op::Api,
-                    method: Method::GET,
-                    uri: Uri::from_static("/api/resource"),
-                    credential: Some((self.cred_header_name(), t)),
-                    admin_key: None,
-                    body: Bytes::new(),
-                    vu: vi,
-                    usage: Use::Tampered,
-                    bytes: None,
-                };
+                let mut w = RequestWriter::start(out, "GET", API_PATH, host);
+                let at = w.header(name, c.header.as_bytes());
+                w.finish(false, b"");
+                tamper(&mut out[at..at + c.header.len()]);
+                return Planned { op: Op::Api, vu: vi, usage: Use::Tampered, bytes: None };
             }
         }
 
@@ -213,94 +199,65 @@ impl ConnUsers {
                 None => Use::Valid,
             }
         };
-        let cred_header = |c: &Cred| Some((self.cred_header_name(), c.header.clone()));
         match op {
-            Op::Login => Planned {
-                op,
-                method: Method::POST,
-                uri: Uri::from_static("/login"),
-                credential: None,
-                admin_key: None,
-                body: vu.login_body.clone(),
-                vu: vi,
-                usage: Use::Open,
-                bytes: None,
-            },
+            Op::Login => {
+                RequestWriter::start(out, "POST", b"/login", host).finish(true, &vu.login_body);
+                Planned { op, vu: vi, usage: Use::Open, bytes: None }
+            }
             Op::Api => {
-                let (credential, usage, bytes) = match &vu.cred {
-                    Some(c) => (cred_header(c), own(c), Some((c.cred_len, c.head_len))),
-                    None => (None, Use::Open, Some((0, self.base_head_len))),
+                let mut w = RequestWriter::start(out, "GET", API_PATH, host);
+                let (usage, bytes) = match &vu.cred {
+                    Some(c) => {
+                        w.header(name, c.header.as_bytes());
+                        (own(c), Some((c.cred_len, c.head_len)))
+                    }
+                    None => (Use::Open, Some((0, self.base_head_len))),
                 };
-                Planned {
-                    op,
-                    method: Method::GET,
-                    uri: Uri::from_static("/api/resource"),
-                    credential,
-                    admin_key: None,
-                    body: Bytes::new(),
-                    vu: vi,
-                    usage,
-                    bytes,
-                }
+                w.finish(false, b"");
+                debug_assert_eq!(bytes.map(|b| b.1 as usize), Some(out.len()), "api head bytes as sent");
+                Planned { op, vu: vi, usage, bytes }
             }
             Op::Logout => {
-                let (credential, usage, body) = match &vu.cred {
-                    Some(c) => (cred_header(c), own(c), c.refresh_body.clone().unwrap_or_default()),
-                    None => (None, Use::Open, Bytes::new()),
+                let mut w = RequestWriter::start(out, "POST", b"/logout", host);
+                let (usage, body) = match &vu.cred {
+                    Some(c) => {
+                        w.header(name, c.header.as_bytes());
+                        (own(c), c.refresh_body.as_deref().unwrap_or_default())
+                    }
+                    None => (Use::Open, &[][..]),
                 };
-                Planned {
-                    op,
-                    method: Method::POST,
-                    uri: Uri::from_static("/logout"),
-                    credential,
-                    admin_key: None,
-                    body,
-                    vu: vi,
-                    usage,
-                    bytes: None,
-                }
+                w.finish(true, body);
+                Planned { op, vu: vi, usage, bytes: None }
             }
             Op::Refresh => {
                 let (body, usage) = match &vu.cred {
                     Some(c) => (
-                        c.refresh_body.clone().unwrap_or_default(),
+                        c.refresh_body.as_deref().unwrap_or_default(),
                         if c.refresh_revoked { Use::Revoked { claimed: true } } else { Use::Valid },
                     ),
-                    None => (Bytes::new(), Use::Open),
+                    None => (&[][..], Use::Open),
                 };
-                Planned {
-                    op,
-                    method: Method::POST,
-                    uri: Uri::from_static("/refresh"),
-                    credential: None,
-                    admin_key: None,
-                    body,
-                    vu: vi,
-                    usage,
-                    bytes: None,
-                }
+                RequestWriter::start(out, "POST", b"/refresh", host).finish(true, body);
+                Planned { op, vu: vi, usage, bytes: None }
             }
-            Op::Revoke => Planned {
-                op,
-                method: Method::POST,
-                uri: vu.revoke_uri.clone(),
-                credential: None,
-                admin_key: shared.admin_key.clone(),
-                body: Bytes::new(),
-                vu: vi,
-                usage: Use::Open,
-                bytes: None,
-            },
+            Op::Revoke => {
+                let mut w = RequestWriter::start(out, "POST", vu.revoke_path.as_bytes(), host);
+                if let Some(k) = &shared.admin_key {
+                    w.header(b"x-admin-key", k.as_bytes());
+                }
+                w.finish(true, b"");
+                Planned { op, vu: vi, usage: Use::Open, bytes: None }
+            }
         }
     }
 
     /// Classify the answer and update the user's state.
-    pub fn settle(&mut self, shared: &Shared, p: &Planned, wire: &Wire, now: Instant) -> Outcome {
+    pub fn settle(&mut self, shared: &Shared, p: &Planned, wire: &Wire<'_>, now: Instant) -> Outcome {
         let (status, set_cookie, body) = match wire {
             Wire::Timeout => return Outcome::Timeout,
             Wire::Connect => return Outcome::ConnectError,
             Wire::Protocol => return Outcome::ProtocolError,
-            Wire::Answer { status, set_cookie, body } => (*status, set_cookie, body),
+            Wire::Answer { status, set_cookie, body } => (*status, set_cookie, *body),
         };
         let outcome = classify(p.op, p.usage, status, shared.admin_key.is_some());
         let injected = matches!(p.usage, Use::InjectedRevoked { .. } | Use::Tampered);
@@ -309,7 +266,7 @@ impl ConnUsers {
         }
         let strategy = self.strategy;
         let base_head_len = self.base_head_len;
-        let name_len = self.cred_header_name().as_str().len() as u32;
+        let name_len = self.cred_header_name().len() as u32;
         let vu = &mut self.vus[p.vu];
         match (p.op, status.is_success()) {
             (Op::Login | Op::Refresh, true) => {
@@ -450,15 +407,15 @@ fn parse_grant(
     })
 }
 
-/// The header value with one character changed, inside the signature (JWT) or the id (session).
-fn tamper(h: &HeaderValue) -> Option<HeaderValue> {
-    let mut b = h.as_bytes().to_vec();
-    if b.len() < 16 {
-        return None;
+/// Change one character of a credential header value, inside the signature (JWT) or the id
+/// (session). Values shorter than 16 bytes are left alone.
+fn tamper(v: &mut [u8]) -> bool {
+    if v.len() < 16 {
+        return false;
     }
-    let i = b.len() - 10;
-    b[i] = if b[i] == b'A' { b'B' } else { b'A' };
-    HeaderValue::from_bytes(&b).ok()
+    let i = v.len() - 10;
+    v[i] = if v[i] == b'A' { b'B' } else { b'A' };
+    true
 }
 
 #[cfg(test)]
@@ -479,9 +436,11 @@ mod tests {
 
     #[test]
     fn tamper_changes_one_byte() {
-        let h = HeaderValue::from_static("Bearer aaaa.bbbb.ccccccccccccccccccc");
-        let t = tamper(&h).expect("tampered");
-        let diff = h.as_bytes().iter().zip(t.as_bytes()).filter(|(a, b)| a != b).count();
+        let h = b"Bearer aaaa.bbbb.ccccccccccccccccccc";
+        let mut t = *h;
+        assert!(tamper(&mut t));
+        let diff = h.iter().zip(t).filter(|(a, b)| **a != *b).count();
         assert_eq!(diff, 1);
+        assert!(!tamper(&mut b"Bearer x".to_owned()));
     }
 }
