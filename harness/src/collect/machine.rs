@@ -6,11 +6,15 @@ use std::process::{Command, Stdio};
 
 use crate::results::{Machine, ToolInfo};
 
-/// The machine: CPUs this process may use, CPU model, kernel release, total memory. `pinning` is
-/// the [`CpuPlan`](super::CpuPlan) description.
+/// The machine: online CPUs, CPU model, kernel release, total memory. `pinning` is the
+/// [`CpuPlan`](super::CpuPlan) description (how those CPUs were split between target and driver).
+///
+/// CPUs are counted from the system, not from this process's affinity: the driver has usually
+/// pinned itself by the time this runs, and the report must describe the machine.
 pub fn machine(pinning: &str) -> Machine {
-    let allowed = super::process::allowed_cpus().len();
-    let cpus = if allowed > 0 { allowed } else { std::thread::available_parallelism().map_or(1, |n| n.get()) };
+    // SAFETY: sysconf has no preconditions.
+    let online = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
+    let cpus = if online > 0 { online as usize } else { std::thread::available_parallelism().map_or(1, |n| n.get()) };
     Machine {
         cpus,
         cpu_model: std::fs::read_to_string("/proc/cpuinfo").ok().and_then(|t| cpu_model(&t)),
