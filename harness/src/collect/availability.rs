@@ -259,21 +259,7 @@ async fn poll(base: String, cred: (&'static str, String), which: Which) -> Answe
 
 /// Log in `user`; the credential as a header (`cookie: sid=...` or `authorization: Bearer ...`).
 async fn login(base: &str, user: &str) -> anyhow::Result<(&'static str, String)> {
-    let (status, headers, body) = http::post_json(base, "/login", &[], &serde_json::json!({ "user": user })).await?;
-    anyhow::ensure!(status == 200, "login of {user} answered {status}: {}", String::from_utf8_lossy(&body));
-    let sid = headers
-        .get_all(http::header::SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|c| c.split(';').next()?.trim().strip_prefix("sid=").map(str::to_owned));
-    if let Some(sid) = sid {
-        return Ok(("cookie", format!("sid={sid}")));
-    }
-    let json: serde_json::Value = serde_json::from_slice(&body)?;
-    let access = json["access_token"]
-        .as_str()
-        .ok_or_else(|| anyhow::anyhow!("login answered neither a sid cookie nor an access_token"))?;
-    Ok(("authorization", format!("Bearer {access}")))
+    Ok(super::revocation::login(base, user).await?.header)
 }
 
 /// `POST /admin/rotate-key`; the new key id.

@@ -45,13 +45,13 @@ enum ProbeOutcome {
 
 /// A credential as the probe presents it.
 #[derive(Debug, Clone)]
-struct Credential {
+pub(crate) struct Credential {
     /// `cookie: sid=...` or `authorization: Bearer ...`.
-    header: (&'static str, String),
+    pub(crate) header: (&'static str, String),
     /// The access JWT, to read `exp` from.
-    access_token: Option<String>,
+    pub(crate) access_token: Option<String>,
     /// jwt-refresh's refresh token: sent with logout, and checked dead afterwards.
-    refresh_token: Option<String>,
+    pub(crate) refresh_token: Option<String>,
 }
 
 /// Probe the revocation window of the target at `base_url` with `probes` fresh users.
@@ -167,7 +167,8 @@ async fn probe_one(
     Ok(ProbeOutcome::StillAccepted { observed_ms, bound_ms })
 }
 
-async fn login(base: &str, user: &str) -> anyhow::Result<Credential> {
+/// Log in `user` over the contract's `POST /login`; the credential the target handed out.
+pub(crate) async fn login(base: &str, user: &str) -> anyhow::Result<Credential> {
     let (status, headers, body) = http::post_json(base, "/login", &[], &serde_json::json!({ "user": user })).await?;
     anyhow::ensure!(status == 200, "login of {user} answered {status}: {}", String::from_utf8_lossy(&body));
     let sid = headers

@@ -51,6 +51,23 @@ pub(crate) fn count_roles(value: Option<&[u8]>) -> usize {
     }
 }
 
+/// The stateless per-request check shared by `jwt` and `jwt-refresh`: verify the bearer token, and
+/// with `--authz store` fetch the roles (the one store lookup JWTs do not remove).
+pub(crate) async fn authenticate_bearer(
+    codec: &JwtCodec,
+    store: &Store,
+    authz: AuthzSource,
+    cred: Credential<'_>,
+) -> Result<Principal, ApiError> {
+    let Credential::Bearer(token) = cred else { return Err(ApiError::bearer("missing bearer token")) };
+    let claims = codec.verify(token)?;
+    let roles = match authz {
+        AuthzSource::Claims => claims.roles.len(),
+        AuthzSource::Store => count_roles(store.get(&roles_key(&claims.sub)).await?.as_deref()),
+    };
+    Ok(Principal { sub: claims.sub, roles })
+}
+
 impl Strategy for JwtStrategy {
     fn kind(&self) -> StrategyKind {
         StrategyKind::Jwt
@@ -67,13 +84,7 @@ impl Strategy for JwtStrategy {
     }
 
     async fn authenticate(&self, cred: Credential<'_>) -> Result<Principal, ApiError> {
-        let Credential::Bearer(token) = cred else { return Err(ApiError::bearer("missing bearer token")) };
-        let claims = self.codec.verify(token)?;
-        let roles = match self.authz {
-            AuthzSource::Claims => claims.roles.len(),
-            AuthzSource::Store => count_roles(self.store.get(&roles_key(&claims.sub)).await?.as_deref()),
-        };
-        Ok(Principal { sub: claims.sub, roles })
+        authenticate_bearer(&self.codec, &self.store, self.authz, cred).await
     }
 
     async fn logout(&self, cred: Credential<'_>, _refresh_token: Option<&str>) -> Result<bool, ApiError> {

@@ -30,7 +30,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::jwt::{count_roles, roles_key, store_roles};
+use super::jwt::store_roles;
 use super::{Credential, Grant, Principal, Strategy};
 use crate::config::{AuthzSource, StrategyKind, TargetConfig};
 use crate::error::{ApiError, StoreError};
@@ -135,13 +135,7 @@ impl Strategy for JwtRefreshStrategy {
     }
 
     async fn authenticate(&self, cred: Credential<'_>) -> Result<Principal, ApiError> {
-        let Credential::Bearer(token) = cred else { return Err(ApiError::bearer("missing bearer token")) };
-        let claims = self.codec.verify(token)?;
-        let roles = match self.authz {
-            AuthzSource::Claims => claims.roles.len(),
-            AuthzSource::Store => count_roles(self.store.get(&roles_key(&claims.sub)).await?.as_deref()),
-        };
-        Ok(Principal { sub: claims.sub, roles })
+        super::jwt::authenticate_bearer(&self.codec, &self.store, self.authz, cred).await
     }
 
     async fn refresh(&self, refresh_token: &str) -> Result<Grant, ApiError> {
