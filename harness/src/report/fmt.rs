@@ -114,12 +114,6 @@ pub fn md_cell(s: &str) -> String {
     s.replace('|', "\\|").replace('\n', " ")
 }
 
-/// A file-name-safe version of a label.
-pub fn slug(s: &str) -> String {
-    let mut out: String =
-        s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '.' { c } else { '_' }).collect();
-    while out.contains("__") {
-        out = out.replace("__", "_");
-    }
-    out.trim_matches('_').to_string()
-}
+/// A file-name-safe version of a label: the very rule the results writer names `hist/<slug>/` with,
+/// so the reader always finds what the writer wrote.
+pub use crate::output::slug;
