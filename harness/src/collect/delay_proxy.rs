@@ -26,6 +26,8 @@ const UPSTREAM_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const CHUNK_BYTES: usize = 16 * 1024;
 /// Chunks in flight per direction before the reader stops reading (back-pressure).
 const QUEUE_CHUNKS: usize = 256;
+/// How close to a chunk's release time tokio's (1 ms, rounding-up) timer may take us.
+const COARSE_MARGIN: Duration = Duration::from_millis(2);
 
 /// A running delay proxy. Stops (closing every proxied connection) on [`DelayProxy::stop`] or drop.
 #[derive(Debug)]
@@ -156,12 +158,7 @@ async fn pipe(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, dir: OneWay) {
     };
     let writer = async move {
         while let Some((chunk, release)) = rx.recv().await {
-            // A chunk already due goes straight through: tokio's timer rounds every sleep up to the
-            // next millisecond, which would add up to 1 ms per direction even at delay 0. (Nonzero
-            // delays keep that rounding: up to +1 ms per direction, the same for every setting.)
-            if release > Instant::now() {
-                tokio::time::sleep_until(release).await;
-            }
+            wait_until(release).await;
             match chunk {
                 Some(bytes) => {
                     if to.write_all(&bytes).await.is_err() {
@@ -176,4 +173,25 @@ async fn pipe(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, dir: OneWay) {
         }
     };
     tokio::join!(reader, writer);
+}
+
+/// Wait until `release`, precisely. tokio's timer wheel has 1 ms resolution and rounds every sleep
+/// up, which would add up to 1 ms per direction (~2 ms per round trip, even at delay 0). So a chunk
+/// already due goes straight through, tokio sleeps only to within [`COARSE_MARGIN`] of the deadline,
+/// and the rest is an OS sleep (tens of µs precision) on the blocking pool: no spinning on the
+/// driver's CPU. At most one such sleep per direction and connection is in flight.
+async fn wait_until(release: Instant) {
+    let now = Instant::now();
+    if release <= now {
+        return;
+    }
+    if let Some(coarse) = release.checked_sub(COARSE_MARGIN)
+        && coarse > now
+    {
+        tokio::time::sleep_until(coarse).await;
+    }
+    let rest = release.saturating_duration_since(Instant::now());
+    if !rest.is_zero() {
+        let _ = tokio::task::spawn_blocking(move || std::thread::sleep(rest)).await;
+    }
 }
