@@ -415,21 +415,26 @@ pub fn build_from(loaded: LoadedScenario, args: &RunArgs) -> Result<RunPlan, Pla
     }
     let store_plan = store_plan(&sc, &strategies, stop, args.target.is_some())?;
 
-    let to = &sc.target;
-    let base_target = TargetSettings {
-        alg: to.alg.unwrap_or(Alg::Hs256),
-        access_ttl: to.access_ttl.map(|d| d.0),
-        leeway: to.leeway.map_or(Duration::from_secs(30), |d| d.0),
-        roles: to.roles.unwrap_or(2),
-        scopes: to.scopes.unwrap_or(2),
-        pad_bytes: to.pad_bytes.unwrap_or(0),
-        authz: to.authz.unwrap_or(AuthzSource::Claims),
-        fail_open: to.fail_open.unwrap_or(false),
-        rotation_overlap: store_plan.rotation.map(|r| r.overlap),
+    // `[target.<strategy>]` tables for strategies the flags left out did not run: drop them.
+    sc.target.overrides.retain(|(k, _)| strategies.contains(k));
+    let rotation_overlap = store_plan.rotation.map(|r| r.overlap);
+    let base_target = |strategy: StrategyKind| {
+        let to = sc.target.for_strategy(strategy);
+        TargetSettings {
+            alg: to.alg.unwrap_or(Alg::Hs256),
+            access_ttl: to.access_ttl.map(|d| d.0),
+            leeway: to.leeway.map_or(Duration::from_secs(30), |d| d.0),
+            roles: to.roles.unwrap_or(2),
+            scopes: to.scopes.unwrap_or(2),
+            pad_bytes: to.pad_bytes.unwrap_or(0),
+            authz: to.authz.unwrap_or(AuthzSource::Claims),
+            fail_open: to.fail_open.unwrap_or(false),
+            rotation_overlap,
+        }
     };
 
     let variants =
-        expand(&strategies, &sc, &base_target, connections, base_stages.as_deref(), duration, mode, store_plan.delay)?;
+        expand(&strategies, &sc, base_target, connections, base_stages.as_deref(), duration, mode, store_plan.delay)?;
     if let Some(v) = variants.iter().find(|v| v.schedule.connections() > users) {
         return invalid(format!(
             "{} connections need at least as many users (users = {users}): each connection drives its own users",
@@ -546,7 +551,7 @@ fn store_plan(sc: &Scenario, strategies: &[StrategyKind], stop: Stop, external: 
         within("store.outage", o.at.0 + o.duration.0)?;
     }
     let has = |k: StrategyKind| strategies.contains(&k);
-    if sc.target.fail_open == Some(true) && !has(StrategyKind::JwtDenylist) {
+    if sc.target.all.fail_open == Some(true) && !has(StrategyKind::JwtDenylist) {
         return invalid("target.fail_open applies to jwt-denylist only, and no jwt-denylist strategy is listed");
     }
     if sc.matrix.fail_open.is_some() && !has(StrategyKind::JwtDenylist) {
@@ -602,7 +607,7 @@ fn applies(key: &str, s: StrategyKind) -> bool {
 fn expand(
     strategies: &[StrategyKind],
     sc: &Scenario,
-    base: &TargetSettings,
+    base: impl Fn(StrategyKind) -> TargetSettings,
     connections: usize,
     stages: Option<&[RateStage]>,
     duration: Duration,
@@ -659,7 +664,8 @@ fn expand(
                 .collect();
         }
         for coords in combos {
-            let mut target = base.clone();
+            // `[target]`, then `[target.<strategy>]`, then the matrix point: the matrix value wins.
+            let mut target = base(strategy);
             let mut conns = connections;
             let mut rate: Option<f64> = None;
             let mut store_delay = base_delay;

@@ -199,8 +199,9 @@ pub struct Scenario {
     pub strategies: Option<Vec<StrategyKind>>,
     /// `store = "auto"` (default), `"memory"`, `"redis"`, `"cluster"`, or a `[store]` table.
     pub store: Option<StoreOptions>,
+    /// `[target]`, with `[target.<strategy>]` overrides.
     #[serde(default)]
-    pub target: TargetOptions,
+    pub target: TargetSection,
     #[serde(default)]
     pub traffic: Traffic,
     #[serde(default)]
@@ -216,7 +217,7 @@ pub struct Scenario {
     pub thresholds: BTreeMap<String, toml::Spanned<String>>,
 }
 
-/// Options passed to every target (`authbench target --…`).
+/// Options passed to a target (`authbench target --…`): the keys of `[target]` and `[target.<strategy>]`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct TargetOptions {
@@ -229,6 +230,129 @@ pub struct TargetOptions {
     pub authz: Option<AuthzSource>,
     /// jwt-denylist only: allow requests whose denylist check failed because the store is down.
     pub fail_open: Option<bool>,
+}
+
+impl TargetOptions {
+    /// These options with every key `over` sets replaced by its value.
+    pub fn overridden_by(&self, over: &TargetOptions) -> TargetOptions {
+        TargetOptions {
+            alg: over.alg.or(self.alg),
+            access_ttl: over.access_ttl.or(self.access_ttl),
+            leeway: over.leeway.or(self.leeway),
+            roles: over.roles.or(self.roles),
+            scopes: over.scopes.or(self.scopes),
+            pad_bytes: over.pad_bytes.or(self.pad_bytes),
+            authz: over.authz.or(self.authz),
+            fail_open: over.fail_open.or(self.fail_open),
+        }
+    }
+}
+
+/// The `[target]` table: options for every strategy, and `[target.<strategy>]` tables (the same keys)
+/// overriding them for one strategy.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(from = "TargetTable", into = "TargetTable")]
+pub struct TargetSection {
+    /// The keys of `[target]` itself.
+    pub all: TargetOptions,
+    /// `[target.<strategy>]` tables, in strategy order, with where each was written.
+    pub overrides: Vec<(StrategyKind, toml::Spanned<TargetOptions>)>,
+}
+
+impl TargetSection {
+    /// The options one strategy's targets get: `[target]` with its `[target.<strategy>]` on top.
+    pub fn for_strategy(&self, strategy: StrategyKind) -> TargetOptions {
+        match self.overrides.iter().find(|(k, _)| *k == strategy) {
+            Some((_, over)) => self.all.overridden_by(over.get_ref()),
+            None => self.all.clone(),
+        }
+    }
+}
+
+/// `[target]` as written (strict: a key is an option or a strategy name; anything else is an error).
+#[derive(Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct TargetTable {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    alg: Option<Alg>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    access_ttl: Option<Dur>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    leeway: Option<Dur>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    roles: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scopes: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pad_bytes: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    authz: Option<AuthzSource>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fail_open: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    none: Option<toml::Spanned<TargetOptions>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    session: Option<toml::Spanned<TargetOptions>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    jwt: Option<toml::Spanned<TargetOptions>>,
+    #[serde(rename = "jwt-denylist", skip_serializing_if = "Option::is_none")]
+    jwt_denylist: Option<toml::Spanned<TargetOptions>>,
+    #[serde(rename = "jwt-refresh", skip_serializing_if = "Option::is_none")]
+    jwt_refresh: Option<toml::Spanned<TargetOptions>>,
+}
+
+impl From<TargetTable> for TargetSection {
+    fn from(t: TargetTable) -> Self {
+        let overrides = [
+            (StrategyKind::None, t.none),
+            (StrategyKind::Session, t.session),
+            (StrategyKind::Jwt, t.jwt),
+            (StrategyKind::JwtDenylist, t.jwt_denylist),
+            (StrategyKind::JwtRefresh, t.jwt_refresh),
+        ]
+        .into_iter()
+        .filter_map(|(k, o)| o.map(|o| (k, o)))
+        .collect();
+        let all = TargetOptions {
+            alg: t.alg,
+            access_ttl: t.access_ttl,
+            leeway: t.leeway,
+            roles: t.roles,
+            scopes: t.scopes,
+            pad_bytes: t.pad_bytes,
+            authz: t.authz,
+            fail_open: t.fail_open,
+        };
+        TargetSection { all, overrides }
+    }
+}
+
+impl From<TargetSection> for TargetTable {
+    fn from(s: TargetSection) -> Self {
+        let TargetOptions { alg, access_ttl, leeway, roles, scopes, pad_bytes, authz, fail_open } = s.all;
+        let mut t = TargetTable {
+            alg,
+            access_ttl,
+            leeway,
+            roles,
+            scopes,
+            pad_bytes,
+            authz,
+            fail_open,
+            ..TargetTable::default()
+        };
+        for (k, o) in s.overrides {
+            let slot = match k {
+                StrategyKind::None => &mut t.none,
+                StrategyKind::Session => &mut t.session,
+                StrategyKind::Jwt => &mut t.jwt,
+                StrategyKind::JwtDenylist => &mut t.jwt_denylist,
+                StrategyKind::JwtRefresh => &mut t.jwt_refresh,
+            };
+            *slot = Some(o);
+        }
+        t
+    }
 }
 
 /// One rate stage of an open-loop run.
@@ -400,6 +524,21 @@ pub fn parse(text: &str, origin: &str, stem: &str) -> Result<LoadedScenario, Sce
             column: 1,
             message: format!("name `{name}` must be non-empty [A-Za-z0-9_.-] (it names the results directory)"),
         });
+    }
+    let listed = scenario.strategies.as_deref().unwrap_or(&StrategyKind::ALL);
+    for (strategy, over) in &scenario.target.overrides {
+        let (line, column) = line_col(text, over.span().start);
+        let err = |message: String| ScenarioError::Parse { path: origin.to_owned(), line, column, message };
+        if !listed.contains(strategy) {
+            let names: Vec<&str> = listed.iter().map(|s| s.name()).collect();
+            return Err(err(format!(
+                "[target.{strategy}] overrides a strategy this scenario does not run (strategies: {})",
+                names.join(", ")
+            )));
+        }
+        if over.get_ref().fail_open.is_some() && *strategy != StrategyKind::JwtDenylist {
+            return Err(err(format!("target.{strategy}.fail_open: fail_open applies to jwt-denylist only")));
+        }
     }
     let description = scenario.description.clone().unwrap_or_else(|| leading_comment(text));
     Ok(LoadedScenario {

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use authbench::plan::{self, RunArgs, Schedule, Stop};
 use authbench::scenario::{self, ScenarioError};
-use authbench::targets::config::StrategyKind;
+use authbench::targets::config::{Alg, StrategyKind};
 
 fn parse_err(text: &str) -> ScenarioError {
     scenario::parse(text, "test.toml", "test").expect_err("must fail")
@@ -150,4 +150,93 @@ fn invalid_combinations_are_refused_before_any_work() {
     let e = plan::build(&RunArgs { target: Some("http://127.0.0.1:1".into()), ..RunArgs::default() })
         .expect_err("--target with five strategies");
     assert!(e.to_string().contains("--strategy"), "{e}");
+}
+
+const OVERRIDES: &str = "\
+strategies = [\"session\", \"jwt\", \"jwt-denylist\", \"jwt-refresh\"]
+
+[target]
+alg = \"HS256\"
+access_ttl = \"15m\"
+roles = 4
+
+[target.jwt-refresh]
+access_ttl = \"1m\"
+
+[target.jwt-denylist]
+alg = \"ES256\"
+fail_open = true
+";
+
+#[test]
+fn target_overrides_apply_to_their_strategy_only() {
+    let l = scenario::parse(OVERRIDES, "o.toml", "o").expect("parses");
+    let p = plan::build_from(l, &RunArgs::default()).expect("plan");
+    let v = |s: StrategyKind| p.variants.iter().find(|v| v.strategy == s).expect("variant");
+    let (session, jwt, deny, refresh) =
+        (v(StrategyKind::Session), v(StrategyKind::Jwt), v(StrategyKind::JwtDenylist), v(StrategyKind::JwtRefresh));
+    assert_eq!((jwt.target.alg, jwt.target.access_ttl), (Alg::Hs256, Some(Duration::from_secs(900))));
+    assert!(!jwt.target.fail_open);
+    assert_eq!((refresh.target.alg, refresh.target.access_ttl), (Alg::Hs256, Some(Duration::from_secs(60))));
+    assert_eq!((deny.target.alg, deny.target.access_ttl), (Alg::Es256, Some(Duration::from_secs(900))));
+    assert!(deny.target.fail_open && deny.target.to_args().contains(&"--fail-open".to_owned()));
+    assert_eq!(session.target.access_ttl, Some(Duration::from_secs(900)));
+    assert!([session, jwt, deny, refresh].iter().all(|v| v.target.roles == 4), "[target] keys reach every strategy");
+    assert!(refresh.target.to_args().windows(2).any(|w| w == ["--access-ttl", "60s"]));
+    // Labels stay the strategy names; the resolved TOML keeps the overrides.
+    let labels: Vec<&str> = p.variants.iter().map(|v| v.label.as_str()).collect();
+    assert_eq!(labels, ["session", "jwt", "jwt-denylist", "jwt-refresh"]);
+    assert!(p.resolved_toml.contains("[target.jwt-refresh]"), "{}", p.resolved_toml);
+    let again = scenario::parse(&p.resolved_toml, "r.toml", "r").expect("resolved TOML parses back");
+    assert_eq!(again.scenario.target, scenario::parse(OVERRIDES, "o.toml", "o").expect("parses").scenario.target);
+}
+
+#[test]
+fn target_override_for_an_unknown_strategy_names_the_valid_ones() {
+    let e = parse_err("[target]\nalg = \"HS256\"\n\n[target.jwt-refrsh]\naccess_ttl = \"1m\"\n");
+    assert_eq!(e.position().map(|p| p.0), Some(4), "{e}");
+    let msg = e.to_string();
+    assert!(msg.contains("jwt-refrsh") && msg.contains("jwt-refresh") && msg.contains("alg"), "{msg}");
+}
+
+#[test]
+fn target_override_for_a_strategy_not_listed_is_an_error() {
+    let e = parse_err("strategies = [\"session\", \"jwt\"]\n\n[target.jwt-refresh]\naccess_ttl = \"1m\"\n");
+    assert_eq!(e.position().map(|p| p.0), Some(3), "{e}");
+    let msg = e.to_string();
+    assert!(msg.contains("jwt-refresh") && msg.contains("session, jwt"), "{msg}");
+    // A strategy left out by --strategy just drops its override.
+    let l = scenario::parse(OVERRIDES, "o.toml", "o").expect("parses");
+    let p = plan::build_from(l, &RunArgs { strategies: vec![StrategyKind::Jwt], ..RunArgs::default() }).expect("plan");
+    assert_eq!(p.variants.len(), 1);
+    assert!(!p.resolved_toml.contains("jwt-refresh"), "{}", p.resolved_toml);
+}
+
+#[test]
+fn unknown_key_inside_a_target_override_is_named() {
+    let e = parse_err("[target.jwt]\nalg = \"ES256\"\naccess_tll = \"1m\"\n");
+    assert_eq!(e.position(), Some((3, 1)), "{e}");
+    let msg = e.to_string();
+    assert!(msg.contains("access_tll") && msg.contains("access_ttl"), "{msg}");
+    let e = parse_err("[target.jwt]\nfail_open = true\n");
+    assert!(e.to_string().contains("jwt-denylist only"), "{e}");
+}
+
+#[test]
+fn matrix_value_wins_over_a_target_override() {
+    let text = "strategies = [\"jwt\", \"jwt-refresh\"]\n[target]\npad_bytes = 64\n[target.jwt]\nalg = \"ES256\"\n\
+                pad_bytes = 512\n[matrix]\nalg = [\"HS256\", \"EdDSA\"]\n";
+    let l = scenario::parse(text, "m.toml", "m").expect("parses");
+    let p = plan::build_from(l, &RunArgs::default()).expect("plan");
+    let got: Vec<(&str, Alg, usize)> =
+        p.variants.iter().map(|v| (v.label.as_str(), v.target.alg, v.target.pad_bytes)).collect();
+    assert_eq!(
+        got,
+        [
+            ("jwt alg=HS256", Alg::Hs256, 512),
+            ("jwt alg=EdDSA", Alg::EdDsa, 512),
+            ("jwt-refresh alg=HS256", Alg::Hs256, 64),
+            ("jwt-refresh alg=EdDSA", Alg::EdDsa, 64),
+        ]
+    );
 }
