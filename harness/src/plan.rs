@@ -550,12 +550,14 @@ fn store_plan(sc: &Scenario, strategies: &[StrategyKind], stop: Stop, external: 
         }
         within("store.outage", o.at.0 + o.duration.0)?;
     }
-    let has = |k: StrategyKind| strategies.contains(&k);
-    if sc.target.all.fail_open == Some(true) && !has(StrategyKind::JwtDenylist) {
-        return invalid("target.fail_open applies to jwt-denylist only, and no jwt-denylist strategy is listed");
-    }
-    if sc.matrix.fail_open.is_some() && !has(StrategyKind::JwtDenylist) {
-        return invalid("matrix.fail_open applies to jwt-denylist only, and no jwt-denylist strategy is listed");
+    if !strategies.iter().any(|s| s.profile().fail_open) {
+        let which = fail_open_names();
+        if sc.target.all.fail_open == Some(true) {
+            return invalid(format!("target.fail_open applies to {which} only, and none of them is listed"));
+        }
+        if sc.matrix.fail_open.is_some() {
+            return invalid(format!("matrix.fail_open applies to {which} only, and none of them is listed"));
+        }
     }
     let rotation = match &sc.rotation {
         None => None,
@@ -593,12 +595,18 @@ fn check_rate(r: f64) -> Result<(), PlanError> {
     Ok(())
 }
 
-/// Which matrix keys change what a strategy does.
+/// The strategies that support `fail_open`, for messages.
+pub fn fail_open_names() -> String {
+    let names: Vec<&str> = StrategyKind::ALL.iter().filter(|s| s.profile().fail_open).map(|s| s.name()).collect();
+    names.join(", ")
+}
+
+/// Which matrix keys change what a strategy does (from its profile).
 fn applies(key: &str, s: StrategyKind) -> bool {
     match key {
         "alg" | "pad_bytes" | "scopes" => s.uses_jwt(),
-        "roles" | "authz" | "store.delay" => s != StrategyKind::None,
-        "fail_open" => s == StrategyKind::JwtDenylist,
+        "roles" | "authz" | "store.delay" => s.profile().has_credential(),
+        "fail_open" => s.profile().fail_open,
         _ => true,
     }
 }
@@ -687,7 +695,7 @@ fn expand(
             if conns == 0 {
                 return invalid("matrix.connections values must be >= 1");
             }
-            if strategy != StrategyKind::JwtDenylist {
+            if !strategy.profile().fail_open {
                 target.fail_open = false;
             }
             if !strategy.uses_jwt() {

@@ -27,7 +27,6 @@ use crate::results::{
     StoreDistance, StoreLoad, StrategyResult, ThresholdResult, TrafficInfo,
 };
 use crate::scenario::StoreChoice;
-use crate::targets::config::StrategyKind;
 
 /// Driver CPU above this share of its cores means the driver may have been the bottleneck.
 const DRIVER_SATURATED_PERCENT: f64 = 90.0;
@@ -324,7 +323,7 @@ async fn run_variant(
 
     // Store outage and key rotation: a health prober next to the engine, and timers for the events.
     let rotation = plan.rotation.filter(|_| variant.strategy.uses_jwt());
-    let prober_creds = if (plan.outage.is_some() || rotation.is_some()) && variant.strategy != StrategyKind::None {
+    let prober_creds = if (plan.outage.is_some() || rotation.is_some()) && variant.strategy.profile().has_credential() {
         Some(availability::ProberCredentials::login(&base_url, variant.strategy).await?)
     } else {
         None
@@ -403,7 +402,8 @@ async fn run_variant(
     let after = Snapshots::take(stores, target.as_ref(), &base_url).await;
 
     // The revocation window, probed directly (not after an interrupt).
-    let revocation = if !out.interrupted && plan.revocation_probes > 0 && variant.strategy != StrategyKind::None {
+    let has_credential = variant.strategy.profile().has_credential();
+    let revocation = if !out.interrupted && plan.revocation_probes > 0 && has_credential {
         progress.message("probing the revocation window");
         collect::probe(
             &base_url,
@@ -445,6 +445,7 @@ async fn run_variant(
             unexpected_allow: result.outcomes.unexpected_allow,
             revoked_allowed_during: log.revoked_probed.then(|| log.revoked_phases[1].get("200").copied().unwrap_or(0)),
             credential_lost: log.credential_lost,
+            ..availability::design_check(variant.strategy, variant.target.authz, variant.target.fail_open, log)
         });
     }
     if let (Some(r), Some((rotated_at, kid))) = (rotation, rotated) {

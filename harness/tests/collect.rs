@@ -176,7 +176,7 @@ async fn memory_store_ops_come_from_metrics() {
 async fn session_revocation_is_immediate() {
     let target = start_target("session", &[]).await;
     let w =
-        collect::probe(&target.base_url, StrategyKind::Session, ADMIN_KEY, 4, Duration::from_secs(2), Duration::ZERO)
+        collect::probe(&target.base_url, StrategyKind::SESSION, ADMIN_KEY, 4, Duration::from_secs(2), Duration::ZERO)
             .await;
     assert_eq!(w.probes, 4);
     assert!(!w.bounded);
@@ -190,7 +190,7 @@ async fn denylist_revocation_is_immediate() {
     let target = start_target("jwt-denylist", &[]).await;
     let w = collect::probe(
         &target.base_url,
-        StrategyKind::JwtDenylist,
+        StrategyKind::JWT_DENYLIST,
         ADMIN_KEY,
         2,
         Duration::from_secs(2),
@@ -207,7 +207,7 @@ async fn denylist_revocation_is_immediate() {
 async fn jwt_revocation_is_bounded_by_exp() {
     let target = start_target("jwt", &["--access-ttl", "3s", "--leeway", "0s"]).await;
     let w =
-        collect::probe(&target.base_url, StrategyKind::Jwt, ADMIN_KEY, 2, Duration::from_secs(1), Duration::ZERO).await;
+        collect::probe(&target.base_url, StrategyKind::JWT, ADMIN_KEY, 2, Duration::from_secs(1), Duration::ZERO).await;
     assert_eq!(w.probes, 2);
     assert!(w.bounded || w.p50.unwrap() > 0.0, "{w:?}");
     if w.bounded {
@@ -224,7 +224,7 @@ async fn refresh_revocation_is_bounded_by_the_access_token() {
     let target = start_target("jwt-refresh", &["--access-ttl", "5s", "--leeway", "0s"]).await;
     let w = collect::probe(
         &target.base_url,
-        StrategyKind::JwtRefresh,
+        StrategyKind::JWT_REFRESH,
         ADMIN_KEY,
         2,
         Duration::from_millis(500),
@@ -240,7 +240,7 @@ async fn refresh_revocation_is_bounded_by_the_access_token() {
 #[tokio::test]
 async fn none_has_no_revocation_window() {
     let target = start_target("none", &[]).await;
-    let w = collect::probe(&target.base_url, StrategyKind::None, ADMIN_KEY, 4, Duration::from_secs(1), Duration::ZERO)
+    let w = collect::probe(&target.base_url, StrategyKind::NONE, ADMIN_KEY, 4, Duration::from_secs(1), Duration::ZERO)
         .await;
     assert_eq!(w.probes, 0);
     assert_eq!((w.p50, w.max, w.observed_max, w.bounded), (None, None, None, false));

@@ -3,7 +3,7 @@
 //! A [`Prober`] holds one valid credential (one login before the measured window) and presents it
 //! on `GET /api/resource` about every [`PROBE_INTERVAL`] during the measured window, next to (and
 //! independent of) the traffic engine's load. For strategies whose logout revokes the presented
-//! credential (`session`, `jwt-denylist`) it also presents a *revoked* one, to see whether the
+//! credential at once (the profile says so) it also presents a *revoked* one, to see whether the
 //! outage let it through. Memory is bounded: answers are counted per phase (before / during / after
 //! the outage, by when the answer arrived: what a client saw then) and per status, and only a few first-of timings are kept.
 //!
@@ -30,8 +30,11 @@ use tokio::process::{Child, Command};
 use tokio::task::{JoinHandle, JoinSet};
 
 use super::http;
+use crate::results::OutageResult;
 use crate::scenario::OutageMode;
 use crate::targets::StrategyKind;
+use crate::targets::config::AuthzSource;
+use crate::targets::strategy::profile::{RouteClass, Transport};
 
 /// How often the prober sends a poll (each on its own connection, so a hung one does not delay the
 /// next).
@@ -96,14 +99,19 @@ struct Answer {
 pub struct ProberCredentials {
     valid: (&'static str, String),
     revoked: Option<(&'static str, String)>,
+    /// How the strategy's credential travels, to log in again after a lost credential.
+    transport: Transport,
 }
 
 impl ProberCredentials {
     /// Log in (and, where logout revokes the presented credential, set up a revoked one).
     pub async fn login(base_url: &str, strategy: StrategyKind) -> anyhow::Result<ProberCredentials> {
-        let valid = login(base_url, PROBER_USER).await.context("availability prober: login")?;
-        let revoked = if matches!(strategy, StrategyKind::Session | StrategyKind::JwtDenylist) {
-            let cred = login(base_url, PROBER_REVOKED_USER).await.context("availability prober: second login")?;
+        let profile = strategy.profile();
+        let transport = profile.transport;
+        let valid = login(base_url, PROBER_USER, transport).await.context("availability prober: login")?;
+        let revoked = if profile.logout.api_credential_refused_at_once() {
+            let cred =
+                login(base_url, PROBER_REVOKED_USER, transport).await.context("availability prober: second login")?;
             let (status, _, body) =
                 http::request(base_url, http::Method::POST, "/logout", &[(cred.0, cred.1.as_str())], None).await?;
             anyhow::ensure!(status == 200, "prober logout answered {status}: {}", String::from_utf8_lossy(&body));
@@ -111,7 +119,21 @@ impl ProberCredentials {
         } else {
             None
         };
-        Ok(ProberCredentials { valid, revoked })
+        Ok(ProberCredentials { valid, revoked, transport })
+    }
+}
+
+/// The profile's expected api status while the store is down, and the share of the prober's
+/// answers during the outage that had it (the other fields are left default for the caller).
+pub fn design_check(strategy: StrategyKind, authz: AuthzSource, fail_open: bool, log: &ProbeLog) -> OutageResult {
+    let expected = strategy.profile().store_down(RouteClass::Api, authz, fail_open).status();
+    let during = &log.phases[1];
+    let total: u64 = during.values().sum();
+    let matching = during.get(&expected.to_string()).copied().unwrap_or(0);
+    OutageResult {
+        design_status: Some(expected),
+        design_match_share: (total > 0).then(|| matching as f64 / total as f64),
+        ..OutageResult::default()
     }
 }
 
@@ -124,7 +146,7 @@ impl Prober {
         end: Instant,
         outage: Option<OutageWindow>,
     ) -> Prober {
-        let task = tokio::spawn(poll_loop(base_url.to_owned(), creds.valid, creds.revoked, measure_start, end, outage));
+        let task = tokio::spawn(poll_loop(base_url.to_owned(), creds, measure_start, end, outage));
         Prober { task }
     }
 
@@ -152,12 +174,12 @@ fn phase(at: Instant, measure_start: Instant, outage: Option<OutageWindow>) -> u
 
 async fn poll_loop(
     base: String,
-    mut valid: (&'static str, String),
-    revoked: Option<(&'static str, String)>,
+    creds: ProberCredentials,
     measure_start: Instant,
     end: Instant,
     outage: Option<OutageWindow>,
 ) -> ProbeLog {
+    let ProberCredentials { mut valid, revoked, transport } = creds;
     let mut log = ProbeLog { revoked_probed: revoked.is_some(), ..ProbeLog::default() };
     let outage_start = outage.map(|o| measure_start + o.at);
     let outage_end = outage.map(|o| measure_start + o.at + o.duration);
@@ -174,7 +196,7 @@ async fn poll_loop(
             _ = tick.tick() => {
                 if need_relogin && last_relogin.is_none_or(|t| t.elapsed() >= RELOGIN_EVERY) {
                     last_relogin = Some(Instant::now());
-                    if let Ok(Ok(c)) = tokio::time::timeout(POLL_TIMEOUT, login(&base, PROBER_USER)).await {
+                    if let Ok(Ok(c)) = tokio::time::timeout(POLL_TIMEOUT, login(&base, PROBER_USER, transport)).await {
                         valid = c;
                         need_relogin = false;
                     }
@@ -258,8 +280,9 @@ async fn poll(base: String, cred: (&'static str, String), which: Which) -> Answe
 }
 
 /// Log in `user`; the credential as a header (`cookie: sid=...` or `authorization: Bearer ...`).
-async fn login(base: &str, user: &str) -> anyhow::Result<(&'static str, String)> {
-    Ok(super::revocation::login(base, user).await?.header)
+async fn login(base: &str, user: &str, transport: Transport) -> anyhow::Result<(&'static str, String)> {
+    let grant = super::revocation::login(base, user, transport).await?;
+    Ok((grant.header_name(), grant.header_value()))
 }
 
 /// `POST /admin/rotate-key`; the new key id.

@@ -109,15 +109,11 @@ pub fn revocation_short(s: &StrategyResult) -> String {
     }
 }
 
-/// How the strategy behaves when its store is down, by design (DESIGN.md: fail closed).
-pub fn store_down_text(kind: &str) -> &'static str {
-    match kind {
-        "none" => "unaffected (no check)",
-        "session" => "fails closed: 503 on every authenticated request",
-        "jwt" => "unaffected: no store on the request path",
-        "jwt-denylist" => "fails closed: 503 on every api request (jti lookup)",
-        "jwt-refresh" => "api unaffected until access tokens expire; login, refresh, logout fail closed (503)",
-        _ => "unknown strategy kind",
+/// How the strategy behaves when its store is down, by design (its profile; DESIGN.md: fail closed).
+pub fn store_down_text(kind: &str) -> String {
+    match crate::targets::StrategyKind::from_name(kind) {
+        Some(k) => k.profile().store_down_summary(crate::targets::config::AuthzSource::Claims, false),
+        None => "unknown strategy kind".to_owned(),
     }
 }
 
