@@ -809,7 +809,7 @@ pub fn revocation_window_text(s: &StrategyResult) -> String {
     }
 }
 
-/// The registry as a Markdown section (for `docs/design.md` / `docs/figures.md`): one entry per
+/// The registry as a Markdown section (`docs/design.md`, between the figures marks): one entry per
 /// figure with its key, label, unit, better direction, deprecated aliases and definition.
 pub fn markdown_section() -> String {
     let mut m = String::new();
@@ -840,6 +840,7 @@ pub fn markdown_section() -> String {
         }
         m.push('\n');
     }
+    m.push_str("Plots (`plots/`) draw these figures; [reports.md](reports.md) lists them with their axes.\n");
     m
 }
 
