@@ -592,19 +592,7 @@ fn store_plan(sc: &Scenario, strategies: &[StrategyKind], stop: Stop, external: 
     if sc.matrix.fail_open.is_some() && !has(StrategyKind::JwtDenylist) {
         return invalid("matrix.fail_open applies to jwt-denylist only, and no jwt-denylist strategy is listed");
     }
-    let rotation = match &sc.rotation {
-        None => None,
-        Some(r) => {
-            if !strategies.iter().any(|s| s.uses_jwt()) {
-                return invalid("[rotation] rotates a JWT signing key: list at least one JWT strategy");
-            }
-            if r.at.0.is_zero() {
-                return invalid("rotation.at must be more than 0");
-            }
-            within("rotation.at", r.at.0)?;
-            Some(RotationPlan { at: r.at.0, overlap: r.overlap.map_or(Duration::ZERO, |d| d.0) })
-        }
-    };
+    let rotation = rotation_plan(sc, strategies, &within)?;
     Ok(StorePlan {
         kind,
         cluster_nodes,
@@ -613,6 +601,23 @@ fn store_plan(sc: &Scenario, strategies: &[StrategyKind], stop: Stop, external: 
         outage: so.outage,
         rotation,
     })
+}
+
+/// `[rotation]`, validated: a JWT strategy to rotate for, at a time `within` the measured window.
+fn rotation_plan(
+    sc: &Scenario,
+    strategies: &[StrategyKind],
+    within: &dyn Fn(&str, Duration) -> Result<(), PlanError>,
+) -> Result<Option<RotationPlan>, PlanError> {
+    let Some(r) = &sc.rotation else { return Ok(None) };
+    if !strategies.iter().any(|s| s.uses_jwt()) {
+        return invalid("[rotation] rotates a JWT signing key: list at least one JWT strategy");
+    }
+    if r.at.0.is_zero() {
+        return invalid("rotation.at must be more than 0");
+    }
+    within("rotation.at", r.at.0)?;
+    Ok(Some(RotationPlan { at: r.at.0, overlap: r.overlap.map_or(Duration::ZERO, |d| d.0) }))
 }
 
 /// `5ms`, `0.5ms`, `0ms`: a store delay as a matrix coordinate (always in ms, so values line up).
