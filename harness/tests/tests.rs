@@ -8,6 +8,7 @@ mod delay_proxy;
 mod environment;
 
 mod engine;
+mod engine_wire;
 mod run_e2e;
 mod scenario;
 mod store_events;
