@@ -5,6 +5,7 @@ pub mod cli;
 pub mod collect;
 pub mod compare;
 pub mod engine;
+pub mod environment;
 pub mod figures;
 pub mod grant;
 pub mod output;
