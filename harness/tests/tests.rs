@@ -10,6 +10,7 @@ mod engine;
 mod run_e2e;
 mod scenario;
 mod store_events;
+mod store_vocabulary;
 
 mod report;
 

@@ -21,16 +21,19 @@ use crate::metrics::Metrics;
 pub use self::memory::MemoryStore;
 pub use self::redis::{RedisStore, RedisStoreOptions};
 
-/// The store commands authbench issues, named after the Redis command each becomes.
+/// The vocabulary of store commands: the Redis commands the [`KvStore`] operations become, named as
+/// Redis's `INFO commandstats` names them (lower case). Every store counts in this vocabulary, so a
+/// per-command figure means the same on every store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Command {
     Get,
     Mget,
+    /// `SET`, with or without options: [`KvStore::set`] and [`KvStore::set_xx_get`] both.
     Set,
     Del,
-    /// `SET key value XX KEEPTTL GET`: replace an existing value and return the old one, atomically.
-    SetXxGet,
     Sadd,
+    /// The expiry half of [`KvStore::sadd`].
+    Pexpire,
     Smembers,
     Ping,
 }
@@ -41,20 +44,21 @@ impl Command {
         Command::Mget,
         Command::Set,
         Command::Del,
-        Command::SetXxGet,
         Command::Sadd,
+        Command::Pexpire,
         Command::Smembers,
         Command::Ping,
     ];
 
+    /// The command's name in Redis's `INFO commandstats` (`cmdstat_<name>`).
     pub const fn name(self) -> &'static str {
         match self {
             Command::Get => "get",
             Command::Mget => "mget",
             Command::Set => "set",
             Command::Del => "del",
-            Command::SetXxGet => "set_xx_get",
             Command::Sadd => "sadd",
+            Command::Pexpire => "pexpire",
             Command::Smembers => "smembers",
             Command::Ping => "ping",
         }
@@ -119,10 +123,15 @@ impl Store {
         }
     }
 
-    fn account<T>(&self, cmd: Command, result: Result<T, StoreError>) -> Result<T, StoreError> {
-        self.metrics.store_op(cmd, result.is_ok());
+    /// Count the commands one operation sent (see [`Command`]); a failed operation counts a failure
+    /// for each of them, since none is known to have run.
+    fn account<T>(&self, cmds: &[Command], result: Result<T, StoreError>) -> Result<T, StoreError> {
+        for &cmd in cmds {
+            self.metrics.store_op(cmd, result.is_ok());
+        }
         if let Err(e) = &result {
-            tracing::warn!(command = cmd.name(), error = %e, "store operation failed");
+            let command = cmds.first().map_or("none", |c| c.name());
+            tracing::warn!(command, error = %e, "store operation failed");
         }
         result
     }
@@ -132,7 +141,7 @@ impl Store {
             Backend::Memory(s) => s.get(key).await,
             Backend::Redis(s) => s.get(key).await,
         };
-        self.account(Command::Get, r)
+        self.account(&[Command::Get], r)
     }
 
     pub async fn mget(&self, keys: &[&str]) -> Result<Vec<Option<Bytes>>, StoreError> {
@@ -140,7 +149,7 @@ impl Store {
             Backend::Memory(s) => s.mget(keys).await,
             Backend::Redis(s) => s.mget(keys).await,
         };
-        self.account(Command::Mget, r)
+        self.account(&[Command::Mget], r)
     }
 
     pub async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), StoreError> {
@@ -148,7 +157,7 @@ impl Store {
             Backend::Memory(s) => s.set(key, value, ttl).await,
             Backend::Redis(s) => s.set(key, value, ttl).await,
         };
-        self.account(Command::Set, r)
+        self.account(&[Command::Set], r)
     }
 
     pub async fn del(&self, keys: &[&str]) -> Result<u64, StoreError> {
@@ -156,7 +165,7 @@ impl Store {
             Backend::Memory(s) => s.del(keys).await,
             Backend::Redis(s) => s.del(keys).await,
         };
-        self.account(Command::Del, r)
+        self.account(&[Command::Del], r)
     }
 
     pub async fn set_xx_get(&self, key: &str, value: &[u8]) -> Result<Option<Bytes>, StoreError> {
@@ -164,7 +173,7 @@ impl Store {
             Backend::Memory(s) => s.set_xx_get(key, value).await,
             Backend::Redis(s) => s.set_xx_get(key, value).await,
         };
-        self.account(Command::SetXxGet, r)
+        self.account(&[Command::Set], r)
     }
 
     pub async fn sadd(&self, key: &str, member: &str, ttl: Duration) -> Result<(), StoreError> {
@@ -172,7 +181,7 @@ impl Store {
             Backend::Memory(s) => s.sadd(key, member, ttl).await,
             Backend::Redis(s) => s.sadd(key, member, ttl).await,
         };
-        self.account(Command::Sadd, r)
+        self.account(&[Command::Sadd, Command::Pexpire], r)
     }
 
     pub async fn smembers(&self, key: &str) -> Result<Vec<String>, StoreError> {
@@ -180,7 +189,7 @@ impl Store {
             Backend::Memory(s) => s.smembers(key).await,
             Backend::Redis(s) => s.smembers(key).await,
         };
-        self.account(Command::Smembers, r)
+        self.account(&[Command::Smembers], r)
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {
@@ -188,6 +197,6 @@ impl Store {
             Backend::Memory(s) => s.ping().await,
             Backend::Redis(s) => s.ping().await,
         };
-        self.account(Command::Ping, r)
+        self.account(&[Command::Ping], r)
     }
 }
