@@ -48,7 +48,9 @@ fn parse_args() -> Result<Args, String> {
         let mut value = |name: &str| it.next().ok_or_else(|| format!("{name} needs a value"));
         match a.as_str() {
             "--url" => args.url = value("--url")?,
-            "--concurrency" => args.concurrency = value("--concurrency")?.parse().map_err(|e| format!("--concurrency: {e}"))?,
+            "--concurrency" => {
+                args.concurrency = value("--concurrency")?.parse().map_err(|e| format!("--concurrency: {e}"))?
+            }
             "--ops" => args.ops = value("--ops")?.parse().map_err(|e| format!("--ops: {e}"))?,
             _ if a.starts_with('-') => return Err(format!("unknown option {a}")),
             _ => args.clients.push(a),
@@ -131,9 +133,12 @@ impl Client {
 
     async fn get(&mut self, key: &str) -> Result<Option<Bytes>, String> {
         match self {
-            Client::RedisMux(c) => {
-                redis::cmd("GET").arg(key).query_async::<Option<Vec<u8>>>(c).await.map(|v| v.map(Bytes::from)).map_err(|e| e.to_string())
-            }
+            Client::RedisMux(c) => redis::cmd("GET")
+                .arg(key)
+                .query_async::<Option<Vec<u8>>>(c)
+                .await
+                .map(|v| v.map(Bytes::from))
+                .map_err(|e| e.to_string()),
             Client::Fred(p) => p.get::<Option<Bytes>, _>(key).await.map_err(|e| e.to_string()),
             Client::Store(s) => s.get(key).await.map_err(|e| e.to_string()),
         }

@@ -26,7 +26,8 @@ struct Credential {
 }
 
 async fn login(base: &str, user: &str) -> Credential {
-    let (status, headers, body) = http::post_json(base, "/login", &[], &serde_json::json!({ "user": user })).await.unwrap();
+    let (status, headers, body) =
+        http::post_json(base, "/login", &[], &serde_json::json!({ "user": user })).await.unwrap();
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
     if let Some(cookie) = headers.get(http::header::SET_COOKIE) {
         let sid = cookie.to_str().unwrap().split(';').next().unwrap().to_owned();
@@ -75,15 +76,10 @@ async fn workload(base: &str) {
 
     let b = login(base, "vocab-b").await;
     assert_eq!(api(base, &b).await, 200);
-    let (status, _, _) = http::request(
-        base,
-        http::Method::POST,
-        "/admin/revoke-user/vocab-b",
-        &[("x-admin-key", ADMIN_KEY)],
-        None,
-    )
-    .await
-    .unwrap();
+    let (status, _, _) =
+        http::request(base, http::Method::POST, "/admin/revoke-user/vocab-b", &[("x-admin-key", ADMIN_KEY)], None)
+            .await
+            .unwrap();
     assert_eq!(status, 200);
     api(base, &b).await;
 }
