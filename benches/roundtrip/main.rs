@@ -198,8 +198,10 @@ async fn seed(url: &str, keys: &[String]) -> Result<(), String> {
 /// One connection speaking RESP by hand: the least a client can do per GET.
 struct RawConnection {
     stream: BufReader<TcpStream>,
-    /// Reused for every batch's request bytes.
+    /// The encoded GETs of one batch, reused while the batch size stays the same.
     request: Vec<u8>,
+    /// How many GETs `request` holds.
+    request_batch: usize,
     /// Reused for every reply line.
     line: Vec<u8>,
 }
@@ -209,7 +211,7 @@ impl RawConnection {
         let addr = url.strip_prefix("redis://").ok_or("the URL must be redis://HOST:PORT")?;
         let stream = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
         stream.set_nodelay(true).map_err(|e| e.to_string())?;
-        Ok(RawConnection { stream: BufReader::new(stream), request: Vec::new(), line: Vec::new() })
+        Ok(RawConnection { stream: BufReader::new(stream), request: Vec::new(), request_batch: 0, line: Vec::new() })
     }
 
     /// `ops` GETs, `keys.len()` per batch written at once.
@@ -217,9 +219,13 @@ impl RawConnection {
         let mut done = 0u64;
         while done < ops {
             let batch = keys.len().min((ops - done) as usize);
-            self.request.clear();
-            for k in &keys[..batch] {
-                self.request.extend_from_slice(format!("*2\r\n$3\r\nGET\r\n${}\r\n{k}\r\n", k.len()).as_bytes());
+            // Encoded once: the requests of a full batch never change.
+            if self.request_batch != batch {
+                self.request.clear();
+                for k in &keys[..batch] {
+                    self.request.extend_from_slice(format!("*2\r\n$3\r\nGET\r\n${}\r\n{k}\r\n", k.len()).as_bytes());
+                }
+                self.request_batch = batch;
             }
             self.stream.get_mut().write_all(&self.request).await.map_err(|e| e.to_string())?;
             for _ in 0..batch {
