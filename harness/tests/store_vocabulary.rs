@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::time::Duration;
 
 use authbench::collect::{self, RedisProcess, TargetProcess, http};
 
@@ -98,11 +99,27 @@ async fn memory_commands(strategy: &str) -> BTreeMap<String, f64> {
 async fn redis_commands(strategy: &str, redis: &RedisProcess) -> BTreeMap<String, f64> {
     redis.flush().await.unwrap();
     let target = start_target(strategy, &redis.url).await;
-    let before = collect::snapshot(&redis.url).await.unwrap();
+    let before = settled_snapshot(&redis.url).await;
     workload(&target.base_url).await;
     let after = collect::snapshot(&redis.url).await.unwrap();
     target.stop().await.unwrap();
     collect::store_load(&before, &after, 1, 0).ops_by_command
+}
+
+/// A snapshot taken once the target's connections finished their setup (fred sends a `PING` on
+/// each new connection, which may land just after the target starts listening): two readings
+/// 100 ms apart with the same command counts.
+async fn settled_snapshot(url: &str) -> collect::InfoSnapshot {
+    let mut last = collect::snapshot(url).await.unwrap();
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let next = collect::snapshot(url).await.unwrap();
+        if next.calls_by_command == last.calls_by_command {
+            return next;
+        }
+        last = next;
+    }
+    panic!("{url}: the store kept receiving commands with no workload running: {:?}", last.calls_by_command);
 }
 
 #[tokio::test]
