@@ -12,6 +12,7 @@ mod engine_wire;
 mod run_e2e;
 mod scenario;
 mod store_events;
+mod store_vocabulary;
 
 mod report;
 

@@ -376,13 +376,13 @@ mod tests {
     fn parses_metrics() {
         let text = "# HELP authbench_store_operations_total x\n# TYPE authbench_store_operations_total counter\n\
             authbench_store_operations_total{store=\"memory\",command=\"get\"} 42\n\
-            authbench_store_operations_total{store=\"memory\",command=\"set_xx_get\"} 3\n\
+            authbench_store_operations_total{store=\"memory\",command=\"pexpire\"} 3\n\
             authbench_store_errors_total{store=\"memory\",command=\"get\"} 9\n\
             authbench_requests_total{strategy=\"session\",route=\"/login\",status=\"200\"} 3\n";
         let m = parse_metrics_store_ops(text);
         assert_eq!(m.len(), 2);
         assert_eq!(m["get"], 42);
-        assert_eq!(m["set_xx_get"], 3);
+        assert_eq!(m["pexpire"], 3);
         let before = [("get".to_owned(), 2)].into();
         let l = store_load_from_metrics(&before, &m, 20);
         assert_eq!(l.ops_per_request, Some(43.0 / 20.0));
