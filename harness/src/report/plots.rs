@@ -29,7 +29,7 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::FONT_FAMILY;
 use super::fmt;
-use super::hgrm;
+use super::hgrm::Curves;
 use super::summary::knee_index;
 use crate::figures::{self, Figure};
 use crate::results::{OPERATIONS, Report, StrategyResult};
@@ -461,11 +461,11 @@ fn hatch<DB: DrawingBackend>(
 }
 
 /// Every plot the report gets, in the order the HTML shows them.
-pub fn all(report: &Report, hist_dir: Option<&Path>) -> Vec<PlotSpec> {
+pub fn all(report: &Report, curves: Curves<'_>) -> Vec<PlotSpec> {
     let colors: BTreeMap<&str, RGBColor> =
         report.strategies.iter().enumerate().map(|(i, s)| (s.name.as_str(), PALETTE[i % PALETTE.len()])).collect();
     let color = |s: &StrategyResult| colors.get(s.name.as_str()).copied().unwrap_or(PALETTE[0]);
-    let mut specs = latency_spectra(report, hist_dir, &color);
+    let mut specs = latency_spectra(report, curves, &color);
     specs.extend(timelines(report, &color));
     specs.push(bytes_bars(report));
     specs.extend(per_request_bars(report, &color));
@@ -481,13 +481,9 @@ pub fn all(report: &Report, hist_dir: Option<&Path>) -> Vec<PlotSpec> {
 }
 
 /// Latency spectra: api first, then the other operations that were measured.
-fn latency_spectra(
-    report: &Report,
-    hist_dir: Option<&Path>,
-    color: &dyn Fn(&StrategyResult) -> RGBColor,
-) -> Vec<PlotSpec> {
+fn latency_spectra(report: &Report, curves: Curves<'_>, color: &dyn Fn(&StrategyResult) -> RGBColor) -> Vec<PlotSpec> {
     let ops = std::iter::once("api").chain(OPERATIONS.iter().copied().filter(|o| *o != "api"));
-    ops.filter_map(|op| spectrum(report, op, hist_dir, color)).collect()
+    ops.filter_map(|op| spectrum(report, op, curves, color)).collect()
 }
 
 /// Per-second latency (p99 thick, p50 thin) and throughput over the measured window; none when no
@@ -674,7 +670,7 @@ fn bar_spec(
 fn spectrum(
     report: &Report,
     op: &str,
-    hist_dir: Option<&Path>,
+    curves: Curves<'_>,
     color: &dyn Fn(&StrategyResult) -> RGBColor,
 ) -> Option<PlotSpec> {
     let mut series = Vec::new();
@@ -682,9 +678,8 @@ fn spectrum(
     let mut from_summary = 0usize;
     for s in &report.strategies {
         let Some(l) = s.latency_us.get(op).filter(|l| l.count > 0) else { continue };
-        let curve = hist_dir.and_then(|d| hgrm::load(d, &s.name, op));
-        let (points, dots) = match curve {
-            Some((_, pts)) => {
+        let (points, dots) = match curves.get(&s.name, op) {
+            Some(pts) => {
                 from_files += 1;
                 let mut out = Vec::with_capacity(pts.len());
                 let mut last_x = 0.0f64;
