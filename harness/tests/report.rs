@@ -736,17 +736,44 @@ fn report_command_reproduces_the_tables_from_report_json() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("report.json"));
 }
 
-/// Writes the sample run (report.json + rendered report) to `$AUTHBENCH_SAMPLE_OUT`, for looking at
-/// it (`scripts/check-report-render`). Ignored by default.
+/// Writes the sample runs (each a report.json + its rendered report: the sample, a matrix, a
+/// revocation sweep, one with a store outage, one with an `.hgrm` full curve, and an overlay of two)
+/// under `$AUTHBENCH_SAMPLE_OUT`, for looking at them (`scripts/check-report-render`) or diffing a
+/// refactor's output against a saved copy. Ignored by default.
 #[test]
 #[ignore]
 fn write_sample_report_for_inspection() {
     let Some(out) = std::env::var_os("AUTHBENCH_SAMPLE_OUT") else { return };
     let out = Path::new(&out);
-    for (name, r) in [("sample", sample_report()), ("matrix", matrix_report())] {
+    let mut with_outage = sample_report();
+    with_outage.strategies[1].outage = Some(outage(&[("503", 176), ("200", 4)], Some(12.0)));
+    with_outage.strategies[2].outage = Some(outage(&[("200", 180)], Some(0.0)));
+    let runs = [
+        ("sample", sample_report()),
+        ("matrix", matrix_report()),
+        ("revocation", revocation_sweep_report()),
+        ("outage", with_outage),
+        ("hgrm", sample_report()),
+    ];
+    for (name, r) in &runs {
         let dir = out.join(name);
         std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("report.json"), serde_json::to_string_pretty(&r).unwrap()).unwrap();
-        report::render(&dir, &r).unwrap();
+        std::fs::write(dir.join("report.json"), serde_json::to_string_pretty(r).unwrap()).unwrap();
+        if *name == "hgrm" {
+            // One full curve from a percentile file, the rest from the summary percentiles.
+            let hist = dir.join("hist/jwt");
+            std::fs::create_dir_all(&hist).unwrap();
+            let hgrm = "       Value     Percentile TotalCount 1/(1-Percentile)\n\n\
+                            100.000 0.000000000000          1           1.00\n\
+                            150.000 0.500000000000        500           2.00\n\
+                            400.000 0.990000000000        990         100.00\n\
+                           2000.000 1.000000000000       1000            inf\n";
+            std::fs::write(hist.join("api.hgrm"), hgrm).unwrap();
+        }
+        report::render(&dir, r).unwrap();
     }
+    let overlay: Vec<(String, Report)> = runs.iter().take(2).map(|(n, r)| (n.to_string(), r.clone())).collect();
+    let dir = out.join("overlay");
+    std::fs::create_dir_all(&dir).unwrap();
+    report::render_many(&dir, &overlay).unwrap();
 }

@@ -8,7 +8,7 @@ use super::fmt::{self, esc};
 use super::plots::Rendered;
 use super::summary::{OUTAGE_HEADERS, ROTATION_HEADERS, Summary, decision_headers};
 use crate::figures;
-use crate::results::{OPERATIONS, Report};
+use crate::results::{Machine, OPERATIONS, Report, TrafficInfo};
 
 const CSS: &str = r#"
 :root{--fg:#1b1f24;--muted:#5b636d;--line:#d8dde3;--bg:#fff;--alt:#f5f7f9;--bad:#c81e1e;--ok:#1d7a3a}
@@ -47,6 +47,25 @@ dd{margin:0}
 /// The whole page.
 pub fn page(report: &Report, summary: &Summary, plots: &[Rendered], runs: &[Run<'_>]) -> String {
     let mut h = String::new();
+    heading(&mut h, report);
+    banners(&mut h, report);
+    decision_table(&mut h, summary);
+    events_tables(&mut h, summary);
+    tradeoffs(&mut h, summary);
+    answers(&mut h, summary);
+    warnings(&mut h, summary);
+    thresholds(&mut h, report);
+    figures_section(&mut h, plots);
+    latency_tables(&mut h, report);
+    outcomes_table(&mut h, report);
+    method(&mut h, report, runs);
+    h.push_str("</main>\n</body>\n</html>\n");
+    h
+}
+
+/// The document head (with the inline CSS), the title, the scenario's question, the run line and
+/// the section links.
+fn heading(h: &mut String, report: &Report) {
     let title = format!("authbench: {}", report.scenario.name);
     let _ = write!(
         h,
@@ -74,6 +93,10 @@ pub fn page(report: &Report, summary: &Summary, plots: &[Rendered], runs: &[Run<
          <a href=\"#thresholds\">Thresholds</a><a href=\"#plots\">Plots</a><a href=\"#latency\">Latency</a>\
          <a href=\"#outcomes\">Outcomes</a><a href=\"#method\">Method</a></nav>\n",
     );
+}
+
+/// The banners above everything else: accepted revoked or forged credentials, an interrupted run.
+fn banners(h: &mut String, report: &Report) {
     let insecure: u64 = report.strategies.iter().map(|s| s.outcomes.unexpected_allow).sum();
     if insecure > 0 {
         let _ = writeln!(
@@ -85,15 +108,18 @@ pub fn page(report: &Report, summary: &Summary, plots: &[Rendered], runs: &[Run<
     if report.interrupted {
         h.push_str("<div class=\"banner\">The run was interrupted: the figures cover what was measured.</div>\n");
     }
+}
 
-    decision_table(&mut h, summary);
-    events_tables(&mut h, summary);
+fn tradeoffs(h: &mut String, summary: &Summary) {
     h.push_str("<h2 id=\"tradeoffs\">Trade-offs, in measured figures</h2>\n<ul class=\"tradeoffs\">\n");
     for t in &summary.tradeoffs {
         let _ = writeln!(h, "<li>{}</li>", esc(t));
     }
     h.push_str("</ul>\n");
+}
 
+/// The articles' questions, each with its claim and what this run measured about it.
+fn answers(h: &mut String, summary: &Summary) {
     h.push_str("<h2 id=\"articles\">The articles' questions, answered by this run</h2>\n");
     if summary.answers.is_empty() {
         h.push_str("<p class=\"muted\">No strategies were measured.</p>\n");
@@ -105,7 +131,10 @@ pub fn page(report: &Report, summary: &Summary, plots: &[Rendered], runs: &[Run<
         }
         h.push_str("</ul>\n");
     }
+}
 
+/// The run's warnings, security ones marked; says so when there are none.
+fn warnings(h: &mut String, summary: &Summary) {
     h.push_str("<h2 id=\"warnings\">Warnings</h2>\n");
     if summary.warnings.is_empty() {
         h.push_str(
@@ -119,9 +148,10 @@ pub fn page(report: &Report, summary: &Summary, plots: &[Rendered], runs: &[Run<
         }
         h.push_str("</ul>\n");
     }
+}
 
-    thresholds(&mut h, report);
-
+/// Every plot inline, with its title, file name and caption.
+fn figures_section(h: &mut String, plots: &[Rendered]) {
     h.push_str("<h2 id=\"plots\">Plots</h2>\n<p class=\"muted\">Each plot is also saved as <code>plots/&lt;name&gt;.svg</code> and <code>.png</code> beside this file.</p>\n");
     for p in plots {
         let _ = writeln!(
@@ -134,12 +164,6 @@ pub fn page(report: &Report, summary: &Summary, plots: &[Rendered], runs: &[Run<
             esc(&p.caption)
         );
     }
-
-    latency_tables(&mut h, report);
-    outcomes_table(&mut h, report);
-    method(&mut h, report, runs);
-    h.push_str("</main>\n</body>\n</html>\n");
-    h
 }
 
 fn short_sha(s: &str) -> &str {
@@ -345,11 +369,40 @@ fn dl(h: &mut String, items: &[(&str, String)]) {
     h.push_str("</dl>\n");
 }
 
+fn or_unknown(v: &Option<String>) -> String {
+    v.clone().unwrap_or_else(|| "unknown".to_string())
+}
+
+/// The machine the run ran on, in one line.
+fn machine_line(m: &Machine) -> String {
+    format!(
+        "{} CPUs, {}, kernel {}, memory {}",
+        m.cpus,
+        or_unknown(&m.cpu_model),
+        or_unknown(&m.kernel),
+        m.memory_bytes
+            .map(|b| format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64))
+            .unwrap_or_else(|| "unknown".into())
+    )
+}
+
+/// The traffic the run offered, in one line.
+fn traffic_line(t: &TrafficInfo) -> String {
+    let mix: Vec<String> = t.mix.iter().map(|(k, v)| format!("{k} {}", fmt::num(*v))).collect();
+    format!(
+        "{} loop, rate {}, {} connections, {} users, mix: {}",
+        t.mode,
+        t.rate_per_sec.map(|v| format!("{} req/s", fmt::num(v))).unwrap_or_else(|| "unlimited".into()),
+        t.connections,
+        t.users,
+        if mix.is_empty() { "n/a".to_string() } else { mix.join(", ") }
+    )
+}
+
+/// One run's method: machine, versions, traffic, windows, latency correction and scenario.
 fn method_of(h: &mut String, r: &Report) {
     let m = &r.machine;
     let t = &r.traffic;
-    let or_unknown = |v: &Option<String>| v.clone().unwrap_or_else(|| "unknown".to_string());
-    let mix: Vec<String> = t.mix.iter().map(|(k, v)| format!("{k} {}", fmt::num(*v))).collect();
     let correction = if t.mode == "open" {
         "Open loop (constant rate): every request has an intended send time from the schedule, and latency counts \
          from it, so a stalled server cannot hide its stall (coordinated omission corrected). Service time \
@@ -364,18 +417,7 @@ fn method_of(h: &mut String, r: &Report) {
         &[
             ("command", r.command.clone()),
             ("started", r.started_at.clone()),
-            (
-                "machine",
-                format!(
-                    "{} CPUs, {}, kernel {}, memory {}",
-                    m.cpus,
-                    or_unknown(&m.cpu_model),
-                    or_unknown(&m.kernel),
-                    m.memory_bytes
-                        .map(|b| format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64))
-                        .unwrap_or_else(|| "unknown".into())
-                ),
-            ),
+            ("machine", machine_line(m)),
             ("pinning", m.pinning.clone()),
             (
                 "versions",
@@ -389,17 +431,7 @@ fn method_of(h: &mut String, r: &Report) {
             ),
             ("git SHA", or_unknown(&r.tool.git_sha)),
             ("store", r.store_kind.clone()),
-            (
-                "traffic",
-                format!(
-                    "{} loop, rate {}, {} connections, {} users, mix: {}",
-                    t.mode,
-                    t.rate_per_sec.map(|v| format!("{} req/s", fmt::num(v))).unwrap_or_else(|| "unlimited".into()),
-                    t.connections,
-                    t.users,
-                    if mix.is_empty() { "n/a".to_string() } else { mix.join(", ") }
-                ),
-            ),
+            ("traffic", traffic_line(t)),
             ("warm-up", format!("{} s (not measured)", fmt::num(t.warmup_s))),
             ("measured window", format!("{} s", fmt::num(t.duration_s))),
             ("latency correction", correction.to_string()),

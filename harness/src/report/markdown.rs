@@ -7,8 +7,21 @@ use super::plots::Rendered;
 use super::summary::{OUTAGE_HEADERS, ROTATION_HEADERS, Summary, decision_headers};
 use crate::results::Report;
 
+/// The whole page.
 pub fn page(report: &Report, summary: &Summary, plots: &[Rendered]) -> String {
     let mut m = String::new();
+    heading(&mut m, report);
+    decision_table(&mut m, summary);
+    events_tables(&mut m, summary);
+    tradeoffs_and_warnings(&mut m, summary);
+    thresholds(&mut m, report);
+    plot_links(&mut m, plots);
+    m.push_str("\nFull report with method and plots: `report.html`.\n");
+    m
+}
+
+/// Title, the scenario's question, the run line and the security banner.
+fn heading(m: &mut String, report: &Report) {
     let _ = writeln!(m, "# authbench: {}\n", report.scenario.name);
     if !report.scenario.description.trim().is_empty() {
         let _ = writeln!(m, "> {}\n", report.scenario.description.trim().replace('\n', "\n> "));
@@ -29,6 +42,10 @@ pub fn page(report: &Report, summary: &Summary, plots: &[Rendered]) -> String {
             "> [!CAUTION]\n> **SECURITY FAILURE: {insecure} revoked or forged credential(s) were accepted (unexpected allow).**\n"
         );
     }
+}
+
+/// The decision table, one row per strategy, with the notes on its store-down and revocation cells.
+fn decision_table(m: &mut String, summary: &Summary) {
     m.push_str("## Decision table\n\n");
     let heads = decision_headers();
     let _ = writeln!(m, "| {} |", heads.join(" | "));
@@ -49,9 +66,13 @@ pub fn page(report: &Report, summary: &Summary, plots: &[Rendered]) -> String {
          credential; \"not measured\" when the run injected none. *revocation window* \"≤ …, from exp + leeway\": \
          the revoked credential was still accepted when probing ended, so only this upper bound is known.\n\n",
     );
+}
+
+/// The store-outage and key-rotation tables, each only when the run measured one.
+fn events_tables(m: &mut String, summary: &Summary) {
     if !summary.outage_rows.is_empty() {
         m.push_str("## Store outage\n\n");
-        md_table(&mut m, &OUTAGE_HEADERS, summary.outage_rows.iter().map(|r| r.as_slice()));
+        md_table(m, &OUTAGE_HEADERS, summary.outage_rows.iter().map(|r| r.as_slice()));
         m.push_str(
             "\nA health prober polled `GET /api/resource` with one valid credential about every 10 ms; recovery is \
              from the outage end to the first 200 again; revoked allowed: a logged-out credential accepted during the \
@@ -60,9 +81,13 @@ pub fn page(report: &Report, summary: &Summary, plots: &[Rendered]) -> String {
     }
     if !summary.rotation_rows.is_empty() {
         m.push_str("## Key rotation\n\n");
-        md_table(&mut m, &ROTATION_HEADERS, summary.rotation_rows.iter().map(|r| r.as_slice()));
+        md_table(m, &ROTATION_HEADERS, summary.rotation_rows.iter().map(|r| r.as_slice()));
         m.push('\n');
     }
+}
+
+/// The trade-off sentences, then the warnings (security ones in bold) when there are any.
+fn tradeoffs_and_warnings(m: &mut String, summary: &Summary) {
     m.push_str("## Trade-offs\n\n");
     for t in &summary.tradeoffs {
         let _ = writeln!(m, "- {t}");
@@ -77,6 +102,10 @@ pub fn page(report: &Report, summary: &Summary, plots: &[Rendered]) -> String {
             }
         }
     }
+}
+
+/// The thresholds the run checked, when it checked any.
+fn thresholds(m: &mut String, report: &Report) {
     if !report.thresholds.is_empty() {
         m.push_str("\n## Thresholds\n\n| metric | condition | actual | result |\n| --- | --- | ---: | --- |\n");
         for t in &report.thresholds {
@@ -90,14 +119,16 @@ pub fn page(report: &Report, summary: &Summary, plots: &[Rendered]) -> String {
             );
         }
     }
+}
+
+/// Links to the saved plot files.
+fn plot_links(m: &mut String, plots: &[Rendered]) {
     if !plots.is_empty() {
         m.push_str("\n## Plots\n\n");
         for p in plots {
             let _ = writeln!(m, "- [{}](plots/{}.svg) ([png](plots/{}.png))", p.title, p.stem, p.stem);
         }
     }
-    m.push_str("\nFull report with method and plots: `report.html`.\n");
-    m
 }
 
 fn md_table<'a>(m: &mut String, heads: &[&str], rows: impl Iterator<Item = &'a [String]>) {

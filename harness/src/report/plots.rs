@@ -23,6 +23,7 @@ use std::path::Path;
 
 use anyhow::anyhow;
 use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
@@ -343,54 +344,90 @@ fn draw_bars<DB: DrawingBackend>(
         .draw()
         .plot()?;
     for (i, row) in c.rows.iter().enumerate() {
-        let center = (n_rows - 1 - i) as f64;
-        let (lx, ly) = chart.backend_coord(&(0.0, center));
-        root.draw(&Text::new(
-            row.label.clone(),
-            (lx - 8, ly),
-            text_style(13, BLACK).pos(Pos::new(HPos::Right, VPos::Center)),
-        ))
-        .plot()?;
-        let k = row.bars.len().max(1) as f64;
-        let band = 0.76 / k;
-        for (j, bar) in row.bars.iter().enumerate() {
-            let top = center + 0.38 - band * j as f64;
-            let bottom = top - band * 0.9;
-            let mid = (top + bottom) / 2.0;
-            match bar.value {
-                Some(v) if v.is_finite() => {
-                    let fill = if bar.bounded { bar.color.mix(0.30).filled() } else { bar.color.mix(0.85).filled() };
-                    chart.draw_series(std::iter::once(Rectangle::new([(0.0, bottom), (v, top)], fill))).plot()?;
-                    let (l, t) = chart.backend_coord(&(0.0, top));
-                    let (r, b) = chart.backend_coord(&(v, bottom));
-                    if bar.bounded {
-                        hatch(root, (l, t, r, b), bar.color)?;
-                        root.draw(&Rectangle::new([(l, t), (r, b)], bar.color.stroke_width(2))).plot()?;
-                    }
-                    let (_, ty) = chart.backend_coord(&(v, mid));
-                    let color = if bar.bounded { ALERT } else { BLACK };
-                    root.draw(&Text::new(
-                        bar.text.clone(),
-                        (r + 6, ty),
-                        text_style(13, color).pos(Pos::new(HPos::Left, VPos::Center)),
-                    ))
-                    .plot()?;
-                }
-                _ => {
-                    let (x, y) = chart.backend_coord(&(0.0, mid));
-                    root.draw(&Text::new(
-                        bar.text.clone(),
-                        (x + 6, y),
-                        text_style(13, MUTED).pos(Pos::new(HPos::Left, VPos::Center)),
-                    ))
-                    .plot()?;
-                }
+        draw_bar_row(root, &mut chart, row, (n_rows - 1 - i) as f64)?;
+    }
+    draw_bar_legend(root, &area, label_px, &c.legend)
+}
+
+/// The strategy-value grid of a bar chart: x the figure, y one unit per row.
+type BarGrid<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// One row of a bar chart centred at `center`: its label left of the axis, then its bars top to
+/// bottom, each with its value (or "not measured") beside it.
+fn draw_bar_row<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    chart: &mut BarGrid<'_, DB>,
+    row: &BarRow,
+    center: f64,
+) -> anyhow::Result<()> {
+    let (lx, ly) = chart.backend_coord(&(0.0, center));
+    root.draw(&Text::new(
+        row.label.clone(),
+        (lx - 8, ly),
+        text_style(13, BLACK).pos(Pos::new(HPos::Right, VPos::Center)),
+    ))
+    .plot()?;
+    let k = row.bars.len().max(1) as f64;
+    let band = 0.76 / k;
+    for (j, bar) in row.bars.iter().enumerate() {
+        let top = center + 0.38 - band * j as f64;
+        let bottom = top - band * 0.9;
+        draw_one_bar(root, chart, bar, (top, bottom))?;
+    }
+    Ok(())
+}
+
+/// One bar between `top` and `bottom` (in row units): filled (hatched and outlined when an upper
+/// bound) with its text after it, or only its text when it has no value.
+fn draw_one_bar<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    chart: &mut BarGrid<'_, DB>,
+    bar: &Bar,
+    (top, bottom): (f64, f64),
+) -> anyhow::Result<()> {
+    let mid = (top + bottom) / 2.0;
+    match bar.value {
+        Some(v) if v.is_finite() => {
+            let fill = if bar.bounded { bar.color.mix(0.30).filled() } else { bar.color.mix(0.85).filled() };
+            chart.draw_series(std::iter::once(Rectangle::new([(0.0, bottom), (v, top)], fill))).plot()?;
+            let (l, t) = chart.backend_coord(&(0.0, top));
+            let (r, b) = chart.backend_coord(&(v, bottom));
+            if bar.bounded {
+                hatch(root, (l, t, r, b), bar.color)?;
+                root.draw(&Rectangle::new([(l, t), (r, b)], bar.color.stroke_width(2))).plot()?;
             }
+            let (_, ty) = chart.backend_coord(&(v, mid));
+            let color = if bar.bounded { ALERT } else { BLACK };
+            root.draw(&Text::new(
+                bar.text.clone(),
+                (r + 6, ty),
+                text_style(13, color).pos(Pos::new(HPos::Left, VPos::Center)),
+            ))
+            .plot()?;
+        }
+        _ => {
+            let (x, y) = chart.backend_coord(&(0.0, mid));
+            root.draw(&Text::new(
+                bar.text.clone(),
+                (x + 6, y),
+                text_style(13, MUTED).pos(Pos::new(HPos::Left, VPos::Center)),
+            ))
+            .plot()?;
         }
     }
+    Ok(())
+}
+
+/// The legend above a bar chart, left-aligned with the plotting area: a swatch and a name per entry.
+fn draw_bar_legend<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    area: &DrawingArea<DB, Shift>,
+    label_px: u32,
+    legend: &[(String, RGBColor)],
+) -> anyhow::Result<()> {
     let mut x = area.get_base_pixel().0 + i32::try_from(label_px).unwrap_or(80) + 8;
     let y = area.get_base_pixel().1 - 14;
-    for (name, color) in &c.legend {
+    for (name, color) in legend {
         root.draw(&Rectangle::new([(x, y - 6), (x + 14, y + 6)], color.mix(0.85).filled())).plot()?;
         root.draw(&Text::new(name.clone(), (x + 20, y), text_style(13, BLACK).pos(Pos::new(HPos::Left, VPos::Center))))
             .plot()?;
@@ -428,77 +465,100 @@ pub fn all(report: &Report, curves: Curves<'_>) -> Vec<PlotSpec> {
     let colors: BTreeMap<&str, RGBColor> =
         report.strategies.iter().enumerate().map(|(i, s)| (s.name.as_str(), PALETTE[i % PALETTE.len()])).collect();
     let color = |s: &StrategyResult| colors.get(s.name.as_str()).copied().unwrap_or(PALETTE[0]);
-    let mut specs = Vec::new();
-
-    // Latency spectra: api first, then the other operations that were measured.
-    let ops: Vec<&str> = std::iter::once("api").chain(OPERATIONS.iter().copied().filter(|o| *o != "api")).collect();
-    for op in ops {
-        if let Some(spec) = spectrum(report, op, curves, &color) {
-            specs.push(spec);
-        }
+    let mut specs = latency_spectra(report, curves, &color);
+    specs.extend(timelines(report, &color));
+    specs.push(bytes_bars(report));
+    specs.extend(per_request_bars(report, &color));
+    specs.push(revocation_bars(report, &color));
+    if let Some(spec) = revocation_vs_ttl(report, &color) {
+        specs.push(spec);
     }
+    specs.extend(sweeps(report, &color));
+    if let Some(spec) = capacity(report, &color) {
+        specs.push(spec);
+    }
+    specs
+}
 
-    // Over time.
-    if report.strategies.iter().any(|s| !s.timeline.is_empty()) {
-        let mut lat = Vec::new();
-        let mut rps = Vec::new();
-        for s in report.strategies.iter().filter(|s| !s.timeline.is_empty()) {
-            lat.push(Series {
-                label: format!("{} p99", s.name),
-                color: color(s),
-                points: s.timeline.iter().map(|p| (p.t_s, p.p99_us as f64)).collect(),
-                secondary: false,
-                dots: s.timeline.len() < 3,
-            });
-            lat.push(Series {
-                label: String::new(),
-                color: color(s),
-                points: s.timeline.iter().map(|p| (p.t_s, p.p50_us as f64)).collect(),
-                secondary: true,
-                dots: false,
-            });
-            rps.push(Series {
-                label: s.name.clone(),
-                color: color(s),
-                points: s.timeline.iter().map(|p| (p.t_s, p.rps)).collect(),
-                secondary: false,
-                dots: s.timeline.len() < 3,
-            });
-        }
-        specs.push(PlotSpec {
-            stem: "timeline-latency".into(),
-            title: "Latency over time (all operations)".into(),
-            caption: "Per-second p99 (thick) and p50 (thin, lighter) over the measured window, after warm-up. \
-                      Spikes show stalls (GC, store hiccups, saturation)."
-                .into(),
-            size: (1000, 520),
-            chart: Chart::Lines(LineChart {
-                x_label: "time in measured window (s)".into(),
-                y_label: "latency (µs)".into(),
-                x_axis: XAxis::Plain,
-                log_y: true,
-                series: lat,
-                markers: Vec::new(),
-            }),
+/// Latency spectra: api first, then the other operations that were measured.
+fn latency_spectra(report: &Report, curves: Curves<'_>, color: &dyn Fn(&StrategyResult) -> RGBColor) -> Vec<PlotSpec> {
+    let ops = std::iter::once("api").chain(OPERATIONS.iter().copied().filter(|o| *o != "api"));
+    ops.filter_map(|op| spectrum(report, op, curves, color)).collect()
+}
+
+/// Per-second latency (p99 thick, p50 thin) and throughput over the measured window; none when no
+/// strategy has a timeline.
+fn timelines(report: &Report, color: &dyn Fn(&StrategyResult) -> RGBColor) -> Vec<PlotSpec> {
+    if !report.strategies.iter().any(|s| !s.timeline.is_empty()) {
+        return Vec::new();
+    }
+    let mut lat = Vec::new();
+    let mut rps = Vec::new();
+    for s in report.strategies.iter().filter(|s| !s.timeline.is_empty()) {
+        lat.push(Series {
+            label: format!("{} p99", s.name),
+            color: color(s),
+            points: s.timeline.iter().map(|p| (p.t_s, p.p99_us as f64)).collect(),
+            secondary: false,
+            dots: s.timeline.len() < 3,
         });
-        specs.push(PlotSpec {
-            stem: "timeline-throughput".into(),
-            title: "Throughput over time".into(),
-            caption: "Completed requests per second, every outcome counted.".into(),
-            size: (1000, 480),
-            chart: Chart::Lines(LineChart {
-                x_label: "time in measured window (s)".into(),
-                y_label: "requests per second".into(),
-                x_axis: XAxis::Plain,
-                log_y: false,
-                series: rps,
-                markers: Vec::new(),
-            }),
+        lat.push(Series {
+            label: String::new(),
+            color: color(s),
+            points: s.timeline.iter().map(|p| (p.t_s, p.p50_us as f64)).collect(),
+            secondary: true,
+            dots: false,
+        });
+        rps.push(Series {
+            label: s.name.clone(),
+            color: color(s),
+            points: s.timeline.iter().map(|p| (p.t_s, p.rps)).collect(),
+            secondary: false,
+            dots: s.timeline.len() < 3,
         });
     }
+    vec![timeline_latency(lat), timeline_throughput(rps)]
+}
 
-    // Bars, one row per strategy.
-    let bytes_rows = report
+fn timeline_latency(series: Vec<Series>) -> PlotSpec {
+    PlotSpec {
+        stem: "timeline-latency".into(),
+        title: "Latency over time (all operations)".into(),
+        caption: "Per-second p99 (thick) and p50 (thin, lighter) over the measured window, after warm-up. \
+                  Spikes show stalls (GC, store hiccups, saturation)."
+            .into(),
+        size: (1000, 520),
+        chart: Chart::Lines(LineChart {
+            x_label: "time in measured window (s)".into(),
+            y_label: "latency (µs)".into(),
+            x_axis: XAxis::Plain,
+            log_y: true,
+            series,
+            markers: Vec::new(),
+        }),
+    }
+}
+
+fn timeline_throughput(series: Vec<Series>) -> PlotSpec {
+    PlotSpec {
+        stem: "timeline-throughput".into(),
+        title: "Throughput over time".into(),
+        caption: "Completed requests per second, every outcome counted.".into(),
+        size: (1000, 480),
+        chart: Chart::Lines(LineChart {
+            x_label: "time in measured window (s)".into(),
+            y_label: "requests per second".into(),
+            x_axis: XAxis::Plain,
+            log_y: false,
+            series,
+            markers: Vec::new(),
+        }),
+    }
+}
+
+/// Credential and request-head bytes per api request, two bars per strategy.
+fn bytes_bars(report: &Report) -> PlotSpec {
+    let rows = report
         .strategies
         .iter()
         .map(|s| BarRow {
@@ -509,7 +569,7 @@ pub fn all(report: &Report, curves: Curves<'_>) -> Vec<PlotSpec> {
             ],
         })
         .collect();
-    specs.push(bar_spec(
+    bar_spec(
         "bytes",
         "Bytes on the wire per api request",
         "Mean credential bytes as sent (cookie value or bearer token) and whole request head bytes, per api request.",
@@ -518,8 +578,12 @@ pub fn all(report: &Report, curves: Curves<'_>) -> Vec<PlotSpec> {
             (figures::CREDENTIAL_BYTES.label.into(), PALETTE[0]),
             (figures::REQUEST_HEADER_BYTES.label.into(), PALETTE[1]),
         ],
-        bytes_rows,
-    ));
+        rows,
+    )
+}
+
+/// Store commands, store CPU and target CPU per completed request, one bar per strategy each.
+fn per_request_bars(report: &Report, color: &dyn Fn(&StrategyResult) -> RGBColor) -> Vec<PlotSpec> {
     let one = |f: &Figure| -> Vec<BarRow> {
         report
             .strategies
@@ -545,10 +609,15 @@ pub fn all(report: &Report, curves: Curves<'_>) -> Vec<PlotSpec> {
             &figures::TARGET_CPU_US_PER_REQUEST,
         ),
     ];
-    for (stem, caption, f) in per_request {
-        specs.push(bar_spec(stem, f.label, caption, &f.axis_label(), Vec::new(), one(f)));
-    }
-    let rev_rows = report
+    per_request
+        .into_iter()
+        .map(|(stem, caption, f)| bar_spec(stem, f.label, caption, &f.axis_label(), Vec::new(), one(f)))
+        .collect()
+}
+
+/// The revocation window (max) per strategy, bounded windows hatched as upper bounds.
+fn revocation_bars(report: &Report, color: &dyn Fn(&StrategyResult) -> RGBColor) -> PlotSpec {
+    let rows = report
         .strategies
         .iter()
         .map(|s| {
@@ -558,7 +627,7 @@ pub fn all(report: &Report, curves: Curves<'_>) -> Vec<PlotSpec> {
             BarRow { label: s.name.clone(), bars: vec![Bar { value, text, bounded: w.bounded, color: color(s) }] }
         })
         .collect();
-    specs.push(bar_spec(
+    bar_spec(
         "revocation-window",
         "Revocation window (max)",
         "How long a logged-out or revoked credential was still accepted, probed directly. Hatched bars are \
@@ -566,17 +635,8 @@ pub fn all(report: &Report, curves: Curves<'_>) -> Vec<PlotSpec> {
          its exp plus the target's leeway.",
         &figures::REVOCATION_WINDOW_MS_MAX.axis_label(),
         Vec::new(),
-        rev_rows,
-    ));
-    if let Some(spec) = revocation_vs_ttl(report, &color) {
-        specs.push(spec);
-    }
-
-    specs.extend(sweeps(report, &color));
-    if let Some(spec) = capacity(report, &color) {
-        specs.push(spec);
-    }
-    specs
+        rows,
+    )
 }
 
 fn bar(value: Option<f64>, unit: &str, color: RGBColor) -> Bar {
@@ -685,113 +745,183 @@ fn sweeps(report: &Report, color: &dyn Fn(&StrategyResult) -> RGBColor) -> Vec<P
     let variants: Vec<&StrategyResult> = report.strategies.iter().filter(|s| !s.variant.is_empty()).collect();
     let keys: BTreeSet<&str> = variants.iter().flat_map(|s| s.variant.keys().map(String::as_str)).collect();
     let mut specs = Vec::new();
-    let swept: [(&str, &Figure, &str); 3] = [
-        ("p99", &figures::P99_US, "api"),
-        ("cpu", &figures::TARGET_CPU_US_PER_REQUEST, ""),
-        ("bytes", &figures::CREDENTIAL_BYTES, ""),
-    ];
     for key in keys {
-        let members: Vec<&StrategyResult> = variants.iter().copied().filter(|s| s.variant.contains_key(key)).collect();
-        let values: BTreeSet<&str> = members.iter().filter_map(|s| s.variant.get(key).map(String::as_str)).collect();
-        if values.len() < 2 {
-            continue;
-        }
-        let numeric = values.iter().all(|v| sweep_x(v).is_some());
-        let in_ms = values.iter().any(|v| v.trim().ends_with("ms"));
-        // Group: strategy kind plus the other coordinates.
-        let group_of = |s: &StrategyResult| {
-            let rest: Vec<String> =
-                s.variant.iter().filter(|(k, _)| k.as_str() != key).map(|(k, v)| format!("{k}={v}")).collect();
-            if rest.is_empty() { s.strategy.clone() } else { format!("{} {}", s.strategy, rest.join(" ")) }
-        };
-        let mut groups: Vec<(String, Vec<&StrategyResult>)> = Vec::new();
-        for s in &members {
-            let g = group_of(s);
-            match groups.iter_mut().find(|(name, _)| *name == g) {
-                Some((_, list)) => list.push(s),
-                None => groups.push((g, vec![s])),
-            }
-        }
-        groups.sort_by_key(|g| natural_key(&g.0));
-        for (_, list) in &mut groups {
-            list.sort_by_key(|s| natural_key(s.variant.get(key).map_or("", String::as_str)));
-        }
-        let mut ordered_values: Vec<&str> = values.iter().copied().collect();
-        ordered_values.sort_by_key(|v| natural_key(v));
-        let value_color = |s: &StrategyResult| {
-            let v = s.variant.get(key).map_or("", String::as_str);
-            let i = ordered_values.iter().position(|x| *x == v).unwrap_or(0);
-            PALETTE[i % PALETTE.len()]
-        };
-        let slug = fmt::slug(key);
-        for (fig, figure, op) in swept {
-            let label = if op.is_empty() { figure.axis_label() } else { format!("{op} {}", figure.axis_label()) };
-            let get = |s: &StrategyResult| figure.value(s, op);
-            let unit = figure.unit.symbol();
-            let title = format!("{label} vs {key}");
-            let caption = format!(
-                "Matrix sweep: {label} for each value of `{key}`, one {} per strategy and fixed options.",
-                if numeric { "line" } else { "bar group" }
-            );
-            if numeric {
-                let series: Vec<Series> = groups
-                    .iter()
-                    .enumerate()
-                    .map(|(gi, (g, members))| {
-                        let mut points: Vec<(f64, f64)> = members
-                            .iter()
-                            .filter_map(|s| {
-                                let x = sweep_x(s.variant.get(key)?)?;
-                                Some((x, get(s)?))
-                            })
-                            .collect();
-                        points.sort_by(|a, b| a.0.total_cmp(&b.0));
-                        let c = members.first().map(|s| color(s)).unwrap_or(PALETTE[gi % PALETTE.len()]);
-                        Series { label: g.clone(), color: c, points, secondary: false, dots: true }
-                    })
-                    .filter(|s| !s.points.is_empty())
-                    .collect();
-                if series.is_empty() {
-                    continue;
-                }
-                specs.push(PlotSpec {
-                    stem: format!("sweep-{slug}-{fig}"),
-                    title,
-                    caption,
-                    size: (1000, 500),
-                    chart: Chart::Lines(LineChart {
-                        x_label: if in_ms { format!("{key} (ms)") } else { key.to_string() },
-                        y_label: label.clone(),
-                        x_axis: XAxis::Plain,
-                        log_y: false,
-                        series,
-                        markers: Vec::new(),
-                    }),
-                });
-            } else {
-                let rows: Vec<BarRow> = groups
-                    .iter()
-                    .flat_map(|(g, members)| {
-                        members.iter().map(move |s| BarRow {
-                            label: format!("{g}: {key}={}", s.variant.get(key).map(String::as_str).unwrap_or("?")),
-                            bars: vec![bar(get(s), unit, value_color(s))],
-                        })
-                    })
-                    .collect();
-                specs.push(bar_spec(&format!("sweep-{slug}-{fig}"), &title, &caption, &label, Vec::new(), rows));
-            }
+        let Some(sweep) = Sweep::of(&variants, key) else { continue };
+        for (fig, figure, op) in SWEPT_FIGURES {
+            specs.extend(sweep.plot(fig, figure, op, color));
         }
     }
     specs
 }
 
-/// A sort key that orders digit runs by value: `pad_bytes=512` before `pad_bytes=2048`.
+/// What every swept option is plotted against: (stem suffix, figure, operation or "" for
+/// per-request figures).
+static SWEPT_FIGURES: [(&str, &Figure, &str); 3] = [
+    ("p99", &figures::P99_US, "api"),
+    ("cpu", &figures::TARGET_CPU_US_PER_REQUEST, ""),
+    ("bytes", &figures::CREDENTIAL_BYTES, ""),
+];
+
+/// One matrix option swept over two or more values, and the strategies that carry it.
+struct Sweep<'a> {
+    key: &'a str,
+    /// Strategy kind plus the other coordinates, each group's members ordered by the swept value;
+    /// groups in natural order of their names. One line (or bar group) per group.
+    groups: Vec<(String, Vec<&'a StrategyResult>)>,
+    /// The swept values in natural order: a value's position picks its bar colour.
+    ordered_values: Vec<&'a str>,
+    /// Every value is a number (or a duration in ms): drawn as lines against it, else as bars.
+    numeric: bool,
+    /// Some value is written in ms: the x axis says so.
+    in_ms: bool,
+}
+
+/// The words of one sweep plot.
+struct SweepText {
+    stem: String,
+    title: String,
+    caption: String,
+    /// The figure's axis label (with its operation, when per operation).
+    label: String,
+}
+
+impl<'a> Sweep<'a> {
+    /// The sweep of `key` among `variants`; None unless it takes at least two values.
+    fn of(variants: &[&'a StrategyResult], key: &'a str) -> Option<Sweep<'a>> {
+        let members: Vec<&StrategyResult> = variants.iter().copied().filter(|s| s.variant.contains_key(key)).collect();
+        let values: BTreeSet<&str> = members.iter().filter_map(|s| s.variant.get(key).map(String::as_str)).collect();
+        if values.len() < 2 {
+            return None;
+        }
+        let numeric = values.iter().all(|v| sweep_x(v).is_some());
+        let in_ms = values.iter().any(|v| v.trim().ends_with("ms"));
+        let mut ordered_values: Vec<&str> = values.iter().copied().collect();
+        ordered_values.sort_by_key(|v| natural_key(v));
+        Some(Sweep { key, groups: sweep_groups(&members, key), ordered_values, numeric, in_ms })
+    }
+
+    /// The colour of a strategy's bar: by the position of its swept value.
+    fn value_color(&self, s: &StrategyResult) -> RGBColor {
+        let v = s.variant.get(self.key).map_or("", String::as_str);
+        let i = self.ordered_values.iter().position(|x| *x == v).unwrap_or(0);
+        PALETTE[i % PALETTE.len()]
+    }
+
+    /// The plot of one figure against the swept option; None when no line has a point.
+    fn plot(
+        &self,
+        fig: &str,
+        figure: &Figure,
+        op: &str,
+        color: &dyn Fn(&StrategyResult) -> RGBColor,
+    ) -> Option<PlotSpec> {
+        let key = self.key;
+        let label = if op.is_empty() { figure.axis_label() } else { format!("{op} {}", figure.axis_label()) };
+        let text = SweepText {
+            stem: format!("sweep-{}-{fig}", fmt::slug(key)),
+            title: format!("{label} vs {key}"),
+            caption: format!(
+                "Matrix sweep: {label} for each value of `{key}`, one {} per strategy and fixed options.",
+                if self.numeric { "line" } else { "bar group" }
+            ),
+            label,
+        };
+        let get = |s: &StrategyResult| figure.value(s, op);
+        if self.numeric { self.lines(text, &get, color) } else { Some(self.bars(text, &get, figure.unit.symbol())) }
+    }
+
+    /// One line per group against the numeric swept value.
+    fn lines(
+        &self,
+        text: SweepText,
+        get: &dyn Fn(&StrategyResult) -> Option<f64>,
+        color: &dyn Fn(&StrategyResult) -> RGBColor,
+    ) -> Option<PlotSpec> {
+        let key = self.key;
+        let series: Vec<Series> = self
+            .groups
+            .iter()
+            .enumerate()
+            .map(|(gi, (g, members))| {
+                let mut points: Vec<(f64, f64)> = members
+                    .iter()
+                    .filter_map(|s| {
+                        let x = sweep_x(s.variant.get(key)?)?;
+                        Some((x, get(s)?))
+                    })
+                    .collect();
+                points.sort_by(|a, b| a.0.total_cmp(&b.0));
+                let c = members.first().map(|s| color(s)).unwrap_or(PALETTE[gi % PALETTE.len()]);
+                Series { label: g.clone(), color: c, points, secondary: false, dots: true }
+            })
+            .filter(|s| !s.points.is_empty())
+            .collect();
+        if series.is_empty() {
+            return None;
+        }
+        Some(PlotSpec {
+            stem: text.stem,
+            title: text.title,
+            caption: text.caption,
+            size: (1000, 500),
+            chart: Chart::Lines(LineChart {
+                x_label: if self.in_ms { format!("{key} (ms)") } else { key.to_string() },
+                y_label: text.label,
+                x_axis: XAxis::Plain,
+                log_y: false,
+                series,
+                markers: Vec::new(),
+            }),
+        })
+    }
+
+    /// One bar per strategy, grouped, coloured by the swept value.
+    fn bars(&self, text: SweepText, get: &dyn Fn(&StrategyResult) -> Option<f64>, unit: &str) -> PlotSpec {
+        let key = self.key;
+        let rows: Vec<BarRow> = self
+            .groups
+            .iter()
+            .flat_map(|(g, members)| {
+                members.iter().map(move |s| BarRow {
+                    label: format!("{g}: {key}={}", s.variant.get(key).map(String::as_str).unwrap_or("?")),
+                    bars: vec![bar(get(s), unit, self.value_color(s))],
+                })
+            })
+            .collect();
+        bar_spec(&text.stem, &text.title, &text.caption, &text.label, Vec::new(), rows)
+    }
+}
+
+/// The members of a sweep grouped by strategy kind plus their other coordinates, groups and each
+/// group's members in natural order.
+fn sweep_groups<'a>(members: &[&'a StrategyResult], key: &str) -> Vec<(String, Vec<&'a StrategyResult>)> {
+    let group_of = |s: &StrategyResult| {
+        let rest: Vec<String> =
+            s.variant.iter().filter(|(k, _)| k.as_str() != key).map(|(k, v)| format!("{k}={v}")).collect();
+        if rest.is_empty() { s.strategy.clone() } else { format!("{} {}", s.strategy, rest.join(" ")) }
+    };
+    let mut groups: Vec<(String, Vec<&StrategyResult>)> = Vec::new();
+    for s in members {
+        let g = group_of(s);
+        match groups.iter_mut().find(|(name, _)| *name == g) {
+            Some((_, list)) => list.push(s),
+            None => groups.push((g, vec![s])),
+        }
+    }
+    groups.sort_by_key(|g| natural_key(&g.0));
+    for (_, list) in &mut groups {
+        list.sort_by_key(|s| natural_key(s.variant.get(key).map_or("", String::as_str)));
+    }
+    groups
+}
+
 /// A swept value as a number: `1024`, or a duration in ms (`5ms`, `0.5ms`, as `store.delay` writes it).
 fn sweep_x(v: &str) -> Option<f64> {
     let v = v.trim();
     v.parse::<f64>().ok().or_else(|| v.strip_suffix("ms")?.parse::<f64>().ok()).filter(|x| x.is_finite())
 }
 
+/// A sort key that orders digit runs by value: `pad_bytes=512` before `pad_bytes=2048`.
 fn natural_key(s: &str) -> Vec<(u8, u64, String)> {
     let mut out = Vec::new();
     let mut chars = s.chars().peekable();

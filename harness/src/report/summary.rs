@@ -310,6 +310,8 @@ fn tradeoff(s: &StrategyResult, base: Option<&StrategyResult>, smallest: Option<
     text
 }
 
+/// The articles' questions, each answered with this run's figures for every strategy but the
+/// baseline; none when only the baseline ran.
 fn answers(report: &Report) -> Vec<Answer> {
     let base = baseline(report);
     let ss: Vec<&StrategyResult> = report.strategies.iter().filter(|s| base.is_none_or(|b| b.name != s.name)).collect();
@@ -317,35 +319,43 @@ fn answers(report: &Report) -> Vec<Answer> {
         return Vec::new();
     }
     let smallest = smallest_credential(report);
-    let mut out = vec![
-        Answer {
-            question: "Revocation: how long does a logged-out credential keep working?".to_string(),
-            claim: "The articles: sessions revoke immediately; a pure JWT stays valid until it expires; short access \
-                    tokens with refresh bound the window by the access TTL. Measured by probing each revoked \
-                    credential:"
-                .to_string(),
-            measured: ss.iter().map(|s| format!("{}: {}", s.name, figures::revocation_window_text(s))).collect(),
-        },
-        Answer {
-            question: "Token size: what does each request carry?".to_string(),
-            claim: "The articles: a session id is 21 to 32 bytes, a JWT 170 bytes to several kilobytes as claims \
-                    grow, and the overhead is paid on every request. Measured per api request:"
-                .to_string(),
-            measured: ss
-                .iter()
-                .map(|s| {
-                    format!(
-                        "{}: {}, {} request head",
-                        s.name,
-                        credential_part(s, smallest),
-                        figures::REQUEST_HEADER_BYTES.format(s, "")
-                    )
-                })
-                .collect(),
-        },
-    ];
+    vec![revocation_answer(&ss), size_answer(&ss, smallest), store_answer(report, &ss), hybrid_answer(&ss)]
+}
+
+fn revocation_answer(ss: &[&StrategyResult]) -> Answer {
+    Answer {
+        question: "Revocation: how long does a logged-out credential keep working?".to_string(),
+        claim: "The articles: sessions revoke immediately; a pure JWT stays valid until it expires; short access \
+                tokens with refresh bound the window by the access TTL. Measured by probing each revoked \
+                credential:"
+            .to_string(),
+        measured: ss.iter().map(|s| format!("{}: {}", s.name, figures::revocation_window_text(s))).collect(),
+    }
+}
+
+fn size_answer(ss: &[&StrategyResult], smallest: Option<&StrategyResult>) -> Answer {
+    Answer {
+        question: "Token size: what does each request carry?".to_string(),
+        claim: "The articles: a session id is 21 to 32 bytes, a JWT 170 bytes to several kilobytes as claims \
+                grow, and the overhead is paid on every request. Measured per api request:"
+            .to_string(),
+        measured: ss
+            .iter()
+            .map(|s| {
+                format!(
+                    "{}: {}, {} request head",
+                    s.name,
+                    credential_part(s, smallest),
+                    figures::REQUEST_HEADER_BYTES.format(s, "")
+                )
+            })
+            .collect(),
+    }
+}
+
+fn store_answer(report: &Report, ss: &[&StrategyResult]) -> Answer {
     let outage_run = report.strategies.iter().any(|s| s.outage.is_some());
-    out.push(Answer {
+    Answer {
         question: "The store as a single point of failure".to_string(),
         claim: format!(
             "The articles: if a non-clustered session store goes down, every authenticated request fails. Store \
@@ -368,8 +378,11 @@ fn answers(report: &Report) -> Vec<Answer> {
                 )
             })
             .collect(),
-    });
-    out.push(Answer {
+    }
+}
+
+fn hybrid_answer(ss: &[&StrategyResult]) -> Answer {
+    Answer {
         question: "Hybrid patterns".to_string(),
         claim: "The articles: refresh tokens keep the store off the api path while bounding revocation by the access \
                 TTL; a denylist restores instant revocation but puts a lookup back on every request. Measured, for \
@@ -387,8 +400,7 @@ fn answers(report: &Report) -> Vec<Answer> {
                 )
             })
             .collect(),
-    });
-    out
+    }
 }
 
 fn warnings(report: &Report) -> Vec<(bool, String)> {
