@@ -12,6 +12,7 @@ pub mod report;
 pub mod results;
 pub mod run;
 pub mod scenario;
+pub mod stats;
 pub mod target;
 pub mod thresholds;
 
