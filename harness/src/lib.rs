@@ -9,6 +9,7 @@ pub mod figures;
 pub mod output;
 pub mod plan;
 pub mod progress;
+pub mod repeats;
 pub mod report;
 pub mod results;
 pub mod run;

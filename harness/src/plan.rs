@@ -59,6 +59,10 @@ pub struct RunArgs {
     /// No progress bar even on a terminal.
     #[arg(long)]
     pub no_progress: bool,
+    /// Run every variant this many times, interleaved (A B C A B C ...), keeping each repetition;
+    /// the report gives each figure's median and 95 % confidence interval (docs/ci.md).
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub repeat: u32,
 }
 
 /// How requests are started.
@@ -230,6 +234,8 @@ pub struct RunPlan {
     pub revocation_probes: u32,
     pub revocation_max_wait: Duration,
     pub progress: bool,
+    /// Repetitions of every variant (`--repeat`), run interleaved; 1 = a single run.
+    pub repeat: u32,
     /// The scenario after overrides, as TOML (recorded in report.json).
     pub resolved_toml: String,
 }
@@ -396,6 +402,12 @@ pub fn build_from(loaded: LoadedScenario, args: &RunArgs) -> Result<RunPlan, Pla
         )
     };
 
+    // `RunArgs::default()` has 0; clap's default is 1.
+    let repeat = args.repeat.max(1);
+    if repeat > 1 && stop == Stop::Interrupted {
+        return invalid("--repeat needs a measured duration: duration 0 runs until Ctrl-C");
+    }
+
     let m = &sc.mix;
     let mix = MixWeights {
         login: m.login.unwrap_or(4.0),
@@ -480,6 +492,7 @@ pub fn build_from(loaded: LoadedScenario, args: &RunArgs) -> Result<RunPlan, Pla
         revocation_probes,
         revocation_max_wait,
         progress: !args.no_progress,
+        repeat,
         resolved_toml,
     })
 }

@@ -168,21 +168,41 @@ pub async fn execute(plan: &RunPlan, env: &RunEnv) -> anyhow::Result<(PathBuf, R
         (None, _) => Some(random_hex(32)),
     };
     let exe = std::env::current_exe().context("locating the authbench executable")?;
-    let mut strategies = Vec::new();
+    // With --repeat N: A B C, A B C, ... so slow drift of the machine falls on every variant alike.
+    let mut runs: Vec<Vec<StrategyResult>> = vec![Vec::new(); plan.variants.len()];
     let mut interrupted = false;
-    for variant in &plan.variants {
-        if *stop_rx.borrow() {
-            interrupted = true;
-            break;
+    'repetitions: for rep in 1..=plan.repeat {
+        // Each repetition's histograms and interval logs go to repeats/<k>/ (a single run: the directory).
+        let rep_dir = if plan.repeat > 1 { dir.join("repeats").join(rep.to_string()) } else { dir.clone() };
+        for (i, variant) in plan.variants.iter().enumerate() {
+            if *stop_rx.borrow() {
+                interrupted = true;
+                break 'repetitions;
+            }
+            let (result, stopped, notes) = run_variant(
+                plan,
+                env,
+                variant,
+                &exe,
+                &mut stores,
+                admin_key.as_deref(),
+                started,
+                &rep_dir,
+                stop_rx.clone(),
+            )
+            .await
+            .with_context(|| format!("strategy {} (repetition {rep} of {})", variant.label, plan.repeat))?;
+            interrupted |= stopped;
+            let tag = if plan.repeat > 1 { format!("repetition {rep}: ") } else { String::new() };
+            warnings.extend(notes.into_iter().map(|w| format!("{tag}{w}")));
+            runs[i].push(result);
         }
-        let result =
-            run_variant(plan, env, variant, &exe, &mut stores, admin_key.as_deref(), started, &dir, stop_rx.clone())
-                .await
-                .with_context(|| format!("strategy {}", variant.label))?;
-        interrupted |= result.1;
-        warnings.extend(result.2);
-        strategies.push(result.0);
     }
+    let strategies = runs
+        .into_iter()
+        .filter(|reps| !reps.is_empty())
+        .map(crate::repeats::combine)
+        .collect::<Result<Vec<_>, _>>()?;
     ctrl_c.abort();
     stores.stop().await;
 
@@ -668,6 +688,7 @@ fn strategy_result(
         store_distance: None,
         outage: None,
         rotation: None,
+        repeats: Vec::new(),
     }
 }
 

@@ -14,6 +14,7 @@ mod store_events;
 
 mod report;
 
+mod ci_workflow;
 mod compare;
 
 mod thresholds;

@@ -49,6 +49,12 @@ pub fn page(report: &Report, summary: &Summary, plots: &[Rendered]) -> String {
          credential; \"not measured\" when the run injected none. *revocation window* \"≤ …, from exp + leeway\": \
          the revoked credential was still accepted when probing ended, so only this upper bound is known.\n\n",
     );
+    let repeated = crate::repeats::table(report);
+    if !repeated.is_empty() {
+        m.push_str("## Repetitions: median and 95 % interval\n\n");
+        md_table(&mut m, &crate::repeats::TABLE_HEADERS, repeated.iter().map(|r| r.as_slice()));
+        let _ = writeln!(m, "\n{}\n", crate::repeats::method_text(crate::repeats::in_report(report)));
+    }
     if !summary.outage_rows.is_empty() {
         m.push_str("## Store outage\n\n");
         md_table(&mut m, &OUTAGE_HEADERS, summary.outage_rows.iter().map(|r| r.as_slice()));
