@@ -119,7 +119,10 @@ impl Rule {
 
     fn gates(&self, operation: Option<&str>, key: &str) -> bool {
         self.gate.is_empty()
-            || self.gate.iter().any(|g| g == key || operation.is_some_and(|op| g.strip_prefix(op).and_then(|r| r.strip_prefix('.')) == Some(key)))
+            || self.gate.iter().any(|g| {
+                g == key
+                    || operation.is_some_and(|op| g.strip_prefix(op).and_then(|r| r.strip_prefix('.')) == Some(key))
+            })
     }
 }
 
@@ -266,8 +269,11 @@ impl Comparison {
         let n = self.regressions().count();
         let significantly = if self.with_confidence() { " significantly" } else { "" };
         if n == 0 {
-            let _ =
-                writeln!(out, "OK: no tracked figure{significantly} worsened by more than {}%", self.rule.max_regression_pct);
+            let _ = writeln!(
+                out,
+                "OK: no tracked figure{significantly} worsened by more than {}%",
+                self.rule.max_regression_pct
+            );
         } else {
             let _ = writeln!(
                 out,
@@ -439,7 +445,13 @@ fn compare_strategy(b: &StrategyResult, n: &StrategyResult, rule: &Rule, rows: &
 
 /// One figure of one strategy: through the repetitions when both sides have at least two that
 /// measured it, else value against value.
-fn compare_figure(b: &StrategyResult, n: &StrategyResult, op: &str, figure: &'static figures::Figure, rule: &Rule) -> Row {
+fn compare_figure(
+    b: &StrategyResult,
+    n: &StrategyResult,
+    op: &str,
+    figure: &'static figures::Figure,
+    rule: &Rule,
+) -> Row {
     let (bs, ns) = (repeats::samples(b, figure, op), repeats::samples(n, figure, op));
     let mut row = Row {
         strategy: b.name.clone(),
@@ -535,17 +547,21 @@ pub fn main(args: &CompareArgs) -> Result<bool, CompareError> {
         let reps = r.strategies.iter().map(repeats::count).max().unwrap_or(1);
         format!("{} ({}, {reps} repetition(s))", path.display(), r.started_at)
     };
-    match args.format {
-        CompareFormat::Text => {
-            println!("BASE: {}", side(&args.base, &base_report));
-            println!("NEW:  {}", side(&args.new, &new_report));
-            println!();
-            print!("{}", cmp.to_table());
-        }
-        CompareFormat::Markdown => {
-            print!("{}", cmp.to_markdown());
-            println!("\nBASE: `{}`  \nNEW: `{}`", side(&args.base, &base_report), side(&args.new, &new_report));
-        }
-    }
+    let text = match args.format {
+        CompareFormat::Text => format!(
+            "BASE: {}\nNEW:  {}\n\n{}",
+            side(&args.base, &base_report),
+            side(&args.new, &new_report),
+            cmp.to_table()
+        ),
+        CompareFormat::Markdown => format!(
+            "{}\nBASE: `{}`  \nNEW: `{}`\n",
+            cmp.to_markdown(),
+            side(&args.base, &base_report),
+            side(&args.new, &new_report)
+        ),
+    };
+    // A closed pipe (`| head`) is not an error worth a panic; the exit status still tells.
+    let _ = std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes());
     Ok(cmp.regressed())
 }

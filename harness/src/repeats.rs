@@ -152,10 +152,18 @@ pub fn table(report: &Report) -> Vec<[String; 6]> {
                 let Some(e) = stats::estimate(&xs) else { continue };
                 let fmt = |v: f64| f.unit.format(Some(v));
                 let (lo, hi) = xs.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| (a.min(*x), b.max(*x)));
-                let ci = e.ci.map_or_else(|| "not measured (one repetition)".to_string(), |c| {
-                    format!("{} – {}", fmt(c.low), fmt(c.high))
-                });
-                rows.push([s.name.clone(), label, fmt(e.median), ci, format!("{} – {}", fmt(lo), fmt(hi)), e.n.to_string()]);
+                let ci = e.ci.map_or_else(
+                    || "not measured (one repetition)".to_string(),
+                    |c| format!("{} – {}", fmt(c.low), fmt(c.high)),
+                );
+                rows.push([
+                    s.name.clone(),
+                    label,
+                    fmt(e.median),
+                    ci,
+                    format!("{} – {}", fmt(lo), fmt(hi)),
+                    e.n.to_string(),
+                ]);
             }
         }
     }

@@ -198,11 +198,8 @@ pub async fn execute(plan: &RunPlan, env: &RunEnv) -> anyhow::Result<(PathBuf, R
             runs[i].push(result);
         }
     }
-    let strategies = runs
-        .into_iter()
-        .filter(|reps| !reps.is_empty())
-        .map(crate::repeats::combine)
-        .collect::<Result<Vec<_>, _>>()?;
+    let strategies =
+        runs.into_iter().filter(|reps| !reps.is_empty()).map(crate::repeats::combine).collect::<Result<Vec<_>, _>>()?;
     ctrl_c.abort();
     stores.stop().await;
 

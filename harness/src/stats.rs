@@ -213,8 +213,12 @@ fn exact_two_sided_p(doubled: &[u64], n_new: usize, expected2: u64, deviation: u
         }
     }
     let total: f64 = ways[n_new].iter().sum();
-    let extreme: f64 =
-        ways[n_new].iter().enumerate().filter(|(s, _)| (*s as u64).abs_diff(expected2) >= deviation).map(|(_, w)| w).sum();
+    let extreme: f64 = ways[n_new]
+        .iter()
+        .enumerate()
+        .filter(|(s, _)| (*s as u64).abs_diff(expected2) >= deviation)
+        .map(|(_, w)| w)
+        .sum();
     (extreme / total).min(1.0)
 }
 
@@ -354,7 +358,8 @@ mod tests {
     #[test]
     fn bootstrap_of_five_spans_the_smallest_to_the_largest() {
         // P(resampled median = min) = P(3+ of 5 draws are the min) = 5.8 % > 2.5 %.
-        let ci = bootstrap_median_ci(&[10.0, 11.0, 12.0, 13.0, 14.0], 0.95, BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED).unwrap();
+        let ci =
+            bootstrap_median_ci(&[10.0, 11.0, 12.0, 13.0, 14.0], 0.95, BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED).unwrap();
         assert_eq!((ci.low, ci.high), (10.0, 14.0));
     }
 

@@ -127,7 +127,8 @@ fn every_authbench_command_in_the_workflow_parses() {
     let (mut runs, mut compares) = (0, 0);
     for line in &lines {
         for argv in authbench_invocations(line) {
-            let cli = Cli::try_parse_from(&argv).unwrap_or_else(|e| panic!("`{}` does not parse:\n{e}", argv.join(" ")));
+            let cli =
+                Cli::try_parse_from(&argv).unwrap_or_else(|e| panic!("`{}` does not parse:\n{e}", argv.join(" ")));
             match cli.command {
                 Command::Run(args) => {
                     let scenario = args.scenario.clone().expect("the workflow names its scenario");
@@ -138,8 +139,7 @@ fn every_authbench_command_in_the_workflow_parses() {
                 }
                 Command::Compare(args) => {
                     assert!(!args.gate.is_empty(), "`{}`: the gated figures are named", argv.join(" "));
-                    authbench::compare::check_gate(&args.gate)
-                        .unwrap_or_else(|e| panic!("`{}`: {e}", argv.join(" ")));
+                    authbench::compare::check_gate(&args.gate).unwrap_or_else(|e| panic!("`{}`: {e}", argv.join(" ")));
                     compares += 1;
                 }
                 other => panic!("unexpected authbench command in the workflow: {other:?}"),
