@@ -110,7 +110,7 @@ async fn run(url: String, requests: u32) -> EngineOutput {
     let rate = f64::from(requests);
     let cfg = EngineConfig {
         base_url: url,
-        strategy: StrategyKind::None,
+        strategy: StrategyKind::NONE,
         schedule: Schedule::Open {
             stages: vec![RateStage { from_rate_per_sec: rate, rate_per_sec: rate, duration: Duration::from_secs(1) }],
             connections: 1,
