@@ -61,4 +61,24 @@ pub struct CompareArgs {
     /// Allowed worsening of any tracked figure, percent.
     #[arg(long = "max-regression", value_name = "PCT", default_value_t = crate::compare::DEFAULT_MAX_REGRESSION_PCT)]
     pub max_regression_pct: f64,
+    /// Significance level of the change test when both runs have repetitions (`--repeat`): a
+    /// figure regresses only when it worsened beyond PCT and the two-sided Mann-Whitney p-value is
+    /// below this.
+    #[arg(long, value_name = "ALPHA", default_value_t = crate::stats::DEFAULT_ALPHA)]
+    pub alpha: f64,
+    /// Only these figures can fail the compare (repeatable or comma-separated keys, as in
+    /// docs/figures.md: `target_cpu_us_per_request`, `api.p50_us`); the others are still shown.
+    /// Default: every tracked figure.
+    #[arg(long, value_name = "FIGURE", value_delimiter = ',')]
+    pub gate: Vec<String>,
+    /// `text` (a table for the terminal) or `markdown` (for a pull-request comment).
+    #[arg(long, value_enum, default_value_t = CompareFormat::Text)]
+    pub format: CompareFormat,
+}
+
+/// Output form of `authbench compare`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CompareFormat {
+    Text,
+    Markdown,
 }

@@ -11,10 +11,12 @@ pub mod grant;
 pub mod output;
 pub mod plan;
 pub mod progress;
+pub mod repeats;
 pub mod report;
 pub mod results;
 pub mod run;
 pub mod scenario;
+pub mod stats;
 pub mod target;
 pub mod thresholds;
 

@@ -59,6 +59,10 @@ pub struct RunArgs {
     /// No progress bar even on a terminal.
     #[arg(long)]
     pub no_progress: bool,
+    /// Run every variant this many times, interleaved (A B C A B C ...), keeping each repetition;
+    /// the report gives each figure's median and 95 % confidence interval (docs/ci.md).
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub repeat: u32,
 }
 
 /// How requests are started.
@@ -238,6 +242,8 @@ pub struct RunPlan {
     pub revocation_probes: u32,
     pub revocation_max_wait: Duration,
     pub progress: bool,
+    /// Repetitions of every variant (`--repeat`), run interleaved; 1 = a single run.
+    pub repeat: u32,
     /// The scenario after overrides, as TOML (recorded in report.json).
     pub resolved_toml: String,
 }
@@ -297,6 +303,9 @@ pub fn build_from(loaded: LoadedScenario, args: &RunArgs) -> Result<RunPlan, Pla
     sc.target.overrides.retain(|(k, _)| strategies.contains(k));
     let variants = expand(&strategies, &sc, &traffic, &store_plan)?;
     check_variants(&variants, &traffic, args)?;
+    if args.repeat > 1 && traffic.stop == Stop::Interrupted {
+        return invalid("--repeat needs a measured duration: duration 0 runs until Ctrl-C");
+    }
     let resolved_toml = toml::to_string(&sc).unwrap_or_default();
     Ok(RunPlan {
         name: loaded.name,
@@ -322,6 +331,8 @@ pub fn build_from(loaded: LoadedScenario, args: &RunArgs) -> Result<RunPlan, Pla
         revocation_probes: sc.probe.revocation_probes.unwrap_or(5),
         revocation_max_wait: sc.probe.revocation_max_wait.map_or(Duration::from_secs(2), |d| d.0),
         progress: !args.no_progress,
+        // `RunArgs::default()` has 0; clap's default is 1.
+        repeat: args.repeat.max(1),
         resolved_toml,
     })
 }

@@ -137,6 +137,11 @@ pub struct StrategyResult {
     /// What a signing-key rotation did (`[rotation]`, JWT strategies); null otherwise.
     #[serde(default)]
     pub rotation: Option<RotationResult>,
+    /// With `authbench run --repeat N`: every repetition of this variant, whole, in run order (each
+    /// with an empty `repeats`); the fields above then summarise them (medians; counts summed; see
+    /// `harness/src/repeats.rs`). Absent for a single run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub repeats: Vec<StrategyResult>,
 }
 
 /// Latency added to every store round trip by the harness's delay proxy.

@@ -128,22 +128,36 @@ pub async fn execute(plan: &RunPlan, env: &RunEnv) -> anyhow::Result<(PathBuf, R
         env.pinning,
         dir.display()
     ));
-    let mut done = RunSoFar::default();
-    for variant in &plan.variants {
-        if *stop_rx.borrow() {
-            done.interrupted = true;
-            break;
+    let mut done = RunSoFar { runs: vec![Vec::new(); plan.variants.len()], ..RunSoFar::default() };
+    // With --repeat N: A B C, A B C, ... so slow drift of the machine falls on every variant alike.
+    'repetitions: for rep in 1..=plan.repeat {
+        // Each repetition's histogram files go to repeats/<k>/ (a single run: the directory itself).
+        let rep_dir = if plan.repeat > 1 { dir.join("repeats").join(rep.to_string()) } else { dir.clone() };
+        for (index, variant) in plan.variants.iter().enumerate() {
+            if *stop_rx.borrow() {
+                done.interrupted = true;
+                break 'repetitions;
+            }
+            let ctx = VariantCtx { plan, env, variant, dir: &rep_dir, started };
+            let v = ctx
+                .run(&mut environment, stop_rx.clone())
+                .await
+                .with_context(|| format!("strategy {} (repetition {rep} of {})", variant.label, plan.repeat))?;
+            let tag = if plan.repeat > 1 { format!("repetition {rep}: ") } else { String::new() };
+            done.add(index, v, &tag, &mut warnings);
         }
-        let ctx = VariantCtx { plan, env, variant, dir: &dir, started };
-        let v =
-            ctx.run(&mut environment, stop_rx.clone()).await.with_context(|| format!("strategy {}", variant.label))?;
-        done.add(v, &mut warnings);
     }
     ctrl_c.abort();
     let store_kind = environment.store_kind;
     environment.stop().await;
 
-    let mut report = report_of(plan, env, started, store_kind, done.interrupted, done.strategies, warnings);
+    let strategies = done
+        .runs
+        .into_iter()
+        .filter(|reps| !reps.is_empty())
+        .map(crate::repeats::combine)
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut report = report_of(plan, env, started, store_kind, done.interrupted, strategies, warnings);
     report.thresholds = evaluate_thresholds(plan, &report);
     output::write_report_json(&dir, &report)?;
     output::write_summary_csv(&dir, &report)?;
@@ -157,18 +171,21 @@ pub async fn execute(plan: &RunPlan, env: &RunEnv) -> anyhow::Result<(PathBuf, R
 /// What the variants run so far measured.
 #[derive(Default)]
 struct RunSoFar {
-    strategies: Vec<StrategyResult>,
-    /// Each variant's latency histograms by operation, for the report's full latency curves.
+    /// Every repetition of each variant, by the variant's index in the plan (one without --repeat).
+    runs: Vec<Vec<StrategyResult>>,
+    /// Each variant's latency histograms by operation, for the report's full latency curves (the
+    /// first repetition's with --repeat).
     latency: RunLatency,
     interrupted: bool,
 }
 
 impl RunSoFar {
-    fn add(&mut self, v: VariantDone, warnings: &mut Vec<String>) {
+    /// Records variant `index`'s result; `tag` prefixes its warnings (`repetition 2: `).
+    fn add(&mut self, index: usize, v: VariantDone, tag: &str, warnings: &mut Vec<String>) {
         self.interrupted |= v.interrupted;
-        warnings.extend(v.warnings);
-        self.latency.insert(v.result.name.clone(), v.latency);
-        self.strategies.push(v.result);
+        warnings.extend(v.warnings.into_iter().map(|w| format!("{tag}{w}")));
+        self.latency.entry(v.result.name.clone()).or_insert(v.latency);
+        self.runs[index].push(v.result);
     }
 }
 
@@ -295,11 +312,12 @@ impl VariantCtx<'_> {
         let total = plan.measured_duration().map(|d| d + plan.warmup);
         let progress = Progress::start(plan.progress, &variant.label, total, plan.warmup, engine.live());
         let rotation = plan.rotation.filter(|_| variant.strategy.uses_jwt());
-        let prober_creds = if (plan.outage.is_some() || rotation.is_some()) && variant.strategy.profile().has_credential() {
-            Some(availability::ProberCredentials::login(&venv.base_url, variant.strategy).await?)
-        } else {
-            None
-        };
+        let prober_creds =
+            if (plan.outage.is_some() || rotation.is_some()) && variant.strategy.profile().has_credential() {
+                Some(availability::ProberCredentials::login(&venv.base_url, variant.strategy).await?)
+            } else {
+                None
+            };
         let t0 = Instant::now();
         let window = Window::new(t0, plan);
         let prober = match (prober_creds, window.end) {
@@ -375,7 +393,8 @@ impl VariantCtx<'_> {
             jitter_ms: plan.store_jitter.as_secs_f64() * 1e3,
         });
         if let (Some(o), Some(log), true) = (plan.outage, &d.probe_log, d.outage_ran) {
-            let design = availability::design_check(variant.strategy, variant.target.authz, variant.target.fail_open, log);
+            let design =
+                availability::design_check(variant.strategy, variant.target.authz, variant.target.fail_open, log);
             let mut outage = outage_result(o, log, variant.target.fail_open, result.outcomes.unexpected_allow);
             (outage.design_status, outage.design_match_share) = (design.design_status, design.design_match_share);
             result.outage = Some(outage);
@@ -695,6 +714,7 @@ fn strategy_result(
         store_distance: None,
         outage: None,
         rotation: None,
+        repeats: Vec::new(),
     }
 }
 

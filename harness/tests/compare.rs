@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use authbench::compare::{Verdict, compare, judge};
+use authbench::compare::{Rule, Verdict, compare, judge};
 use authbench::figures::Better;
 use authbench::results::Report;
 
@@ -164,14 +164,14 @@ fn strategies_in_one_run_only_are_noted_not_failed() {
     let base = sample_report();
     let mut new = sample_report();
     new.strategies.pop();
-    let cmp = compare(&base, &new, 10.0);
+    let cmp = compare(&base, &new, &Rule::new(10.0));
     assert!(!cmp.regressed());
     assert_eq!(cmp.only_in_base, vec!["jwt-refresh".to_string()]);
     assert!(cmp.to_table().contains("`jwt-refresh` is only in BASE"));
     // A figure one run did not measure is n/a, never a regression.
     let mut nulls = sample_report();
     nulls.strategies[0].target_cpu_us_per_request = None;
-    let cmp = compare(&base, &nulls, 10.0);
+    let cmp = compare(&base, &nulls, &Rule::new(10.0));
     assert!(!cmp.regressed());
     assert!(cmp.rows.iter().any(|r| r.figure == "target_cpu_us_per_request" && r.verdict == Verdict::NotComparable));
 }

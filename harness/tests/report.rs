@@ -108,6 +108,7 @@ fn strategy(name: &str, kind: &str, api_p50: u64) -> StrategyResult {
         store_distance: None,
         outage: None,
         rotation: None,
+        repeats: Vec::new(),
     }
 }
 

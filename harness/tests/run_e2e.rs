@@ -157,3 +157,48 @@ fn external_target_leaves_process_and_store_figures_null() {
     assert!(!s.store.measured && s.store.ops_per_request.is_none());
     drop(rt);
 }
+
+#[test]
+fn repeated_run_keeps_every_repetition_and_reports_medians_with_intervals() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let scenario = tmp.path().join("r.toml");
+    std::fs::write(
+        &scenario,
+        "# Test.\nstrategies = [\"none\", \"jwt\"]\n[traffic]\nduration = \"1s\"\nwarmup = \"0s\"\nconnections = 2\n\
+         users = 20\n[probe]\nrevocation_probes = 0\n",
+    )
+    .expect("write");
+    let dir = tmp.path().join("run");
+    let status = Command::new(crate::util::authbench_exe())
+        .args(["run", "--store", "memory", "--no-progress", "--repeat", "3", "-o"])
+        .arg(&dir)
+        .arg(&scenario)
+        .status()
+        .expect("runs");
+    assert!(status.success(), "{status}");
+    validate_against_schema(&dir);
+    let report: Report =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).expect("read")).expect("parse");
+    for s in &report.strategies {
+        assert_eq!(s.repeats.len(), 3, "{}: every repetition kept", s.name);
+        assert!(s.repeats.iter().all(|r| r.repeats.is_empty() && r.name == s.name));
+        assert_eq!(s.requests, s.repeats.iter().map(|r| r.requests).sum::<u64>(), "requests summed");
+        for k in 1..=3 {
+            let hist = dir.join("repeats").join(k.to_string()).join("hist").join(&s.name).join("api.hgrm");
+            assert!(hist.is_file(), "{} missing", hist.display());
+        }
+    }
+    let md = std::fs::read_to_string(dir.join("report.md")).expect("report.md");
+    assert!(md.contains("## Repetitions: median and 95 % interval"), "{md}");
+    assert!(md.contains("percentile bootstrap"), "the method is stated");
+    // The same run compared with itself: nothing differs, so nothing is significant.
+    let out = Command::new(crate::util::authbench_exe())
+        .args(["compare", "--format", "markdown"])
+        .arg(&dir)
+        .arg(&dir)
+        .output()
+        .expect("compare");
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("No significant regression") && text.contains("Mann-Whitney"), "{text}");
+}

@@ -16,6 +16,7 @@ mod store_vocabulary;
 
 mod report;
 
+mod ci_workflow;
 mod compare;
 
 mod thresholds;

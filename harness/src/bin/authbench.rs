@@ -32,7 +32,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Compare(args) => match authbench::compare::main(&args.base, &args.new, args.max_regression_pct) {
+        Command::Compare(args) => match authbench::compare::main(&args) {
             Ok(false) => Ok(ExitCode::SUCCESS),
             Ok(true) => Ok(ExitCode::from(1)),
             Err(e) => {

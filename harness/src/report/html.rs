@@ -50,6 +50,7 @@ pub fn page(report: &Report, summary: &Summary, plots: &[Rendered], runs: &[Run<
     heading(&mut h, report);
     banners(&mut h, report);
     decision_table(&mut h, summary);
+    repetitions_table(&mut h, report);
     events_tables(&mut h, summary);
     tradeoffs(&mut h, summary);
     answers(&mut h, summary);
@@ -457,8 +458,42 @@ fn method_of(h: &mut String, r: &Report) {
     }
 }
 
+/// Median, interval and range of every tracked figure over the repetitions (`--repeat`).
+fn repetitions_table(h: &mut String, report: &Report) {
+    let rows = crate::repeats::table(report);
+    if rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        h,
+        "<h2 id=\"repetitions\">Repetitions: median and 95 % interval</h2>\n<p class=\"muted\">{} repetitions per \
+         variant, interleaved; the decision table above shows the medians. Method: see <a href=\"#method\">Method</a>.</p>\n<table>\n<tr>",
+        crate::repeats::in_report(report)
+    );
+    for head in crate::repeats::TABLE_HEADERS {
+        let _ = write!(h, "<th>{}</th>", esc(head));
+    }
+    h.push_str("</tr>\n");
+    for row in &rows {
+        h.push_str("<tr>");
+        for (i, cell) in row.iter().enumerate() {
+            let class = if i >= 2 { " class=\"num\"" } else { "" };
+            let _ = write!(h, "<td{class}>{}</td>", esc(cell));
+        }
+        h.push_str("</tr>\n");
+    }
+    h.push_str("</table>\n");
+}
+
 fn method(h: &mut String, report: &Report, runs: &[Run<'_>]) {
     h.push_str("<h2 id=\"method\">Method</h2>\n");
+    if crate::repeats::in_report(report) > 1 {
+        let _ = writeln!(
+            h,
+            "<h3>Repetitions</h3>\n<p>{}</p>",
+            esc(&crate::repeats::method_text(crate::repeats::in_report(report)))
+        );
+    }
     if runs.is_empty() {
         method_of(h, report);
     } else {

@@ -12,6 +12,7 @@ pub fn page(report: &Report, summary: &Summary, plots: &[Rendered]) -> String {
     let mut m = String::new();
     heading(&mut m, report);
     decision_table(&mut m, summary);
+    repetitions(&mut m, report);
     events_tables(&mut m, summary);
     tradeoffs_and_warnings(&mut m, summary);
     thresholds(&mut m, report);
@@ -66,6 +67,16 @@ fn decision_table(m: &mut String, summary: &Summary) {
          credential; \"not measured\" when the run injected none. *revocation window* \"≤ …, from exp + leeway\": \
          the revoked credential was still accepted when probing ended, so only this upper bound is known.\n\n",
     );
+}
+
+/// With `--repeat`: every tracked figure's median and 95 % interval over the repetitions.
+fn repetitions(m: &mut String, report: &Report) {
+    let repeated = crate::repeats::table(report);
+    if !repeated.is_empty() {
+        m.push_str("## Repetitions: median and 95 % interval\n\n");
+        md_table(m, &crate::repeats::TABLE_HEADERS, repeated.iter().map(|r| r.as_slice()));
+        let _ = writeln!(m, "\n{}\n", crate::repeats::method_text(crate::repeats::in_report(report)));
+    }
 }
 
 /// The store-outage and key-rotation tables, each only when the run measured one.
