@@ -89,8 +89,8 @@ pub(crate) struct Env {
     pub redis: Option<RedisServer>,
     /// The cluster of the `Cluster` backing; dropped after the target too.
     pub cluster: Option<RedisCluster>,
-    /// The schema of the `Postgres` backing; dropped after the target too.
-    pub pg: Option<PgSchema>,
+    /// The schema of the `Postgres` backing, held only so it is dropped after the target.
+    pub _pg: Option<PgSchema>,
 }
 
 /// Every request of these tests is bounded by this.
@@ -123,7 +123,7 @@ pub(crate) async fn start(kind: StrategyKind, backing: Backing, tweak: impl FnOn
     }
     let t = TestTarget::start(args).await;
     let c = Client::builder().redirect(reqwest::redirect::Policy::none()).timeout(REQUEST_TIMEOUT).build().unwrap();
-    let env = Env { t, c, kind, redis, cluster, pg };
+    let env = Env { t, c, kind, redis, cluster, _pg: pg };
     let r = env.c.get(env.t.url("/health")).send().await.expect("target answers /health");
     assert_eq!(r.status(), StatusCode::OK);
     env

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use authbench_targets::error::StoreError;
-use authbench_targets::store::{KvStore, MemoryStore, PostgresStore, PostgresStoreOptions, RedisStore, RedisStoreOptions};
+use authbench_targets::store::{
+    KvStore, MemoryStore, PostgresStore, PostgresStoreOptions, RedisStore, RedisStoreOptions,
+};
 use bytes::Bytes;
 
 use crate::util::{CutProxy, PgSchema, RedisCluster, RedisServer, free_port};

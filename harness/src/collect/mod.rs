@@ -6,6 +6,8 @@
 //! - [`redis`]: a private `redis-server`, and store load from its own `INFO` (commandstats, stats,
 //!   cpu, memory, keyspace); the memory store's counters from the target's `/metrics`;
 //! - [`cluster`]: a private Redis Cluster (3+ nodes), store load summed over its nodes;
+//! - [`postgres`]: a schema of the run's own on a PostgreSQL server, and store load from its own
+//!   statistics (`pg_stat_statements`, backend CPU from `/proc`, table size);
 //! - [`delay_proxy`]: a TCP proxy that puts the store at a network distance (latency, jitter);
 //! - [`machine`]: what the run ran on and with (`Machine`, `ToolInfo`);
 //! - [`revocation`]: the revocation window, probed directly over HTTP;
@@ -17,6 +19,7 @@ pub mod cluster;
 pub mod delay_proxy;
 pub mod http;
 pub mod machine;
+pub mod postgres;
 pub mod process;
 pub mod redis;
 pub mod revocation;

@@ -46,15 +46,25 @@ use tokio_postgres::NoTls;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 
-use super::KvStore;
+use super::{Command, KvStore};
 use crate::error::StoreError;
 
 /// Schema used when the URL names none.
 pub const DEFAULT_SCHEMA: &str = "authbench";
 
-/// The `application_name` every target connection carries, so the harness can find the backend
-/// processes that serve targets (their CPU is the store's CPU).
+/// The `application_name` prefix of every target connection; the schema follows it (see
+/// [`application_name`]), so the harness can find the backend processes that serve one run's
+/// targets (their CPU is the store's CPU).
 pub const APPLICATION_NAME: &str = "authbench-target";
+
+/// `authbench-target:<schema>`, cut to PostgreSQL's 63-byte limit on a character boundary.
+pub fn application_name(schema: &str) -> String {
+    let mut name = format!("{APPLICATION_NAME}:{schema}");
+    while name.len() > 63 {
+        name.pop();
+    }
+    name
+}
 
 /// How often expired rows are deleted. Reads never see them anyway; the sweep only bounds the
 /// table's size, so a slow cadence costs nothing in correctness.
@@ -96,6 +106,7 @@ struct Sql {
     set_xx_get: String,
     sadd: String,
     smembers: String,
+    ping: String,
     sweep: String,
 }
 
@@ -131,8 +142,37 @@ impl Sql {
                    value = NULL, expires_at = EXCLUDED.expires_at"
             ),
             smembers: format!("SELECT members FROM {t} WHERE key = $1 AND expires_at > now()"),
+            // Touches the table, so a ping proves the schema exists (and is attributable to it).
+            ping: format!("SELECT 1 FROM {t} LIMIT 0"),
             sweep: format!("DELETE FROM {t} WHERE expires_at <= now()"),
         }
+    }
+}
+
+/// Which store command a statement of this module is, from its text as PostgreSQL reports it
+/// (`pg_stat_statements` normalizes constants to `$n`, so only the statement's shape is compared).
+/// `None` for anything else, including the sweep (housekeeping, not a request's work).
+pub fn command_of_statement(sql: &str) -> Option<Command> {
+    let sql = sql.trim_start();
+    let starts = |p: &str| sql.starts_with(p);
+    if starts("WITH old AS") {
+        Some(Command::SetXxGet)
+    } else if starts("WITH d AS (DELETE") {
+        Some(Command::Del)
+    } else if starts("SELECT key, value FROM") {
+        Some(Command::Mget)
+    } else if starts("SELECT value FROM") {
+        Some(Command::Get)
+    } else if starts("SELECT members FROM") {
+        Some(Command::Smembers)
+    } else if starts("INSERT INTO") && sql.contains("ARRAY[") {
+        Some(Command::Sadd)
+    } else if starts("INSERT INTO") {
+        Some(Command::Set)
+    } else if starts("SELECT") && sql.contains(" LIMIT ") {
+        Some(Command::Ping)
+    } else {
+        None
     }
 }
 
@@ -179,11 +219,10 @@ impl PostgresStore {
         let (mut config, schema) = parse_url(&opts.url)?;
         let timeout_ms = opts.command_timeout.as_millis().max(1);
         config
-            .application_name(APPLICATION_NAME)
+            .application_name(application_name(&schema))
             .connect_timeout(CONNECT_TIMEOUT)
             .options(format!("-c statement_timeout={timeout_ms} -c lock_timeout={timeout_ms}"));
-        let manager =
-            Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
         let pool = Pool::builder(manager)
             .max_size(opts.pool_size.max(1))
             .runtime(Runtime::Tokio1)
@@ -286,6 +325,7 @@ impl Inner {
     async fn client(&self) -> Result<Object, StoreError> {
         self.pool.get().await.map_err(|e| match e {
             PoolError::Timeout(_) => self.timeout(),
+            PoolError::Backend(e) => StoreError::Unavailable(format!("postgres: {}", describe(&e))),
             other => StoreError::Unavailable(format!("postgres: {other}")),
         })
     }
@@ -298,7 +338,7 @@ impl Inner {
         match e.code() {
             Some(c) if *c == SqlState::QUERY_CANCELED || *c == SqlState::LOCK_NOT_AVAILABLE => self.timeout(),
             Some(c) if *c == SqlState::CHECK_VIOLATION => StoreError::Corrupt(what),
-            _ => StoreError::Unavailable(format!("postgres {what}: {e}")),
+            _ => StoreError::Unavailable(format!("postgres {what}: {}", describe(e))),
         }
     }
 
@@ -349,7 +389,16 @@ impl Inner {
     }
 }
 
-/// Column 0 of `row` as optional bytes, or [`StoreError::Corrupt`].
+/// The error with its cause (the driver's own text omits it for connection errors).
+pub fn describe(e: &tokio_postgres::Error) -> String {
+    let text = e.to_string();
+    match std::error::Error::source(e).map(ToString::to_string) {
+        Some(cause) if !text.contains(&cause) => format!("{text}: {cause}"),
+        _ => text,
+    }
+}
+
+/// Column `idx` of `row` as optional bytes, or [`StoreError::Corrupt`].
 fn bytes_at(row: &tokio_postgres::Row, idx: usize, what: &'static str) -> Result<Option<Bytes>, StoreError> {
     row.try_get::<_, Option<&[u8]>>(idx).map(|v| v.map(Bytes::copy_from_slice)).map_err(|_| StoreError::Corrupt(what))
 }
@@ -422,7 +471,7 @@ impl KvStore for PostgresStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        self.inner.run("ping", "SELECT 1", |c, stmt| async move { c.execute(&stmt, &[]).await }).await.map(drop)
+        self.inner.execute("ping", &self.inner.sql.ping, &[]).await.map(drop)
     }
 }
 
@@ -439,6 +488,28 @@ mod tests {
         assert_eq!(s, DEFAULT_SCHEMA);
         assert!(parse_url("postgres://u@localhost/db?schema=").is_err());
         assert!(parse_url("postgres://u@localhost/db?bogus=1").is_err());
+    }
+
+    #[test]
+    fn every_statement_is_classified_as_its_command() {
+        let sql = Sql::new("s");
+        let cases = [
+            (&sql.get, Some(Command::Get)),
+            (&sql.mget, Some(Command::Mget)),
+            (&sql.set, Some(Command::Set)),
+            (&sql.del, Some(Command::Del)),
+            (&sql.set_xx_get, Some(Command::SetXxGet)),
+            (&sql.sadd, Some(Command::Sadd)),
+            (&sql.smembers, Some(Command::Smembers)),
+            (&sql.ping, Some(Command::Ping)),
+            (&sql.sweep, None),
+        ];
+        for (text, want) in cases {
+            assert_eq!(command_of_statement(text), want, "{text}");
+            // As pg_stat_statements shows it: constants replaced by parameters.
+            let normalized = text.replace("'1 millisecond'", "$9").replace("LIMIT 0", "LIMIT $1");
+            assert_eq!(command_of_statement(&normalized), want, "{normalized}");
+        }
     }
 
     #[test]

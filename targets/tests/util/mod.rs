@@ -371,7 +371,7 @@ pub async fn pg_connect(url: &str) -> Result<tokio_postgres::Client, String> {
     let (client, conn) = tokio::time::timeout(Duration::from_secs(3), connect)
         .await
         .map_err(|_| "connect timed out".to_owned())?
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| authbench_targets::store::postgres::describe(&e))?;
     tokio::spawn(conn);
     Ok(client)
 }
