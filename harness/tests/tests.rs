@@ -7,6 +7,7 @@ mod collect;
 mod delay_proxy;
 
 mod engine;
+mod engine_wire;
 mod run_e2e;
 mod scenario;
 mod store_events;
