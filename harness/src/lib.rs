@@ -5,6 +5,7 @@ pub mod cli;
 pub mod collect;
 pub mod compare;
 pub mod engine;
+pub mod figures;
 pub mod output;
 pub mod plan;
 pub mod progress;

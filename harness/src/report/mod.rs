@@ -11,7 +11,7 @@
 //! license) and registered with plotters' `ab_glyph` backend: no system fonts or fontconfig are
 //! needed at build or run time.
 
-mod fmt;
+pub(crate) mod fmt;
 mod hgrm;
 mod html;
 mod markdown;
