@@ -10,11 +10,15 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use hdrhistogram::Histogram;
+use hdrhistogram::serialization::V2Serializer;
 use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
-use hdrhistogram::serialization::{Deserializer, V2Serializer};
 
+<<<<<<< HEAD
 use crate::engine::record::{FinishedInterval, Op};
 use crate::figures::{self, Figure};
+=======
+use crate::engine::record::{FinishedInterval, Op, new_histogram};
+>>>>>>> runcore
 use crate::results::{LatencySummary, Report};
 
 /// File-name-safe form of a strategy label (`jwt alg=ES256` -> `jwt_alg_ES256`); the same rule as
@@ -76,23 +80,11 @@ pub fn summarize(h: &Histogram<u64>) -> LatencySummary {
 pub fn hgrm_text(h: &Histogram<u64>) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "       Value     Percentile TotalCount 1/(1-Percentile)\n");
-    let mut total = 0u64;
-    if !h.is_empty() {
-        for v in h.iter_quantiles(5) {
-            total += v.count_since_last_iteration();
-            let q = v.quantile_iterated_to();
-            if q < 1.0 {
-                let _ = writeln!(
-                    out,
-                    "{:12.3} {:2.12} {:10} {:14.2}",
-                    v.value_iterated_to() as f64,
-                    q,
-                    total,
-                    1.0 / (1.0 - q)
-                );
-            } else {
-                let _ = writeln!(out, "{:12.3} {:2.12} {:10}", v.value_iterated_to() as f64, q, total);
-            }
+    for (value, q, total) in crate::report::hgrm::rows(h) {
+        if q < 1.0 {
+            let _ = writeln!(out, "{:12.3} {:2.12} {:10} {:14.2}", value as f64, q, total, 1.0 / (1.0 - q));
+        } else {
+            let _ = writeln!(out, "{:12.3} {:2.12} {:10}", value as f64, q, total);
         }
     }
     let _ = writeln!(out, "#[Mean    = {:12.3}, StdDeviation   = {:12.3}]", h.mean(), h.stdev());
@@ -136,13 +128,12 @@ pub fn write_interval_log(
             .with_start_time(started)
             .with_base_time(started)
             .begin_log_with(&mut buf, &mut ser)?;
-        let mut de = Deserializer::new();
         for iv in intervals {
-            for (i, bytes) in iv.ops.iter().enumerate() {
-                if bytes.is_empty() {
-                    continue;
-                }
-                let h: Histogram<u64> = de.deserialize(&mut std::io::Cursor::new(bytes))?;
+            for (i, compact) in iv.ops.iter().enumerate() {
+                let Some(compact) = compact else { continue };
+                // Written with the bounds of every other histogram of the run (1 µs .. 1 h).
+                let mut h = new_histogram();
+                h.add(compact).map_err(|e| anyhow::anyhow!("writing interval log: {e:?}"))?;
                 let tag = Tag::new(Op::ALL[i].name());
                 w.write_histogram(&h, Duration::from_secs(iv.index), Duration::from_secs(1), tag)
                     .map_err(|e| anyhow::anyhow!("writing interval log: {e:?}"))?;

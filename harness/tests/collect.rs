@@ -4,7 +4,8 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use authbench::collect::{self, RedisProcess, TargetProcess, http};
+use authbench::collect::{self, http};
+use authbench::environment::{self, RedisProcess, TargetProcess};
 use authbench::targets::StrategyKind;
 
 const ADMIN_KEY: &str = "collect-test-admin-key-0123";
@@ -24,7 +25,7 @@ fn target_args(strategy: &str, extra: &[&str]) -> Vec<String> {
 }
 
 async fn start_target(strategy: &str, extra: &[&str]) -> TargetProcess {
-    TargetProcess::spawn(exe(), &target_args(strategy, extra), collect::cpu_plan().target_cpu).await.unwrap()
+    TargetProcess::spawn(exe(), &target_args(strategy, extra), environment::cpu_plan().target_cpu).await.unwrap()
 }
 
 #[tokio::test]
@@ -64,8 +65,8 @@ async fn target_that_fails_to_start_reports_its_stderr() {
 
 #[test]
 fn cpu_plan_and_pinning() {
-    let plan = collect::cpu_plan();
-    let allowed = collect::process::allowed_cpus();
+    let plan = environment::cpu_plan();
+    let allowed = environment::cpu::allowed_cpus();
     assert!(!plan.description.is_empty());
     if allowed.len() >= 2 {
         assert_eq!(plan.target_cpu, allowed.last().copied());
@@ -74,8 +75,8 @@ fn cpu_plan_and_pinning() {
         assert_eq!(plan.target_cpu, None);
     }
     // Pinning to every allowed CPU changes nothing for the other tests in this process.
-    collect::pin_current_process(&allowed).unwrap();
-    assert_eq!(collect::process::allowed_cpus(), allowed);
+    environment::pin_current_process(&allowed).unwrap();
+    assert_eq!(environment::cpu::allowed_cpus(), allowed);
     assert!(collect::self_cpu_time() > Duration::ZERO);
     assert!(collect::peak_rss_bytes().unwrap() > 0);
     let m = collect::machine(&plan.description);
@@ -87,7 +88,7 @@ fn cpu_plan_and_pinning() {
 fn tool_info_names_redis() {
     let t = collect::tool_info();
     assert_eq!(t.name, "authbench");
-    assert!(collect::redis_server_available());
+    assert!(authbench::environment::redis_server_available());
     assert_eq!(t.redis_server, collect::redis_server_version());
     assert!(t.redis_server.is_some());
 }

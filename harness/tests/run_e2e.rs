@@ -32,7 +32,7 @@ fn validate_against_schema(dir: &Path) {
 
 #[test]
 fn quickstart_end_to_end_on_redis() {
-    if !authbench::collect::redis_server_available() {
+    if !authbench::environment::redis_server_available() {
         eprintln!("redis-server not installed: skipping (the memory run below still covers the files)");
         return;
     }

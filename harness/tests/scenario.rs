@@ -240,3 +240,25 @@ fn matrix_value_wins_over_a_target_override() {
         ]
     );
 }
+
+#[test]
+fn matrix_points_are_typed_and_written_as_before() {
+    let text = "strategies = [\"session\", \"jwt-denylist\"]\n[traffic]\nmode = \"open\"\n[matrix]\n\
+                rate = [100, 1500.5]\nfail_open = [false, true]\nstore.delay = [\"0.5ms\", \"2ms\"]\n";
+    let l = scenario::parse(text, "m.toml", "m").expect("parses");
+    let p = plan::build_from(l, &RunArgs::default()).expect("plan");
+    // session: rate x delay; jwt-denylist: rate x fail_open x delay.
+    assert_eq!(p.variants.len(), 4 + 8);
+    let v = &p.variants[1];
+    assert_eq!(v.label, "session rate=100 store.delay=2ms");
+    let coords: Vec<(String, String)> = v.coords().into_iter().collect();
+    assert_eq!(coords, [("rate".to_owned(), "100".to_owned()), ("store.delay".to_owned(), "2ms".to_owned())]);
+    assert_eq!(v.store_delay, Some(Duration::from_millis(2)));
+    let last = p.variants.last().expect("variants");
+    assert_eq!(last.label, "jwt-denylist fail_open=true rate=1500.5 store.delay=2ms");
+    assert!(last.target.fail_open);
+    assert!(matches!(&last.schedule, Schedule::Open { stages, .. } if stages[0].rate_per_sec == 1500.5));
+    let first_delay = &p.variants[0];
+    assert_eq!(first_delay.coords()["store.delay"], "0.5ms");
+    assert_eq!(first_delay.store_delay, Some(Duration::from_micros(500)));
+}

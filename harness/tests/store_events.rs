@@ -124,7 +124,7 @@ fn rotation_overlap_goes_to_jwt_targets_only() {
 // ---- end to end (real redis-server) ----
 
 fn redis_or_skip() -> bool {
-    let ok = authbench::collect::redis_server_available();
+    let ok = authbench::environment::redis_server_available();
     if !ok {
         eprintln!("redis-server not installed: skipping");
     }

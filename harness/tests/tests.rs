@@ -5,6 +5,7 @@ mod util;
 mod cluster;
 mod collect;
 mod delay_proxy;
+mod environment;
 
 mod engine;
 mod engine_wire;

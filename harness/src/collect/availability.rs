@@ -15,22 +15,15 @@
 //! - **key rotation**: the send time of the first 401 for the credential issued before the rotation
 //!   (the prober does not log in again after a rotation: it measures when the old token died).
 //!
-//! [`inject_outage`] stops the store: `pause` sends SIGSTOP and, after the duration, SIGCONT (also
-//! when the task is dropped half-way); `kill` sends SIGKILL and, after the duration, starts a fresh
-//! empty `redis-server` on the same port ([`RestartedRedis`]).
+//! The outage itself is injected by `environment::outage`.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::process::Stdio;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
-use tokio::process::{Child, Command};
+use anyhow::Context;
 use tokio::task::{JoinHandle, JoinSet};
 
 use super::http;
-use crate::scenario::OutageMode;
 use crate::targets::StrategyKind;
 
 /// How often the prober sends a poll (each on its own connection, so a hung one does not delay the
@@ -269,126 +262,6 @@ pub async fn rotate_key(base: &str, admin_key: &str) -> anyhow::Result<Option<St
     anyhow::ensure!(status == 200, "rotate-key answered {status}: {}", String::from_utf8_lossy(&body));
     let json: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
     Ok(json["kid"].as_str().map(str::to_owned))
-}
-
-/// A redis-server started by [`inject_outage`] (kill mode) in place of the killed one: same port,
-/// empty. Killed (and its temp dir removed) on drop.
-#[derive(Debug)]
-pub struct RestartedRedis {
-    child: Child,
-    dir: PathBuf,
-}
-
-impl RestartedRedis {
-    pub fn pid(&self) -> u32 {
-        self.child.id().unwrap_or(0)
-    }
-}
-
-impl Drop for RestartedRedis {
-    fn drop(&mut self) {
-        let _ = self.child.start_kill();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// Sends SIGCONT on drop, so a paused store is never left stopped.
-struct ContinueOnDrop(i32);
-
-impl Drop for ContinueOnDrop {
-    fn drop(&mut self) {
-        // SAFETY: kill(2) with a pid we started and a valid signal number; no memory involved.
-        unsafe {
-            libc::kill(self.0, libc::SIGCONT);
-        }
-    }
-}
-
-fn signal(pid: u32, sig: i32) -> anyhow::Result<()> {
-    let pid = i32::try_from(pid).context("pid out of range")?;
-    if pid <= 0 {
-        bail!("the store process is not running");
-    }
-    // SAFETY: kill(2) with a pid we started and a valid signal number; no memory involved.
-    if unsafe { libc::kill(pid, sig) } != 0 {
-        bail!("kill({pid}, {sig}): {}", std::io::Error::last_os_error());
-    }
-    Ok(())
-}
-
-/// Stop the store process `pid` (listening on `port`) for `duration`. `pause`: SIGSTOP then SIGCONT.
-/// `kill`: SIGKILL, then a fresh redis-server on the same port, returned (the caller keeps it alive
-/// and uses its pid from then on).
-pub async fn inject_outage(
-    pid: u32,
-    port: u16,
-    mode: OutageMode,
-    duration: Duration,
-) -> anyhow::Result<Option<RestartedRedis>> {
-    match mode {
-        OutageMode::Pause => {
-            signal(pid, libc::SIGSTOP)?;
-            let _cont = ContinueOnDrop(pid as i32);
-            tokio::time::sleep(duration).await;
-            Ok(None)
-        }
-        OutageMode::Kill => {
-            signal(pid, libc::SIGKILL)?;
-            tokio::time::sleep(duration).await;
-            restart(port).await.map(Some)
-        }
-    }
-}
-
-async fn restart(port: u16) -> anyhow::Result<RestartedRedis> {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "authbench-redis-restart-{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    ));
-    std::fs::create_dir_all(&dir).context("creating a temp dir for the restarted redis-server")?;
-    let mut last = anyhow::anyhow!("redis-server did not come back on port {port}");
-    // The killed server's port may take a moment to be free again.
-    for _ in 0..50 {
-        let mut child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .arg("--dir")
-            .arg(&dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .context("restarting redis-server")?;
-        let deadline = Instant::now() + Duration::from_secs(2);
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = child.try_wait() {
-                last = anyhow::anyhow!("restarted redis-server on port {port} exited ({status})");
-                break;
-            }
-            if ping(port).await {
-                return Ok(RestartedRedis { child, dir });
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        let _ = child.start_kill();
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let _ = std::fs::remove_dir_all(&dir);
-    Err(last)
-}
-
-async fn ping(port: u16) -> bool {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let attempt = async {
-        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.ok()?;
-        s.write_all(b"PING\r\n").await.ok()?;
-        let mut buf = [0u8; 16];
-        let n = s.read(&mut buf).await.ok()?;
-        Some(buf[..n].starts_with(b"+PONG"))
-    };
-    matches!(tokio::time::timeout(Duration::from_millis(200), attempt).await, Ok(Some(true)))
 }
 
 #[cfg(test)]

@@ -28,7 +28,7 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::FONT_FAMILY;
 use super::fmt;
-use super::hgrm;
+use super::hgrm::Curves;
 use super::summary::knee_index;
 use crate::figures::{self, Figure};
 use crate::results::{OPERATIONS, Report, StrategyResult};
@@ -424,7 +424,7 @@ fn hatch<DB: DrawingBackend>(
 }
 
 /// Every plot the report gets, in the order the HTML shows them.
-pub fn all(report: &Report, hist_dir: Option<&Path>) -> Vec<PlotSpec> {
+pub fn all(report: &Report, curves: Curves<'_>) -> Vec<PlotSpec> {
     let colors: BTreeMap<&str, RGBColor> =
         report.strategies.iter().enumerate().map(|(i, s)| (s.name.as_str(), PALETTE[i % PALETTE.len()])).collect();
     let color = |s: &StrategyResult| colors.get(s.name.as_str()).copied().unwrap_or(PALETTE[0]);
@@ -433,7 +433,7 @@ pub fn all(report: &Report, hist_dir: Option<&Path>) -> Vec<PlotSpec> {
     // Latency spectra: api first, then the other operations that were measured.
     let ops: Vec<&str> = std::iter::once("api").chain(OPERATIONS.iter().copied().filter(|o| *o != "api")).collect();
     for op in ops {
-        if let Some(spec) = spectrum(report, op, hist_dir, &color) {
+        if let Some(spec) = spectrum(report, op, curves, &color) {
             specs.push(spec);
         }
     }
@@ -610,7 +610,7 @@ fn bar_spec(
 fn spectrum(
     report: &Report,
     op: &str,
-    hist_dir: Option<&Path>,
+    curves: Curves<'_>,
     color: &dyn Fn(&StrategyResult) -> RGBColor,
 ) -> Option<PlotSpec> {
     let mut series = Vec::new();
@@ -618,9 +618,8 @@ fn spectrum(
     let mut from_summary = 0usize;
     for s in &report.strategies {
         let Some(l) = s.latency_us.get(op).filter(|l| l.count > 0) else { continue };
-        let curve = hist_dir.and_then(|d| hgrm::load(d, &s.name, op));
-        let (points, dots) = match curve {
-            Some((_, pts)) => {
+        let (points, dots) = match curves.get(&s.name, op) {
+            Some(pts) => {
                 from_files += 1;
                 let mut out = Vec::with_capacity(pts.len());
                 let mut last_x = 0.0f64;
