@@ -5,11 +5,8 @@ pub mod cli;
 pub mod collect;
 pub mod compare;
 pub mod engine;
-<<<<<<< HEAD
-pub mod figures;
-=======
 pub mod environment;
->>>>>>> runcore
+pub mod figures;
 pub mod output;
 pub mod plan;
 pub mod progress;

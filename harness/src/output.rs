@@ -13,12 +13,8 @@ use hdrhistogram::Histogram;
 use hdrhistogram::serialization::V2Serializer;
 use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
 
-<<<<<<< HEAD
-use crate::engine::record::{FinishedInterval, Op};
-use crate::figures::{self, Figure};
-=======
 use crate::engine::record::{FinishedInterval, Op, new_histogram};
->>>>>>> runcore
+use crate::figures::{self, Figure};
 use crate::results::{LatencySummary, Report};
 
 /// File-name-safe form of a strategy label (`jwt alg=ES256` -> `jwt_alg_ES256`); the same rule as

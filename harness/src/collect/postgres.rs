@@ -1,11 +1,5 @@
-//! PostgreSQL for a run: a schema of the run's own on a server the harness can reach, and store load
-//! read from PostgreSQL's own statistics, as Redis load is read from `INFO`.
-//!
-//! The server is the one the user names (`--store postgres://…`) or, by default, the one
-//! `scripts/setup` provides on 127.0.0.1:5432 ([`DEFAULT_SERVER_URL`], overridable with
-//! [`SERVER_URL_ENV`]). The run creates a schema with a unique name, points every target at it
-//! (`?schema=` in the store URL), empties it between strategies and drops it at the end: nothing
-//! outside it is touched.
+//! Store load read from PostgreSQL's own statistics, as Redis load is read from `INFO`. The run's
+//! schema itself (created, emptied, dropped) is `crate::environment::postgres`.
 //!
 //! Store load over a measured window is the difference of two [`PgSnapshot`]s:
 //! - **operations by command**: `pg_stat_statements` calls of the statements on the run's table,
@@ -21,8 +15,8 @@
 //!   counterpart of Redis's `used_memory`;
 //! - **network bytes**: PostgreSQL does not count them; not measured.
 //!
-//! The snapshot's own statements do not touch the run's table, so they never count as store
-//! operations, and they run on the harness's own connection, whose backend is not a target's.
+//! A snapshot opens a connection of its own: its statements do not touch the run's table, so they
+//! never count as store operations, and its backend is not a target's, so its CPU is not counted.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -33,42 +27,11 @@ use tokio_postgres::{Client, NoTls};
 
 use crate::results::StoreLoad;
 
-/// The server used when a scenario says `store = "postgres"` and names none.
-pub const DEFAULT_SERVER_URL: &str = "postgres://authbench:authbench@127.0.0.1:5432/authbench";
-/// Environment variable overriding [`DEFAULT_SERVER_URL`].
-pub const SERVER_URL_ENV: &str = "AUTHBENCH_POSTGRES_URL";
-/// Upper bound on connecting and on each housekeeping statement.
+/// Upper bound on connecting and on each statement of a snapshot.
 pub const STATEMENT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The default server URL: [`SERVER_URL_ENV`] when set, else [`DEFAULT_SERVER_URL`].
-pub fn default_server_url() -> String {
-    std::env::var(SERVER_URL_ENV).unwrap_or_else(|_| DEFAULT_SERVER_URL.to_owned())
-}
-
-/// A schema of the run's own on a PostgreSQL server, with the harness's connection to it.
-pub struct PgRunSchema {
-    /// The server as named (without our `schema=` parameter).
-    server_url: String,
-    /// The schema's name (unquoted).
-    pub schema: String,
-    /// `server_version` as the server reports it, for the report's tool list.
-    pub version: String,
-    /// Whether `pg_stat_statements` answered: per-command operation counts come from it.
-    pub has_statements: bool,
-    /// The harness's own connection (snapshots, emptying, dropping).
-    client: Client,
-    /// Set once the schema has been dropped, so drop does not try again.
-    dropped: bool,
-}
-
-impl std::fmt::Debug for PgRunSchema {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PgRunSchema").field("schema", &self.schema).field("version", &self.version).finish()
-    }
-}
-
 /// One connection (driver task spawned), bounded by [`STATEMENT_TIMEOUT`].
-async fn connect(url: &str) -> anyhow::Result<Client> {
+pub async fn connect(url: &str) -> anyhow::Result<Client> {
     let (client, conn) = tokio::time::timeout(STATEMENT_TIMEOUT, tokio_postgres::connect(url, NoTls))
         .await
         .map_err(|_| anyhow!("connecting to PostgreSQL at {url}: no answer within {STATEMENT_TIMEOUT:?}"))?
@@ -82,121 +45,50 @@ async fn connect(url: &str) -> anyhow::Result<Client> {
     Ok(client)
 }
 
-impl PgRunSchema {
-    /// Connect to `server_url` and create a fresh schema named after `label` and the time.
-    pub async fn create(server_url: &str, label: &str) -> anyhow::Result<Self> {
-        let client = connect(server_url).await?;
-        let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-        let clean: String = label
-            .chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
-            .take(20)
-            .collect();
-        let schema = format!("authbench_run_{clean}_{}_{}", stamp.as_millis(), std::process::id());
-        bounded(client.batch_execute(&format!("CREATE SCHEMA {}", quote_ident(&schema))))
-            .await
-            .with_context(|| format!("creating schema {schema} on {server_url}"))?;
-        let version = bounded(client.query_one("SHOW server_version", &[]))
-            .await
-            .ok()
-            .and_then(|r| r.try_get::<_, String>(0).ok())
-            .unwrap_or_default();
-        let has_statements =
-            bounded(client.query_one("SELECT count(*) FROM pg_stat_statements LIMIT 1", &[])).await.is_ok();
-        Ok(PgRunSchema { server_url: server_url.to_owned(), schema, version, has_statements, client, dropped: false })
-    }
-
-    /// What targets get as `--store`: the server URL plus `schema=`.
-    pub fn store_url(&self) -> String {
-        let sep = if self.server_url.contains('?') { '&' } else { '?' };
-        format!("{}{sep}schema={}", self.server_url, self.schema)
-    }
-
-    fn table(&self) -> String {
-        format!("{}.kv", quote_ident(&self.schema))
-    }
-
-    /// Empty the run's table (between strategies), if the targets have created it yet.
-    pub async fn flush(&self) -> anyhow::Result<()> {
-        let sql = format!(
-            "DO $$ BEGIN IF to_regclass('{t}') IS NOT NULL THEN TRUNCATE {t}; END IF; END $$",
-            t = self.table().replace('\'', "''")
-        );
-        bounded(self.client.batch_execute(&sql)).await.context("emptying the run's PostgreSQL table")
-    }
-
-    /// Drop the schema and everything in it.
-    pub async fn drop_schema(mut self) -> anyhow::Result<()> {
-        let sql = format!("DROP SCHEMA IF EXISTS {} CASCADE", quote_ident(&self.schema));
-        let r = bounded(self.client.batch_execute(&sql)).await;
-        self.dropped = r.is_ok();
-        r.with_context(|| format!("dropping schema {}", self.schema))
-    }
-
-    /// Cumulative counters now (see the module docs for what each one is).
-    pub async fn snapshot(&self) -> anyhow::Result<PgSnapshot> {
-        let calls_by_command = if self.has_statements { Some(self.statement_calls().await?) } else { None };
-        let app = application_name(&self.schema);
-        let pids: Vec<i32> =
-            bounded(self.client.query("SELECT pid FROM pg_stat_activity WHERE application_name = $1", &[&app]))
-                .await
-                .context("listing the targets' PostgreSQL backends")?
-                .iter()
-                .filter_map(|r| r.try_get(0).ok())
-                .collect();
-        let backend_cpu = backend_cpu(&pids);
-        let table = self.table().replace('\'', "''");
-        let size_sql = format!("SELECT coalesce(pg_total_relation_size(to_regclass('{table}')), 0)::int8");
-        let relation_bytes: i64 = bounded(self.client.query_one(&size_sql, &[]))
-            .await
-            .context("reading the table size")?
-            .try_get(0)
-            .unwrap_or(0);
-        Ok(PgSnapshot { calls_by_command, backend_cpu, relation_bytes })
-    }
-
-    /// `pg_stat_statements` calls on the run's table, by store command.
-    async fn statement_calls(&self) -> anyhow::Result<BTreeMap<String, u64>> {
-        let pattern = format!("%{}%", self.table().replace('%', "\\%").replace('_', "\\_"));
-        let rows = bounded(
-            self.client.query("SELECT query, calls::int8 FROM pg_stat_statements WHERE query LIKE $1", &[&pattern]),
-        )
+/// Cumulative counters of the run's `schema` on the server at `server_url`, now (see the module
+/// docs for what each one is). `with_statements`: read `pg_stat_statements` (it answers).
+pub async fn snapshot(server_url: &str, schema: &str, with_statements: bool) -> anyhow::Result<PgSnapshot> {
+    let client = connect(server_url).await?;
+    let table = format!("{}.kv", quote_ident(schema));
+    let calls_by_command = if with_statements { Some(statement_calls(&client, &table).await?) } else { None };
+    let app = application_name(schema);
+    let pids: Vec<i32> = bounded(client.query("SELECT pid FROM pg_stat_activity WHERE application_name = $1", &[&app]))
         .await
-        .context("reading pg_stat_statements")?;
-        let mut out = BTreeMap::new();
-        for row in rows {
-            let (Ok(query), Ok(calls)) = (row.try_get::<_, &str>(0), row.try_get::<_, i64>(1)) else { continue };
-            if let Some(cmd) = command_of_statement(query) {
-                *out.entry(cmd.name().to_owned()).or_insert(0) += u64::try_from(calls).unwrap_or(0);
-            }
-        }
-        Ok(out)
-    }
+        .context("listing the targets' PostgreSQL backends")?
+        .iter()
+        .filter_map(|r| r.try_get(0).ok())
+        .collect();
+    let size_sql =
+        format!("SELECT coalesce(pg_total_relation_size(to_regclass('{}')), 0)::int8", table.replace('\'', "''"));
+    let relation_bytes: i64 =
+        bounded(client.query_one(&size_sql, &[])).await.context("reading the table size")?.try_get(0).unwrap_or(0);
+    Ok(PgSnapshot { calls_by_command, backend_cpu: backend_cpu(&pids), relation_bytes })
 }
 
-impl Drop for PgRunSchema {
-    fn drop(&mut self) {
-        if self.dropped {
-            return;
-        }
-        // Not dropped explicitly (an error path): drop it from a thread of its own, since this may
-        // run inside the runtime and must not block it on a future.
-        let (url, schema) = (self.server_url.clone(), self.schema.clone());
-        let done = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
-            rt.block_on(async {
-                if let Ok(c) = connect(&url).await {
-                    let _ =
-                        bounded(c.batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", quote_ident(&schema))))
-                            .await;
-                }
-            });
-        });
-        let _ = done.join();
-    }
+/// Whether `pg_stat_statements` answers on this server (loaded and created in the database).
+pub async fn has_statements(client: &Client) -> bool {
+    bounded(client.query_one("SELECT count(*) FROM pg_stat_statements LIMIT 1", &[])).await.is_ok()
 }
 
-async fn bounded<T>(f: impl Future<Output = Result<T, tokio_postgres::Error>>) -> anyhow::Result<T> {
+/// `pg_stat_statements` calls on `table`, by store command.
+async fn statement_calls(client: &Client, table: &str) -> anyhow::Result<BTreeMap<String, u64>> {
+    let pattern = format!("%{}%", table.replace('%', "\\%").replace('_', "\\_"));
+    let rows =
+        bounded(client.query("SELECT query, calls::int8 FROM pg_stat_statements WHERE query LIKE $1", &[&pattern]))
+            .await
+            .context("reading pg_stat_statements")?;
+    let mut out = BTreeMap::new();
+    for row in rows {
+        let (Ok(query), Ok(calls)) = (row.try_get::<_, &str>(0), row.try_get::<_, i64>(1)) else { continue };
+        if let Some(cmd) = command_of_statement(query) {
+            *out.entry(cmd.name().to_owned()).or_insert(0) += u64::try_from(calls).unwrap_or(0);
+        }
+    }
+    Ok(out)
+}
+
+/// `f`, bounded by [`STATEMENT_TIMEOUT`], its error with its cause.
+pub async fn bounded<T>(f: impl Future<Output = Result<T, tokio_postgres::Error>>) -> anyhow::Result<T> {
     match tokio::time::timeout(STATEMENT_TIMEOUT, f).await {
         Ok(r) => r.map_err(|e| anyhow!(authbench_targets::store::postgres::describe(&e))),
         Err(_) => Err(anyhow!("PostgreSQL did not answer within {STATEMENT_TIMEOUT:?}")),
