@@ -774,7 +774,7 @@ struct VariantDraft {
 fn axes(m: &scenario::Matrix) -> Result<Vec<Vec<AxisValue>>, PlanError> {
     fn axis<T: Copy>(key: &str, vals: Option<&[T]>, f: fn(T) -> AxisValue) -> Result<Vec<AxisValue>, PlanError> {
         match vals {
-            Some(v) if v.is_empty() => invalid(format!("matrix.{key} is empty")),
+            Some([]) => invalid(format!("matrix.{key} is empty")),
             Some(v) => Ok(v.iter().map(|x| f(*x)).collect()),
             None => Ok(Vec::new()),
         }
