@@ -34,9 +34,10 @@ pub struct RunArgs {
     #[arg(long = "strategy", value_enum)]
     pub strategies: Vec<StrategyKind>,
     /// Store for the targets: `auto` (private redis-server if installed, else memory), `memory`, `redis`,
-    /// `cluster` (a private Redis Cluster).
-    #[arg(long, value_enum)]
-    pub store: Option<StoreChoice>,
+    /// `cluster` (a private Redis Cluster), `postgres` (the local PostgreSQL), or a `postgres://` URL
+    /// (PostgreSQL on that server). PostgreSQL runs use a schema of their own, dropped afterwards.
+    #[arg(long, value_parser = parse_store_arg)]
+    pub store: Option<StoreArg>,
     /// Traffic before measuring starts (`1s`).
     #[arg(long, value_parser = parse_duration)]
     pub warmup: Option<Duration>,
@@ -225,6 +226,8 @@ pub struct RunPlan {
     pub timeout: Duration,
     pub mix: MixWeights,
     pub store: StoreChoice,
+    /// `store = postgres`: the server the user named; `None`: the local default.
+    pub postgres_url: Option<String>,
     /// Nodes of the Redis Cluster (`store = cluster`).
     pub cluster_nodes: usize,
     /// Spread of the store delay per round trip (with a delay proxy).
@@ -318,6 +321,7 @@ pub fn build_from(loaded: LoadedScenario, args: &RunArgs) -> Result<RunPlan, Pla
         timeout: traffic.timeout,
         mix,
         store: if args.target.is_some() { StoreChoice::Auto } else { store_plan.kind },
+        postgres_url: store_plan.postgres_url,
         cluster_nodes: store_plan.cluster_nodes,
         store_jitter: store_plan.jitter,
         outage: store_plan.outage,
@@ -337,13 +341,35 @@ pub fn build_from(loaded: LoadedScenario, args: &RunArgs) -> Result<RunPlan, Pla
     })
 }
 
+/// `--store`: a store kind, or a `postgres://` URL (kind `postgres` on that server).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreArg {
+    pub kind: StoreChoice,
+    /// The PostgreSQL server named by a URL.
+    pub url: Option<String>,
+}
+
+fn parse_store_arg(s: &str) -> Result<StoreArg, String> {
+    if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+        return Ok(StoreArg { kind: StoreChoice::Postgres, url: Some(s.to_owned()) });
+    }
+    use clap::ValueEnum;
+    StoreChoice::from_str(s, true)
+        .map(|kind| StoreArg { kind, url: None })
+        .map_err(|_| format!("expected auto, memory, redis, cluster, postgres or a postgres:// URL, got `{s}`"))
+}
+
 /// The flags, written into the scenario so the resolved TOML shows what ran.
 fn apply_flags(sc: &mut Scenario, args: &RunArgs) -> Result<(), PlanError> {
     if !args.strategies.is_empty() {
         sc.strategies = Some(args.strategies.clone());
     }
-    if let Some(s) = args.store {
-        sc.store.get_or_insert_with(StoreOptions::default).kind = Some(s);
+    if let Some(s) = &args.store {
+        let so = sc.store.get_or_insert_with(StoreOptions::default);
+        so.kind = Some(s.kind);
+        if s.url.is_some() || s.kind != StoreChoice::Postgres {
+            so.url.clone_from(&s.url);
+        }
     }
     let t = &mut sc.traffic;
     if let Some(c) = args.connections {
@@ -533,11 +559,41 @@ fn check_variants(variants: &[Variant], traffic: &TrafficPlan, args: &RunArgs) -
 /// The `[store]`, `[rotation]` and fail-open options, validated together.
 struct StorePlan {
     kind: StoreChoice,
+    /// `kind = postgres`: the server named (`None`: the local default).
+    postgres_url: Option<String>,
     cluster_nodes: usize,
     delay: Option<Duration>,
     jitter: Duration,
     outage: Option<Outage>,
     rotation: Option<RotationPlan>,
+}
+
+/// The PostgreSQL server of a `postgres` store; `url` is refused for other kinds, and delays,
+/// outages and `--target` for this one.
+fn postgres_url(
+    so: &StoreOptions,
+    kind: StoreChoice,
+    needs_redis: bool,
+    external: bool,
+) -> Result<Option<String>, PlanError> {
+    if kind != StoreChoice::Postgres {
+        return match so.url {
+            Some(_) => invalid("store.url names a PostgreSQL server: it needs kind = \"postgres\""),
+            None => Ok(None),
+        };
+    }
+    if needs_redis {
+        return invalid("store.delay, store.jitter and store.outage need kind = \"redis\", not postgres");
+    }
+    if external {
+        return invalid("a postgres store needs targets started by the run (not --target)");
+    }
+    match &so.url {
+        Some(u) if !(u.starts_with("postgres://") || u.starts_with("postgresql://")) => {
+            invalid(format!("store.url must be a postgres:// URL, got `{u}`"))
+        }
+        other => Ok(other.clone()),
+    }
 }
 
 fn store_plan(sc: &Scenario, strategies: &[StrategyKind], stop: Stop, external: bool) -> Result<StorePlan, PlanError> {
@@ -557,6 +613,7 @@ fn store_plan(sc: &Scenario, strategies: &[StrategyKind], stop: Stop, external: 
     if kind == StoreChoice::Auto && needs_redis {
         kind = StoreChoice::Redis; // a delay or an outage needs a real store: say so if it is missing
     }
+    let postgres_url = postgres_url(&so, kind, needs_redis, external)?;
     if needs_redis && kind == StoreChoice::Memory {
         return invalid("store.delay, store.jitter and store.outage need a Redis store (kind = \"redis\"), not memory");
     }
@@ -608,6 +665,7 @@ fn store_plan(sc: &Scenario, strategies: &[StrategyKind], stop: Stop, external: 
     let rotation = rotation_plan(sc, strategies, &within)?;
     Ok(StorePlan {
         kind,
+        postgres_url,
         cluster_nodes,
         delay: if needs_proxy { Some(so.delay.map_or(Duration::ZERO, |d| d.0)) } else { None },
         jitter: so.jitter.map_or(Duration::ZERO, |d| d.0),

@@ -67,6 +67,9 @@ pub enum StoreChoice {
     Redis,
     /// A private Redis Cluster (`cluster_nodes` cluster-mode redis-servers) started for the run.
     Cluster,
+    /// PostgreSQL (`url`, default the local server `scripts/setup` provides), in a schema of the
+    /// run's own, created for the run and dropped after it.
+    Postgres,
 }
 
 impl StoreChoice {
@@ -76,6 +79,7 @@ impl StoreChoice {
             StoreChoice::Memory => "memory",
             StoreChoice::Redis => "redis",
             StoreChoice::Cluster => "cluster",
+            StoreChoice::Postgres => "postgres",
         }
     }
 }
@@ -84,9 +88,13 @@ impl StoreChoice {
 /// distance from the targets and an outage to inject.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct StoreOptions {
-    /// `auto` (default), `memory`, `redis` or `cluster`.
+    /// `auto` (default), `memory`, `redis`, `cluster` or `postgres`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kind: Option<StoreChoice>,
+    /// `kind = "postgres"`: the server (`postgres://user[:password]@host:port/db`); default the
+    /// local one (`AUTHBENCH_POSTGRES_URL`, else `scripts/setup`'s).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
     /// Nodes of the Redis Cluster (`kind = "cluster"`). Default 3 (the fewest Redis Cluster takes).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cluster_nodes: Option<usize>,
@@ -106,6 +114,7 @@ pub struct StoreOptions {
 #[serde(deny_unknown_fields)]
 struct StoreTable {
     kind: Option<StoreChoice>,
+    url: Option<String>,
     cluster_nodes: Option<usize>,
     delay: Option<Dur>,
     jitter: Option<Dur>,
@@ -118,7 +127,7 @@ impl<'de> Deserialize<'de> for StoreOptions {
         impl<'de> Visitor<'de> for V {
             type Value = StoreOptions;
             fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a store kind (`auto`, `memory`, `redis`, `cluster`) or a [store] table")
+                f.write_str("a store kind (`auto`, `memory`, `redis`, `cluster`, `postgres`) or a [store] table")
             }
             fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<StoreOptions, E> {
                 let kind = StoreChoice::deserialize(s.into_deserializer())?;
@@ -128,6 +137,7 @@ impl<'de> Deserialize<'de> for StoreOptions {
                 let t = StoreTable::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
                 Ok(StoreOptions {
                     kind: t.kind,
+                    url: t.url,
                     cluster_nodes: t.cluster_nodes,
                     delay: t.delay,
                     jitter: t.jitter,

@@ -126,7 +126,9 @@ pub struct TargetArgs {
     #[arg(long, value_enum, default_value = "HS256", ignore_case = true)]
     pub alg: Alg,
     /// Store: `memory` (in-process) or a `redis://host:port[/db]` URL. Several comma-separated
-    /// `redis://` URLs (or one `redis-cluster://host:port` URL) form a Redis Cluster.
+    /// `redis://` URLs (or one `redis-cluster://host:port` URL) form a Redis Cluster. A
+    /// `postgres://user@host:port/db[?schema=NAME]` URL stores in PostgreSQL (table `NAME.kv`,
+    /// created if missing; default schema `authbench`).
     #[arg(long, default_value = "memory")]
     pub store: String,
     /// Lifetime of an access JWT. Default: the strategy's (15m; 5m for jwt-refresh).
@@ -177,7 +179,7 @@ pub struct TargetArgs {
     /// Per-command store timeout in milliseconds; past it the request gets 503.
     #[arg(long, default_value_t = 250)]
     pub store_timeout_ms: u64,
-    /// Redis connections in the pool.
+    /// Store connections in the pool (Redis clients, or PostgreSQL connections).
     #[arg(long, default_value_t = 4)]
     pub store_pool_size: usize,
     /// Serve on a single-threaded runtime (for pinning a target to one core).
@@ -241,11 +243,13 @@ pub enum StoreSpec {
     Memory,
     /// One URL: a single node; several: the seed nodes of a cluster.
     Redis(Vec<String>),
+    /// One `postgres://` URL (with an optional `schema=` parameter).
+    Postgres(String),
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("--store must be `memory` or redis:// (redis-cluster://) URLs, got `{0}`")]
+    #[error("--store must be `memory`, redis:// (redis-cluster://) URLs or one postgres:// URL, got `{0}`")]
     Store(String),
     #[error("--secret must be at least 32 bytes for {0} (a shorter HMAC key is brute-forceable)")]
     ShortSecret(Alg),
@@ -282,6 +286,8 @@ impl TargetArgs {
     pub fn validate(&self) -> Result<TargetConfig, ConfigError> {
         let store = if self.store == "memory" {
             StoreSpec::Memory
+        } else if self.store.starts_with("postgres://") || self.store.starts_with("postgresql://") {
+            StoreSpec::Postgres(self.store.clone())
         } else {
             let urls: Vec<String> = self.store.split(',').map(|s| s.trim().to_owned()).collect();
             if urls.iter().any(|u| !u.starts_with("redis://") && !u.starts_with("redis-cluster://")) {
@@ -360,8 +366,10 @@ mod tests {
         a.secret = Some("short".into());
         assert!(matches!(a.validate(), Err(ConfigError::ShortSecret(_))));
         let mut a = TargetArgs::new(StrategyKind::SESSION);
-        a.store = "postgres://x".into();
+        a.store = "mysql://x".into();
         assert!(matches!(a.validate(), Err(ConfigError::Store(_))));
+        a.store = "postgresql://u@h/db?schema=s".into();
+        assert_eq!(a.validate().unwrap().store, StoreSpec::Postgres("postgresql://u@h/db?schema=s".into()));
         let a = TargetArgs::new(StrategyKind::JWT_REFRESH).validate().unwrap();
         assert_eq!(a.access_ttl, Duration::from_secs(300));
         assert!(!a.fail_open, "fail closed by default");

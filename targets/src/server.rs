@@ -27,7 +27,7 @@ use crate::config::{StoreSpec, TargetConfig};
 use crate::error::ApiError;
 use crate::ids;
 use crate::metrics::{Metrics, Route};
-use crate::store::{Backend, MemoryStore, RedisStore, RedisStoreOptions, Store};
+use crate::store::{Backend, MemoryStore, PostgresStore, PostgresStoreOptions, RedisStore, RedisStoreOptions, Store};
 use crate::strategy::profile::{Refresh, Transport};
 use crate::strategy::{Credential, Grant, Strategy};
 
@@ -73,6 +73,14 @@ pub async fn open_store(config: &TargetConfig, metrics: Arc<Metrics>) -> anyhow:
         StoreSpec::Redis(urls) => Backend::Redis(
             RedisStore::connect(RedisStoreOptions {
                 urls: urls.clone(),
+                pool_size: config.store_pool_size,
+                command_timeout: config.store_timeout,
+            })
+            .await?,
+        ),
+        StoreSpec::Postgres(url) => Backend::Postgres(
+            PostgresStore::connect(PostgresStoreOptions {
+                url: url.clone(),
                 pool_size: config.store_pool_size,
                 command_timeout: config.store_timeout,
             })
@@ -299,7 +307,7 @@ async fn rotate_key<S: Strategy>(app: &App<S>, req: &Request<Incoming>) -> Resul
 fn metrics<S: Strategy>(app: &App<S>) -> Response<Body> {
     let keys = match app.store.backend() {
         Backend::Memory(m) => Some(m.len()),
-        Backend::Redis(_) => None,
+        Backend::Redis(_) | Backend::Postgres(_) => None,
     };
     let text = app.metrics.render(S::PROFILE.name, app.store.kind(), keys);
     let mut resp = Response::new(Full::new(Bytes::from(text)));

@@ -15,7 +15,7 @@ use reqwest::header::{CACHE_CONTROL, CONTENT_TYPE, COOKIE, SET_COOKIE, WWW_AUTHE
 use reqwest::{Client, RequestBuilder, Response, StatusCode};
 use serde_json::{Value, json};
 
-use crate::util::{self, ADMIN_KEY, RedisCluster, RedisServer, TestTarget};
+use crate::util::{self, ADMIN_KEY, PgSchema, RedisCluster, RedisServer, TestTarget};
 
 // ---------------------------------------------------------------------------------------------
 // Shared fixtures
@@ -29,9 +29,11 @@ pub(crate) enum Backing {
     Redis,
     /// A private 3-node Redis Cluster, started for the test (`--store` gets every node's URL).
     Cluster,
+    /// A schema of the test's own on the machine's PostgreSQL, dropped after the test.
+    Postgres,
 }
 
-/// Generate `mod NAME { memory, redis }` tests, each calling `NAME(Backing)` of the parent module.
+/// Generate `mod NAME { memory, redis, postgres }` tests, each calling `NAME(Backing)` of the parent module.
 macro_rules! both_stores {
     ($($name:ident),* $(,)?) => {$(
         mod $name {
@@ -42,6 +44,10 @@ macro_rules! both_stores {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn redis() {
                 super::$name($crate::contract::Backing::Redis).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name($crate::contract::Backing::Postgres).await
             }
         }
     )*};
@@ -62,6 +68,10 @@ macro_rules! all_stores {
                 super::$name($crate::contract::Backing::Redis).await
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name($crate::contract::Backing::Postgres).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn cluster() {
                 super::$name($crate::contract::Backing::Cluster).await
             }
@@ -79,6 +89,8 @@ pub(crate) struct Env {
     pub redis: Option<RedisServer>,
     /// The cluster of the `Cluster` backing; dropped after the target too.
     pub cluster: Option<RedisCluster>,
+    /// The schema of the `Postgres` backing, held only so it is dropped after the target.
+    pub _pg: Option<PgSchema>,
 }
 
 /// Every request of these tests is bounded by this.
@@ -88,22 +100,30 @@ pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 pub(crate) async fn start(kind: StrategyKind, backing: Backing, tweak: impl FnOnce(&mut TargetArgs)) -> Env {
     let mut args = util::args(kind);
     tweak(&mut args);
-    let (redis, cluster) = match backing {
-        Backing::Memory => (None, None),
+    let (mut redis, mut cluster, mut pg) = (None, None, None);
+    match backing {
+        Backing::Memory => {}
         Backing::Redis => {
             let r = tokio::task::spawn_blocking(RedisServer::start).await.unwrap();
             args.store = r.url();
-            (Some(r), None)
+            redis = Some(r);
         }
         Backing::Cluster => {
             let c = tokio::task::spawn_blocking(|| RedisCluster::start(3)).await.unwrap();
             args.store = c.urls();
-            (None, Some(c))
+            cluster = Some(c);
         }
-    };
+        Backing::Postgres => {
+            let Some(schema) = PgSchema::create().await else {
+                panic!("{}=1 skips PostgreSQL store tests, but this one needs a server", util::POSTGRES_OPT_OUT_ENV)
+            };
+            args.store = schema.url();
+            pg = Some(schema);
+        }
+    }
     let t = TestTarget::start(args).await;
     let c = Client::builder().redirect(reqwest::redirect::Policy::none()).timeout(REQUEST_TIMEOUT).build().unwrap();
-    let env = Env { t, c, kind, redis, cluster };
+    let env = Env { t, c, kind, redis, cluster, _pg: pg };
     let r = env.c.get(env.t.url("/health")).send().await.expect("target answers /health");
     assert_eq!(r.status(), StatusCode::OK);
     env
@@ -466,7 +486,11 @@ async fn check_metrics(kind: StrategyKind, backing: Backing) {
     let ok = if kind == StrategyKind::NONE { 5 } else { 3 };
     assert_eq!(metric(&text, &line("200")), ok, "{text}");
     assert_eq!(metric(&text, &line("401")), if kind == StrategyKind::SESSION { 2 } else { denied }, "{text}");
-    let store = if backing == Backing::Memory { "memory" } else { "redis" };
+    let store = match backing {
+        Backing::Memory => "memory",
+        Backing::Redis | Backing::Cluster => "redis",
+        Backing::Postgres => "postgres",
+    };
     let ops = |t: &str, cmd: &str| {
         metric(t, &format!(r#"authbench_store_operations_total{{store="{store}",command="{cmd}"}}"#))
     };

@@ -8,10 +8,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use authbench_targets::error::StoreError;
-use authbench_targets::store::{KvStore, MemoryStore, RedisStore, RedisStoreOptions};
+use authbench_targets::store::{
+    KvStore, MemoryStore, PostgresStore, PostgresStoreOptions, RedisStore, RedisStoreOptions,
+};
 use bytes::Bytes;
 
-use crate::util::{RedisCluster, RedisServer, free_port};
+use crate::util::{CutProxy, PgSchema, RedisCluster, RedisServer, free_port};
 
 /// Short enough to keep the suite fast, long enough that "still there right after the write" is
 /// not a race on a loaded machine.
@@ -39,6 +41,21 @@ async fn cluster_store(cluster: &RedisCluster) -> RedisStore {
     poll_until(Duration::from_secs(5), || async { store.ping().await.is_ok() })
         .await
         .expect("cluster store answers PING");
+    store
+}
+
+fn pg_opts(url: String) -> PostgresStoreOptions {
+    // Eight connections, so the concurrency tests really run statements side by side; a 1 s
+    // statement timeout, so a busy test machine does not turn a queue for the pool into a failure.
+    PostgresStoreOptions { url, pool_size: 8, command_timeout: Duration::from_secs(1) }
+}
+
+/// A PostgreSQL store on `schema`, once it answers.
+async fn pg_store(url: String) -> PostgresStore {
+    let store = PostgresStore::connect(pg_opts(url)).await.expect("connect to the test PostgreSQL");
+    poll_until(Duration::from_secs(5), || async { store.get("{probe}").await.is_ok() })
+        .await
+        .expect("postgres store answers (schema created)");
     store
 }
 
@@ -194,7 +211,8 @@ async fn ping_answers<S: KvStore>(s: Arc<S>) {
 }
 
 /// One `#[tokio::test]` per contract item per implementation: `store::memory::<item>`,
-/// `store::redis::<item>` (one node) and `store::cluster::<item>` (a 3-node Redis Cluster).
+/// `store::redis::<item>` (one node), `store::cluster::<item>` (a 3-node Redis Cluster) and
+/// `store::postgres::<item>` (a schema of the test's own on the machine's PostgreSQL).
 macro_rules! contract {
     ($($item:ident),* $(,)?) => {
         mod memory {
@@ -214,6 +232,17 @@ macro_rules! contract {
                     let server = RedisServer::start();
                     super::$item(Arc::new(redis_store(&server).await)).await;
                     drop(server);
+                }
+            )*
+        }
+        mod postgres {
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $item() {
+                    let Some(schema) = PgSchema::create().await else { return };
+                    super::$item(Arc::new(pg_store(schema.url()).await)).await;
+                    drop(schema);
                 }
             )*
         }
@@ -245,7 +274,7 @@ contract!(
 // ---- Redis failure modes ----
 
 /// Every operation of `s` must fail (not hang, not succeed) within `bound`.
-async fn assert_all_ops_fail_fast(s: &RedisStore, bound: Duration) {
+async fn assert_all_ops_fail_fast<S: KvStore>(s: &S, bound: Duration) {
     let start = Instant::now();
     let results: Vec<(&str, Result<(), StoreError>)> = vec![
         ("ping", s.ping().await),
@@ -341,4 +370,82 @@ async fn redis_down_at_startup_then_appears() {
         .expect("the store must connect by itself once redis appears");
     store.set("k", b"v", LONG_TTL).await.unwrap();
     assert_eq!(store.get("k").await.unwrap(), b("v"));
+}
+
+// ---- PostgreSQL failure modes and TTL sweep ----
+
+#[tokio::test]
+async fn postgres_nothing_listening_starts_and_fails_fast() {
+    let port = free_port();
+    let start = Instant::now();
+    let url = format!("postgres://authbench@127.0.0.1:{port}/authbench");
+    let store = tokio::time::timeout(Duration::from_secs(3), PostgresStore::connect(pg_opts(url)))
+        .await
+        .expect("connect must not block on a server that is down")
+        .expect("a server that is down at start-up is not a configuration error");
+    assert!(start.elapsed() < Duration::from_secs(3));
+    assert_all_ops_fail_fast(&store, Duration::from_secs(3)).await;
+}
+
+#[tokio::test]
+async fn postgres_invalid_url_is_an_error() {
+    for url in ["postgres://u@h/db?schema=", "postgres://u@h/db?nonsense=1", "postgres://u@h:notaport/db"] {
+        let r = tokio::time::timeout(Duration::from_secs(3), PostgresStore::connect(pg_opts(url.to_owned())))
+            .await
+            .expect("connect must not hang on a bad URL");
+        assert!(r.is_err(), "`{url}` must be refused");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_outage_fails_fast_then_recovers_by_itself() {
+    let Some(schema) = PgSchema::create().await else { return };
+    let mut proxy = CutProxy::start(schema.server_addr()).await;
+    let store = pg_store(schema.url_via(proxy.port)).await;
+    store.set("k", b"v", LONG_TTL).await.unwrap();
+
+    proxy.cut();
+    for _ in 0..3 {
+        assert_all_ops_fail_fast(&store, Duration::from_secs(4)).await;
+    }
+
+    proxy.restore().await;
+    poll_until(Duration::from_secs(5), || async { store.ping().await.is_ok() })
+        .await
+        .expect("the pool must reconnect by itself once the server is reachable again");
+    // Every pooled connection must be usable again, not just one.
+    for i in 0..20 {
+        let key = format!("after{i}");
+        poll_until(Duration::from_secs(3), || async { store.set(&key, b"x", LONG_TTL).await.is_ok() })
+            .await
+            .unwrap_or_else(|e| panic!("set {i} kept failing for {e:?} after recovery"));
+    }
+    assert_eq!(store.get("k").await.unwrap(), b("v"), "the data outlived the outage (the server kept running)");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_sweeper_deletes_expired_rows_only() {
+    let Some(schema) = PgSchema::create().await else { return };
+    let store = pg_store(schema.url()).await;
+    store.set("{w}:short", b"x", Duration::from_millis(50)).await.unwrap();
+    store.sadd("{w}:set", "m", Duration::from_millis(50)).await.unwrap();
+    store.set("{w}:long", b"y", LONG_TTL).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let table = format!("SELECT count(*) FROM \"{}\".kv", schema.name);
+    assert_eq!(schema.query_count(&table).await, 3, "expired rows stay until swept (reads skip them)");
+    assert_eq!(store.sweep().await.unwrap(), 2);
+    assert_eq!(schema.query_count(&table).await, 1);
+    assert_eq!(store.get("{w}:long").await.unwrap(), b("y"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_schema_is_unlogged_and_private() {
+    let Some(schema) = PgSchema::create().await else { return };
+    let _store = pg_store(schema.url()).await;
+    let sql = format!(
+        "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE n.nspname = '{}' AND c.relname = 'kv' AND c.relpersistence = 'u'",
+        schema.name
+    );
+    assert_eq!(schema.query_count(&sql).await, 1, "the table is created UNLOGGED in the store's schema");
 }

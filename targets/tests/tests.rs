@@ -6,6 +6,7 @@ mod contract;
 mod fail_open;
 mod jwt_attacks;
 mod outage;
+mod postgres;
 mod refresh;
 mod revocation;
 mod rotation;

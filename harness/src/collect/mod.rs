@@ -7,6 +7,8 @@
 //! - [`process`]: CPU time of a process from `/proc/<pid>/stat`, the driver's own CPU and peak RSS;
 //! - [`redis`]: store load from Redis's own `INFO` (commandstats, stats, cpu, memory, keyspace),
 //!   summed over a cluster's nodes; the memory store's counters from the target's `/metrics`;
+//! - [`postgres`]: store load from PostgreSQL's own statistics (`pg_stat_statements`, the targets'
+//!   backend CPU from `/proc`, table size);
 //! - [`machine`]: what the run ran on and with (`Machine`, `ToolInfo`);
 //! - [`revocation`]: the revocation window, probed directly over HTTP;
 //! - [`availability`]: a health prober (store outages, key rotation) and the outage injector;
@@ -15,6 +17,7 @@
 pub mod availability;
 pub mod http;
 pub mod machine;
+pub mod postgres;
 pub mod process;
 pub mod redis;
 pub mod revocation;

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use super::postgres::PgSnapshot;
 use super::process::{proc_cpu_time, self_cpu_time};
 use super::redis::{InfoSnapshot, metrics_store_ops, snapshot_sum, store_load, store_load_from_metrics};
 use crate::results::StoreLoad;
@@ -15,6 +16,9 @@ pub enum StoreSource {
     Redis(Vec<String>),
     /// The memory store inside a target started by this run: its `/metrics`.
     TargetMetrics,
+    /// PostgreSQL's statistics for the run's schema; the target's `/metrics` stand in for the
+    /// operation counts when `pg_stat_statements` does not answer (`statements` false).
+    Postgres { server_url: String, schema: String, statements: bool },
     /// Not measurable (`--target`).
     None,
 }
@@ -24,8 +28,11 @@ pub enum StoreSource {
 pub struct Snapshots {
     /// Redis's counters (summed over a cluster's nodes).
     pub redis: Option<InfoSnapshot>,
-    /// The memory store's operations by command, from the target's `/metrics`.
+    /// The memory store's operations by command, from the target's `/metrics` (also read for a
+    /// PostgreSQL store without `pg_stat_statements`).
     pub memory_ops: Option<BTreeMap<String, u64>>,
+    /// PostgreSQL's counters for the run's schema.
+    pub postgres: Option<PgSnapshot>,
     /// The target process's CPU so far (none with `--target`).
     pub target_cpu: Option<Duration>,
     /// The driver's own CPU so far.
@@ -41,17 +48,28 @@ impl Snapshots {
         let at = Instant::now();
         let driver_cpu = self_cpu_time();
         let target_cpu = target_pid.and_then(|pid| proc_cpu_time(pid).ok());
-        let (redis, memory_ops) = match store {
-            StoreSource::Redis(urls) => (snapshot_sum(urls).await.ok(), None),
-            StoreSource::TargetMetrics => (None, metrics_store_ops(base_url).await.ok()),
-            StoreSource::None => (None, None),
-        };
-        Snapshots { redis, memory_ops, target_cpu, driver_cpu, at }
+        let (mut redis, mut memory_ops, mut postgres) = (None, None, None);
+        match store {
+            StoreSource::Redis(urls) => redis = snapshot_sum(urls).await.ok(),
+            StoreSource::TargetMetrics => memory_ops = metrics_store_ops(base_url).await.ok(),
+            StoreSource::Postgres { server_url, schema, statements } => {
+                postgres = super::postgres::snapshot(server_url, schema, *statements).await.ok();
+                if !statements {
+                    memory_ops = metrics_store_ops(base_url).await.ok();
+                }
+            }
+            StoreSource::None => {}
+        }
+        Snapshots { redis, memory_ops, postgres, target_cpu, driver_cpu, at }
     }
 
     /// Store load between `self` and the later `after`, per request (see [`store_load`]); not
     /// measured when either reading is missing.
     pub fn store_load(&self, after: &Snapshots, requests: u64, sessions_created: u64) -> StoreLoad {
+        if let (Some(b), Some(a)) = (&self.postgres, &after.postgres) {
+            let metrics = self.memory_ops.as_ref().zip(after.memory_ops.as_ref());
+            return super::postgres::store_load(b, a, metrics, requests, sessions_created);
+        }
         match (&self.redis, &after.redis, &self.memory_ops, &after.memory_ops) {
             (Some(b), Some(a), _, _) => store_load(b, a, requests, sessions_created),
             (_, _, Some(b), Some(a)) => store_load_from_metrics(b, a, requests),

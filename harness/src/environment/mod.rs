@@ -1,6 +1,7 @@
 //! Everything a run starts and stops, and nothing it measures (that is `collect/`):
 //! - [`redis`]: the one `redis-server` starter, and a private server of the run's own;
 //! - [`cluster`]: a private Redis Cluster (its nodes started by the same starter);
+//! - [`postgres`]: a schema of the run's own on a PostgreSQL server;
 //! - [`delay_proxy`]: a TCP proxy that puts the store at a network distance (latency, jitter);
 //! - [`outage`]: store outages injected during a run (pause, or kill and restart empty);
 //! - [`target`]: target servers as child processes (`authbench target ...`), pinned to a CPU;
@@ -14,6 +15,7 @@ pub mod cluster;
 pub mod cpu;
 pub mod delay_proxy;
 pub mod outage;
+pub mod postgres;
 pub mod redis;
 pub mod target;
 
@@ -27,18 +29,20 @@ use tokio::task::JoinHandle;
 pub use self::cluster::RedisCluster;
 pub use self::cpu::{CpuPlan, cpu_plan, pin_current_process};
 pub use self::delay_proxy::DelayProxy;
+pub use self::postgres::PgRunSchema;
 pub use self::redis::{RedisProcess, redis_server_available};
 pub use self::target::TargetProcess;
 use crate::collect::StoreSource;
 use crate::plan::{RunPlan, Variant};
 use crate::scenario::{Outage, StoreChoice};
 
-/// The run's store: a private redis-server or a private Redis Cluster; neither for the memory
-/// store (inside each target) and for `--target`.
+/// The run's store: a private redis-server, a private Redis Cluster or a PostgreSQL schema of the
+/// run's own; none for the memory store (inside each target) and for `--target`.
 #[derive(Debug, Default)]
 pub struct Store {
     redis: Option<RedisProcess>,
     cluster: Option<RedisCluster>,
+    postgres: Option<PgRunSchema>,
 }
 
 impl Store {
@@ -55,8 +59,9 @@ impl Store {
                 let cluster = RedisCluster::start(plan.cluster_nodes)
                     .await
                     .with_context(|| format!("starting a private {}-node Redis Cluster", plan.cluster_nodes))?;
-                return Ok((Store { redis: None, cluster: Some(cluster) }, "cluster"));
+                return Ok((Store { cluster: Some(cluster), ..Store::default() }, "cluster"));
             }
+            StoreChoice::Postgres => return Store::start_postgres(plan, warnings).await,
             StoreChoice::Redis => {
                 anyhow::ensure!(
                     redis_server_available(),
@@ -76,26 +81,47 @@ impl Store {
             return Ok((Store::default(), "memory"));
         }
         let redis = RedisProcess::start().await.context("starting a private redis-server")?;
-        Ok((Store { redis: Some(redis), cluster: None }, "redis"))
+        Ok((Store { redis: Some(redis), ..Store::default() }, "redis"))
+    }
+
+    /// A schema of the run's own on the named PostgreSQL server, or the local default one.
+    async fn start_postgres(plan: &RunPlan, warnings: &mut Vec<String>) -> anyhow::Result<(Store, &'static str)> {
+        let url = plan.postgres_url.clone().unwrap_or_else(postgres::default_server_url);
+        let schema = PgRunSchema::create(&url, &plan.name).await.context("preparing the PostgreSQL store")?;
+        tracing::info!(schema = %schema.schema, version = %schema.version, "postgres store ready");
+        if !schema.has_statements {
+            warnings.push(
+                "PostgreSQL: pg_stat_statements is not loaded, so store operations by command are the targets' \
+                 own /metrics counts (one SQL statement per operation), not PostgreSQL's"
+                    .to_owned(),
+            );
+        }
+        Ok((Store { postgres: Some(schema), ..Store::default() }, "postgres"))
     }
 
     /// What the targets get as `--store`.
     pub fn target_arg(&self) -> String {
-        match (&self.redis, &self.cluster) {
-            (Some(r), _) => r.url.clone(),
-            (None, Some(c)) => c.urls(),
-            (None, None) => "memory".to_owned(),
+        match (&self.redis, &self.cluster, &self.postgres) {
+            (Some(r), _, _) => r.url.clone(),
+            (None, Some(c), _) => c.urls(),
+            (None, None, Some(p)) => p.store_url(),
+            (None, None, None) => "memory".to_owned(),
         }
     }
 
     /// Where the store's own counters are read; `target_started`: whether the memory store's
     /// counters can be read from a target this run started.
     pub fn source(&self, target_started: bool) -> StoreSource {
-        match (&self.redis, &self.cluster) {
-            (Some(r), _) => StoreSource::Redis(vec![r.url.clone()]),
-            (None, Some(c)) => StoreSource::Redis(c.url_list()),
-            (None, None) if target_started => StoreSource::TargetMetrics,
-            (None, None) => StoreSource::None,
+        match (&self.redis, &self.cluster, &self.postgres) {
+            (Some(r), _, _) => StoreSource::Redis(vec![r.url.clone()]),
+            (None, Some(c), _) => StoreSource::Redis(c.url_list()),
+            (None, None, Some(p)) => StoreSource::Postgres {
+                server_url: p.server_url().to_owned(),
+                schema: p.schema.clone(),
+                statements: p.has_statements,
+            },
+            (None, None, None) if target_started => StoreSource::TargetMetrics,
+            (None, None, None) => StoreSource::None,
         }
     }
 
@@ -106,6 +132,9 @@ impl Store {
         }
         if let Some(c) = &self.cluster {
             c.flush().await?;
+        }
+        if let Some(p) = &self.postgres {
+            p.flush().await?;
         }
         Ok(())
     }
@@ -132,6 +161,11 @@ impl Store {
         }
         if let Some(c) = self.cluster {
             c.stop().await;
+        }
+        if let Some(p) = self.postgres
+            && let Err(e) = p.drop_schema().await
+        {
+            tracing::warn!(error = %e, "dropping the run's PostgreSQL schema");
         }
     }
 }

@@ -1,5 +1,5 @@
-//! The store seam: the few key-value operations every strategy needs, behind one trait, with two
-//! implementations (`memory` in-process, `redis` over TCP) and one enum the application picks from.
+//! The store seam: the few key-value operations every strategy needs, behind one trait, with three
+//! implementations (`memory` in-process, `redis` and `postgres` over TCP) and one enum the application picks from.
 //!
 //! Strategies never see which store they run on; they call [`Store`], which counts every operation by
 //! command (for `/metrics` and the report's store load) and forwards to the chosen implementation.
@@ -31,6 +31,7 @@
 //! at a target's concurrency) for this store and for the alternatives, in one run.
 
 pub mod memory;
+pub mod postgres;
 pub mod redis;
 
 use std::future::Future;
@@ -43,6 +44,7 @@ use crate::error::StoreError;
 use crate::metrics::Metrics;
 
 pub use self::memory::MemoryStore;
+pub use self::postgres::{PostgresStore, PostgresStoreOptions};
 pub use self::redis::{RedisStore, RedisStoreOptions};
 
 /// The vocabulary of store commands: the Redis commands the [`KvStore`] operations become, named as
@@ -120,6 +122,7 @@ pub trait KvStore: Send + Sync + 'static {
 pub enum Backend {
     Memory(Arc<MemoryStore>),
     Redis(RedisStore),
+    Postgres(PostgresStore),
 }
 
 /// The store handle strategies hold: the chosen backend plus per-command accounting.
@@ -139,11 +142,12 @@ impl Store {
         &self.backend
     }
 
-    /// `"memory"` or `"redis"`, for logs and reports.
+    /// `"memory"`, `"redis"` or `"postgres"`, for logs and reports.
     pub fn kind(&self) -> &'static str {
         match self.backend {
             Backend::Memory(_) => "memory",
             Backend::Redis(_) => "redis",
+            Backend::Postgres(_) => "postgres",
         }
     }
 
@@ -164,6 +168,7 @@ impl Store {
         let r = match &self.backend {
             Backend::Memory(s) => s.get(key).await,
             Backend::Redis(s) => s.get(key).await,
+            Backend::Postgres(s) => s.get(key).await,
         };
         self.account(&[Command::Get], r)
     }
@@ -172,6 +177,7 @@ impl Store {
         let r = match &self.backend {
             Backend::Memory(s) => s.mget(keys).await,
             Backend::Redis(s) => s.mget(keys).await,
+            Backend::Postgres(s) => s.mget(keys).await,
         };
         self.account(&[Command::Mget], r)
     }
@@ -180,6 +186,7 @@ impl Store {
         let r = match &self.backend {
             Backend::Memory(s) => s.set(key, value, ttl).await,
             Backend::Redis(s) => s.set(key, value, ttl).await,
+            Backend::Postgres(s) => s.set(key, value, ttl).await,
         };
         self.account(&[Command::Set], r)
     }
@@ -188,6 +195,7 @@ impl Store {
         let r = match &self.backend {
             Backend::Memory(s) => s.del(keys).await,
             Backend::Redis(s) => s.del(keys).await,
+            Backend::Postgres(s) => s.del(keys).await,
         };
         self.account(&[Command::Del], r)
     }
@@ -196,6 +204,7 @@ impl Store {
         let r = match &self.backend {
             Backend::Memory(s) => s.set_xx_get(key, value).await,
             Backend::Redis(s) => s.set_xx_get(key, value).await,
+            Backend::Postgres(s) => s.set_xx_get(key, value).await,
         };
         self.account(&[Command::Set], r)
     }
@@ -204,6 +213,7 @@ impl Store {
         let r = match &self.backend {
             Backend::Memory(s) => s.sadd(key, member, ttl).await,
             Backend::Redis(s) => s.sadd(key, member, ttl).await,
+            Backend::Postgres(s) => s.sadd(key, member, ttl).await,
         };
         self.account(&[Command::Sadd, Command::Pexpire], r)
     }
@@ -212,6 +222,7 @@ impl Store {
         let r = match &self.backend {
             Backend::Memory(s) => s.smembers(key).await,
             Backend::Redis(s) => s.smembers(key).await,
+            Backend::Postgres(s) => s.smembers(key).await,
         };
         self.account(&[Command::Smembers], r)
     }
@@ -220,6 +231,7 @@ impl Store {
         let r = match &self.backend {
             Backend::Memory(s) => s.ping().await,
             Backend::Redis(s) => s.ping().await,
+            Backend::Postgres(s) => s.ping().await,
         };
         self.account(&[Command::Ping], r)
     }

@@ -264,3 +264,177 @@ pub fn redis_command(port: u16, command: &str) -> String {
         Err(_) => String::new(),
     }
 }
+
+/// Opt-out: with this set to `1`, PostgreSQL tests return early (saying so) when no server is
+/// reachable. Without it an unreachable server fails them: a silent pass would hide that the
+/// PostgreSQL store was never tested.
+pub const POSTGRES_OPT_OUT_ENV: &str = "AUTHBENCH_SKIP_POSTGRES";
+
+/// The server PostgreSQL tests use: `AUTHBENCH_TEST_POSTGRES_URL`, else the one `scripts/setup`
+/// provides (role and database `authbench`, password `authbench`; on a trust-auth server the
+/// password is ignored).
+pub fn postgres_server_url() -> String {
+    std::env::var("AUTHBENCH_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://authbench:authbench@127.0.0.1:5432/authbench".to_owned())
+}
+
+/// A schema of the test's own on the machine's PostgreSQL, with a unique name; dropped (with
+/// everything in it) on drop. Nothing outside it is touched.
+pub struct PgSchema {
+    pub name: String,
+    server_url: String,
+}
+
+impl PgSchema {
+    /// Create a fresh schema. `None` only when the server is unreachable and the opt-out is set;
+    /// unreachable without the opt-out panics with what to do.
+    pub async fn create() -> Option<Self> {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static SEQ: AtomicU64 = AtomicU64::new(0);
+        let server_url = postgres_server_url();
+        let client = match pg_connect(&server_url).await {
+            Ok(c) => c,
+            Err(e) if std::env::var(POSTGRES_OPT_OUT_ENV).as_deref() == Ok("1") => {
+                eprintln!("SKIPPED: no PostgreSQL at {server_url} ({e}) and {POSTGRES_OPT_OUT_ENV}=1");
+                return None;
+            }
+            Err(e) => panic!(
+                "PostgreSQL tests need a server at {server_url} ({e}). Run scripts/setup (installs and \
+                 starts one), set AUTHBENCH_TEST_POSTGRES_URL, or set {POSTGRES_OPT_OUT_ENV}=1 to skip them."
+            ),
+        };
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+        let name = format!("authbench_test_{}_{nanos}_{}", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed));
+        client.batch_execute(&format!("CREATE SCHEMA \"{name}\"")).await.expect("create the test schema");
+        Some(PgSchema { name, server_url })
+    }
+
+    /// The `--store` URL of this schema.
+    pub fn url(&self) -> String {
+        with_schema(&self.server_url, &self.name)
+    }
+
+    /// The `--store` URL of this schema, reached through `port` on 127.0.0.1 (a proxy).
+    pub fn url_via(&self, port: u16) -> String {
+        let cfg: tokio_postgres::Config = self.server_url.parse().expect("valid test URL");
+        let user = cfg.get_user().unwrap_or("postgres");
+        let db = cfg.get_dbname().unwrap_or(user);
+        let password = cfg.get_password().map(|p| format!(":{}", String::from_utf8_lossy(p))).unwrap_or_default();
+        format!("postgres://{user}{password}@127.0.0.1:{port}/{db}?schema={}", self.name)
+    }
+
+    /// Run one SQL statement on the server (for assertions on the table itself).
+    pub async fn query_count(&self, sql: &str) -> i64 {
+        let client = pg_connect(&self.server_url).await.expect("connect");
+        client.query_one(sql, &[]).await.expect("query").get(0)
+    }
+
+    /// The address of the server, for proxies.
+    pub fn server_addr(&self) -> SocketAddr {
+        let cfg: tokio_postgres::Config = self.server_url.parse().expect("valid test URL");
+        let host = match cfg.get_hosts().first() {
+            Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
+            _ => "127.0.0.1".to_owned(),
+        };
+        let port = cfg.get_ports().first().copied().unwrap_or(5432);
+        use std::net::ToSocketAddrs;
+        (host.as_str(), port).to_socket_addrs().expect("resolve").next().expect("an address")
+    }
+}
+
+impl Drop for PgSchema {
+    fn drop(&mut self) {
+        let url = self.server_url.clone();
+        let name = self.name.clone();
+        // Drop is synchronous and may run inside a runtime: drop the schema from a thread of its own.
+        let done = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            rt.block_on(async {
+                if let Ok(c) = pg_connect(&url).await {
+                    let _ = c.batch_execute(&format!("DROP SCHEMA IF EXISTS \"{name}\" CASCADE")).await;
+                }
+            });
+        });
+        let _ = done.join();
+    }
+}
+
+/// `url` with `schema=NAME` added to its query.
+pub fn with_schema(url: &str, schema: &str) -> String {
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}schema={schema}")
+}
+
+/// One plain connection (its driver task spawned), bounded to 3 s.
+pub async fn pg_connect(url: &str) -> Result<tokio_postgres::Client, String> {
+    let connect = tokio_postgres::connect(url, tokio_postgres::NoTls);
+    let (client, conn) = tokio::time::timeout(Duration::from_secs(3), connect)
+        .await
+        .map_err(|_| "connect timed out".to_owned())?
+        .map_err(|e| authbench_targets::store::postgres::describe(&e))?;
+    tokio::spawn(conn);
+    Ok(client)
+}
+
+/// A TCP forwarder in front of a server, which a test can cut (every connection closed, new ones
+/// refused) and restore: a store outage without stopping a server other tests share.
+pub struct CutProxy {
+    pub port: u16,
+    /// Bumped on each cut; forwarding tasks of an older generation end themselves.
+    generation: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
+    upstream: SocketAddr,
+    accept: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl CutProxy {
+    pub async fn start(upstream: SocketAddr) -> Self {
+        let (tx, _) = tokio::sync::watch::channel(0u64);
+        let mut p = CutProxy { port: 0, generation: std::sync::Arc::new(tx), upstream, accept: None };
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        p.port = listener.local_addr().unwrap().port();
+        p.listen(listener);
+        p
+    }
+
+    fn listen(&mut self, listener: TcpListener) {
+        let generation = self.generation.clone();
+        let upstream = self.upstream;
+        self.accept = Some(tokio::spawn(async move {
+            while let Ok((mut down, _)) = listener.accept().await {
+                let mut cut = generation.subscribe();
+                tokio::spawn(async move {
+                    let Ok(mut up) = tokio::net::TcpStream::connect(upstream).await else { return };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut down, &mut up) => {}
+                        _ = cut.changed() => {}
+                    }
+                });
+            }
+        }));
+    }
+
+    /// Close every forwarded connection and stop accepting (connects are refused).
+    pub fn cut(&mut self) {
+        if let Some(a) = self.accept.take() {
+            a.abort();
+        }
+        self.generation.send_modify(|g| *g += 1);
+    }
+
+    /// Accept and forward again, on the same port.
+    pub async fn restore(&mut self) {
+        let listener = loop {
+            match TcpListener::bind(("127.0.0.1", self.port)).await {
+                Ok(l) => break l,
+                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
+        };
+        self.listen(listener);
+    }
+}
+
+impl Drop for CutProxy {
+    fn drop(&mut self) {
+        self.cut();
+    }
+}
