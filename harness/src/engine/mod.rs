@@ -35,7 +35,7 @@ use crate::plan::{MixWeights, Schedule, Stop};
 use crate::results::StageResult;
 use crate::targets::config::StrategyKind;
 use http::{Client, Fail};
-use record::{FinishedInterval, Intervals, Op, Outcome, Recorder};
+use record::{Finished, FinishedInterval, Intervals, Op, Outcome, Recorder};
 use schedule::Timetable;
 use vu::ConnUsers;
 
@@ -398,7 +398,7 @@ async fn connection_loop(shared: &Shared, mut st: ConnState, rec: &RefCell<Recor
             if planned.op == Op::Login && outcome == Outcome::ExpectedAllow {
                 r.logins_ok += 1;
             }
-            r.record(planned.op, outcome, latency_us, service_us, status, second, &shared.intervals);
+            r.record(Finished { op: planned.op, outcome, latency_us, service_us, status }, second, &shared.intervals);
         }
         if connect_failed && shared.closed_loop {
             // Do not spin on a refused port.

@@ -149,6 +149,19 @@ impl Default for Recorder {
     }
 }
 
+/// One finished request, as a driver thread hands it to its recorder.
+#[derive(Debug, Clone, Copy)]
+pub struct Finished {
+    pub op: Op,
+    pub outcome: Outcome,
+    /// From the intended send time (open loop: the schedule's, so coordinated omission is counted).
+    pub latency_us: u64,
+    /// From the moment the request was actually written.
+    pub service_us: u64,
+    /// The answer's status, when an answer came.
+    pub status: Option<u16>,
+}
+
 impl Recorder {
     pub fn new() -> Self {
         Recorder {
@@ -169,17 +182,8 @@ impl Recorder {
     }
 
     /// Record one finished request. `interval` is the second of the measured window it finished in.
-    #[allow(clippy::too_many_arguments)]
-    pub fn record(
-        &mut self,
-        op: Op,
-        outcome: Outcome,
-        latency_us: u64,
-        service_us: u64,
-        status: Option<u16>,
-        interval: u64,
-        intervals: &Intervals,
-    ) {
+    pub fn record(&mut self, done: Finished, interval: u64, intervals: &Intervals) {
+        let Finished { op, outcome, latency_us, service_us, status } = done;
         let s = &mut self.ops[op as usize];
         s.latency.saturating_record(latency_us.max(1));
         s.service.saturating_record(service_us.max(1));
@@ -461,19 +465,39 @@ mod tests {
         // Second 0: two logins from a prompt worker.
         let mut prompt = Recorder::new();
         for latency_us in [100, 200] {
-            prompt.record(Op::Login, Outcome::ExpectedAllow, latency_us, latency_us, Some(200), 0, &iv);
+            prompt.record(
+                Finished {
+                    op: Op::Login,
+                    outcome: Outcome::ExpectedAllow,
+                    latency_us,
+                    service_us: latency_us,
+                    status: Some(200),
+                },
+                0,
+                &iv,
+            );
         }
         prompt.flush_interval(&iv);
         // Second 5 arrives: second 0 is past the keep-open window and is compacted.
         let mut other = Recorder::new();
-        other.record(Op::Api, Outcome::ExpectedAllow, 50, 50, Some(200), 5, &iv);
+        other.record(
+            Finished {
+                op: Op::Api,
+                outcome: Outcome::ExpectedAllow,
+                latency_us: 50,
+                service_us: 50,
+                status: Some(200),
+            },
+            5,
+            &iv,
+        );
         other.flush_interval(&iv);
         // A stalled worker flushes second 0 late: three slow api requests, one of them an error.
         let mut late = Recorder::new();
         for (latency_us, outcome) in
             [(9_000, Outcome::ExpectedAllow), (9_000, Outcome::ExpectedAllow), (9_000, Outcome::Timeout)]
         {
-            late.record(Op::Api, outcome, latency_us, latency_us, None, 0, &iv);
+            late.record(Finished { op: Op::Api, outcome, latency_us, service_us: latency_us, status: None }, 0, &iv);
         }
         late.flush_interval(&iv);
         let (finished, _) = iv.finish_all(&[], &[]);
