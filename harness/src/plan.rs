@@ -12,7 +12,8 @@ use std::time::Duration;
 use clap::Args;
 
 use crate::scenario::{
-    self, LoadedScenario, Mode, Outage, Scenario, ScenarioError, StoreChoice, StoreOptions, ThresholdEntry,
+    self, LoadedScenario, Mode, Outage, OutageMode, Scenario, ScenarioError, StoreChoice, StoreOptions,
+    ThresholdEntry,
 };
 use crate::targets::config::{Alg, AuthzSource, StrategyKind, parse_duration};
 
@@ -198,6 +199,8 @@ pub struct Variant {
     /// Added latency per store round trip (through a delay proxy); `None`: targets talk to the store
     /// directly.
     pub store_delay: Option<Duration>,
+    /// `matrix.store.outage_mode`: this variant's `[store.outage]` mode; `None`: the table's own.
+    pub outage_mode: Option<OutageMode>,
 }
 
 /// Everything a run needs, validated.
@@ -230,6 +233,10 @@ pub struct RunPlan {
     pub revocation_probes: u32,
     pub revocation_max_wait: Duration,
     pub progress: bool,
+    /// The availability prober runs through every measured window (`[probe] availability`).
+    pub availability_prober: bool,
+    /// How long the store is paused after each measured window; None: no store-down check.
+    pub store_down_pause: Option<Duration>,
     /// The scenario after overrides, as TOML (recorded in report.json).
     pub resolved_toml: String,
 }
@@ -481,8 +488,14 @@ pub fn build_from(loaded: LoadedScenario, args: &RunArgs) -> Result<RunPlan, Pla
         revocation_max_wait,
         progress: !args.no_progress,
         resolved_toml,
+        availability_prober: sc.probe.availability.unwrap_or(false),
+        store_down_pause: Some(sc.probe.store_down_pause.map_or(DEFAULT_STORE_DOWN_PAUSE, |d| d.0))
+            .filter(|d| !d.is_zero()),
     })
 }
+
+/// How long the store is paused after each measured window unless the scenario says otherwise.
+pub const DEFAULT_STORE_DOWN_PAUSE: Duration = Duration::from_millis(800);
 
 /// The `[store]`, `[rotation]` and fail-open options, validated together.
 struct StorePlan {
@@ -599,6 +612,7 @@ fn applies(key: &str, s: StrategyKind) -> bool {
         "alg" | "pad_bytes" | "scopes" => s.uses_jwt(),
         "roles" | "authz" | "store.delay" => s != StrategyKind::None,
         "fail_open" => s == StrategyKind::JwtDenylist,
+        "access_ttl" | "leeway" => s.uses_jwt(),
         _ => true,
     }
 }
@@ -643,6 +657,18 @@ fn expand(
         "store.delay",
         m.store.as_ref().and_then(|s| s.delay.as_ref()).map(|v| v.iter().map(|d| delay_coord(d.0)).collect()),
     )?;
+    let durations = |v: &Option<Vec<crate::scenario::Dur>>| {
+        v.as_ref().map(|v| v.iter().map(|d| crate::scenario::format_duration(d.0)).collect())
+    };
+    push("access_ttl", durations(&m.access_ttl))?;
+    push("leeway", durations(&m.leeway))?;
+    push(
+        "store.outage_mode",
+        m.store.as_ref().and_then(|s| s.outage_mode.as_ref()).map(|v| v.iter().map(|o| o.name().to_owned()).collect()),
+    )?;
+    if axes.iter().any(|(k, _)| *k == "store.outage_mode") && sc.store.as_ref().is_none_or(|s| s.outage.is_none()) {
+        return invalid("matrix.store.outage_mode needs a [store.outage] table (when and how long)");
+    }
     if axes.iter().any(|(k, _)| *k == "rate") && mode == Mode::Closed {
         return invalid("matrix.rate needs open loop (traffic.mode = \"open\")");
     }
@@ -669,6 +695,7 @@ fn expand(
             let mut conns = connections;
             let mut rate: Option<f64> = None;
             let mut store_delay = base_delay;
+            let mut outage_mode = None;
             for (k, v) in &coords {
                 let bad = || PlanError::Invalid(format!("matrix.{k}: bad value `{v}`"));
                 match k.as_str() {
@@ -681,6 +708,11 @@ fn expand(
                     "connections" => conns = v.parse().map_err(|_| bad())?,
                     "fail_open" => target.fail_open = v.parse().map_err(|_| bad())?,
                     "store.delay" => store_delay = Some(parse_duration(v).map_err(|_| bad())?),
+                    "access_ttl" => target.access_ttl = Some(parse_duration(v).map_err(|_| bad())?),
+                    "leeway" => target.leeway = parse_duration(v).map_err(|_| bad())?,
+                    "store.outage_mode" => {
+                        outage_mode = Some(if v == "kill" { OutageMode::Kill } else { OutageMode::Pause })
+                    }
                     _ => {}
                 }
             }
@@ -713,7 +745,7 @@ fn expand(
                 let c: Vec<String> = coords.iter().map(|(k, v)| format!("{k}={v}")).collect();
                 format!("{} {}", strategy.name(), c.join(" "))
             };
-            out.push(Variant { label, strategy, coords, target, schedule, store_delay });
+            out.push(Variant { label, strategy, coords, target, schedule, store_delay, outage_mode });
         }
     }
     Ok(out)

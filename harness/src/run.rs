@@ -23,10 +23,10 @@ use crate::output::{self, summarize};
 use crate::plan::{self, RunArgs, RunPlan, Variant};
 use crate::progress::Progress;
 use crate::results::{
-    Errors, OutageResult, Report, RevocationWindow, RotationResult, SCHEMA_VERSION, ScenarioInfo, ScheduleHealth,
+    Errors, KillCost, OutageResult, Report, RevocationWindow, RotationResult, SCHEMA_VERSION, ScenarioInfo, ScheduleHealth,
     StoreDistance, StoreLoad, StrategyResult, ThresholdResult, TrafficInfo,
 };
-use crate::scenario::StoreChoice;
+use crate::scenario::{OutageMode, StoreChoice};
 use crate::targets::config::StrategyKind;
 
 /// Driver CPU above this share of its cores means the driver may have been the bottleneck.
@@ -324,7 +324,10 @@ async fn run_variant(
 
     // Store outage and key rotation: a health prober next to the engine, and timers for the events.
     let rotation = plan.rotation.filter(|_| variant.strategy.uses_jwt());
-    let prober_creds = if (plan.outage.is_some() || rotation.is_some()) && variant.strategy != StrategyKind::None {
+    // `matrix.store.outage_mode`: this variant's mode in place of the table's.
+    let variant_outage = plan.outage.map(|o| crate::scenario::Outage { mode: variant.outage_mode.unwrap_or(o.mode), ..o });
+    let wants_prober = variant_outage.is_some() || rotation.is_some() || plan.availability_prober;
+    let prober_creds = if wants_prober && variant.strategy != StrategyKind::None {
         Some(availability::ProberCredentials::login(&base_url, variant.strategy).await?)
     } else {
         None
@@ -332,17 +335,22 @@ async fn run_variant(
     let t0 = Instant::now();
     let measure_start = t0 + plan.warmup;
     let measure_end = plan.measured_duration().map(|d| measure_start + d);
-    let outage_window = plan.outage.map(|o| OutageWindow { at: o.at.0, duration: o.duration.0 });
+    let outage_window = variant_outage.map(|o| OutageWindow { at: o.at.0, duration: o.duration.0 });
     let prober = match (prober_creds, measure_end) {
         (Some(c), Some(end)) => Some(Prober::spawn(c, &base_url, measure_start, end, outage_window)),
         _ => None,
     };
-    let outage_task = match (plan.outage, &stores.redis) {
+    let outage_task = match (variant_outage, &stores.redis) {
         (Some(o), Some(r)) => {
-            let (pid, port) = (stores.redis_pid(), r.port);
+            let (pid, port, url) = (stores.redis_pid(), r.port, r.url.clone());
             Some(tokio::spawn(async move {
                 tokio::time::sleep_until((measure_start + o.at.0).into()).await;
-                availability::inject_outage(pid, port, o.mode, o.duration.0).await
+                // Kill mode: what the store held is what the kill loses.
+                let keys = match o.mode {
+                    OutageMode::Kill => collect::snapshot(&url).await.ok().map(|s| s.keys),
+                    OutageMode::Pause => None,
+                };
+                availability::inject_outage(pid, port, o.mode, o.duration.0).await.map(|r| (r, keys))
             }))
         }
         _ => None,
@@ -366,10 +374,12 @@ async fn run_variant(
     let (out, before) = tokio::join!(engine.run(t0, stop.clone()), snap_before);
     let out = out?;
     let mut outage_ran = false;
+    let mut keys_lost = None;
     if let Some(task) = outage_task {
         match task.await {
-            Ok(Ok(restarted)) => {
+            Ok(Ok((restarted, keys))) => {
                 outage_ran = true;
+                keys_lost = keys;
                 if let Some(r) = restarted {
                     stores.restarted = Some(r);
                     warnings.push(format!(
@@ -417,6 +427,11 @@ async fn run_variant(
     } else {
         RevocationWindow::default()
     };
+    let after_probes = match revocation.probes {
+        0 => None,
+        _ => collect::accounting::read_counters(&base_url).await.ok(),
+    };
+    let store_down = store_down_hook(plan, stores, target.is_some(), &base_url, out.interrupted).await;
     progress.finish(if out.interrupted { "interrupted" } else { "done" });
     if let Some(t) = target
         && let Err(e) = t.stop().await
@@ -428,10 +443,21 @@ async fn run_variant(
     }
 
     let mut result = strategy_result(variant, &out, &before, &after, revocation, env, &mut warnings);
+    let prober_requests = probe_log.as_ref().map_or(0, availability::ProbeLog::requests);
+    let mut accounting = collect::accounting::reconcile(
+        before.counters.as_ref(),
+        after.counters.as_ref(),
+        result.requests,
+        prober_requests,
+    );
+    accounting.revocation_probe_requests_after_window =
+        after_probes.zip(after.counters.as_ref()).map(|(p, a)| p.requests.saturating_sub(a.requests));
+    collect::accounting::apply(&mut result, accounting);
+    result.store_down = store_down_result(store_down, variant, &mut warnings);
     result.store_distance = variant
         .store_delay
         .map(|d| StoreDistance { delay_ms: d.as_secs_f64() * 1e3, jitter_ms: plan.store_jitter.as_secs_f64() * 1e3 });
-    if let (Some(o), Some(log), true) = (plan.outage, &probe_log, outage_ran) {
+    if let (Some(o), Some(log), true) = (variant_outage, &probe_log, outage_ran) {
         result.outage = Some(OutageResult {
             mode: o.mode.name().to_owned(),
             at_s: o.at.0.as_secs_f64(),
@@ -445,6 +471,7 @@ async fn run_variant(
             unexpected_allow: result.outcomes.unexpected_allow,
             revoked_allowed_during: log.revoked_probed.then(|| log.revoked_phases[1].get("200").copied().unwrap_or(0)),
             credential_lost: log.credential_lost,
+            kill_cost: (o.mode == OutageMode::Kill).then(|| kill_cost(&out, o.at.0, keys_lost, &result)),
         });
     }
     if let (Some(r), Some((rotated_at, kid))) = (rotation, rotated) {
@@ -466,6 +493,56 @@ async fn run_variant(
     }
     write_variant_files(dir, variant, &out, started)?;
     Ok((result, out.interrupted, warnings))
+}
+
+/// The store-down check after the window, when the plan asks for one and the run owns a private
+/// redis-server (not after an interrupt, nor when an outage inside the window already measured it).
+async fn store_down_hook(
+    plan: &RunPlan,
+    stores: &Stores,
+    own_target: bool,
+    base_url: &str,
+    interrupted: bool,
+) -> Option<anyhow::Result<crate::results::StoreDownCheck>> {
+    let pause = plan.store_down_pause.filter(|_| own_target && !interrupted && plan.outage.is_none())?;
+    let redis = stores.redis.as_ref()?;
+    let check_plan = collect::store_down::StoreDownPlan { store_pid: stores.redis_pid(), store_port: redis.port, pause };
+    Some(collect::store_down::check(base_url, check_plan).await)
+}
+
+/// The store-down check as a result, compared with what the strategy is expected to do.
+fn store_down_result(
+    check: Option<anyhow::Result<crate::results::StoreDownCheck>>,
+    variant: &Variant,
+    warnings: &mut Vec<String>,
+) -> Option<crate::results::StoreDownCheck> {
+    match check? {
+        Ok(mut c) => {
+            let expected = collect::store_down::expected_behaviour(variant.strategy);
+            if let Some(w) = collect::store_down::compare_with_expected(&mut c, expected) {
+                warnings.push(format!("{}: {w}", variant.label));
+            }
+            Some(c)
+        }
+        Err(e) => {
+            warnings.push(format!("{}: the store-down check failed: {e:#}", variant.label));
+            None
+        }
+    }
+}
+
+/// What a kill-mode outage at `at` cost: the keys the store lost and the re-login storm.
+fn kill_cost(out: &EngineOutput, at: Duration, store_keys_lost: Option<u64>, result: &StrategyResult) -> KillCost {
+    let logins = logins_per_second(out);
+    let at_s = at.as_secs() as usize;
+    let before: Vec<u64> = logins.iter().take(at_s).copied().collect();
+    KillCost {
+        store_keys_lost,
+        unexpected_deny: result.outcomes.unexpected_deny,
+        logins_per_s_before: median(&before),
+        logins_peak_per_s_after: logins.iter().skip(at_s).copied().max(),
+        logins_per_second: logins,
+    }
 }
 
 /// The run's store: a private redis-server (possibly restarted after a kill-mode outage) or a
@@ -550,6 +627,8 @@ fn logins_per_second(out: &EngineOutput) -> Vec<u64> {
 /// Collector readings at one instant.
 struct Snapshots {
     redis: Option<collect::InfoSnapshot>,
+    /// The target's own `/metrics` counters (requests served, store operations); None if unread.
+    counters: Option<collect::accounting::TargetCounters>,
     memory_ops: Option<BTreeMap<String, u64>>,
     target_cpu: Option<Duration>,
     driver_cpu: Duration,
@@ -566,12 +645,13 @@ impl Snapshots {
             (None, Some(c)) => c.snapshot_all().await.ok(),
             (None, None) => None,
         };
+        let counters = collect::accounting::read_counters(base_url).await.ok();
         let memory_ops = if stores.redis.is_none() && stores.cluster.is_none() && target.is_some() {
-            collect::redis::metrics_store_ops(base_url).await.ok()
+            counters.as_ref().map(|c| c.store_ops.clone())
         } else {
             None
         };
-        Snapshots { redis: redis_snap, memory_ops, target_cpu, driver_cpu, at }
+        Snapshots { redis: redis_snap, counters, memory_ops, target_cpu, driver_cpu, at }
     }
 }
 
@@ -668,6 +748,8 @@ fn strategy_result(
         store_distance: None,
         outage: None,
         rotation: None,
+        requests_accounting: None,
+        store_down: None,
     }
 }
 

@@ -65,7 +65,14 @@ fn strategy(name: &str, kind: &str, api_p50: u64) -> StrategyResult {
         target_cpu_us_per_request: Some(20.0 + api_p50 as f64 / 10.0),
         revocation_window_ms: match kind {
             "session" | "jwt-denylist" => {
-                RevocationWindow { p50: Some(0.0), max: Some(0.0), probes: 40, bounded: false, observed_max: Some(0.0) }
+                RevocationWindow {
+                p50: Some(0.0),
+                max: Some(0.0),
+                probes: 40,
+                bounded: false,
+                observed_max: Some(0.0),
+                ..RevocationWindow::default()
+            }
             }
             "jwt" => RevocationWindow {
                 p50: Some(330_000.0),
@@ -73,6 +80,7 @@ fn strategy(name: &str, kind: &str, api_p50: u64) -> StrategyResult {
                 probes: 40,
                 bounded: true,
                 observed_max: Some(9_000.0),
+                ..RevocationWindow::default()
             },
             "jwt-refresh" => RevocationWindow {
                 p50: Some(150_000.0),
@@ -80,6 +88,7 @@ fn strategy(name: &str, kind: &str, api_p50: u64) -> StrategyResult {
                 probes: 40,
                 bounded: true,
                 observed_max: Some(9_000.0),
+                ..RevocationWindow::default()
             },
             _ => RevocationWindow::default(),
         },
@@ -103,6 +112,8 @@ fn strategy(name: &str, kind: &str, api_p50: u64) -> StrategyResult {
         store_distance: None,
         outage: None,
         rotation: None,
+        requests_accounting: None,
+        store_down: None,
     }
 }
 

@@ -9,6 +9,7 @@ mod delay_proxy;
 mod engine;
 mod run_e2e;
 mod scenario;
+mod measure;
 mod store_events;
 
 mod report;
