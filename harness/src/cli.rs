@@ -15,7 +15,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Serve one authentication strategy over the target HTTP contract (see DESIGN.md).
+    /// Serve one authentication strategy over the target HTTP contract (see docs/design.md).
     ///
     /// With `--listen 127.0.0.1:0` a free port is picked; the first line on stdout is
     /// `listening on http://IP:PORT`. Stops cleanly on Ctrl-C or SIGTERM.

@@ -1,6 +1,6 @@
-//! The results format: what `report.json` holds (DESIGN.md "Results (contract)", `"schema": 1`).
+//! The results format: what `report.json` holds (docs/design.md "Results format", `"schema": 1`).
 //!
-//! These types are the contract with tools outside the repo: fields named in DESIGN.md keep their
+//! These types are the contract with tools outside the repo: fields named in docs/design.md keep their
 //! names and units; new fields may be added (optional ones as `Option`, serialized as `null` when a
 //! figure was not measured: never guessed). `results/schema.json` describes the same shape and a
 //! test validates real output against it.

@@ -1,6 +1,6 @@
 //! `authbench target` options, and their validation into a [`TargetConfig`] before anything starts.
 //!
-//! The flag names are part of the target contract in DESIGN.md: tools outside this repo start
+//! The flag names are part of the target contract in docs/design.md: tools outside this repo start
 //! targets with them.
 
 use std::net::SocketAddr;

@@ -1,4 +1,4 @@
-//! authbench's target servers: one HTTP contract (DESIGN.md), one module per authentication strategy,
+//! authbench's target servers: one HTTP contract (docs/design.md), one module per authentication strategy,
 //! pluggable stores.
 //!
 //! - [`config`]: `authbench target` flags and their validation;

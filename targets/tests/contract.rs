@@ -1,4 +1,4 @@
-//! The target HTTP contract (DESIGN.md, "Target HTTP contract"), route by route, for all five
+//! The target HTTP contract (docs/design.md, "Target HTTP contract"), route by route, for all five
 //! strategies on both stores: status codes, JSON bodies, cookie flags, `WWW-Authenticate`, JWKS,
 //! `/metrics` counts, and every kind of bad input answered with a 4xx JSON error, never a 5xx.
 //!

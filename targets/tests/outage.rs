@@ -3,7 +3,7 @@
 //! never a 200 that skipped the check, never a hang), the rest of the target must keep serving, and
 //! the target must recover by itself when the store is back.
 //!
-//! What needs the store differs by strategy (DESIGN.md "Strategies"), and that difference is part of
+//! What needs the store differs by strategy (docs/design.md "Strategies"), and that difference is part of
 //! what the report compares:
 //! - `session`, `jwt-denylist`: one store lookup per request, so `GET /api/resource` fails closed;
 //! - `jwt-refresh`: the per-request check is "as `jwt`" (local verification), so the API keeps

@@ -109,7 +109,7 @@ pub fn revocation_short(s: &StrategyResult) -> String {
     }
 }
 
-/// How the strategy behaves when its store is down, by design (DESIGN.md: fail closed).
+/// How the strategy behaves when its store is down, by design (docs/design.md: fail closed).
 pub fn store_down_text(kind: &str) -> &'static str {
     match kind {
         "none" => "unaffected (no check)",
