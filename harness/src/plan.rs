@@ -12,8 +12,7 @@ use std::time::Duration;
 use clap::Args;
 
 use crate::scenario::{
-    self, LoadedScenario, Mode, Outage, OutageMode, Scenario, ScenarioError, StoreChoice, StoreOptions,
-    ThresholdEntry,
+    self, LoadedScenario, Mode, Outage, OutageMode, Scenario, ScenarioError, StoreChoice, StoreOptions, ThresholdEntry,
 };
 use crate::targets::config::{Alg, AuthzSource, StrategyKind, parse_duration};
 

@@ -23,8 +23,8 @@ use crate::output::{self, summarize};
 use crate::plan::{self, RunArgs, RunPlan, Variant};
 use crate::progress::Progress;
 use crate::results::{
-    Errors, KillCost, OutageResult, Report, RevocationWindow, RotationResult, SCHEMA_VERSION, ScenarioInfo, ScheduleHealth,
-    StoreDistance, StoreLoad, StrategyResult, ThresholdResult, TrafficInfo,
+    Errors, KillCost, OutageResult, Report, RevocationWindow, RotationResult, SCHEMA_VERSION, ScenarioInfo,
+    ScheduleHealth, StoreDistance, StoreLoad, StrategyResult, ThresholdResult, TrafficInfo,
 };
 use crate::scenario::{OutageMode, StoreChoice};
 use crate::targets::config::StrategyKind;
@@ -325,7 +325,8 @@ async fn run_variant(
     // Store outage and key rotation: a health prober next to the engine, and timers for the events.
     let rotation = plan.rotation.filter(|_| variant.strategy.uses_jwt());
     // `matrix.store.outage_mode`: this variant's mode in place of the table's.
-    let variant_outage = plan.outage.map(|o| crate::scenario::Outage { mode: variant.outage_mode.unwrap_or(o.mode), ..o });
+    let variant_outage =
+        plan.outage.map(|o| crate::scenario::Outage { mode: variant.outage_mode.unwrap_or(o.mode), ..o });
     let wants_prober = variant_outage.is_some() || rotation.is_some() || plan.availability_prober;
     let prober_creds = if wants_prober && variant.strategy != StrategyKind::None {
         Some(availability::ProberCredentials::login(&base_url, variant.strategy).await?)
@@ -506,7 +507,8 @@ async fn store_down_hook(
 ) -> Option<anyhow::Result<crate::results::StoreDownCheck>> {
     let pause = plan.store_down_pause.filter(|_| own_target && !interrupted && plan.outage.is_none())?;
     let redis = stores.redis.as_ref()?;
-    let check_plan = collect::store_down::StoreDownPlan { store_pid: stores.redis_pid(), store_port: redis.port, pause };
+    let check_plan =
+        collect::store_down::StoreDownPlan { store_pid: stores.redis_pid(), store_port: redis.port, pause };
     Some(collect::store_down::check(base_url, check_plan).await)
 }
 

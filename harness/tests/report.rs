@@ -64,16 +64,14 @@ fn strategy(name: &str, kind: &str, api_p50: u64) -> StrategyResult {
         },
         target_cpu_us_per_request: Some(20.0 + api_p50 as f64 / 10.0),
         revocation_window_ms: match kind {
-            "session" | "jwt-denylist" => {
-                RevocationWindow {
+            "session" | "jwt-denylist" => RevocationWindow {
                 p50: Some(0.0),
                 max: Some(0.0),
                 probes: 40,
                 bounded: false,
                 observed_max: Some(0.0),
                 ..RevocationWindow::default()
-            }
-            }
+            },
             "jwt" => RevocationWindow {
                 p50: Some(330_000.0),
                 max: Some(330_000.0),

@@ -7,9 +7,9 @@ mod collect;
 mod delay_proxy;
 
 mod engine;
+mod measure;
 mod run_e2e;
 mod scenario;
-mod measure;
 mod store_events;
 
 mod report;

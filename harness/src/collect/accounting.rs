@@ -33,7 +33,10 @@ pub async fn read_counters(base_url: &str) -> anyhow::Result<TargetCounters> {
     let (status, _, body) = super::http::get(base_url, METRICS_ROUTE, &[]).await?;
     anyhow::ensure!(status == 200, "GET {base_url}{METRICS_ROUTE} answered {status}");
     let text = String::from_utf8_lossy(&body);
-    Ok(TargetCounters { requests: parse_requests_total(&text), store_ops: super::redis::parse_metrics_store_ops(&text) })
+    Ok(TargetCounters {
+        requests: parse_requests_total(&text),
+        store_ops: super::redis::parse_metrics_store_ops(&text),
+    })
 }
 
 /// Sum of `authbench_requests_total` over every route but `/metrics`.
@@ -71,8 +74,7 @@ pub fn reconcile(
         prober_requests,
         revocation_probe_requests_in_window: 0,
         revocation_probe_requests_after_window: None,
-        unaccounted_requests: target_requests
-            .map(|t| t as i64 - driver_requests as i64 - prober_requests as i64),
+        unaccounted_requests: target_requests.map(|t| t as i64 - driver_requests as i64 - prober_requests as i64),
         per_request_denominator: if usable.is_some() { "target" } else { "driver" }.to_owned(),
     }
 }

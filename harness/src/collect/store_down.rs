@@ -210,7 +210,10 @@ mod tests {
         assert_eq!(c.api["before"].get("200"), Some(&1));
         assert_eq!(c.api["during"].get("503"), Some(&1));
         assert_eq!(c.api["after"].get("503"), Some(&1));
-        assert_eq!((c.api_behaviour.as_str(), c.login_behaviour.as_str()), ("fails closed (503)", "fails closed (503)"));
+        assert_eq!(
+            (c.api_behaviour.as_str(), c.login_behaviour.as_str()),
+            ("fails closed (503)", "fails closed (503)")
+        );
         assert_eq!(c.api_recovery_ms.map(f64::round), Some(25.0));
         assert_eq!(c.login_recovery_ms.map(f64::round), Some(45.0));
         let mut c2 = c.clone();
