@@ -94,11 +94,11 @@ fn bench_check<S: Strategy>(
 }
 
 fn checks(g: &mut BenchmarkGroup<'_, WallTime>, rt: &Runtime, store: &Store) {
-    let session_cfg = fx::target_config(StrategyKind::Session, Alg::Hs256, AuthzSource::Claims);
-    let roles = shared_codec(StrategyKind::Session, Alg::Hs256).roles().to_vec();
+    let session_cfg = fx::target_config(SessionStrategy::KIND, Alg::Hs256, AuthzSource::Claims);
+    let roles = shared_codec(SessionStrategy::KIND, Alg::Hs256).roles().to_vec();
     bench_check(g, rt, store.kind(), "session", SessionStrategy::new(store.clone(), session_cfg.session_ttl, &roles));
     for alg in [Alg::Hs256, Alg::Es256, Alg::EdDsa, Alg::Rs256] {
-        let codec = shared_codec(StrategyKind::Jwt, alg);
+        let codec = shared_codec(JwtStrategy::KIND, alg);
         bench_check(
             g,
             rt,
@@ -107,7 +107,7 @@ fn checks(g: &mut BenchmarkGroup<'_, WallTime>, rt: &Runtime, store: &Store) {
             JwtStrategy::new(codec, store.clone(), AuthzSource::Claims),
         );
     }
-    let codec = shared_codec(StrategyKind::Jwt, Alg::Hs256);
+    let codec = shared_codec(JwtStrategy::KIND, Alg::Hs256);
     bench_check(
         g,
         rt,
@@ -116,8 +116,8 @@ fn checks(g: &mut BenchmarkGroup<'_, WallTime>, rt: &Runtime, store: &Store) {
         JwtStrategy::new(codec, store.clone(), AuthzSource::Store),
     );
     for alg in [Alg::Hs256, Alg::Es256] {
-        let config = fx::target_config(StrategyKind::JwtDenylist, alg, AuthzSource::Claims);
-        let codec = shared_codec(StrategyKind::JwtDenylist, alg);
+        let config = fx::target_config(JwtDenylistStrategy::KIND, alg, AuthzSource::Claims);
+        let codec = shared_codec(JwtDenylistStrategy::KIND, alg);
         bench_check(
             g,
             rt,
@@ -126,16 +126,16 @@ fn checks(g: &mut BenchmarkGroup<'_, WallTime>, rt: &Runtime, store: &Store) {
             JwtDenylistStrategy::new(codec, store.clone(), &config),
         );
     }
-    let config = fx::target_config(StrategyKind::JwtRefresh, Alg::Hs256, AuthzSource::Claims);
-    let codec = shared_codec(StrategyKind::JwtRefresh, Alg::Hs256);
+    let config = fx::target_config(JwtRefreshStrategy::KIND, Alg::Hs256, AuthzSource::Claims);
+    let codec = shared_codec(JwtRefreshStrategy::KIND, Alg::Hs256);
     bench_check(g, rt, store.kind(), "jwt-refresh/HS256", JwtRefreshStrategy::new(codec, store.clone(), &config));
 }
 
 /// `jwt-denylist` refusing a token that was logged out: the full verify plus a jti lookup that hits.
 fn bench_denylist(g: &mut BenchmarkGroup<'_, WallTime>, rt: &Runtime, id: &str, store: &Store) {
-    let config = fx::target_config(StrategyKind::JwtDenylist, Alg::Hs256, AuthzSource::Claims);
+    let config = fx::target_config(JwtDenylistStrategy::KIND, Alg::Hs256, AuthzSource::Claims);
     let strategy =
-        JwtDenylistStrategy::new(shared_codec(StrategyKind::JwtDenylist, Alg::Hs256), store.clone(), &config);
+        JwtDenylistStrategy::new(shared_codec(JwtDenylistStrategy::KIND, Alg::Hs256), store.clone(), &config);
     let prepared = rt.block_on(async {
         let grant = strategy.login(fx::SUBJECT, Credential::Missing).await.map_err(|e| format!("login: {e:?}"))?;
         let (token, _) = credential(&grant).ok_or("no token")?;
@@ -160,8 +160,8 @@ fn bench_denylist(g: &mut BenchmarkGroup<'_, WallTime>, rt: &Runtime, id: &str, 
 
 /// `jwt-refresh` rotation: each iteration redeems the refresh token the previous one was handed.
 fn bench_rotation(g: &mut BenchmarkGroup<'_, WallTime>, rt: &Runtime, id: &str, store: &Store) {
-    let config = fx::target_config(StrategyKind::JwtRefresh, Alg::Hs256, AuthzSource::Claims);
-    let strategy = JwtRefreshStrategy::new(shared_codec(StrategyKind::JwtRefresh, Alg::Hs256), store.clone(), &config);
+    let config = fx::target_config(JwtRefreshStrategy::KIND, Alg::Hs256, AuthzSource::Claims);
+    let strategy = JwtRefreshStrategy::new(shared_codec(JwtRefreshStrategy::KIND, Alg::Hs256), store.clone(), &config);
     let first = rt.block_on(async {
         let grant = strategy.login(fx::SUBJECT, Credential::Missing).await.map_err(|e| format!("login: {e:?}"))?;
         let Grant::Tokens { refresh_token: Some(rt0), .. } = grant else { return Err("no refresh token".to_owned()) };

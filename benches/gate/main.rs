@@ -230,24 +230,24 @@ fn run(path: &str) -> Result<(), String> {
             });
         }
         ["check_memory", "session"] => {
-            let cfg = fx::target_config(StrategyKind::Session, Alg::Hs256, AuthzSource::Claims);
-            let roles = codec(StrategyKind::Session, Alg::Hs256).roles().to_vec();
+            let cfg = fx::target_config(SessionStrategy::KIND, Alg::Hs256, AuthzSource::Claims);
+            let roles = codec(SessionStrategy::KIND, Alg::Hs256).roles().to_vec();
             measure_check(SessionStrategy::new(fx::memory_store(), cfg.session_ttl, &roles))?;
         }
         ["check_memory", "jwt", alg] | ["check_memory", "jwt+authz-store", alg] => {
             let authz = if parts[1] == "jwt" { AuthzSource::Claims } else { AuthzSource::Store };
-            measure_check(JwtStrategy::new(codec(StrategyKind::Jwt, parse_alg(alg)?), fx::memory_store(), authz))?;
+            measure_check(JwtStrategy::new(codec(JwtStrategy::KIND, parse_alg(alg)?), fx::memory_store(), authz))?;
         }
         ["check_memory", "jwt-denylist", alg] => {
             let alg = parse_alg(alg)?;
-            let cfg = fx::target_config(StrategyKind::JwtDenylist, alg, AuthzSource::Claims);
-            let c = codec(StrategyKind::JwtDenylist, alg);
+            let cfg = fx::target_config(JwtDenylistStrategy::KIND, alg, AuthzSource::Claims);
+            let c = codec(JwtDenylistStrategy::KIND, alg);
             measure_check(JwtDenylistStrategy::new(c, fx::memory_store(), &cfg))?;
         }
         ["check_memory", "jwt-refresh", alg] => {
             let alg = parse_alg(alg)?;
-            let cfg = fx::target_config(StrategyKind::JwtRefresh, alg, AuthzSource::Claims);
-            let c = codec(StrategyKind::JwtRefresh, alg);
+            let cfg = fx::target_config(JwtRefreshStrategy::KIND, alg, AuthzSource::Claims);
+            let c = codec(JwtRefreshStrategy::KIND, alg);
             measure_check(JwtRefreshStrategy::new(c, fx::memory_store(), &cfg))?;
         }
         _ => return Err(format!("unknown path `{path}` (see `ir-gate list`)")),

@@ -34,6 +34,8 @@ pub enum Command {
     /// Exits 1 when a tracked figure (latency, target CPU, store ops, credential bytes up; throughput
     /// down) worsened by more than --max-regression percent, 2 on unreadable or malformed input.
     Compare(CompareArgs),
+    /// List the registered strategies: one `name<TAB>description` line each (for scripts).
+    Strategies,
 }
 
 /// `authbench report DIR [DIR...] [-o OUT]`.

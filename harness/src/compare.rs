@@ -1,16 +1,18 @@
 //! `authbench compare BASE NEW`: the differences between two runs, per strategy and operation, and
 //! whether a tracked figure regressed by more than a percentage (for CI).
 //!
-//! Tracked figures: latency p50/p99/p999 of every operation both runs measured, throughput,
-//! target CPU per request, store operations per request and credential bytes. Latency, CPU, store
-//! operations and bytes regress when they go up; throughput regresses when it goes down. Figures
-//! that either run did not measure (null) are shown as `n/a` and never count as a regression.
+//! Tracked figures are the figure registry's ([`crate::figures`], `tracked`): today latency
+//! p50/p99/p999 of every operation both runs measured, throughput, target CPU per request, store
+//! operations per request and credential bytes. Each regresses in the direction the registry says
+//! is worse. Figures that either run did not measure (null) are shown as `n/a` and never count as a
+//! regression.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
+use crate::figures::{self, Better};
 use crate::results::{Report, SCHEMA_VERSION, StrategyResult};
 
 /// Default `--max-regression`, percent.
@@ -48,15 +50,6 @@ pub fn load_report(path: &Path) -> Result<Report, CompareError> {
     serde_json::from_value(value).map_err(|source| CompareError::Schema { path: file, source })
 }
 
-/// Whether a figure is better higher or lower.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Direction {
-    /// Latency, CPU, store operations, bytes.
-    LowerIsBetter,
-    /// Throughput.
-    HigherIsBetter,
-}
-
 /// How one figure moved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
@@ -68,6 +61,8 @@ pub enum Verdict {
     Regressed,
     /// One side did not measure it.
     NotComparable,
+    /// Moved, for a figure with no better direction.
+    Changed,
 }
 
 impl Verdict {
@@ -78,6 +73,7 @@ impl Verdict {
             Verdict::Worse => "worse (within limit)",
             Verdict::Regressed => "REGRESSED",
             Verdict::NotComparable => "n/a",
+            Verdict::Changed => "changed",
         }
     }
 }
@@ -88,6 +84,7 @@ pub struct Row {
     pub strategy: String,
     /// The operation for latency figures, `None` for per-strategy figures.
     pub operation: Option<String>,
+    /// The figure's registry key.
     pub figure: &'static str,
     pub base: Option<f64>,
     pub new: Option<f64>,
@@ -225,13 +222,15 @@ pub fn compare(base: &Report, new: &Report, max_regression_pct: f64) -> Comparis
 }
 
 fn compare_strategy(b: &StrategyResult, n: &StrategyResult, pct: f64, rows: &mut Vec<Row>) {
-    use Direction::*;
-    let mut push = |operation: Option<&str>, figure: &'static str, base: Option<f64>, new: Option<f64>, dir| {
-        let (change_pct, verdict) = judge(base, new, dir, pct);
+    let tracked = || figures::all().filter(|f| f.tracked);
+    let mut push = |operation: Option<&str>, figure: &'static figures::Figure| {
+        let op = operation.unwrap_or("");
+        let (base, new) = (figure.value(b, op), figure.value(n, op));
+        let (change_pct, verdict) = judge(base, new, figure.better, pct);
         rows.push(Row {
             strategy: b.name.clone(),
             operation: operation.map(str::to_string),
-            figure,
+            figure: figure.key,
             base,
             new,
             change_pct,
@@ -243,18 +242,17 @@ fn compare_strategy(b: &StrategyResult, n: &StrategyResult, pct: f64, rows: &mut
         if bl.count == 0 || nl.count == 0 {
             continue;
         }
-        push(Some(op), "p50_us", Some(bl.p50 as f64), Some(nl.p50 as f64), LowerIsBetter);
-        push(Some(op), "p99_us", Some(bl.p99 as f64), Some(nl.p99 as f64), LowerIsBetter);
-        push(Some(op), "p999_us", Some(bl.p999 as f64), Some(nl.p999 as f64), LowerIsBetter);
+        for figure in tracked().filter(|f| f.per_operation()) {
+            push(Some(op), figure);
+        }
     }
-    push(None, "throughput_rps", Some(b.throughput_rps), Some(n.throughput_rps), HigherIsBetter);
-    push(None, "target_cpu_us_per_request", b.target_cpu_us_per_request, n.target_cpu_us_per_request, LowerIsBetter);
-    push(None, "store_ops_per_request", b.store.ops_per_request, n.store.ops_per_request, LowerIsBetter);
-    push(None, "credential_bytes", Some(b.credential_bytes), Some(n.credential_bytes), LowerIsBetter);
+    for figure in tracked().filter(|f| !f.per_operation()) {
+        push(None, figure);
+    }
 }
 
 /// The relative change and the verdict for one figure.
-pub fn judge(base: Option<f64>, new: Option<f64>, dir: Direction, max_regression_pct: f64) -> (Option<f64>, Verdict) {
+pub fn judge(base: Option<f64>, new: Option<f64>, better: Better, max_regression_pct: f64) -> (Option<f64>, Verdict) {
     let (Some(b), Some(n)) = (base, new) else { return (None, Verdict::NotComparable) };
     if !b.is_finite() || !n.is_finite() {
         return (None, Verdict::NotComparable);
@@ -266,9 +264,10 @@ pub fn judge(base: Option<f64>, new: Option<f64>, dir: Direction, max_regression
     } else {
         (n - b) / b.abs() * 100.0
     };
-    let worsening = match dir {
-        Direction::LowerIsBetter => change,
-        Direction::HigherIsBetter => -change,
+    let worsening = match better {
+        Better::Lower => change,
+        Better::Higher => -change,
+        Better::Neither => return (Some(change), if change == 0.0 { Verdict::Equal } else { Verdict::Changed }),
     };
     let verdict = if change == 0.0 {
         Verdict::Equal

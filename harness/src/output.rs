@@ -10,10 +10,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use hdrhistogram::Histogram;
+use hdrhistogram::serialization::V2Serializer;
 use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
-use hdrhistogram::serialization::{Deserializer, V2Serializer};
 
-use crate::engine::record::{FinishedInterval, Op};
+use crate::engine::record::{FinishedInterval, Op, new_histogram};
+use crate::figures::{self, Figure};
 use crate::results::{LatencySummary, Report};
 
 /// File-name-safe form of a strategy label (`jwt alg=ES256` -> `jwt_alg_ES256`); the same rule as
@@ -75,23 +76,11 @@ pub fn summarize(h: &Histogram<u64>) -> LatencySummary {
 pub fn hgrm_text(h: &Histogram<u64>) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "       Value     Percentile TotalCount 1/(1-Percentile)\n");
-    let mut total = 0u64;
-    if !h.is_empty() {
-        for v in h.iter_quantiles(5) {
-            total += v.count_since_last_iteration();
-            let q = v.quantile_iterated_to();
-            if q < 1.0 {
-                let _ = writeln!(
-                    out,
-                    "{:12.3} {:2.12} {:10} {:14.2}",
-                    v.value_iterated_to() as f64,
-                    q,
-                    total,
-                    1.0 / (1.0 - q)
-                );
-            } else {
-                let _ = writeln!(out, "{:12.3} {:2.12} {:10}", v.value_iterated_to() as f64, q, total);
-            }
+    for (value, q, total) in crate::report::hgrm::rows(h) {
+        if q < 1.0 {
+            let _ = writeln!(out, "{:12.3} {:2.12} {:10} {:14.2}", value as f64, q, total, 1.0 / (1.0 - q));
+        } else {
+            let _ = writeln!(out, "{:12.3} {:2.12} {:10}", value as f64, q, total);
         }
     }
     let _ = writeln!(out, "#[Mean    = {:12.3}, StdDeviation   = {:12.3}]", h.mean(), h.stdev());
@@ -135,13 +124,12 @@ pub fn write_interval_log(
             .with_start_time(started)
             .with_base_time(started)
             .begin_log_with(&mut buf, &mut ser)?;
-        let mut de = Deserializer::new();
         for iv in intervals {
-            for (i, bytes) in iv.ops.iter().enumerate() {
-                if bytes.is_empty() {
-                    continue;
-                }
-                let h: Histogram<u64> = de.deserialize(&mut std::io::Cursor::new(bytes))?;
+            for (i, compact) in iv.ops.iter().enumerate() {
+                let Some(compact) = compact else { continue };
+                // Written with the bounds of every other histogram of the run (1 µs .. 1 h).
+                let mut h = new_histogram();
+                h.add(compact).map_err(|e| anyhow::anyhow!("writing interval log: {e:?}"))?;
                 let tag = Tag::new(Op::ALL[i].name());
                 w.write_histogram(&h, Duration::from_secs(iv.index), Duration::from_secs(1), tag)
                     .map_err(|e| anyhow::anyhow!("writing interval log: {e:?}"))?;
@@ -159,41 +147,59 @@ pub fn write_report_json(dir: &Path, report: &Report) -> anyhow::Result<PathBuf>
     Ok(path)
 }
 
-fn opt(v: Option<f64>) -> String {
-    v.map_or_else(String::new, |x| format!("{x:.3}"))
+/// `summary.csv`'s per-operation columns, after `strategy,operation`.
+pub static CSV_OPERATION_FIGURES: [&Figure; 8] = [
+    &figures::COUNT,
+    &figures::MEAN_US,
+    &figures::P50_US,
+    &figures::P90_US,
+    &figures::P99_US,
+    &figures::P999_US,
+    &figures::MAX_US,
+    &figures::SERVICE_P99_US,
+];
+
+/// `summary.csv`'s per-strategy columns (repeated on each of the strategy's rows).
+pub static CSV_STRATEGY_FIGURES: [&Figure; 10] = [
+    &figures::THROUGHPUT_RPS,
+    &figures::ERRORS_TOTAL,
+    &figures::UNEXPECTED_ALLOW,
+    &figures::UNEXPECTED_DENY,
+    &figures::CREDENTIAL_BYTES,
+    &figures::REQUEST_HEADER_BYTES,
+    &figures::STORE_OPS_PER_REQUEST,
+    &figures::TARGET_CPU_US_PER_REQUEST,
+    &figures::REVOCATION_WINDOW_MS_MAX,
+    &figures::REVOCATION_WINDOW_MS_OBSERVED_MAX,
+];
+
+/// A CSV number: integers as such, others with three decimals, nulls empty.
+fn csv_value(v: Option<f64>) -> String {
+    match v {
+        None => String::new(),
+        Some(v) if v.fract() == 0.0 && v.abs() < 1e15 => format!("{v:.0}"),
+        Some(v) => format!("{v:.3}"),
+    }
 }
 
-/// One row per strategy and operation.
+/// The header of `summary.csv`: `strategy,operation`, then the registry keys of its figures.
+pub fn summary_csv_header() -> String {
+    let keys = CSV_OPERATION_FIGURES.iter().chain(CSV_STRATEGY_FIGURES.iter()).map(|f| f.key);
+    std::iter::once("strategy").chain(std::iter::once("operation")).chain(keys).collect::<Vec<_>>().join(",")
+}
+
+/// One row per strategy and operation; the columns are registry figures, headed by their keys.
 pub fn write_summary_csv(dir: &Path, report: &Report) -> anyhow::Result<()> {
-    let mut out = String::from(
-        "strategy,operation,count,mean_us,p50_us,p90_us,p99_us,p999_us,max_us,service_p99_us,throughput_rps,\
-         errors,unexpected_allow,unexpected_deny,credential_bytes,request_header_bytes,store_ops_per_request,\
-         target_cpu_us_per_request,revocation_window_ms_max\n",
-    );
+    let mut out = summary_csv_header();
+    out.push('\n');
     for s in &report.strategies {
-        for (op, l) in &s.latency_us {
-            let svc = s.service_time_us.get(op).map_or(0, |x| x.p99);
-            let _ = writeln!(
-                out,
-                "{},{op},{},{:.1},{},{},{},{},{},{svc},{:.1},{},{},{},{:.1},{:.1},{},{},{}",
-                csv_field(&s.name),
-                l.count,
-                l.mean,
-                l.p50,
-                l.p90,
-                l.p99,
-                l.p999,
-                l.max,
-                s.throughput_rps,
-                s.errors.total,
-                s.outcomes.unexpected_allow,
-                s.outcomes.unexpected_deny,
-                s.credential_bytes,
-                s.request_header_bytes,
-                opt(s.store.ops_per_request),
-                opt(s.target_cpu_us_per_request),
-                opt(s.revocation_window_ms.max),
-            );
+        for op in s.latency_us.keys() {
+            let values = CSV_OPERATION_FIGURES
+                .iter()
+                .chain(CSV_STRATEGY_FIGURES.iter())
+                .map(|f| csv_value(f.value(s, op)))
+                .collect::<Vec<_>>();
+            let _ = writeln!(out, "{},{op},{}", csv_field(&s.name), values.join(","));
         }
     }
     std::fs::write(dir.join("summary.csv"), out)?;
@@ -261,49 +267,65 @@ pub fn write_run_readme(dir: &Path, report: &Report) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The terminal summary table.
+/// The terminal table's figures after the strategy name: each with the operation it is read for
+/// (`api`) or `""` for per-strategy figures. Cells are written as the registry writes them, the
+/// same words as the report pages (the revocation window's bound included).
+pub static TERMINAL_FIGURES: [(&Figure, &str); 10] = [
+    (&figures::THROUGHPUT_RPS, ""),
+    (&figures::P50_US, "api"),
+    (&figures::P99_US, "api"),
+    (&figures::P999_US, "api"),
+    (&figures::ERRORS_TOTAL, ""),
+    (&figures::UNEXPECTED_ALLOW, ""),
+    (&figures::CREDENTIAL_BYTES, ""),
+    (&figures::STORE_OPS_PER_REQUEST, ""),
+    (&figures::TARGET_CPU_US_PER_REQUEST, ""),
+    (&figures::REVOCATION_WINDOW_MS_MAX, ""),
+];
+
+/// The terminal summary table: registry labels as heads, cells written with their units.
 pub fn summary_table(report: &Report) -> String {
+    let head: Vec<String> = std::iter::once("strategy".to_string())
+        .chain(
+            TERMINAL_FIGURES
+                .iter()
+                .map(|(f, op)| if op.is_empty() { f.label.to_string() } else { format!("{op} {}", f.label) }),
+        )
+        .collect();
+    let rows: Vec<Vec<String>> = report
+        .strategies
+        .iter()
+        .map(|s| {
+            std::iter::once(s.name.clone()).chain(TERMINAL_FIGURES.iter().map(|(f, op)| f.format(s, op))).collect()
+        })
+        .collect();
+    let mut widths: Vec<usize> = head.iter().map(|h| h.chars().count()).collect();
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "{:<28} {:>10} {:>9} {:>9} {:>9} {:>7} {:>7} {:>6} {:>8} {:>8} {:>10}",
-        "strategy",
-        "req/s",
-        "api p50",
-        "api p99",
-        "api p999",
-        "errors",
-        "unexp+",
-        "cred B",
-        "store/rq",
-        "cpu us/rq",
-        "revoke ms"
-    );
-    for s in &report.strategies {
-        let api = s.latency_us.get("api").copied().unwrap_or_default();
-        let _ = writeln!(
-            out,
-            "{:<28} {:>10.0} {:>9} {:>9} {:>9} {:>7} {:>7} {:>6.0} {:>8} {:>8} {:>10}",
-            s.name,
-            s.throughput_rps,
-            format!("{}us", api.p50),
-            format!("{}us", api.p99),
-            format!("{}us", api.p999),
-            s.errors.total,
-            s.outcomes.unexpected_allow,
-            s.credential_bytes,
-            s.store.ops_per_request.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.2}")),
-            s.target_cpu_us_per_request.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.1}")),
-            match (s.revocation_window_ms.max, s.revocation_window_ms.bounded) {
-                (Some(m), true) => format!("<={m:.0}*"),
-                (Some(m), false) => format!("{m:.0}"),
-                (None, _) => "n/a".to_owned(),
-            },
-        );
+    for row in std::iter::once(&head).chain(rows.iter()) {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .enumerate()
+            .map(|(i, (cell, w))| {
+                let pad = w - cell.chars().count();
+                if i == 0 || i == row.len() - 1 {
+                    format!("{cell}{}", " ".repeat(pad))
+                } else {
+                    format!("{}{cell}", " ".repeat(pad))
+                }
+            })
+            .collect();
+        let _ = writeln!(out, "{}", cells.join("  ").trim_end());
     }
     let _ = writeln!(
         out,
-        "(unexp+ = unexpected_allow: revoked/forged credentials accepted; * = bound from exp, not observed)"
+        "(unexpected allow: revoked or forged credentials accepted, must be 0; ≤ …: an upper bound from the token's \
+         exp + leeway, the credential was still accepted when probing ended)"
     );
     out
 }

@@ -192,7 +192,8 @@ pub struct Variant {
     /// Unique label: `jwt`, or `jwt alg=ES256 pad_bytes=1024` in a sweep.
     pub label: String,
     pub strategy: StrategyKind,
-    pub coords: BTreeMap<String, String>,
+    /// The matrix point: one value per swept key that applies to the strategy.
+    pub point: Vec<AxisValue>,
     pub target: TargetSettings,
     pub schedule: Schedule,
     /// Added latency per store round trip (through a delay proxy); `None`: targets talk to the store
@@ -200,6 +201,13 @@ pub struct Variant {
     pub store_delay: Option<Duration>,
     /// `matrix.store.outage_mode`: this variant's `[store.outage]` mode; `None`: the table's own.
     pub outage_mode: Option<OutageMode>,
+}
+
+impl Variant {
+    /// The matrix point as report.json's `variant` writes it: key -> value text.
+    pub fn coords(&self) -> BTreeMap<String, String> {
+        self.point.iter().map(|v| (v.key().to_owned(), v.text())).collect()
+    }
 }
 
 /// Everything a run needs, validated.
@@ -283,7 +291,55 @@ pub fn build(args: &RunArgs) -> Result<RunPlan, PlanError> {
 /// Apply the flags to a parsed scenario and validate the result.
 pub fn build_from(loaded: LoadedScenario, args: &RunArgs) -> Result<RunPlan, PlanError> {
     let mut sc: Scenario = loaded.scenario.clone();
-    // Overrides, written back into the scenario so the resolved TOML shows what ran.
+    apply_flags(&mut sc, args)?;
+    let traffic = TrafficPlan::from_scenario(&sc)?;
+    let mix = mix_of(&sc)?;
+    let strategies = sc.strategies.clone().unwrap_or_else(|| StrategyKind::ALL.to_vec());
+    if strategies.is_empty() {
+        return invalid("strategies is empty");
+    }
+    let store_plan = store_plan(&sc, &strategies, traffic.stop, args.target.is_some())?;
+    // `[target.<strategy>]` tables for strategies the flags left out did not run: drop them.
+    sc.target.overrides.retain(|(k, _)| strategies.contains(k));
+    let variants = expand(&strategies, &sc, &traffic, &store_plan)?;
+    check_variants(&variants, &traffic, args)?;
+    let resolved_toml = toml::to_string(&sc).unwrap_or_default();
+    Ok(RunPlan {
+        name: loaded.name,
+        description: loaded.description,
+        file: loaded.file,
+        variants,
+        stop: traffic.stop,
+        warmup: traffic.warmup,
+        users: traffic.users,
+        timeout: traffic.timeout,
+        mix,
+        store: if args.target.is_some() { StoreChoice::Auto } else { store_plan.kind },
+        cluster_nodes: store_plan.cluster_nodes,
+        store_jitter: store_plan.jitter,
+        outage: store_plan.outage,
+        rotation: store_plan.rotation,
+        target_url: args.target.clone(),
+        admin_key: args.admin_key.clone(),
+        out: args.out.clone(),
+        thresholds: loaded.thresholds,
+        revoked_fraction: traffic.revoked_fraction,
+        tampered_fraction: traffic.tampered_fraction,
+        revocation_probes: sc.probe.revocation_probes.unwrap_or(5),
+        revocation_max_wait: sc.probe.revocation_max_wait.map_or(Duration::from_secs(2), |d| d.0),
+        progress: !args.no_progress,
+        resolved_toml,
+        availability_prober: sc.probe.availability.unwrap_or(false),
+        store_down_pause: Some(sc.probe.store_down_pause.map_or(DEFAULT_STORE_DOWN_PAUSE, |d| d.0))
+            .filter(|d| !d.is_zero()),
+    })
+}
+
+/// How long the store is paused after each measured window unless the scenario says otherwise.
+pub const DEFAULT_STORE_DOWN_PAUSE: Duration = Duration::from_millis(800);
+
+/// The flags, written into the scenario so the resolved TOML shows what ran.
+fn apply_flags(sc: &mut Scenario, args: &RunArgs) -> Result<(), PlanError> {
     if !args.strategies.is_empty() {
         sc.strategies = Some(args.strategies.clone());
     }
@@ -326,82 +382,117 @@ pub fn build_from(loaded: LoadedScenario, args: &RunArgs) -> Result<RunPlan, Pla
     if let Some(to) = args.timeout {
         t.timeout = Some(scenario::Dur(to));
     }
+    Ok(())
+}
 
-    let connections = t.connections.unwrap_or(16);
-    if connections == 0 || connections > 10_000 {
-        return invalid(format!("connections must be 1..=10000, got {connections}"));
-    }
-    let users = t.users.unwrap_or(1000);
-    if users == 0 || users > 10_000_000 {
-        return invalid(format!("users must be 1..=10000000, got {users}"));
-    }
-    let duration = t.duration.map_or(Duration::from_secs(5), |d| d.0);
-    let warmup = t.warmup.map_or(Duration::from_secs(1), |d| d.0);
-    let timeout = t.timeout.map_or(Duration::from_secs(2), |d| d.0);
-    if timeout.is_zero() {
-        return invalid("timeout must be more than 0");
-    }
-    let frac = |name: &str, v: Option<f64>, default: f64| -> Result<f64, PlanError> {
-        let v = v.unwrap_or(default);
-        if !(0.0..=0.5).contains(&v) {
-            return invalid(format!("traffic.{name} must be between 0 and 0.5, got {v}"));
+/// `[traffic]` with defaults, validated.
+struct TrafficPlan {
+    connections: usize,
+    users: usize,
+    /// Measured duration of one rate (stages set their own).
+    duration: Duration,
+    warmup: Duration,
+    timeout: Duration,
+    revoked_fraction: f64,
+    tampered_fraction: f64,
+    mode: Mode,
+    /// Open loop without a swept rate: the stages every variant runs.
+    stages: Option<Vec<RateStage>>,
+    stop: Stop,
+}
+
+impl TrafficPlan {
+    fn from_scenario(sc: &Scenario) -> Result<TrafficPlan, PlanError> {
+        let t = &sc.traffic;
+        let connections = t.connections.unwrap_or(16);
+        if connections == 0 || connections > 10_000 {
+            return invalid(format!("connections must be 1..=10000, got {connections}"));
         }
-        Ok(v)
-    };
-    let revoked_fraction = frac("revoked_fraction", t.revoked_fraction, 0.01)?;
-    let tampered_fraction = frac("tampered_fraction", t.tampered_fraction, 0.005)?;
-
-    let mode = t.mode.unwrap_or(if t.rate.is_some() || t.stages.is_some() || sc.matrix.rate.is_some() {
-        Mode::Open
-    } else {
-        Mode::Closed
-    });
-    let base_stages: Option<Vec<RateStage>> = match mode {
-        Mode::Closed => {
-            if t.rate.is_some() || t.stages.is_some() {
-                return invalid("traffic.mode = \"closed\" takes no rate or stages (use mode = \"open\")");
-            }
-            None
+        let users = t.users.unwrap_or(1000);
+        if users == 0 || users > 10_000_000 {
+            return invalid(format!("users must be 1..=10000000, got {users}"));
         }
-        Mode::Open => match (&t.stages, t.rate) {
-            (Some(_), Some(_)) => return invalid("give traffic.rate or traffic.stages, not both"),
-            (Some(stages), None) => {
-                if stages.is_empty() {
-                    return invalid("traffic.stages is empty");
-                }
-                let mut prev = 0.0;
-                let mut out = Vec::new();
-                for s in stages {
-                    check_rate(s.rate)?;
-                    if s.duration.0.is_zero() {
-                        return invalid("every stage needs a duration > 0");
-                    }
-                    out.push(RateStage {
-                        from_rate_per_sec: if s.ramp { prev } else { s.rate },
-                        rate_per_sec: s.rate,
-                        duration: s.duration.0,
-                    });
-                    prev = s.rate;
-                }
-                Some(out)
-            }
-            (None, Some(r)) => {
-                check_rate(r)?;
-                Some(vec![RateStage { from_rate_per_sec: r, rate_per_sec: r, duration }])
-            }
-            (None, None) if sc.matrix.rate.is_some() => None,
-            (None, None) => return invalid("open loop needs traffic.rate, traffic.stages or -R"),
-        },
-    };
+        let duration = t.duration.map_or(Duration::from_secs(5), |d| d.0);
+        let timeout = t.timeout.map_or(Duration::from_secs(2), |d| d.0);
+        if timeout.is_zero() {
+            return invalid("timeout must be more than 0");
+        }
+        let mode = t.mode.unwrap_or(if t.rate.is_some() || t.stages.is_some() || sc.matrix.rate.is_some() {
+            Mode::Open
+        } else {
+            Mode::Closed
+        });
+        let stages = base_stages(sc, mode, duration)?;
+        let stop = if duration.is_zero() && stages.as_ref().is_none_or(|s| s.len() == 1) {
+            Stop::Interrupted
+        } else {
+            Stop::Duration(
+                stages.as_ref().filter(|s| s.len() > 1).map_or(duration, |s| s.iter().map(|x| x.duration).sum()),
+            )
+        };
+        Ok(TrafficPlan {
+            connections,
+            users,
+            duration,
+            warmup: t.warmup.map_or(Duration::from_secs(1), |d| d.0),
+            timeout,
+            revoked_fraction: fraction("revoked_fraction", t.revoked_fraction, 0.01)?,
+            tampered_fraction: fraction("tampered_fraction", t.tampered_fraction, 0.005)?,
+            mode,
+            stages,
+            stop,
+        })
+    }
+}
 
-    let stop = if duration.is_zero() && base_stages.as_ref().is_none_or(|s| s.len() == 1) {
-        Stop::Interrupted
-    } else {
-        Stop::Duration(
-            base_stages.as_ref().filter(|s| s.len() > 1).map_or(duration, |s| s.iter().map(|x| x.duration).sum()),
-        )
-    };
+/// `traffic.<name>`, a share of requests between 0 and 0.5.
+fn fraction(name: &str, v: Option<f64>, default: f64) -> Result<f64, PlanError> {
+    let v = v.unwrap_or(default);
+    if !(0.0..=0.5).contains(&v) {
+        return invalid(format!("traffic.{name} must be between 0 and 0.5, got {v}"));
+    }
+    Ok(v)
+}
 
+/// The open-loop stages from `traffic.rate` or `traffic.stages`; `None` in closed loop or when the
+/// matrix sweeps the rate.
+fn base_stages(sc: &Scenario, mode: Mode, duration: Duration) -> Result<Option<Vec<RateStage>>, PlanError> {
+    let t = &sc.traffic;
+    match (mode, &t.stages, t.rate) {
+        (Mode::Closed, None, None) => Ok(None),
+        (Mode::Closed, _, _) => invalid("traffic.mode = \"closed\" takes no rate or stages (use mode = \"open\")"),
+        (Mode::Open, Some(_), Some(_)) => invalid("give traffic.rate or traffic.stages, not both"),
+        (Mode::Open, Some(stages), None) => {
+            if stages.is_empty() {
+                return invalid("traffic.stages is empty");
+            }
+            let mut prev = 0.0;
+            let mut out = Vec::new();
+            for s in stages {
+                check_rate(s.rate)?;
+                if s.duration.0.is_zero() {
+                    return invalid("every stage needs a duration > 0");
+                }
+                out.push(RateStage {
+                    from_rate_per_sec: if s.ramp { prev } else { s.rate },
+                    rate_per_sec: s.rate,
+                    duration: s.duration.0,
+                });
+                prev = s.rate;
+            }
+            Ok(Some(out))
+        }
+        (Mode::Open, None, Some(r)) => {
+            check_rate(r)?;
+            Ok(Some(vec![RateStage { from_rate_per_sec: r, rate_per_sec: r, duration }]))
+        }
+        (Mode::Open, None, None) if sc.matrix.rate.is_some() => Ok(None),
+        (Mode::Open, None, None) => invalid("open loop needs traffic.rate, traffic.stages or -R"),
+    }
+}
+
+/// `[mix]` with defaults, validated.
+fn mix_of(sc: &Scenario) -> Result<MixWeights, PlanError> {
     let m = &sc.mix;
     let mix = MixWeights {
         login: m.login.unwrap_or(4.0),
@@ -414,40 +505,19 @@ pub fn build_from(loaded: LoadedScenario, args: &RunArgs) -> Result<RunPlan, Pla
     if weights.iter().any(|w| !w.is_finite() || *w < 0.0) || weights.iter().sum::<f64>() <= 0.0 {
         return invalid("mix weights must be >= 0 and not all 0");
     }
+    Ok(mix)
+}
 
-    let strategies = sc.strategies.clone().unwrap_or_else(|| StrategyKind::ALL.to_vec());
-    if strategies.is_empty() {
-        return invalid("strategies is empty");
-    }
-    let store_plan = store_plan(&sc, &strategies, stop, args.target.is_some())?;
-
-    // `[target.<strategy>]` tables for strategies the flags left out did not run: drop them.
-    sc.target.overrides.retain(|(k, _)| strategies.contains(k));
-    let rotation_overlap = store_plan.rotation.map(|r| r.overlap);
-    let base_target = |strategy: StrategyKind| {
-        let to = sc.target.for_strategy(strategy);
-        TargetSettings {
-            alg: to.alg.unwrap_or(Alg::Hs256),
-            access_ttl: to.access_ttl.map(|d| d.0),
-            leeway: to.leeway.map_or(Duration::from_secs(30), |d| d.0),
-            roles: to.roles.unwrap_or(2),
-            scopes: to.scopes.unwrap_or(2),
-            pad_bytes: to.pad_bytes.unwrap_or(0),
-            authz: to.authz.unwrap_or(AuthzSource::Claims),
-            fail_open: to.fail_open.unwrap_or(false),
-            rotation_overlap,
-        }
-    };
-
-    let variants =
-        expand(&strategies, &sc, base_target, connections, base_stages.as_deref(), duration, mode, store_plan.delay)?;
+/// What the variants together need of users, the stop rule and `--target`.
+fn check_variants(variants: &[Variant], traffic: &TrafficPlan, args: &RunArgs) -> Result<(), PlanError> {
+    let users = traffic.users;
     if let Some(v) = variants.iter().find(|v| v.schedule.connections() > users) {
         return invalid(format!(
             "{} connections need at least as many users (users = {users}): each connection drives its own users",
             v.schedule.connections()
         ));
     }
-    if stop == Stop::Interrupted && variants.len() > 1 {
+    if traffic.stop == Stop::Interrupted && variants.len() > 1 {
         return invalid("duration 0 (run until Ctrl-C) needs exactly one strategy and no matrix");
     }
     if let Some(url) = &args.target {
@@ -458,43 +528,8 @@ pub fn build_from(loaded: LoadedScenario, args: &RunArgs) -> Result<RunPlan, Pla
             return invalid("--target drives one server: name its strategy with exactly one --strategy");
         }
     }
-
-    let revocation_probes = sc.probe.revocation_probes.unwrap_or(5);
-    let revocation_max_wait = sc.probe.revocation_max_wait.map_or(Duration::from_secs(2), |d| d.0);
-    let resolved_toml = toml::to_string(&sc).unwrap_or_default();
-    Ok(RunPlan {
-        name: loaded.name,
-        description: loaded.description,
-        file: loaded.file,
-        variants,
-        stop,
-        warmup,
-        users,
-        timeout,
-        mix,
-        store: if args.target.is_some() { StoreChoice::Auto } else { store_plan.kind },
-        cluster_nodes: store_plan.cluster_nodes,
-        store_jitter: store_plan.jitter,
-        outage: store_plan.outage,
-        rotation: store_plan.rotation,
-        target_url: args.target.clone(),
-        admin_key: args.admin_key.clone(),
-        out: args.out.clone(),
-        thresholds: loaded.thresholds,
-        revoked_fraction,
-        tampered_fraction,
-        revocation_probes,
-        revocation_max_wait,
-        progress: !args.no_progress,
-        resolved_toml,
-        availability_prober: sc.probe.availability.unwrap_or(false),
-        store_down_pause: Some(sc.probe.store_down_pause.map_or(DEFAULT_STORE_DOWN_PAUSE, |d| d.0))
-            .filter(|d| !d.is_zero()),
-    })
+    Ok(())
 }
-
-/// How long the store is paused after each measured window unless the scenario says otherwise.
-pub const DEFAULT_STORE_DOWN_PAUSE: Duration = Duration::from_millis(800);
 
 /// The `[store]`, `[rotation]` and fail-open options, validated together.
 struct StorePlan {
@@ -562,26 +597,16 @@ fn store_plan(sc: &Scenario, strategies: &[StrategyKind], stop: Stop, external: 
         }
         within("store.outage", o.at.0 + o.duration.0)?;
     }
-    let has = |k: StrategyKind| strategies.contains(&k);
-    if sc.target.all.fail_open == Some(true) && !has(StrategyKind::JwtDenylist) {
-        return invalid("target.fail_open applies to jwt-denylist only, and no jwt-denylist strategy is listed");
-    }
-    if sc.matrix.fail_open.is_some() && !has(StrategyKind::JwtDenylist) {
-        return invalid("matrix.fail_open applies to jwt-denylist only, and no jwt-denylist strategy is listed");
-    }
-    let rotation = match &sc.rotation {
-        None => None,
-        Some(r) => {
-            if !strategies.iter().any(|s| s.uses_jwt()) {
-                return invalid("[rotation] rotates a JWT signing key: list at least one JWT strategy");
-            }
-            if r.at.0.is_zero() {
-                return invalid("rotation.at must be more than 0");
-            }
-            within("rotation.at", r.at.0)?;
-            Some(RotationPlan { at: r.at.0, overlap: r.overlap.map_or(Duration::ZERO, |d| d.0) })
+    if !strategies.iter().any(|s| s.profile().fail_open) {
+        let which = fail_open_names();
+        if sc.target.all.fail_open == Some(true) {
+            return invalid(format!("target.fail_open applies to {which} only, and none of them is listed"));
         }
-    };
+        if sc.matrix.fail_open.is_some() {
+            return invalid(format!("matrix.fail_open applies to {which} only, and none of them is listed"));
+        }
+    }
+    let rotation = rotation_plan(sc, strategies, &within)?;
     Ok(StorePlan {
         kind,
         cluster_nodes,
@@ -590,6 +615,23 @@ fn store_plan(sc: &Scenario, strategies: &[StrategyKind], stop: Stop, external: 
         outage: so.outage,
         rotation,
     })
+}
+
+/// `[rotation]`, validated: a JWT strategy to rotate for, at a time `within` the measured window.
+fn rotation_plan(
+    sc: &Scenario,
+    strategies: &[StrategyKind],
+    within: &dyn Fn(&str, Duration) -> Result<(), PlanError>,
+) -> Result<Option<RotationPlan>, PlanError> {
+    let Some(r) = &sc.rotation else { return Ok(None) };
+    if !strategies.iter().any(|s| s.uses_jwt()) {
+        return invalid("[rotation] rotates a JWT signing key: list at least one JWT strategy");
+    }
+    if r.at.0.is_zero() {
+        return invalid("rotation.at must be more than 0");
+    }
+    within("rotation.at", r.at.0)?;
+    Ok(Some(RotationPlan { at: r.at.0, overlap: r.overlap.map_or(Duration::ZERO, |d| d.0) }))
 }
 
 /// `5ms`, `0.5ms`, `0ms`: a store delay as a matrix coordinate (always in ms, so values line up).
@@ -605,149 +647,254 @@ fn check_rate(r: f64) -> Result<(), PlanError> {
     Ok(())
 }
 
-/// Which matrix keys change what a strategy does.
+/// The strategies that support `fail_open`, for messages.
+pub fn fail_open_names() -> String {
+    let names: Vec<&str> = StrategyKind::ALL.iter().filter(|s| s.profile().fail_open).map(|s| s.name()).collect();
+    names.join(", ")
+}
+
+/// Which matrix keys change what a strategy does (from its profile).
 fn applies(key: &str, s: StrategyKind) -> bool {
     match key {
         "alg" | "pad_bytes" | "scopes" => s.uses_jwt(),
-        "roles" | "authz" | "store.delay" => s != StrategyKind::None,
-        "fail_open" => s == StrategyKind::JwtDenylist,
+        "roles" | "authz" | "store.delay" => s.profile().has_credential(),
+        "fail_open" => s.profile().fail_open,
         "access_ttl" | "leeway" => s.uses_jwt(),
         _ => true,
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// One value of a swept `[matrix]` key, typed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum AxisValue {
+    Alg(Alg),
+    PadBytes(usize),
+    Roles(usize),
+    Scopes(usize),
+    Authz(AuthzSource),
+    RatePerSec(f64),
+    Connections(usize),
+    FailOpen(bool),
+    StoreDelay(Duration),
+    /// JWT strategies: the access-token lifetime.
+    AccessTtl(Duration),
+    /// JWT strategies: the clock-skew leeway on `exp`.
+    Leeway(Duration),
+    /// How the `[store.outage]` stops the store.
+    OutageMode(OutageMode),
+}
+
+impl AxisValue {
+    /// The `[matrix]` key, as report.json's `variant` coordinates and labels name it.
+    pub fn key(self) -> &'static str {
+        match self {
+            AxisValue::Alg(_) => "alg",
+            AxisValue::PadBytes(_) => "pad_bytes",
+            AxisValue::Roles(_) => "roles",
+            AxisValue::Scopes(_) => "scopes",
+            AxisValue::Authz(_) => "authz",
+            AxisValue::RatePerSec(_) => "rate",
+            AxisValue::Connections(_) => "connections",
+            AxisValue::FailOpen(_) => "fail_open",
+            AxisValue::StoreDelay(_) => "store.delay",
+            AxisValue::AccessTtl(_) => "access_ttl",
+            AxisValue::Leeway(_) => "leeway",
+            AxisValue::OutageMode(_) => "store.outage_mode",
+        }
+    }
+
+    /// The value as report.json's `variant` coordinates and labels write it.
+    pub fn text(self) -> String {
+        match self {
+            AxisValue::Alg(a) => a.name().to_owned(),
+            AxisValue::PadBytes(n) | AxisValue::Roles(n) | AxisValue::Scopes(n) | AxisValue::Connections(n) => {
+                n.to_string()
+            }
+            AxisValue::Authz(AuthzSource::Store) => "store".to_owned(),
+            AxisValue::Authz(AuthzSource::Claims) => "claims".to_owned(),
+            AxisValue::RatePerSec(r) => r.to_string(),
+            AxisValue::FailOpen(b) => b.to_string(),
+            AxisValue::StoreDelay(d) => delay_coord(d),
+            AxisValue::AccessTtl(d) | AxisValue::Leeway(d) => scenario::format_duration(d),
+            AxisValue::OutageMode(m) => m.name().to_owned(),
+        }
+    }
+
+    /// Set this value in a variant being built.
+    fn apply(self, v: &mut VariantDraft) {
+        match self {
+            AxisValue::Alg(a) => v.target.alg = a,
+            AxisValue::PadBytes(n) => v.target.pad_bytes = n,
+            AxisValue::Roles(n) => v.target.roles = n,
+            AxisValue::Scopes(n) => v.target.scopes = n,
+            AxisValue::Authz(a) => v.target.authz = a,
+            AxisValue::RatePerSec(r) => v.rate_per_sec = Some(r),
+            AxisValue::Connections(n) => v.connections = n,
+            AxisValue::FailOpen(b) => v.target.fail_open = b,
+            AxisValue::StoreDelay(d) => v.store_delay = Some(d),
+            AxisValue::AccessTtl(d) => v.target.access_ttl = Some(d),
+            AxisValue::Leeway(d) => v.target.leeway = d,
+            AxisValue::OutageMode(m) => v.outage_mode = Some(m),
+        }
+    }
+}
+
+/// A variant's settings while its matrix point is applied.
+struct VariantDraft {
+    target: TargetSettings,
+    connections: usize,
+    rate_per_sec: Option<f64>,
+    store_delay: Option<Duration>,
+    outage_mode: Option<OutageMode>,
+}
+
+/// Every swept `[matrix]` key with its values, in a fixed order.
+fn axes(m: &scenario::Matrix) -> Result<Vec<Vec<AxisValue>>, PlanError> {
+    fn axis<T: Copy>(key: &str, vals: Option<&[T]>, f: fn(T) -> AxisValue) -> Result<Vec<AxisValue>, PlanError> {
+        match vals {
+            Some([]) => invalid(format!("matrix.{key} is empty")),
+            Some(v) => Ok(v.iter().map(|x| f(*x)).collect()),
+            None => Ok(Vec::new()),
+        }
+    }
+    let delays: Option<Vec<Duration>> =
+        m.store.as_ref().and_then(|s| s.delay.as_ref()).map(|v| v.iter().map(|d| d.0).collect());
+    let durations = |v: &Option<Vec<scenario::Dur>>| -> Option<Vec<Duration>> {
+        v.as_ref().map(|v| v.iter().map(|d| d.0).collect())
+    };
+    let (access_ttls, leeways) = (durations(&m.access_ttl), durations(&m.leeway));
+    let outage_modes = m.store.as_ref().and_then(|s| s.outage_mode.as_deref());
+    let all = vec![
+        axis("alg", m.alg.as_deref(), AxisValue::Alg)?,
+        axis("pad_bytes", m.pad_bytes.as_deref(), AxisValue::PadBytes)?,
+        axis("roles", m.roles.as_deref(), AxisValue::Roles)?,
+        axis("scopes", m.scopes.as_deref(), AxisValue::Scopes)?,
+        axis("authz", m.authz.as_deref(), AxisValue::Authz)?,
+        axis("rate", m.rate.as_deref(), AxisValue::RatePerSec)?,
+        axis("connections", m.connections.as_deref(), AxisValue::Connections)?,
+        axis("fail_open", m.fail_open.as_deref(), AxisValue::FailOpen)?,
+        axis("store.delay", delays.as_deref(), AxisValue::StoreDelay)?,
+        axis("access_ttl", access_ttls.as_deref(), AxisValue::AccessTtl)?,
+        axis("leeway", leeways.as_deref(), AxisValue::Leeway)?,
+        axis("store.outage_mode", outage_modes, AxisValue::OutageMode)?,
+    ];
+    Ok(all.into_iter().filter(|a| !a.is_empty()).collect())
+}
+
+/// Every matrix point of `strategy`: one value of each axis that applies to it.
+fn points(axes: &[Vec<AxisValue>], strategy: StrategyKind) -> Vec<Vec<AxisValue>> {
+    let mut points: Vec<Vec<AxisValue>> = vec![Vec::new()];
+    for axis in axes.iter().filter(|a| applies(a[0].key(), strategy)) {
+        points = points
+            .into_iter()
+            .flat_map(|p| {
+                axis.iter().map(move |v| {
+                    let mut p = p.clone();
+                    p.push(*v);
+                    p
+                })
+            })
+            .collect();
+    }
+    points
+}
+
+/// The variants: every strategy at every matrix point that applies to it.
 fn expand(
     strategies: &[StrategyKind],
     sc: &Scenario,
-    base: impl Fn(StrategyKind) -> TargetSettings,
-    connections: usize,
-    stages: Option<&[RateStage]>,
-    duration: Duration,
-    mode: Mode,
-    base_delay: Option<Duration>,
+    traffic: &TrafficPlan,
+    store: &StorePlan,
 ) -> Result<Vec<Variant>, PlanError> {
-    let m = &sc.matrix;
-    // (key, values as text) for every swept key, in a fixed order.
-    let mut axes: Vec<(&str, Vec<String>)> = Vec::new();
-    let mut push = |key: &'static str, vals: Option<Vec<String>>| -> Result<(), PlanError> {
-        if let Some(v) = vals {
-            if v.is_empty() {
-                return invalid(format!("matrix.{key} is empty"));
-            }
-            axes.push((key, v));
-        }
-        Ok(())
-    };
-    push("alg", m.alg.as_ref().map(|v| v.iter().map(|a| a.name().to_owned()).collect()))?;
-    push("pad_bytes", m.pad_bytes.as_ref().map(|v| v.iter().map(ToString::to_string).collect()))?;
-    push("roles", m.roles.as_ref().map(|v| v.iter().map(ToString::to_string).collect()))?;
-    push("scopes", m.scopes.as_ref().map(|v| v.iter().map(ToString::to_string).collect()))?;
-    push(
-        "authz",
-        m.authz.as_ref().map(|v| {
-            v.iter().map(|a| if *a == AuthzSource::Store { "store".to_owned() } else { "claims".to_owned() }).collect()
-        }),
-    )?;
-    push("rate", m.rate.as_ref().map(|v| v.iter().map(ToString::to_string).collect()))?;
-    push("connections", m.connections.as_ref().map(|v| v.iter().map(ToString::to_string).collect()))?;
-    push("fail_open", m.fail_open.as_ref().map(|v| v.iter().map(ToString::to_string).collect()))?;
-    push(
-        "store.delay",
-        m.store.as_ref().and_then(|s| s.delay.as_ref()).map(|v| v.iter().map(|d| delay_coord(d.0)).collect()),
-    )?;
-    let durations = |v: &Option<Vec<crate::scenario::Dur>>| {
-        v.as_ref().map(|v| v.iter().map(|d| crate::scenario::format_duration(d.0)).collect())
-    };
-    push("access_ttl", durations(&m.access_ttl))?;
-    push("leeway", durations(&m.leeway))?;
-    push(
-        "store.outage_mode",
-        m.store.as_ref().and_then(|s| s.outage_mode.as_ref()).map(|v| v.iter().map(|o| o.name().to_owned()).collect()),
-    )?;
-    if axes.iter().any(|(k, _)| *k == "store.outage_mode") && sc.store.as_ref().is_none_or(|s| s.outage.is_none()) {
-        return invalid("matrix.store.outage_mode needs a [store.outage] table (when and how long)");
-    }
-    if axes.iter().any(|(k, _)| *k == "rate") && mode == Mode::Closed {
+    let axes = axes(&sc.matrix)?;
+    if traffic.mode == Mode::Closed && axes.iter().any(|a| a[0].key() == "rate") {
         return invalid("matrix.rate needs open loop (traffic.mode = \"open\")");
     }
-
+    if store.outage.is_none() && axes.iter().any(|a| a[0].key() == "store.outage_mode") {
+        return invalid("matrix.store.outage_mode needs a [store.outage] table (when and how long)");
+    }
     let mut out: Vec<Variant> = Vec::new();
     for &strategy in strategies {
-        let relevant: Vec<&(&str, Vec<String>)> = axes.iter().filter(|(k, _)| applies(k, strategy)).collect();
-        let mut combos: Vec<BTreeMap<String, String>> = vec![BTreeMap::new()];
-        for (key, vals) in &relevant {
-            combos = combos
-                .into_iter()
-                .flat_map(|c| {
-                    vals.iter().map(move |v| {
-                        let mut c = c.clone();
-                        c.insert((*key).to_owned(), v.clone());
-                        c
-                    })
-                })
-                .collect();
-        }
-        for coords in combos {
-            // `[target]`, then `[target.<strategy>]`, then the matrix point: the matrix value wins.
-            let mut target = base(strategy);
-            let mut conns = connections;
-            let mut rate: Option<f64> = None;
-            let mut store_delay = base_delay;
-            let mut outage_mode = None;
-            for (k, v) in &coords {
-                let bad = || PlanError::Invalid(format!("matrix.{k}: bad value `{v}`"));
-                match k.as_str() {
-                    "alg" => target.alg = Alg::ALL.into_iter().find(|a| a.name() == v).ok_or_else(bad)?,
-                    "pad_bytes" => target.pad_bytes = v.parse().map_err(|_| bad())?,
-                    "roles" => target.roles = v.parse().map_err(|_| bad())?,
-                    "scopes" => target.scopes = v.parse().map_err(|_| bad())?,
-                    "authz" => target.authz = if v == "store" { AuthzSource::Store } else { AuthzSource::Claims },
-                    "rate" => rate = Some(v.parse().map_err(|_| bad())?),
-                    "connections" => conns = v.parse().map_err(|_| bad())?,
-                    "fail_open" => target.fail_open = v.parse().map_err(|_| bad())?,
-                    "store.delay" => store_delay = Some(parse_duration(v).map_err(|_| bad())?),
-                    "access_ttl" => target.access_ttl = Some(parse_duration(v).map_err(|_| bad())?),
-                    "leeway" => target.leeway = parse_duration(v).map_err(|_| bad())?,
-                    "store.outage_mode" => {
-                        outage_mode = Some(if v == "kill" { OutageMode::Kill } else { OutageMode::Pause })
-                    }
-                    _ => {}
-                }
-            }
-            if conns == 0 {
-                return invalid("matrix.connections values must be >= 1");
-            }
-            if strategy != StrategyKind::JwtDenylist {
-                target.fail_open = false;
-            }
-            if !strategy.uses_jwt() {
-                target.rotation_overlap = None;
-            }
-            let schedule = match mode {
-                Mode::Closed => Schedule::Closed { connections: conns },
-                Mode::Open => {
-                    let stages = match (rate, stages) {
-                        (Some(r), _) => {
-                            check_rate(r)?;
-                            vec![RateStage { from_rate_per_sec: r, rate_per_sec: r, duration }]
-                        }
-                        (None, Some(s)) => s.to_vec(),
-                        (None, None) => return invalid("open loop needs a rate"),
-                    };
-                    Schedule::Open { stages, connections: conns }
-                }
-            };
-            let label = if coords.is_empty() {
-                strategy.name().to_owned()
-            } else {
-                let c: Vec<String> = coords.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                format!("{} {}", strategy.name(), c.join(" "))
-            };
-            out.push(Variant { label, strategy, coords, target, schedule, store_delay, outage_mode });
+        for point in points(&axes, strategy) {
+            out.push(variant(strategy, sc, traffic, store, point)?);
         }
     }
     Ok(out)
+}
+
+/// One variant: `[target]`, then `[target.<strategy>]`, then the matrix point (the matrix value wins).
+fn variant(
+    strategy: StrategyKind,
+    sc: &Scenario,
+    traffic: &TrafficPlan,
+    store: &StorePlan,
+    point: Vec<AxisValue>,
+) -> Result<Variant, PlanError> {
+    let mut draft = VariantDraft {
+        target: base_target(sc, strategy, store.rotation.map(|r| r.overlap)),
+        connections: traffic.connections,
+        rate_per_sec: None,
+        store_delay: store.delay,
+        outage_mode: None,
+    };
+    for v in &point {
+        v.apply(&mut draft);
+    }
+    if draft.connections == 0 {
+        return invalid("matrix.connections values must be >= 1");
+    }
+    if !strategy.profile().fail_open {
+        draft.target.fail_open = false;
+    }
+    if !strategy.uses_jwt() {
+        draft.target.rotation_overlap = None;
+    }
+    let schedule = match traffic.mode {
+        Mode::Closed => Schedule::Closed { connections: draft.connections },
+        Mode::Open => {
+            let stages = match (draft.rate_per_sec, &traffic.stages) {
+                (Some(r), _) => {
+                    check_rate(r)?;
+                    vec![RateStage { from_rate_per_sec: r, rate_per_sec: r, duration: traffic.duration }]
+                }
+                (None, Some(s)) => s.clone(),
+                (None, None) => return invalid("open loop needs a rate"),
+            };
+            Schedule::Open { stages, connections: draft.connections }
+        }
+    };
+    let coords: BTreeMap<String, String> = point.iter().map(|v| (v.key().to_owned(), v.text())).collect();
+    let label = if coords.is_empty() {
+        strategy.name().to_owned()
+    } else {
+        let c: Vec<String> = coords.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        format!("{} {}", strategy.name(), c.join(" "))
+    };
+    Ok(Variant {
+        label,
+        strategy,
+        point,
+        target: draft.target,
+        schedule,
+        store_delay: draft.store_delay,
+        outage_mode: draft.outage_mode,
+    })
+}
+
+/// `[target]` and `[target.<strategy>]` with defaults.
+fn base_target(sc: &Scenario, strategy: StrategyKind, rotation_overlap: Option<Duration>) -> TargetSettings {
+    let to = sc.target.for_strategy(strategy);
+    TargetSettings {
+        alg: to.alg.unwrap_or(Alg::Hs256),
+        access_ttl: to.access_ttl.map(|d| d.0),
+        leeway: to.leeway.map_or(Duration::from_secs(30), |d| d.0),
+        roles: to.roles.unwrap_or(2),
+        scopes: to.scopes.unwrap_or(2),
+        pad_bytes: to.pad_bytes.unwrap_or(0),
+        authz: to.authz.unwrap_or(AuthzSource::Claims),
+        fail_open: to.fail_open.unwrap_or(false),
+        rotation_overlap,
+    }
 }
 
 #[cfg(test)]

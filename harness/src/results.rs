@@ -237,6 +237,14 @@ pub struct OutageResult {
     /// The prober's credential stopped working after the outage (the store lost its data) and it
     /// had to log in again.
     pub credential_lost: bool,
+    /// The api status the strategy's profile expects while its store is down (with this run's
+    /// `authz` and `fail_open`): 200 unaffected or failing open, 503 failing closed.
+    #[serde(default)]
+    pub design_status: Option<u16>,
+    /// Share (0..1) of the prober's answers during the outage that had `design_status`: the
+    /// design checked against what was measured. Null without answers.
+    #[serde(default)]
+    pub design_match_share: Option<f64>,
     /// Kill mode: what losing the store's data cost; null in pause mode.
     #[serde(default)]
     pub kill_cost: Option<KillCost>,
@@ -389,4 +397,27 @@ pub struct ThresholdResult {
     pub condition: String,
     pub actual: Option<f64>,
     pub passed: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::targets::StrategyKind;
+
+    /// `results/schema.json` names strategies by a pattern, so a new strategy needs no schema edit;
+    /// every registered name must match it.
+    #[test]
+    fn schema_accepts_every_registered_strategy() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../results/schema.json");
+        let schema: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let field = &schema["$defs"]["strategy"]["properties"]["strategy"];
+        let pattern = field["pattern"].as_str().expect("strategy names are a pattern");
+        assert_eq!(pattern, "^[a-z][a-z0-9+-]*$", "this test's matcher follows the pattern");
+        for kind in StrategyKind::ALL {
+            let name = kind.name();
+            let ok = name.starts_with(|c: char| c.is_ascii_lowercase())
+                && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '+' || c == '-');
+            assert!(ok, "{name} does not match the schema's strategy pattern");
+        }
+        assert!(field.get("enum").is_none(), "no closed list of names in the schema");
+    }
 }

@@ -8,26 +8,28 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
 use anyhow::Context;
+use hdrhistogram::Histogram;
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
-use crate::collect::availability::{self, OutageWindow, Prober, RestartedRedis};
-use crate::collect::cluster::RedisCluster;
-use crate::collect::delay_proxy::DelayProxy;
-use crate::collect::{self, RedisProcess, TargetProcess};
+use crate::collect::availability::{self, OutageWindow, ProbeLog, Prober};
+use crate::collect::{self, Snapshots};
 use crate::engine::record::{Op, Outcome, Recorder, outcomes_from};
 use crate::engine::{Engine, EngineConfig, EngineOutput};
+use crate::environment::{self, Environment, OutageEnd, Store, VariantEnv};
 use crate::output::{self, summarize};
-use crate::plan::{self, RunArgs, RunPlan, Variant};
+use crate::plan::{self, RotationPlan, RunArgs, RunPlan, Variant};
 use crate::progress::Progress;
+use crate::report::{OpLatency, RunLatency};
+use crate::results::LatencySummary;
 use crate::results::{
     Errors, KillCost, OutageResult, Report, RevocationWindow, RotationResult, SCHEMA_VERSION, ScenarioInfo,
-    ScheduleHealth, StoreDistance, StoreLoad, StrategyResult, ThresholdResult, TrafficInfo,
+    ScheduleHealth, StoreDistance, StoreDownCheck, StrategyResult, ThresholdResult, TrafficInfo,
 };
-use crate::scenario::{OutageMode, StoreChoice};
-use crate::targets::config::StrategyKind;
+use crate::scenario::{Outage, OutageMode};
 
 /// Driver CPU above this share of its cores means the driver may have been the bottleneck.
 const DRIVER_SATURATED_PERCENT: f64 = 90.0;
@@ -36,12 +38,12 @@ const DRIVER_SATURATED_PERCENT: f64 = 90.0;
 pub fn main(args: &RunArgs) -> anyhow::Result<ExitCode> {
     let plan = plan::build(args)?;
     let external = plan.target_url.is_some();
-    let cpu = collect::cpu_plan();
+    let cpu = environment::cpu_plan();
     let (target_cpu, driver_threads, pinning) = if external {
         let n = std::thread::available_parallelism().map_or(1, usize::from);
         (None, n, "external target: driver not pinned".to_owned())
     } else if let Some(t) = cpu.target_cpu {
-        match collect::pin_current_process(&cpu.driver_cpus) {
+        match environment::pin_current_process(&cpu.driver_cpus) {
             Ok(()) => (Some(t), cpu.driver_cpus.len().max(1), cpu.description.clone()),
             Err(e) => {
                 tracing::warn!("could not pin the driver: {e:#}");
@@ -117,80 +119,73 @@ pub async fn execute(plan: &RunPlan, env: &RunEnv) -> anyhow::Result<(PathBuf, R
     });
 
     let mut warnings = Vec::new();
-    // The store.
-    let mut stores = Stores::default();
-    let store_kind = if plan.target_url.is_some() {
-        "external".to_owned()
-    } else if plan.store == StoreChoice::Cluster {
-        anyhow::ensure!(collect::redis_server_available(), "store cluster: redis-server is not installed");
-        stores.cluster = Some(
-            RedisCluster::start(plan.cluster_nodes)
-                .await
-                .with_context(|| format!("starting a private {}-node Redis Cluster", plan.cluster_nodes))?,
-        );
-        "cluster".to_owned()
-    } else {
-        let want_redis = match plan.store {
-            StoreChoice::Memory => false,
-            StoreChoice::Redis | StoreChoice::Cluster => {
-                anyhow::ensure!(
-                    collect::redis_server_available(),
-                    "store redis (needed for store.delay / store.outage too): redis-server is not installed"
-                );
-                true
-            }
-            StoreChoice::Auto => {
-                let available = collect::redis_server_available();
-                if !available {
-                    warnings.push("redis-server not installed: targets used the in-process memory store".to_owned());
-                }
-                available
-            }
-        };
-        if want_redis {
-            stores.redis = Some(RedisProcess::start().await.context("starting a private redis-server")?);
-            "redis".to_owned()
-        } else {
-            "memory".to_owned()
-        }
-    };
+    let mut environment = Environment::start(plan, env.target_cpu, &mut warnings).await?;
     output::note(&format!(
-        "authbench run {}: {} variant(s), store {store_kind}, {} — results in {}",
+        "authbench run {}: {} variant(s), store {}, {} — results in {}",
         plan.name,
         plan.variants.len(),
+        environment.store_kind,
         env.pinning,
         dir.display()
     ));
-
-    let admin_key = match (&plan.target_url, &plan.admin_key) {
-        (Some(_), Some(k)) => Some(k.clone()),
-        (Some(_), None) => None,
-        (None, _) => Some(random_hex(32)),
-    };
-    let exe = std::env::current_exe().context("locating the authbench executable")?;
-    let mut strategies = Vec::new();
-    let mut interrupted = false;
+    let mut done = RunSoFar::default();
     for variant in &plan.variants {
         if *stop_rx.borrow() {
-            interrupted = true;
+            done.interrupted = true;
             break;
         }
-        let result =
-            run_variant(plan, env, variant, &exe, &mut stores, admin_key.as_deref(), started, &dir, stop_rx.clone())
-                .await
-                .with_context(|| format!("strategy {}", variant.label))?;
-        interrupted |= result.1;
-        warnings.extend(result.2);
-        strategies.push(result.0);
+        let ctx = VariantCtx { plan, env, variant, dir: &dir, started };
+        let v =
+            ctx.run(&mut environment, stop_rx.clone()).await.with_context(|| format!("strategy {}", variant.label))?;
+        done.add(v, &mut warnings);
     }
     ctrl_c.abort();
-    stores.stop().await;
+    let store_kind = environment.store_kind;
+    environment.stop().await;
 
-    let tool = collect::tool_info();
+    let mut report = report_of(plan, env, started, store_kind, done.interrupted, done.strategies, warnings);
+    report.thresholds = evaluate_thresholds(plan, &report);
+    output::write_report_json(&dir, &report)?;
+    output::write_summary_csv(&dir, &report)?;
+    output::write_run_readme(&dir, &report)?;
+    if let Err(e) = crate::report::render_run(&dir, &report, &done.latency) {
+        output::note(&format!("warning: the human report could not be rendered: {e:#}"));
+    }
+    Ok((dir, report))
+}
+
+/// What the variants run so far measured.
+#[derive(Default)]
+struct RunSoFar {
+    strategies: Vec<StrategyResult>,
+    /// Each variant's latency histograms by operation, for the report's full latency curves.
+    latency: RunLatency,
+    interrupted: bool,
+}
+
+impl RunSoFar {
+    fn add(&mut self, v: VariantDone, warnings: &mut Vec<String>) {
+        self.interrupted |= v.interrupted;
+        warnings.extend(v.warnings);
+        self.latency.insert(v.result.name.clone(), v.latency);
+        self.strategies.push(v.result);
+    }
+}
+
+/// The report of a finished run, thresholds not yet evaluated.
+fn report_of(
+    plan: &RunPlan,
+    env: &RunEnv,
+    started: SystemTime,
+    store_kind: &str,
+    interrupted: bool,
+    strategies: Vec<StrategyResult>,
+    warnings: Vec<String>,
+) -> Report {
     let first = plan.variants.first();
-    let report_base = Report {
+    Report {
         schema: SCHEMA_VERSION,
-        tool,
+        tool: collect::tool_info(),
         scenario: ScenarioInfo {
             name: plan.name.clone(),
             file: plan.file.as_ref().map(|p| p.display().to_string()),
@@ -209,19 +204,12 @@ pub async fn execute(plan: &RunPlan, env: &RunEnv) -> anyhow::Result<(PathBuf, R
             duration_s: plan.measured_duration().map_or(0.0, |d| d.as_secs_f64()),
             mix: plan.mix.as_map(),
         },
-        store_kind,
+        store_kind: store_kind.to_owned(),
         interrupted,
         strategies,
         thresholds: Vec::new(),
         warnings,
-    };
-    let mut report = report_base;
-    report.thresholds = evaluate_thresholds(plan, &report);
-    output::write_report_json(&dir, &report)?;
-    output::write_summary_csv(&dir, &report)?;
-    output::write_run_readme(&dir, &report)?;
-    render_report(&dir, &report);
-    Ok((dir, report))
+    }
 }
 
 /// The scenario's thresholds against the report, in file order.
@@ -240,184 +228,182 @@ fn evaluate_thresholds(plan: &RunPlan, report: &Report) -> Vec<ThresholdResult> 
         .collect()
 }
 
-/// The HTML/Markdown report and plots; a failure there does not lose the measurements.
-fn render_report(dir: &Path, report: &Report) {
-    if let Err(e) = crate::report::render(dir, report) {
-        output::note(&format!("warning: the human report could not be rendered: {e:#}"));
-    }
+/// One variant's run: what it needs from the whole run.
+struct VariantCtx<'a> {
+    plan: &'a RunPlan,
+    env: &'a RunEnv,
+    variant: &'a Variant,
+    /// The results directory (the variant's exports go to `hist/<label>/`).
+    dir: &'a Path,
+    /// Start of the whole run: the interval logs' base time.
+    started: SystemTime,
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn run_variant(
-    plan: &RunPlan,
-    env: &RunEnv,
-    variant: &Variant,
-    exe: &Path,
-    stores: &mut Stores,
-    admin_key: Option<&str>,
-    started: SystemTime,
-    dir: &Path,
-    stop: watch::Receiver<bool>,
-) -> anyhow::Result<(StrategyResult, bool, Vec<String>)> {
-    let mut warnings = Vec::new();
-    stores.flush().await.context("flushing the store between strategies")?;
-    // The store at a distance: targets reach it through a delay proxy (snapshots go direct).
-    let proxy = match (variant.store_delay, &stores.redis) {
-        (Some(delay), Some(r)) => Some(
-            DelayProxy::start(std::net::SocketAddr::from(([127, 0, 0, 1], r.port)), delay, plan.store_jitter)
-                .await
-                .context("starting the store delay proxy")?,
-        ),
-        _ => None,
-    };
-    let store_arg = match &proxy {
-        Some(p) => format!("redis://{}", p.addr()),
-        None => stores.target_arg(),
-    };
-    // Start the target (unless external).
-    let target = match &plan.target_url {
-        Some(_) => None,
-        None => {
-            let mut args: Vec<String> = vec![
-                "target".into(),
-                "--strategy".into(),
-                variant.strategy.name().into(),
-                "--listen".into(),
-                "127.0.0.1:0".into(),
-                "--store".into(),
-                store_arg,
-            ];
-            if let Some(k) = admin_key {
-                args.push("--admin-key".into());
-                args.push(k.into());
-            }
-            if env.target_cpu.is_some() {
-                args.push("--worker-threads".into());
-                args.push("1".into());
-            }
-            args.extend(variant.target.to_args());
-            Some(TargetProcess::spawn(exe, &args, env.target_cpu).await.context("starting the target")?)
-        }
-    };
-    let base_url = match (&plan.target_url, &target) {
-        (Some(u), _) => u.trim_end_matches('/').to_owned(),
-        (None, Some(t)) => t.base_url.clone(),
-        (None, None) => anyhow::bail!("no target"),
-    };
-    let engine = Engine::new(EngineConfig {
-        base_url: base_url.clone(),
-        strategy: variant.strategy,
-        schedule: variant.schedule.clone(),
-        stop: plan.stop,
-        warmup: plan.warmup,
-        users: plan.users,
-        mix: plan.mix,
-        timeout: plan.timeout,
-        admin_key: admin_key.map(str::to_owned),
-        revoked_fraction: plan.revoked_fraction,
-        tampered_fraction: plan.tampered_fraction,
-        workers: env.driver_threads,
-    })
-    .await?;
-    let total = plan.measured_duration().map(|d| d + plan.warmup);
-    let progress = Progress::start(plan.progress, &variant.label, total, plan.warmup, engine.live());
+/// What one variant gives the run.
+struct VariantDone {
+    result: StrategyResult,
+    latency: OpLatency,
+    interrupted: bool,
+    warnings: Vec<String>,
+}
 
-    // Store outage and key rotation: a health prober next to the engine, and timers for the events.
-    let rotation = plan.rotation.filter(|_| variant.strategy.uses_jwt());
-    // `matrix.store.outage_mode`: this variant's mode in place of the table's.
-    let variant_outage =
-        plan.outage.map(|o| crate::scenario::Outage { mode: variant.outage_mode.unwrap_or(o.mode), ..o });
-    let wants_prober = variant_outage.is_some() || rotation.is_some() || plan.availability_prober;
-    let prober_creds = if wants_prober && variant.strategy != StrategyKind::None {
-        Some(availability::ProberCredentials::login(&base_url, variant.strategy).await?)
-    } else {
-        None
-    };
-    let t0 = Instant::now();
-    let measure_start = t0 + plan.warmup;
-    let measure_end = plan.measured_duration().map(|d| measure_start + d);
-    let outage_window = variant_outage.map(|o| OutageWindow { at: o.at.0, duration: o.duration.0 });
-    let prober = match (prober_creds, measure_end) {
-        (Some(c), Some(end)) => Some(Prober::spawn(c, &base_url, measure_start, end, outage_window)),
-        _ => None,
-    };
-    let outage_task = match (variant_outage, &stores.redis) {
-        (Some(o), Some(r)) => {
-            let (pid, port, url) = (stores.redis_pid(), r.port, r.url.clone());
-            Some(tokio::spawn(async move {
-                tokio::time::sleep_until((measure_start + o.at.0).into()).await;
-                // Kill mode: what the store held is what the kill loses.
-                let keys = match o.mode {
-                    OutageMode::Kill => collect::snapshot(&url).await.ok().map(|s| s.keys),
-                    OutageMode::Pause => None,
-                };
-                availability::inject_outage(pid, port, o.mode, o.duration.0).await.map(|r| (r, keys))
-            }))
+/// What the drive phase measured.
+struct Driven {
+    out: EngineOutput,
+    /// Collector readings at the start and the end of the measured window.
+    before: Snapshots,
+    after: Snapshots,
+    /// What the availability prober saw (store outage, key rotation).
+    probe_log: Option<ProbeLog>,
+    /// Whether the store outage was injected (it is reported only then).
+    outage_ran: bool,
+    /// Kill mode: the keys the store held when it was killed (what the kill lost).
+    keys_lost: Option<u64>,
+    /// When the signing key was rotated, and the new key id.
+    rotated: Option<(Instant, Option<String>)>,
+}
+
+impl VariantCtx<'_> {
+    /// The phases: start the variant's environment, drive, probe the revocation window, stop the
+    /// environment, assemble the result and write the exports.
+    async fn run(&self, environment: &mut Environment, stop: watch::Receiver<bool>) -> anyhow::Result<VariantDone> {
+        let mut warnings = Vec::new();
+        let venv = environment.start_variant(self.variant).await?;
+        let (driven, progress) = self.drive(environment, &venv, stop, &mut warnings).await?;
+        let admin_key = environment.admin_key.as_deref();
+        let revocation = self.probe_revocation(&venv.base_url, admin_key, &driven, &progress).await;
+        let after_window = self.after_window(environment, &venv, &driven, revocation.probes).await;
+        progress.finish(if driven.out.interrupted { "interrupted" } else { "done" });
+        if let Err(e) = venv.stop().await {
+            warnings.push(format!("{}: stopping the target: {e:#}", self.variant.label));
         }
-        _ => None,
-    };
-    let rotation_task = match (rotation, admin_key) {
-        (Some(r), Some(key)) => {
-            let (base, key) = (base_url.clone(), key.to_owned());
-            Some(tokio::spawn(async move {
-                tokio::time::sleep_until((measure_start + r.at).into()).await;
-                let kid = availability::rotate_key(&base, &key).await;
-                (Instant::now(), kid)
-            }))
-        }
-        _ => None,
-    };
-    let st: &Stores = stores;
-    let snap_before = async {
-        tokio::time::sleep_until(measure_start.into()).await;
-        Snapshots::take(st, target.as_ref(), &base_url).await
-    };
-    let (out, before) = tokio::join!(engine.run(t0, stop.clone()), snap_before);
-    let out = out?;
-    let mut outage_ran = false;
-    let mut keys_lost = None;
-    if let Some(task) = outage_task {
-        match task.await {
-            Ok(Ok((restarted, keys))) => {
-                outage_ran = true;
-                keys_lost = keys;
-                if let Some(r) = restarted {
-                    stores.restarted = Some(r);
-                    warnings.push(format!(
-                        "{}: the store was killed and restarted empty: its load figures count from the restart",
-                        variant.label
-                    ));
-                }
-            }
-            Ok(Err(e)) => warnings.push(format!("{}: the store outage could not be injected: {e:#}", variant.label)),
-            Err(e) => warnings.push(format!("{}: the store outage task failed: {e}", variant.label)),
+        let result = self.assemble(&driven, revocation, after_window, &mut warnings);
+        self.write_exports(&driven.out)?;
+        let interrupted = driven.out.interrupted;
+        Ok(VariantDone { result, latency: latency_by_op(driven.out), interrupted, warnings })
+    }
+
+    /// Drive phase: the engine's traffic, with the availability prober and the timed events (store
+    /// outage, key rotation) beside it, and the collectors read at both ends of the measured window.
+    async fn drive(
+        &self,
+        environment: &mut Environment,
+        venv: &VariantEnv,
+        stop: watch::Receiver<bool>,
+        warnings: &mut Vec<String>,
+    ) -> anyhow::Result<(Driven, Progress)> {
+        let (plan, variant) = (self.plan, self.variant);
+        let admin_key = environment.admin_key.as_deref();
+        let engine = Engine::new(self.engine_config(&venv.base_url, admin_key)).await?;
+        let total = plan.measured_duration().map(|d| d + plan.warmup);
+        let progress = Progress::start(plan.progress, &variant.label, total, plan.warmup, engine.live());
+        let rotation = plan.rotation.filter(|_| variant.strategy.uses_jwt());
+        let outage = self.outage();
+        let wants_prober = outage.is_some() || rotation.is_some() || plan.availability_prober;
+        let prober_creds = if wants_prober && variant.strategy.profile().has_credential() {
+            Some(availability::ProberCredentials::login(&venv.base_url, variant.strategy).await?)
+        } else {
+            None
+        };
+        let t0 = Instant::now();
+        let window = Window::new(t0, plan, outage);
+        let prober = match (prober_creds, window.end) {
+            (Some(c), Some(end)) => Some(Prober::spawn(c, &venv.base_url, window.start, end, window.outage)),
+            _ => None,
+        };
+        let events = TimedEvents::schedule(&environment.store, venv, admin_key, window.start, outage, rotation);
+        let source = environment.store.source(venv.target.is_some());
+        let target_pid = venv.target.as_ref().map(|t| t.pid);
+        let snap_before = async {
+            tokio::time::sleep_until(window.start.into()).await;
+            Snapshots::take(&source, target_pid, &venv.base_url).await
+        };
+        let (out, before) = tokio::join!(engine.run(t0, stop), snap_before);
+        let out = out?;
+        let (outage_ran, keys_lost, rotated) = events.finish(&variant.label, &mut environment.store, warnings).await;
+        let probe_log = match prober {
+            Some(p) => Some(p.finish().await),
+            None => None,
+        };
+        let after = Snapshots::take(&source, target_pid, &venv.base_url).await;
+        Ok((Driven { out, before, after, probe_log, outage_ran, keys_lost, rotated }, progress))
+    }
+
+    /// The run's `[store.outage]`, in this variant's `matrix.store.outage_mode` if it sweeps one.
+    fn outage(&self) -> Option<Outage> {
+        self.plan.outage.map(|o| Outage { mode: self.variant.outage_mode.unwrap_or(o.mode), ..o })
+    }
+
+    /// After-window phase: the target's counters after the revocation probes (they fall outside
+    /// the window), then the store-down check (a short store pause, so it skews nothing measured).
+    async fn after_window(
+        &self,
+        environment: &Environment,
+        venv: &VariantEnv,
+        driven: &Driven,
+        revocation_probes: u64,
+    ) -> AfterWindow {
+        let counters = match revocation_probes {
+            0 => None,
+            _ => collect::accounting::read_counters(&venv.base_url).await.ok(),
+        };
+        let store_down = self.store_down(environment, venv, driven.out.interrupted).await;
+        AfterWindow { counters, store_down }
+    }
+
+    /// The store-down check, when the plan asks for one, the run started the target and owns a
+    /// private redis-server (not after an interrupt, nor when an outage in the window measured it).
+    async fn store_down(
+        &self,
+        environment: &Environment,
+        venv: &VariantEnv,
+        interrupted: bool,
+    ) -> Option<anyhow::Result<StoreDownCheck>> {
+        let plan = self.plan;
+        let pause = plan.store_down_pause.filter(|_| venv.target.is_some() && !interrupted && plan.outage.is_none())?;
+        let (store_pid, store_port) = environment.store.redis_process()?;
+        let check_plan = collect::store_down::StoreDownPlan {
+            store_pid,
+            store_port,
+            pause,
+            transport: self.variant.strategy.profile().transport,
+        };
+        Some(collect::store_down::check(&venv.base_url, check_plan).await)
+    }
+
+    fn engine_config(&self, base_url: &str, admin_key: Option<&str>) -> EngineConfig {
+        let (plan, variant) = (self.plan, self.variant);
+        EngineConfig {
+            base_url: base_url.to_owned(),
+            strategy: variant.strategy,
+            schedule: variant.schedule.clone(),
+            stop: plan.stop,
+            warmup: plan.warmup,
+            users: plan.users,
+            mix: plan.mix,
+            timeout: plan.timeout,
+            admin_key: admin_key.map(str::to_owned),
+            revoked_fraction: plan.revoked_fraction,
+            tampered_fraction: plan.tampered_fraction,
+            workers: self.env.driver_threads,
         }
     }
-    let rotated = match rotation_task {
-        Some(task) => match task.await {
-            Ok((at, Ok(kid))) => Some((at, kid)),
-            Ok((_, Err(e))) => {
-                warnings.push(format!("{}: the key rotation failed: {e:#}", variant.label));
-                None
-            }
-            Err(e) => {
-                warnings.push(format!("{}: the key rotation task failed: {e}", variant.label));
-                None
-            }
-        },
-        None => None,
-    };
-    let probe_log = match prober {
-        Some(p) => Some(p.finish().await),
-        None => None,
-    };
-    let after = Snapshots::take(stores, target.as_ref(), &base_url).await;
 
-    // The revocation window, probed directly (not after an interrupt).
-    let revocation = if !out.interrupted && plan.revocation_probes > 0 && variant.strategy != StrategyKind::None {
+    /// The revocation window, probed directly after the traffic (not after an interrupt).
+    async fn probe_revocation(
+        &self,
+        base_url: &str,
+        admin_key: Option<&str>,
+        driven: &Driven,
+        progress: &Progress,
+    ) -> RevocationWindow {
+        let (plan, variant) = (self.plan, self.variant);
+        if driven.out.interrupted || plan.revocation_probes == 0 || !variant.strategy.profile().has_credential() {
+            return RevocationWindow::default();
+        }
         progress.message("probing the revocation window");
         collect::probe(
-            &base_url,
+            base_url,
             variant.strategy,
             admin_key.unwrap_or(""),
             plan.revocation_probes,
@@ -425,103 +411,81 @@ async fn run_variant(
             variant.target.leeway,
         )
         .await
-    } else {
-        RevocationWindow::default()
-    };
-    let after_probes = match revocation.probes {
-        0 => None,
-        _ => collect::accounting::read_counters(&base_url).await.ok(),
-    };
-    let store_down = store_down_hook(plan, stores, target.is_some(), &base_url, out.interrupted).await;
-    progress.finish(if out.interrupted { "interrupted" } else { "done" });
-    if let Some(t) = target
-        && let Err(e) = t.stop().await
-    {
-        warnings.push(format!("{}: stopping the target: {e:#}", variant.label));
-    }
-    if let Some(p) = proxy {
-        p.stop().await;
     }
 
-    let mut result = strategy_result(variant, &out, &before, &after, revocation, env, &mut warnings);
-    let prober_requests = probe_log.as_ref().map_or(0, availability::ProbeLog::requests);
-    let mut accounting = collect::accounting::reconcile(
-        before.counters.as_ref(),
-        after.counters.as_ref(),
-        result.requests,
-        prober_requests,
-    );
-    accounting.revocation_probe_requests_after_window =
-        after_probes.zip(after.counters.as_ref()).map(|(p, a)| p.requests.saturating_sub(a.requests));
-    collect::accounting::apply(&mut result, accounting);
-    result.store_down = store_down_result(store_down, variant, &mut warnings);
-    result.store_distance = variant
-        .store_delay
-        .map(|d| StoreDistance { delay_ms: d.as_secs_f64() * 1e3, jitter_ms: plan.store_jitter.as_secs_f64() * 1e3 });
-    if let (Some(o), Some(log), true) = (variant_outage, &probe_log, outage_ran) {
-        result.outage = Some(OutageResult {
-            mode: o.mode.name().to_owned(),
-            at_s: o.at.0.as_secs_f64(),
-            duration_s: o.duration.0.as_secs_f64(),
-            fail_open: variant.target.fail_open,
-            before: log.phases[0].clone(),
-            during: log.phases[1].clone(),
-            after: log.phases[2].clone(),
-            first_failure_ms: log.first_failure_ms,
-            recovery_ms: log.recovery_ms,
-            unexpected_allow: result.outcomes.unexpected_allow,
-            revoked_allowed_during: log.revoked_probed.then(|| log.revoked_phases[1].get("200").copied().unwrap_or(0)),
-            credential_lost: log.credential_lost,
-            kill_cost: (o.mode == OutageMode::Kill).then(|| kill_cost(&out, o.at.0, keys_lost, &result)),
+    /// Assemble phase: the variant's figures from what the drive phase measured.
+    fn assemble(
+        &self,
+        d: &Driven,
+        revocation: RevocationWindow,
+        after_window: AfterWindow,
+        warnings: &mut Vec<String>,
+    ) -> StrategyResult {
+        let (plan, variant) = (self.plan, self.variant);
+        let mut result = strategy_result(variant, &d.out, &d.before, &d.after, revocation, self.env, warnings);
+        let prober_requests = d.probe_log.as_ref().map_or(0, ProbeLog::requests);
+        let mut accounting = collect::accounting::reconcile(
+            d.before.counters.as_ref(),
+            d.after.counters.as_ref(),
+            result.requests,
+            prober_requests,
+        );
+        accounting.revocation_probe_requests_after_window =
+            after_window.counters.zip(d.after.counters.as_ref()).map(|(p, a)| p.requests.saturating_sub(a.requests));
+        collect::accounting::apply(&mut result, accounting);
+        result.store_down = store_down_result(after_window.store_down, variant, warnings);
+        result.store_distance = variant.store_delay.map(|d| StoreDistance {
+            delay_ms: d.as_secs_f64() * 1e3,
+            jitter_ms: plan.store_jitter.as_secs_f64() * 1e3,
         });
+        if let (Some(o), Some(log), true) = (self.outage(), &d.probe_log, d.outage_ran) {
+            let design =
+                availability::design_check(variant.strategy, variant.target.authz, variant.target.fail_open, log);
+            let mut outage = outage_result(o, log, variant.target.fail_open, result.outcomes.unexpected_allow);
+            (outage.design_status, outage.design_match_share) = (design.design_status, design.design_match_share);
+            outage.kill_cost = (o.mode == OutageMode::Kill).then(|| kill_cost(&d.out, o.at.0, d.keys_lost, &result));
+            result.outage = Some(outage);
+        }
+        if let (Some(r), Some((rotated_at, kid))) = (plan.rotation, &d.rotated) {
+            result.rotation = Some(rotation_result(r, &d.out, *rotated_at, kid.clone(), d.probe_log.as_ref()));
+        }
+        result
     }
-    if let (Some(r), Some((rotated_at, kid))) = (rotation, rotated) {
-        let logins = logins_per_second(&out);
-        let at_s = r.at.as_secs() as usize;
-        let before: Vec<u64> = logins.iter().take(at_s).copied().collect();
-        result.rotation = Some(RotationResult {
-            at_s: r.at.as_secs_f64(),
-            overlap_s: r.overlap.as_secs_f64(),
-            kid,
-            old_token_rejected_after_ms: probe_log
-                .as_ref()
-                .and_then(|l| l.first_401_sent)
-                .map(|t| t.saturating_duration_since(rotated_at).as_secs_f64() * 1e3),
-            logins_per_s_before: median(&before),
-            logins_peak_per_s_after: logins.iter().skip(at_s).copied().max(),
-            logins_per_second: logins,
-        });
+
+    /// The variant's exports: `hist/<label>/<op>.hgrm` and `intervals.hlog`, written from the
+    /// histograms in memory.
+    fn write_exports(&self, out: &EngineOutput) -> anyhow::Result<()> {
+        let rec = &out.recorder;
+        let ops: Vec<_> =
+            Op::ALL.iter().map(|op| (*op, &rec.ops[*op as usize].latency, &rec.ops[*op as usize].service)).collect();
+        output::write_histograms(self.dir, &self.variant.label, &ops)?;
+        output::write_interval_log(self.dir, &self.variant.label, self.started, &out.intervals)?;
+        Ok(())
     }
-    write_variant_files(dir, variant, &out, started)?;
-    Ok((result, out.interrupted, warnings))
 }
 
-/// The store-down check after the window, when the plan asks for one and the run owns a private
-/// redis-server (not after an interrupt, nor when an outage inside the window already measured it).
-async fn store_down_hook(
-    plan: &RunPlan,
-    stores: &Stores,
-    own_target: bool,
-    base_url: &str,
-    interrupted: bool,
-) -> Option<anyhow::Result<crate::results::StoreDownCheck>> {
-    let pause = plan.store_down_pause.filter(|_| own_target && !interrupted && plan.outage.is_none())?;
-    let redis = stores.redis.as_ref()?;
-    let check_plan =
-        collect::store_down::StoreDownPlan { store_pid: stores.redis_pid(), store_port: redis.port, pause };
-    Some(collect::store_down::check(base_url, check_plan).await)
+/// What happened after the measured window, for the assemble phase.
+struct AfterWindow {
+    /// The target's counters after the revocation probes (`None` when none were sent).
+    counters: Option<collect::accounting::TargetCounters>,
+    /// The store-down check, if one ran.
+    store_down: Option<anyhow::Result<StoreDownCheck>>,
 }
 
-/// The store-down check as a result, compared with what the strategy is expected to do.
+/// The store-down check as a result, compared with what the strategy's profile says it does.
 fn store_down_result(
-    check: Option<anyhow::Result<crate::results::StoreDownCheck>>,
+    check: Option<anyhow::Result<StoreDownCheck>>,
     variant: &Variant,
     warnings: &mut Vec<String>,
-) -> Option<crate::results::StoreDownCheck> {
+) -> Option<StoreDownCheck> {
     match check? {
         Ok(mut c) => {
-            let expected = collect::store_down::expected_behaviour(variant.strategy);
-            if let Some(w) = collect::store_down::compare_with_expected(&mut c, expected) {
+            let expected = collect::store_down::expected_behaviour(
+                variant.strategy,
+                variant.target.authz,
+                variant.target.fail_open,
+            );
+            if let Some(w) = collect::store_down::compare_with_expected(&mut c, Some(expected)) {
                 warnings.push(format!("{}: {w}", variant.label));
             }
             Some(c)
@@ -534,7 +498,12 @@ fn store_down_result(
 }
 
 /// What a kill-mode outage at `at` cost: the keys the store lost and the re-login storm.
-fn kill_cost(out: &EngineOutput, at: Duration, store_keys_lost: Option<u64>, result: &StrategyResult) -> KillCost {
+fn kill_cost(
+    out: &EngineOutput,
+    at: std::time::Duration,
+    store_keys_lost: Option<u64>,
+    result: &StrategyResult,
+) -> KillCost {
     let logins = logins_per_second(out);
     let at_s = at.as_secs() as usize;
     let before: Vec<u64> = logins.iter().take(at_s).copied().collect();
@@ -547,50 +516,166 @@ fn kill_cost(out: &EngineOutput, at: Duration, store_keys_lost: Option<u64>, res
     }
 }
 
-/// The run's store: a private redis-server (possibly restarted after a kill-mode outage) or a
-/// private Redis Cluster; neither for the memory store and `--target`.
-#[derive(Default)]
-struct Stores {
-    redis: Option<RedisProcess>,
-    cluster: Option<RedisCluster>,
-    /// After a kill-mode outage: the fresh server now on the redis port.
-    restarted: Option<RestartedRedis>,
+/// The measured window of one variant, from the engine's start `t0`.
+struct Window {
+    start: Instant,
+    /// `None` when the run lasts until Ctrl-C.
+    end: Option<Instant>,
+    /// When the store outage falls in it.
+    outage: Option<OutageWindow>,
 }
 
-impl Stores {
-    /// What the targets get as `--store`.
-    fn target_arg(&self) -> String {
-        match (&self.redis, &self.cluster) {
-            (Some(r), _) => r.url.clone(),
-            (None, Some(c)) => c.urls(),
-            (None, None) => "memory".to_owned(),
+impl Window {
+    fn new(t0: Instant, plan: &RunPlan, outage: Option<Outage>) -> Window {
+        let start = t0 + plan.warmup;
+        Window {
+            start,
+            end: plan.measured_duration().map(|d| start + d),
+            outage: outage.map(|o| OutageWindow { at: o.at.0, duration: o.duration.0 }),
         }
+    }
+}
+
+/// The events a variant's measured window may hold besides the traffic, each a task that sleeps
+/// until its time.
+struct TimedEvents {
+    /// Ends with the outage's end and, in kill mode, the keys the store held when it was killed.
+    outage: Option<JoinHandle<(Option<u64>, OutageEnd)>>,
+    /// Ends with when the key was rotated and the answer (the new key id).
+    rotation: Option<JoinHandle<(Instant, anyhow::Result<Option<String>>)>>,
+}
+
+impl TimedEvents {
+    fn schedule(
+        store: &Store,
+        venv: &VariantEnv,
+        admin_key: Option<&str>,
+        measure_start: Instant,
+        outage: Option<Outage>,
+        rotation: Option<RotationPlan>,
+    ) -> TimedEvents {
+        // Kill mode: what the store held is what the kill loses, read just before it.
+        let url = store.redis_url();
+        let outage = outage.and_then(|o| {
+            let keys = async move {
+                match (o.mode, url) {
+                    (OutageMode::Kill, Some(u)) => collect::snapshot(&u).await.ok().map(|s| s.keys),
+                    _ => None,
+                }
+            };
+            store.schedule_outage(measure_start + o.at.0, o, keys)
+        });
+        let rotation = match (rotation, admin_key) {
+            (Some(r), Some(key)) => {
+                let (base, key) = (venv.base_url.clone(), key.to_owned());
+                Some(tokio::spawn(async move {
+                    tokio::time::sleep_until((measure_start + r.at).into()).await;
+                    let kid = availability::rotate_key(&base, &key).await;
+                    (Instant::now(), kid)
+                }))
+            }
+            _ => None,
+        };
+        TimedEvents { outage, rotation }
     }
 
-    /// The process now serving the redis port.
-    fn redis_pid(&self) -> u32 {
-        self.restarted.as_ref().map_or_else(|| self.redis.as_ref().map_or(0, RedisProcess::pid), RestartedRedis::pid)
+    /// Wait for both; whether the outage ran (and the keys a kill lost), and when (and to which key
+    /// id) the key was rotated. After a kill-mode outage the store's fresh server takes the killed
+    /// one's place.
+    async fn finish(
+        self,
+        label: &str,
+        store: &mut Store,
+        warnings: &mut Vec<String>,
+    ) -> (bool, Option<u64>, Option<(Instant, Option<String>)>) {
+        let (mut outage_ran, mut keys_lost) = (false, None);
+        match self.outage {
+            None => {}
+            Some(task) => match task.await {
+                Ok((keys, Ok(restarted))) => {
+                    (outage_ran, keys_lost) = (true, keys);
+                    if let Some(r) = restarted {
+                        store.replace(r);
+                        warnings.push(format!(
+                            "{label}: the store was killed and restarted empty: its load figures count from the restart"
+                        ));
+                    }
+                }
+                Ok((_, Err(e))) => warnings.push(format!("{label}: the store outage could not be injected: {e:#}")),
+                Err(e) => warnings.push(format!("{label}: the store outage task failed: {e}")),
+            },
+        }
+        let rotated = match self.rotation {
+            None => None,
+            Some(task) => match task.await {
+                Ok((at, Ok(kid))) => Some((at, kid)),
+                Ok((_, Err(e))) => {
+                    warnings.push(format!("{label}: the key rotation failed: {e:#}"));
+                    None
+                }
+                Err(e) => {
+                    warnings.push(format!("{label}: the key rotation task failed: {e}"));
+                    None
+                }
+            },
+        };
+        (outage_ran, keys_lost, rotated)
     }
+}
 
-    async fn flush(&self) -> anyhow::Result<()> {
-        if let Some(r) = &self.redis {
-            r.flush().await?;
-        }
-        if let Some(c) = &self.cluster {
-            c.flush().await?;
-        }
-        Ok(())
+/// The outage section of a variant's result, from the prober's log.
+fn outage_result(o: Outage, log: &ProbeLog, fail_open: bool, unexpected_allow: u64) -> OutageResult {
+    OutageResult {
+        mode: o.mode.name().to_owned(),
+        at_s: o.at.0.as_secs_f64(),
+        duration_s: o.duration.0.as_secs_f64(),
+        fail_open,
+        before: log.phases[0].clone(),
+        during: log.phases[1].clone(),
+        after: log.phases[2].clone(),
+        first_failure_ms: log.first_failure_ms,
+        recovery_ms: log.recovery_ms,
+        unexpected_allow,
+        revoked_allowed_during: log.revoked_probed.then(|| log.revoked_phases[1].get("200").copied().unwrap_or(0)),
+        credential_lost: log.credential_lost,
+        ..OutageResult::default()
     }
+}
 
-    async fn stop(self) {
-        if let Some(r) = self.redis {
-            r.stop().await;
-        }
-        if let Some(c) = self.cluster {
-            c.stop().await;
-        }
-        drop(self.restarted);
+/// The key rotation section of a variant's result.
+fn rotation_result(
+    r: RotationPlan,
+    out: &EngineOutput,
+    rotated_at: Instant,
+    kid: Option<String>,
+    probe_log: Option<&ProbeLog>,
+) -> RotationResult {
+    let logins = logins_per_second(out);
+    let at_s = r.at.as_secs() as usize;
+    let before: Vec<u64> = logins.iter().take(at_s).copied().collect();
+    RotationResult {
+        at_s: r.at.as_secs_f64(),
+        overlap_s: r.overlap.as_secs_f64(),
+        kid,
+        old_token_rejected_after_ms: probe_log
+            .and_then(|l| l.first_401_sent)
+            .map(|t| t.saturating_duration_since(rotated_at).as_secs_f64() * 1e3),
+        logins_per_s_before: median(&before),
+        logins_peak_per_s_after: logins.iter().skip(at_s).copied().max(),
+        logins_per_second: logins,
     }
+}
+
+/// The latency histogram of every operation that had requests, by operation name (moved out of
+/// the engine's output: the report draws its full latency curves from them).
+fn latency_by_op(out: EngineOutput) -> OpLatency {
+    out.recorder
+        .ops
+        .into_iter()
+        .zip(Op::ALL)
+        .filter(|(s, _)| !s.latency.is_empty())
+        .map(|(s, op)| (op.name().to_owned(), s.latency))
+        .collect()
 }
 
 /// Median of per-second counts (robust to the first second's burst of initial logins).
@@ -607,56 +692,82 @@ fn median(v: &[u64]) -> Option<f64> {
 
 /// Logins (any answer) per second of the measured window, from the engine's per-second histograms.
 fn logins_per_second(out: &EngineOutput) -> Vec<u64> {
-    let mut per: Vec<u64> = Vec::new();
+    let secs = out.measured.as_secs_f64().ceil() as usize;
+    let mut per: Vec<u64> = vec![0; secs];
     for f in &out.intervals {
-        let Some(bytes) = f.ops.get(Op::Login as usize).filter(|b| !b.is_empty()) else { continue };
-        let n = hdrhistogram::serialization::Deserializer::new()
-            .deserialize::<u64, _>(&mut &bytes[..])
-            .map_or(0, |h: hdrhistogram::Histogram<u64>| h.len());
+        let n = f.ops.get(Op::Login as usize).and_then(Option::as_ref).map_or(0, Histogram::len);
         let i = f.index as usize;
         if per.len() <= i {
             per.resize(i + 1, 0);
         }
         per[i] += n;
     }
-    let secs = out.measured.as_secs_f64().ceil() as usize;
-    if per.len() < secs {
-        per.resize(secs, 0);
-    }
     per
 }
 
-/// Collector readings at one instant.
-struct Snapshots {
-    redis: Option<collect::InfoSnapshot>,
-    /// The target's own `/metrics` counters (requests served, store operations); None if unread.
-    counters: Option<collect::accounting::TargetCounters>,
-    memory_ops: Option<BTreeMap<String, u64>>,
-    target_cpu: Option<Duration>,
-    driver_cpu: Duration,
-    at: Instant,
+/// What says whether a variant's figures can be trusted.
+struct Health {
+    /// The driver's CPU over the window, percent of one core.
+    driver_cpu_percent: f64,
+    /// Requests per second the driver completed.
+    achieved: f64,
+    /// Revoked or forged credentials accepted.
+    unexpected_allow: u64,
 }
 
-impl Snapshots {
-    async fn take(stores: &Stores, target: Option<&TargetProcess>, base_url: &str) -> Snapshots {
-        let at = Instant::now();
-        let driver_cpu = collect::self_cpu_time();
-        let target_cpu = target.and_then(|t| t.cpu_time().ok());
-        let redis_snap = match (&stores.redis, &stores.cluster) {
-            (Some(r), _) => collect::redis::snapshot(&r.url).await.ok(),
-            (None, Some(c)) => c.snapshot_all().await.ok(),
-            (None, None) => None,
-        };
-        let counters = collect::accounting::read_counters(base_url).await.ok();
-        let memory_ops = if stores.redis.is_none() && stores.cluster.is_none() && target.is_some() {
-            counters.as_ref().map(|c| c.store_ops.clone())
-        } else {
-            None
-        };
-        Snapshots { redis: redis_snap, counters, memory_ops, target_cpu, driver_cpu, at }
+impl Health {
+    /// A warning for a saturated driver, a rate not reached, and any accepted bad credential.
+    fn warn(&self, label: &str, out: &EngineOutput, env: &RunEnv, warnings: &mut Vec<String>) {
+        let (driver_cpu_percent, achieved) = (self.driver_cpu_percent, self.achieved);
+        let driver_cores = env.driver_threads.max(1) as f64;
+        if driver_cpu_percent > DRIVER_SATURATED_PERCENT * driver_cores {
+            warnings.push(format!(
+                "{label}: the driver used {driver_cpu_percent:.0}% CPU of its {driver_cores} core(s): it may have been \
+                 the bottleneck"
+            ));
+        }
+        if let Some(target) = out.target_rate_per_sec
+            && achieved < 0.95 * target
+        {
+            warnings.push(format!(
+                "{label}: achieved {achieved:.0} req/s of the {target:.0} req/s asked ({} late starts): the target (or \
+                 too few connections) could not keep up",
+                out.recorder.late_starts
+            ));
+        }
+        if self.unexpected_allow > 0 {
+            warnings.push(format!(
+                "{label}: SECURITY: {} request(s) with a revoked or forged credential were accepted",
+                self.unexpected_allow
+            ));
+        }
     }
 }
 
+/// Latency summaries by operation (from the intended send time, and from the actual one) and of
+/// api requests by outcome class.
+type LatencySummaries =
+    (BTreeMap<String, LatencySummary>, BTreeMap<String, LatencySummary>, BTreeMap<String, LatencySummary>);
+
+fn latency_summaries(rec: &Recorder) -> LatencySummaries {
+    let mut latency_us = BTreeMap::new();
+    let mut service_time_us = BTreeMap::new();
+    for op in Op::ALL {
+        let s = &rec.ops[op as usize];
+        if !s.latency.is_empty() {
+            latency_us.insert(op.name().to_owned(), summarize(&s.latency));
+            service_time_us.insert(op.name().to_owned(), summarize(&s.service));
+        }
+    }
+    let latency_by_outcome_us = Outcome::ALL
+        .iter()
+        .filter_map(|o| rec.api_by_outcome[*o as usize].as_ref().map(|h| (o.name().to_owned(), summarize(h))))
+        .collect();
+    (latency_us, service_time_us, latency_by_outcome_us)
+}
+
+/// The variant's figures over the measured window, from the engine's output and the collectors'
+/// readings at both ends of it.
 fn strategy_result(
     variant: &Variant,
     out: &EngineOutput,
@@ -672,58 +783,22 @@ fn strategy_result(
     let counts = rec.outcomes();
     let outcomes = outcomes_from(&counts);
     let ok: u64 = counts[Outcome::ExpectedAllow as usize] + counts[Outcome::ExpectedDeny as usize];
-    let mut latency_us = BTreeMap::new();
-    let mut service_time_us = BTreeMap::new();
-    for op in Op::ALL {
-        let s = &rec.ops[op as usize];
-        if !s.latency.is_empty() {
-            latency_us.insert(op.name().to_owned(), summarize(&s.latency));
-            service_time_us.insert(op.name().to_owned(), summarize(&s.service));
-        }
-    }
-    let latency_by_outcome_us = Outcome::ALL
-        .iter()
-        .filter_map(|o| rec.api_by_outcome[*o as usize].as_ref().map(|h| (o.name().to_owned(), summarize(h))))
-        .collect();
-    let store = match (&before.redis, &after.redis, &before.memory_ops, &after.memory_ops) {
-        (Some(b), Some(a), _, _) => collect::store_load(b, a, requests, rec.logins_ok),
-        (_, _, Some(b), Some(a)) => collect::redis::store_load_from_metrics(b, a, requests),
-        _ => StoreLoad::default(),
-    };
+    let (latency_us, service_time_us, latency_by_outcome_us) = latency_summaries(rec);
+    let store = before.store_load(after, requests, rec.logins_ok);
     let target_cpu_us_per_request = match (before.target_cpu, after.target_cpu) {
         (Some(b), Some(a)) if requests > 0 => Some(a.saturating_sub(b).as_secs_f64() * 1e6 / requests as f64),
         _ => None,
     };
     let wall = after.at.saturating_duration_since(before.at).as_secs_f64().max(1e-9);
     let driver_cpu_percent = after.driver_cpu.saturating_sub(before.driver_cpu).as_secs_f64() / wall * 100.0;
-    let driver_cores = env.driver_threads.max(1) as f64;
-    if driver_cpu_percent > DRIVER_SATURATED_PERCENT * driver_cores {
-        warnings.push(format!(
-            "{}: the driver used {driver_cpu_percent:.0}% CPU of its {driver_cores} core(s): it may have been the bottleneck",
-            variant.label
-        ));
-    }
     let achieved = requests as f64 / secs;
-    if let Some(target) = out.target_rate_per_sec
-        && achieved < 0.95 * target
-    {
-        warnings.push(format!(
-            "{}: achieved {achieved:.0} req/s of the {target:.0} req/s asked ({} late starts): the target (or too few \
-             connections) could not keep up",
-            variant.label, rec.late_starts
-        ));
-    }
-    if outcomes.unexpected_allow > 0 {
-        warnings.push(format!(
-            "{}: SECURITY: {} request(s) with a revoked or forged credential were accepted",
-            variant.label, outcomes.unexpected_allow
-        ));
-    }
+    let health = Health { driver_cpu_percent, achieved, unexpected_allow: outcomes.unexpected_allow };
+    health.warn(&variant.label, out, env, warnings);
     let bytes_n = rec.bytes_samples.max(1) as f64;
     StrategyResult {
         name: variant.label.clone(),
         strategy: variant.strategy.name().to_owned(),
-        variant: variant.coords.clone(),
+        variant: variant.coords(),
         requests,
         throughput_rps: achieved,
         success_rps: ok as f64 / secs,
@@ -753,25 +828,6 @@ fn strategy_result(
         requests_accounting: None,
         store_down: None,
     }
-}
-
-fn write_variant_files(dir: &Path, variant: &Variant, out: &EngineOutput, started: SystemTime) -> anyhow::Result<()> {
-    let rec = &out.recorder;
-    let ops: Vec<_> =
-        Op::ALL.iter().map(|op| (*op, &rec.ops[*op as usize].latency, &rec.ops[*op as usize].service)).collect();
-    output::write_histograms(dir, &variant.label, &ops)?;
-    output::write_interval_log(dir, &variant.label, started, &out.intervals)?;
-    Ok(())
-}
-
-/// `n` random hex characters (the admin key handed to the targets this run starts).
-fn random_hex(n: usize) -> String {
-    let mut bytes = vec![0u8; n.div_ceil(2)];
-    // The OS CSPRNG when readable; the key only guards a loopback target during a benchmark.
-    if std::fs::File::open("/dev/urandom").and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes)).is_err() {
-        bytes.iter_mut().for_each(|b| *b = fastrand::u8(..));
-    }
-    bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()[..n].to_owned()
 }
 
 fn shell_quote(s: &str) -> String {

@@ -249,14 +249,16 @@ impl TargetOptions {
 }
 
 /// The `[target]` table: options for every strategy, and `[target.<strategy>]` tables (the same keys)
-/// overriding them for one strategy.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
-#[serde(from = "TargetTable", into = "TargetTable")]
+/// overriding them for one strategy. Strategy names come from the registry.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct TargetSection {
     /// The keys of `[target]` itself.
     pub all: TargetOptions,
-    /// `[target.<strategy>]` tables, in strategy order, with where each was written.
+    /// `[target.<strategy>]` tables, in the order written, with where each was written.
     pub overrides: Vec<(StrategyKind, toml::Spanned<TargetOptions>)>,
+    /// Keys of `[target]` that are neither an option nor a registered strategy, with where they
+    /// were written: [`load`] refuses them with their line.
+    unknown: Vec<toml::Spanned<String>>,
 }
 
 impl TargetSection {
@@ -269,89 +271,56 @@ impl TargetSection {
     }
 }
 
-/// `[target]` as written (strict: a key is an option or a strategy name; anything else is an error).
-#[derive(Clone, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-struct TargetTable {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    alg: Option<Alg>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    access_ttl: Option<Dur>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    leeway: Option<Dur>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    roles: Option<usize>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    scopes: Option<usize>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pad_bytes: Option<usize>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    authz: Option<AuthzSource>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    fail_open: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    none: Option<toml::Spanned<TargetOptions>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    session: Option<toml::Spanned<TargetOptions>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    jwt: Option<toml::Spanned<TargetOptions>>,
-    #[serde(rename = "jwt-denylist", skip_serializing_if = "Option::is_none")]
-    jwt_denylist: Option<toml::Spanned<TargetOptions>>,
-    #[serde(rename = "jwt-refresh", skip_serializing_if = "Option::is_none")]
-    jwt_refresh: Option<toml::Spanned<TargetOptions>>,
-}
+/// The keys of [`TargetOptions`], as `[target]` accepts them.
+const TARGET_OPTION_KEYS: [&str; 8] =
+    ["alg", "access_ttl", "leeway", "roles", "scopes", "pad_bytes", "authz", "fail_open"];
 
-impl From<TargetTable> for TargetSection {
-    fn from(t: TargetTable) -> Self {
-        let overrides = [
-            (StrategyKind::None, t.none),
-            (StrategyKind::Session, t.session),
-            (StrategyKind::Jwt, t.jwt),
-            (StrategyKind::JwtDenylist, t.jwt_denylist),
-            (StrategyKind::JwtRefresh, t.jwt_refresh),
-        ]
-        .into_iter()
-        .filter_map(|(k, o)| o.map(|o| (k, o)))
-        .collect();
-        let all = TargetOptions {
-            alg: t.alg,
-            access_ttl: t.access_ttl,
-            leeway: t.leeway,
-            roles: t.roles,
-            scopes: t.scopes,
-            pad_bytes: t.pad_bytes,
-            authz: t.authz,
-            fail_open: t.fail_open,
-        };
-        TargetSection { all, overrides }
+impl<'de> Deserialize<'de> for TargetSection {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(TargetVisitor)
     }
 }
 
-impl From<TargetSection> for TargetTable {
-    fn from(s: TargetSection) -> Self {
-        let TargetOptions { alg, access_ttl, leeway, roles, scopes, pad_bytes, authz, fail_open } = s.all;
-        let mut t = TargetTable {
-            alg,
-            access_ttl,
-            leeway,
-            roles,
-            scopes,
-            pad_bytes,
-            authz,
-            fail_open,
-            ..TargetTable::default()
-        };
-        for (k, o) in s.overrides {
-            let slot = match k {
-                StrategyKind::None => &mut t.none,
-                StrategyKind::Session => &mut t.session,
-                StrategyKind::Jwt => &mut t.jwt,
-                StrategyKind::JwtDenylist => &mut t.jwt_denylist,
-                StrategyKind::JwtRefresh => &mut t.jwt_refresh,
-            };
-            *slot = Some(o);
+/// Reads `[target]`: option keys into one table, strategy names as override tables.
+struct TargetVisitor;
+
+impl<'de> Visitor<'de> for TargetVisitor {
+    type Value = TargetSection;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a [target] table of options and [target.<strategy>] tables")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<TargetSection, A::Error> {
+        let mut options = toml::Table::new();
+        let mut section = TargetSection::default();
+        while let Some(key) = map.next_key::<toml::Spanned<String>>()? {
+            if TARGET_OPTION_KEYS.contains(&key.get_ref().as_str()) {
+                options.insert(key.into_inner(), map.next_value()?);
+            } else if let Some(kind) = StrategyKind::from_name(key.get_ref()) {
+                section.overrides.push((kind, map.next_value()?));
+            } else {
+                map.next_value::<serde::de::IgnoredAny>()?;
+                section.unknown.push(key);
+            }
         }
-        t
+        section.all = TargetOptions::deserialize(toml::Value::Table(options)).map_err(serde::de::Error::custom)?;
+        Ok(section)
+    }
+}
+
+impl Serialize for TargetSection {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let all = toml::Table::try_from(&self.all).map_err(serde::ser::Error::custom)?;
+        let mut map = s.serialize_map(Some(all.len() + self.overrides.len()))?;
+        for (k, v) in &all {
+            map.serialize_entry(k, v)?;
+        }
+        for (kind, over) in &self.overrides {
+            map.serialize_entry(kind.name(), over.get_ref())?;
+        }
+        map.end()
     }
 }
 
@@ -537,7 +506,17 @@ pub fn parse(text: &str, origin: &str, stem: &str) -> Result<LoadedScenario, Sce
             message: format!("name `{name}` must be non-empty [A-Za-z0-9_.-] (it names the results directory)"),
         });
     }
-    let listed = scenario.strategies.as_deref().unwrap_or(&StrategyKind::ALL);
+    if let Some(key) = scenario.target.unknown.first() {
+        let (line, column) = line_col(text, key.span().start);
+        let message = format!(
+            "unknown key `{}` in [target]: expected an option ({}) or a strategy name ({})",
+            key.get_ref(),
+            TARGET_OPTION_KEYS.join(", "),
+            StrategyKind::names()
+        );
+        return Err(ScenarioError::Parse { path: origin.to_owned(), line, column, message });
+    }
+    let listed = scenario.strategies.as_deref().unwrap_or(StrategyKind::ALL);
     for (strategy, over) in &scenario.target.overrides {
         let (line, column) = line_col(text, over.span().start);
         let err = |message: String| ScenarioError::Parse { path: origin.to_owned(), line, column, message };
@@ -548,8 +527,9 @@ pub fn parse(text: &str, origin: &str, stem: &str) -> Result<LoadedScenario, Sce
                 names.join(", ")
             )));
         }
-        if over.get_ref().fail_open.is_some() && *strategy != StrategyKind::JwtDenylist {
-            return Err(err(format!("target.{strategy}.fail_open: fail_open applies to jwt-denylist only")));
+        if over.get_ref().fail_open.is_some() && !strategy.profile().fail_open {
+            let which = crate::plan::fail_open_names();
+            return Err(err(format!("target.{strategy}.fail_open: fail_open applies to {which} only")));
         }
     }
     let description = scenario.description.clone().unwrap_or_else(|| leading_comment(text));

@@ -3,11 +3,11 @@
 //! A scenario writes them as `"<metric>" = "<condition>"`, for example
 //! `"jwt.api.p99_us" = "< 2000"` or `"session.revocation_window_ms.max" = "<= 0"`.
 //!
-//! Metric paths are `<strategy name>.<operation>.<figure>` for latency figures
-//! (operation one of [`OPERATIONS`], figure one of [`LATENCY_FIGURES`]) and
-//! `<strategy name>.<figure>` for per-strategy figures ([`STRATEGY_FIGURES`]). The strategy
-//! name is the `name` in `report.json`, matrix coordinates included (`jwt alg=ES256`).
-//! Conditions are an operator (`<`, `<=`, `>`, `>=`, `==`) and a number.
+//! Metric paths are `<strategy name>.<operation>.<figure>` for per-operation figures and
+//! `<strategy name>.<figure>` for per-strategy figures; the figures and their keys are the figure
+//! registry's ([`crate::figures`]), deprecated spellings included. The strategy name is the `name`
+//! in `report.json`, matrix coordinates included (`jwt alg=ES256`). Conditions are an operator
+//! (`<`, `<=`, `>`, `>=`, `==`) and a number.
 //!
 //! A metric the report does not have (unknown strategy, operation never run, figure not
 //! measured) never passes: its result has `actual: null`, `passed: false` and the reason appended
@@ -17,40 +17,13 @@ use std::fmt;
 
 use thiserror::Error;
 
-use crate::results::{LatencySummary, OPERATIONS, Report, StrategyResult, ThresholdResult};
+use crate::figures::{self, Figure};
+use crate::results::{OPERATIONS, Report, ThresholdResult};
 
-/// Latency figures per operation, in microseconds (`count` is a number of requests).
-pub const LATENCY_FIGURES: [&str; 9] =
-    ["p50_us", "p90_us", "p99_us", "p999_us", "max_us", "min_us", "mean_us", "stdev_us", "count"];
-
-/// Per-strategy figures, with their units in the name.
-pub const STRATEGY_FIGURES: [&str; 25] = [
-    "requests",
-    "throughput_rps",
-    "success_rps",
-    "failure_rps",
-    "errors",
-    "errors.total",
-    "credential_bytes",
-    "request_header_bytes",
-    "target_cpu_us_per_request",
-    "store.ops_per_request",
-    "store.cpu_us_per_request",
-    "store.net_bytes_per_request",
-    "store.memory_bytes_per_session",
-    "revocation_window_ms.p50",
-    "revocation_window_ms.max",
-    "revocation_window_ms.observed_max",
-    "revocation_window_ms.probes",
-    "expected_allow",
-    "expected_deny",
-    "unexpected_allow",
-    "unexpected_deny",
-    "timeout",
-    "connect_error",
-    "protocol_error",
-    "achieved_rate_per_sec",
-];
+/// The registry's keys of per-operation (`true`) or per-strategy figures, for error messages.
+fn keys(per_operation: bool) -> String {
+    figures::all().filter(|f| f.per_operation() == per_operation).map(|f| f.key).collect::<Vec<_>>().join(", ")
+}
 
 /// Why a threshold could not be parsed. The caller adds the file and line.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -61,8 +34,8 @@ pub enum ThresholdError {
         "unknown threshold metric `{metric}`: expected `<strategy>.<operation>.<figure>` with operation one of \
          {ops} and figure one of {lat}, or `<strategy>.<figure>` with figure one of {strat}",
         ops = OPERATIONS.join(", "),
-        lat = LATENCY_FIGURES.join(", "),
-        strat = STRATEGY_FIGURES.join(", ")
+        lat = keys(true),
+        strat = keys(false)
     )]
     UnknownMetric { metric: String },
     #[error(
@@ -108,15 +81,6 @@ impl fmt::Display for Op {
     }
 }
 
-/// Which figure of a strategy a threshold reads.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Figure {
-    /// A latency figure of one operation (`api`, `p99_us`).
-    Latency { operation: String, figure: String },
-    /// A per-strategy figure (one of [`STRATEGY_FIGURES`]).
-    Strategy(String),
-}
-
 /// One parsed threshold.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Threshold {
@@ -125,7 +89,10 @@ pub struct Threshold {
     /// As written in the scenario.
     pub condition: String,
     pub strategy: String,
-    pub figure: Figure,
+    /// The operation, for per-operation figures (`api`); `None` for per-strategy figures.
+    pub operation: Option<String>,
+    /// The registry entry the metric names (also when it used a deprecated spelling).
+    pub figure: &'static Figure,
     pub op: Op,
     pub limit: f64,
 }
@@ -138,10 +105,30 @@ impl Threshold {
         if metric_trim.is_empty() {
             return Err(ThresholdError::EmptyMetric);
         }
-        let (strategy, figure) = parse_metric(metric_trim)
+        let (strategy, operation, figure) = parse_metric(metric_trim)
             .ok_or_else(|| ThresholdError::UnknownMetric { metric: metric_trim.to_string() })?;
         let (op, limit) = parse_condition(metric_trim, condition)?;
-        Ok(Threshold { metric: metric.to_string(), condition: condition.to_string(), strategy, figure, op, limit })
+        Ok(Threshold {
+            metric: metric.to_string(),
+            condition: condition.to_string(),
+            strategy,
+            operation,
+            figure,
+            op,
+            limit,
+        })
+    }
+
+    /// A note when the metric used a deprecated spelling of its figure's key.
+    pub fn deprecation(&self) -> Option<String> {
+        let written = self.metric.trim();
+        let prefix = match &self.operation {
+            Some(op) => format!("{}.{op}.", self.strategy),
+            None => format!("{}.", self.strategy),
+        };
+        let name = written.strip_prefix(prefix.as_str()).unwrap_or(written);
+        (name != self.figure.key)
+            .then(|| format!("threshold `{written}`: `{name}` is deprecated, write `{}` instead", self.figure.key))
     }
 
     /// Reads the figure from `report` and checks the condition. A figure the report does not have
@@ -173,18 +160,15 @@ impl Threshold {
                 if names.is_empty() { "none".to_string() } else { names.join(", ") }
             ));
         };
-        match &self.figure {
-            Figure::Latency { operation, figure } => {
-                let summary = s
-                    .latency_us
-                    .get(operation)
-                    .filter(|l| l.count > 0)
-                    .ok_or_else(|| format!("not in report: no `{operation}` requests measured for `{}`", s.name))?;
-                Ok(latency_figure(summary, figure))
-            }
-            Figure::Strategy(name) => {
-                strategy_figure(s, name).ok_or_else(|| format!("not measured: `{name}` is null for `{}`", s.name))
-            }
+        match &self.operation {
+            Some(operation) => self
+                .figure
+                .value(s, operation)
+                .ok_or_else(|| format!("not in report: no `{operation}` requests measured for `{}`", s.name)),
+            None => self
+                .figure
+                .value(s, "")
+                .ok_or_else(|| format!("not measured: `{}` is null for `{}`", self.figure.key, s.name)),
         }
     }
 }
@@ -194,24 +178,26 @@ pub fn evaluate_all(thresholds: &[Threshold], report: &Report) -> Vec<ThresholdR
     thresholds.iter().map(|t| t.evaluate(report)).collect()
 }
 
-fn parse_metric(metric: &str) -> Option<(String, Figure)> {
+fn parse_metric(metric: &str) -> Option<(String, Option<String>, &'static Figure)> {
     // `<strategy>.<operation>.<figure>`: the last two segments.
     let mut parts = metric.rsplitn(3, '.');
     if let (Some(fig), Some(op), Some(strategy)) = (parts.next(), parts.next(), parts.next())
         && OPERATIONS.contains(&op)
-        && LATENCY_FIGURES.contains(&fig)
         && !strategy.is_empty()
+        && let Some(figure) = figures::find(fig, true)
     {
-        return Some((strategy.to_string(), Figure::Latency { operation: op.to_string(), figure: fig.to_string() }));
+        return Some((strategy.to_string(), Some(op.to_string()), figure));
     }
-    // `<strategy>.<figure>`: the longest known figure the path ends with.
-    let mut best: Option<(String, Figure)> = None;
-    for fig in STRATEGY_FIGURES {
-        if let Some(strategy) = metric.strip_suffix(fig).and_then(|p| p.strip_suffix('.'))
-            && !strategy.is_empty()
-            && best.as_ref().is_none_or(|(s, _)| strategy.len() < s.len())
-        {
-            best = Some((strategy.to_string(), Figure::Strategy(fig.to_string())));
+    // `<strategy>.<figure>`: the longest figure name (key or alias) the path ends with.
+    let mut best: Option<(String, Option<String>, &'static Figure)> = None;
+    for figure in figures::all().filter(|f| !f.per_operation()) {
+        for name in std::iter::once(figure.key).chain(figure.aliases.iter().copied()) {
+            if let Some(strategy) = metric.strip_suffix(name).and_then(|p| p.strip_suffix('.'))
+                && !strategy.is_empty()
+                && best.as_ref().is_none_or(|(s, _, _)| strategy.len() < s.len())
+            {
+                best = Some((strategy.to_string(), None, figure));
+            }
         }
     }
     best
@@ -235,53 +221,5 @@ fn parse_condition(metric: &str, condition: &str) -> Result<(Op, f64), Threshold
             op: op.to_string(),
             found: rest.trim().to_string(),
         }),
-    }
-}
-
-fn latency_figure(l: &LatencySummary, figure: &str) -> f64 {
-    match figure {
-        "p50_us" => l.p50 as f64,
-        "p90_us" => l.p90 as f64,
-        "p99_us" => l.p99 as f64,
-        "p999_us" => l.p999 as f64,
-        "max_us" => l.max as f64,
-        "min_us" => l.min as f64,
-        "mean_us" => l.mean,
-        "stdev_us" => l.stdev,
-        _ => l.count as f64,
-    }
-}
-
-/// A per-strategy figure by its [`STRATEGY_FIGURES`] name; `None` when not measured (null) or
-/// unknown.
-pub fn strategy_figure(s: &StrategyResult, figure: &str) -> Option<f64> {
-    let o = &s.outcomes;
-    let w = &s.revocation_window_ms;
-    match figure {
-        "requests" => Some(s.requests as f64),
-        "throughput_rps" => Some(s.throughput_rps),
-        "success_rps" => Some(s.success_rps),
-        "failure_rps" => Some(s.failure_rps),
-        "errors" | "errors.total" => Some(s.errors.total as f64),
-        "credential_bytes" => Some(s.credential_bytes),
-        "request_header_bytes" => Some(s.request_header_bytes),
-        "target_cpu_us_per_request" => s.target_cpu_us_per_request,
-        "store.ops_per_request" => s.store.ops_per_request,
-        "store.cpu_us_per_request" => s.store.cpu_us_per_request,
-        "store.net_bytes_per_request" => s.store.net_bytes_per_request,
-        "store.memory_bytes_per_session" => s.store.memory_bytes_per_session,
-        "revocation_window_ms.p50" => w.p50,
-        "revocation_window_ms.max" => w.max,
-        "revocation_window_ms.observed_max" => w.observed_max,
-        "revocation_window_ms.probes" => Some(w.probes as f64),
-        "expected_allow" => Some(o.expected_allow as f64),
-        "expected_deny" => Some(o.expected_deny as f64),
-        "unexpected_allow" => Some(o.unexpected_allow as f64),
-        "unexpected_deny" => Some(o.unexpected_deny as f64),
-        "timeout" => Some(o.timeout as f64),
-        "connect_error" => Some(o.connect_error as f64),
-        "protocol_error" => Some(o.protocol_error as f64),
-        "achieved_rate_per_sec" => Some(s.schedule.achieved_rate_per_sec),
-        _ => None,
     }
 }

@@ -4,8 +4,8 @@
 
 use std::path::Path;
 
-use authbench::collect::cluster::RedisCluster;
-use authbench::collect::{self, TargetProcess, http};
+use authbench::collect::{self, http};
+use authbench::environment::{RedisCluster, TargetProcess};
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -21,14 +21,14 @@ async fn cluster_serves_a_target_and_sums_store_load() {
         .collect();
     let target = TargetProcess::spawn(Path::new(env!("CARGO_BIN_EXE_authbench")), &args, None).await.unwrap();
 
-    let before = cluster.snapshot_all().await.unwrap();
+    let before = collect::snapshot_sum(&cluster.url_list()).await.unwrap();
     const USERS: u64 = 30;
     for i in 0..USERS {
         let (status, _, body) =
             http::post_json(&target.base_url, "/login", &[], &json!({ "user": format!("u{i}") })).await.unwrap();
         assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
     }
-    let after = cluster.snapshot_all().await.unwrap();
+    let after = collect::snapshot_sum(&cluster.url_list()).await.unwrap();
 
     // session login: SET s:<hash> + SADD/PEXPIRE us:<user>, two keys per user, spread over nodes.
     assert_eq!(after.keys, 2 * USERS, "keys summed over the nodes");

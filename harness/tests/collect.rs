@@ -4,7 +4,8 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use authbench::collect::{self, RedisProcess, TargetProcess, http};
+use authbench::collect::{self, http};
+use authbench::environment::{self, RedisProcess, TargetProcess};
 use authbench::targets::StrategyKind;
 
 const ADMIN_KEY: &str = "collect-test-admin-key-0123";
@@ -24,7 +25,7 @@ fn target_args(strategy: &str, extra: &[&str]) -> Vec<String> {
 }
 
 async fn start_target(strategy: &str, extra: &[&str]) -> TargetProcess {
-    TargetProcess::spawn(exe(), &target_args(strategy, extra), collect::cpu_plan().target_cpu).await.unwrap()
+    TargetProcess::spawn(exe(), &target_args(strategy, extra), environment::cpu_plan().target_cpu).await.unwrap()
 }
 
 #[tokio::test]
@@ -64,8 +65,8 @@ async fn target_that_fails_to_start_reports_its_stderr() {
 
 #[test]
 fn cpu_plan_and_pinning() {
-    let plan = collect::cpu_plan();
-    let allowed = collect::process::allowed_cpus();
+    let plan = environment::cpu_plan();
+    let allowed = environment::cpu::allowed_cpus();
     assert!(!plan.description.is_empty());
     if allowed.len() >= 2 {
         assert_eq!(plan.target_cpu, allowed.last().copied());
@@ -74,8 +75,8 @@ fn cpu_plan_and_pinning() {
         assert_eq!(plan.target_cpu, None);
     }
     // Pinning to every allowed CPU changes nothing for the other tests in this process.
-    collect::pin_current_process(&allowed).unwrap();
-    assert_eq!(collect::process::allowed_cpus(), allowed);
+    environment::pin_current_process(&allowed).unwrap();
+    assert_eq!(environment::cpu::allowed_cpus(), allowed);
     assert!(collect::self_cpu_time() > Duration::ZERO);
     assert!(collect::peak_rss_bytes().unwrap() > 0);
     let m = collect::machine(&plan.description);
@@ -87,7 +88,7 @@ fn cpu_plan_and_pinning() {
 fn tool_info_names_redis() {
     let t = collect::tool_info();
     assert_eq!(t.name, "authbench");
-    assert!(collect::redis_server_available());
+    assert!(authbench::environment::redis_server_available());
     assert_eq!(t.redis_server, collect::redis_server_version());
     assert!(t.redis_server.is_some());
 }
@@ -176,7 +177,7 @@ async fn memory_store_ops_come_from_metrics() {
 async fn session_revocation_is_immediate() {
     let target = start_target("session", &[]).await;
     let w =
-        collect::probe(&target.base_url, StrategyKind::Session, ADMIN_KEY, 4, Duration::from_secs(2), Duration::ZERO)
+        collect::probe(&target.base_url, StrategyKind::SESSION, ADMIN_KEY, 4, Duration::from_secs(2), Duration::ZERO)
             .await;
     assert_eq!(w.probes, 4);
     assert!(!w.bounded);
@@ -190,7 +191,7 @@ async fn denylist_revocation_is_immediate() {
     let target = start_target("jwt-denylist", &[]).await;
     let w = collect::probe(
         &target.base_url,
-        StrategyKind::JwtDenylist,
+        StrategyKind::JWT_DENYLIST,
         ADMIN_KEY,
         2,
         Duration::from_secs(2),
@@ -207,7 +208,7 @@ async fn denylist_revocation_is_immediate() {
 async fn jwt_revocation_is_bounded_by_exp() {
     let target = start_target("jwt", &["--access-ttl", "3s", "--leeway", "0s"]).await;
     let w =
-        collect::probe(&target.base_url, StrategyKind::Jwt, ADMIN_KEY, 2, Duration::from_secs(1), Duration::ZERO).await;
+        collect::probe(&target.base_url, StrategyKind::JWT, ADMIN_KEY, 2, Duration::from_secs(1), Duration::ZERO).await;
     assert_eq!(w.probes, 2);
     assert!(w.bounded || w.p50.unwrap() > 0.0, "{w:?}");
     if w.bounded {
@@ -224,7 +225,7 @@ async fn refresh_revocation_is_bounded_by_the_access_token() {
     let target = start_target("jwt-refresh", &["--access-ttl", "5s", "--leeway", "0s"]).await;
     let w = collect::probe(
         &target.base_url,
-        StrategyKind::JwtRefresh,
+        StrategyKind::JWT_REFRESH,
         ADMIN_KEY,
         2,
         Duration::from_millis(500),
@@ -240,7 +241,7 @@ async fn refresh_revocation_is_bounded_by_the_access_token() {
 #[tokio::test]
 async fn none_has_no_revocation_window() {
     let target = start_target("none", &[]).await;
-    let w = collect::probe(&target.base_url, StrategyKind::None, ADMIN_KEY, 4, Duration::from_secs(1), Duration::ZERO)
+    let w = collect::probe(&target.base_url, StrategyKind::NONE, ADMIN_KEY, 4, Duration::from_secs(1), Duration::ZERO)
         .await;
     assert_eq!(w.probes, 0);
     assert_eq!((w.p50, w.max, w.observed_max, w.bounded), (None, None, None, false));

@@ -4,7 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use authbench::compare::{Direction, Verdict, compare, judge};
+use authbench::compare::{Verdict, compare, judge};
+use authbench::figures::Better;
 use authbench::results::Report;
 
 use crate::report::sample_report;
@@ -148,15 +149,14 @@ fn bad_input_exits_2_with_a_clear_error() {
 
 #[test]
 fn judge_directions_and_nulls() {
-    use Direction::*;
-    assert_eq!(judge(Some(100.0), Some(100.0), LowerIsBetter, 10.0), (Some(0.0), Verdict::Equal));
-    assert_eq!(judge(Some(100.0), Some(105.0), LowerIsBetter, 10.0).1, Verdict::Worse);
-    assert_eq!(judge(Some(100.0), Some(111.0), LowerIsBetter, 10.0).1, Verdict::Regressed);
-    assert_eq!(judge(Some(100.0), Some(80.0), LowerIsBetter, 10.0).1, Verdict::Better);
-    assert_eq!(judge(Some(100.0), Some(80.0), HigherIsBetter, 10.0).1, Verdict::Regressed);
-    assert_eq!(judge(Some(100.0), Some(120.0), HigherIsBetter, 10.0).1, Verdict::Better);
-    assert_eq!(judge(None, Some(1.0), LowerIsBetter, 10.0), (None, Verdict::NotComparable));
-    assert_eq!(judge(Some(0.0), Some(0.0), LowerIsBetter, 10.0).1, Verdict::Equal);
+    assert_eq!(judge(Some(100.0), Some(100.0), Better::Lower, 10.0), (Some(0.0), Verdict::Equal));
+    assert_eq!(judge(Some(100.0), Some(105.0), Better::Lower, 10.0).1, Verdict::Worse);
+    assert_eq!(judge(Some(100.0), Some(111.0), Better::Lower, 10.0).1, Verdict::Regressed);
+    assert_eq!(judge(Some(100.0), Some(80.0), Better::Lower, 10.0).1, Verdict::Better);
+    assert_eq!(judge(Some(100.0), Some(80.0), Better::Higher, 10.0).1, Verdict::Regressed);
+    assert_eq!(judge(Some(100.0), Some(120.0), Better::Higher, 10.0).1, Verdict::Better);
+    assert_eq!(judge(None, Some(1.0), Better::Lower, 10.0), (None, Verdict::NotComparable));
+    assert_eq!(judge(Some(0.0), Some(0.0), Better::Lower, 10.0).1, Verdict::Equal);
 }
 
 #[test]

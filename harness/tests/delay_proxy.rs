@@ -5,8 +5,8 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use authbench::collect::RedisProcess;
-use authbench::collect::delay_proxy::DelayProxy;
+use authbench::environment::DelayProxy;
+use authbench::environment::RedisProcess;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 

@@ -43,7 +43,7 @@ async fn open_loop_counts_stalls_from_the_intended_start() {
     })
     .await;
     let rate = RateStage { from_rate_per_sec: 200.0, rate_per_sec: 200.0, duration: Duration::from_secs(2) };
-    let cfg = config(url, StrategyKind::None, Schedule::Open { stages: vec![rate], connections: 2 }, API_ONLY);
+    let cfg = config(url, StrategyKind::NONE, Schedule::Open { stages: vec![rate], connections: 2 }, API_ONLY);
     let (_tx, rx) = watch::channel(false);
     let engine = Engine::new(cfg).await.expect("engine");
     let out = engine.run(Instant::now(), rx).await.expect("run");
@@ -63,7 +63,7 @@ async fn open_loop_counts_stalls_from_the_intended_start() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn closed_loop_runs_back_to_back_and_timeline_covers_the_window() {
     let url = spawn_server(|_, _, _| Reply::ok("{}")).await;
-    let cfg = config(url, StrategyKind::None, Schedule::Closed { connections: 4 }, API_ONLY);
+    let cfg = config(url, StrategyKind::NONE, Schedule::Closed { connections: 4 }, API_ONLY);
     let (_tx, rx) = watch::channel(false);
     let out = Engine::new(cfg).await.expect("engine").run(Instant::now(), rx).await.expect("run");
     let n = out.recorder.requests();
@@ -86,7 +86,7 @@ async fn broken_target_accepting_revoked_credentials_is_unexpected_allow() {
     })
     .await;
     let mix = MixWeights { login: 1.0, api: 6.0, logout: 2.0, refresh: 0.0, revoke: 0.0 };
-    let cfg = config(url, StrategyKind::JwtDenylist, Schedule::Closed { connections: 2 }, mix);
+    let cfg = config(url, StrategyKind::JWT_DENYLIST, Schedule::Closed { connections: 2 }, mix);
     let (_tx, rx) = watch::channel(false);
     let out = Engine::new(cfg).await.expect("engine").run(Instant::now(), rx).await.expect("run");
     let o = out.recorder.outcomes();
@@ -99,7 +99,7 @@ async fn broken_target_accepting_revoked_credentials_is_unexpected_allow() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn interrupt_stops_at_once() {
     let url = spawn_server(|_, _, _| Reply::ok("{}")).await;
-    let mut cfg = config(url, StrategyKind::None, Schedule::Closed { connections: 2 }, API_ONLY);
+    let mut cfg = config(url, StrategyKind::NONE, Schedule::Closed { connections: 2 }, API_ONLY);
     cfg.stop = Stop::Duration(Duration::from_secs(60));
     let (tx, rx) = watch::channel(false);
     let engine = Engine::new(cfg).await.expect("engine");
@@ -118,7 +118,7 @@ async fn interrupt_stops_at_once() {
 async fn refused_port_is_connect_error() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
     let mut cfg =
-        config(format!("http://127.0.0.1:{port}"), StrategyKind::None, Schedule::Closed { connections: 1 }, API_ONLY);
+        config(format!("http://127.0.0.1:{port}"), StrategyKind::NONE, Schedule::Closed { connections: 1 }, API_ONLY);
     cfg.stop = Stop::Duration(Duration::from_millis(500));
     let (_tx, rx) = watch::channel(false);
     let out = Engine::new(cfg).await.expect("engine").run(Instant::now(), rx).await.expect("run");

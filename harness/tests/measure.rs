@@ -9,7 +9,7 @@ use authbench::results::{Report, StrategyResult};
 use authbench::scenario::{self, OutageMode};
 
 fn redis_or_skip() -> bool {
-    let ok = authbench::collect::redis_server_available();
+    let ok = authbench::environment::redis_server_available();
     if !ok {
         eprintln!("redis-server not installed: skipping");
     }

@@ -6,8 +6,13 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
+use authbench::figures;
+use authbench::output;
 use authbench::report::{self, knee_index, parse_hgrm};
 use authbench::results::*;
+
+/// How the sample's bounded windows (5.5 min from exp + leeway, 9 s observed) read everywhere.
+const BOUND_TEXT: &str = "≤ 5.5 min, from exp + leeway; still accepted after 9.0 s";
 
 fn lat(p50: u64, count: u64) -> LatencySummary {
     LatencySummary {
@@ -346,11 +351,11 @@ fn nulls_read_not_measured_and_bounds_are_marked() {
     let cpu = read(&dir.path().join("plots/target-cpu.svg"));
     assert!(cpu.contains("not measured"), "null target CPU must read 'not measured'");
     let rev = read(&dir.path().join("plots/revocation-window.svg"));
-    assert!(rev.contains("≥ 5.5 min (bound)"), "bounded window label missing");
+    assert!(rev.contains(BOUND_TEXT), "bounded window label missing");
     let md = read(&dir.path().join("report.md"));
     let refresh_row = md.lines().find(|l| l.starts_with("| jwt-refresh |")).unwrap();
     assert!(refresh_row.contains("not measured"), "{refresh_row}");
-    assert!(refresh_row.contains("≥ 5.5 min (bound"), "{refresh_row}");
+    assert!(refresh_row.contains(BOUND_TEXT), "{refresh_row}");
     let html = read(&dir.path().join("report.html"));
     assert!(html.contains("not measured"));
 }
@@ -395,6 +400,227 @@ fn unexpected_allow_is_loud() {
     let md = read(&dir.path().join("report.md"));
     assert!(md.contains("**3 ⚠**"));
     assert!(md.contains("SECURITY FAILURE"));
+}
+
+/// Every cell of the decision table in report.md, by row (header and rule excluded).
+fn md_decision_rows(md: &str) -> Vec<Vec<String>> {
+    let table = md.split("## Decision table").nth(1).unwrap();
+    table
+        .lines()
+        .skip_while(|l| !l.starts_with('|'))
+        .take_while(|l| l.starts_with('|'))
+        .skip(2)
+        .map(|l| l.trim_matches('|').split(" | ").map(|c| c.trim().to_string()).collect())
+        .collect()
+}
+
+fn outage(during: &[(&str, u64)], recovery_ms: Option<f64>) -> OutageResult {
+    OutageResult {
+        mode: "pause".into(),
+        at_s: 2.0,
+        duration_s: 2.0,
+        during: during.iter().map(|(k, n)| (k.to_string(), *n)).collect(),
+        first_failure_ms: during.iter().any(|(k, _)| *k != "200").then_some(3.0),
+        recovery_ms,
+        ..OutageResult::default()
+    }
+}
+
+#[test]
+fn without_an_outage_store_down_is_not_measured_and_nothing_is_design() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = sample_report();
+    report::render(dir.path(), &r).unwrap();
+    let md = read(&dir.path().join("report.md"));
+    let rows = md_decision_rows(&md);
+    assert_eq!(rows.len(), r.strategies.len());
+    for row in &rows {
+        assert_eq!(row[8], "not measured", "store-down cell: {row:?}");
+        for cell in row {
+            assert!(!cell.contains("design"), "a decision-table cell speaks of design: {cell}");
+        }
+    }
+    let html = read(&dir.path().join("report.html"));
+    for page in [&md, &html] {
+        assert!(!page.contains("by design") && !page.contains("(design)") && !page.contains("not exercised"));
+        assert!(!page.contains("back in"), "nothing failed, so nothing came back");
+    }
+    assert!(html.contains("store down: not measured, this run injected no store outage"), "articles' section");
+}
+
+#[test]
+fn with_an_outage_store_down_shows_what_was_measured() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut r = sample_report();
+    r.strategies[1].outage = Some(outage(&[("503", 176), ("200", 4)], Some(12.0)));
+    r.strategies[2].outage = Some(outage(&[("200", 180)], Some(0.0)));
+    report::render(dir.path(), &r).unwrap();
+    let md = read(&dir.path().join("report.md"));
+    let rows = md_decision_rows(&md);
+    assert_eq!(rows[1][8], "measured (pause 2.0 s): partly failed (503 ×176, 200 ×4), back in 12 ms");
+    assert_eq!(rows[2][8], "measured (pause 2.0 s): stayed up (200 ×180)", "no 'back in' for what never failed");
+    assert_eq!(rows[3][8], "not measured", "the outage did not cover jwt-denylist");
+    let html = read(&dir.path().join("report.html"));
+    assert!(!html.contains("not exercised") && !html.contains("by design"));
+    assert!(html.contains("what the store outage this run injected did"), "articles' section names the outage");
+    assert!(html.contains("Store down: measured (pause 2.0 s): partly failed"), "trade-off sentence cites it");
+}
+
+#[test]
+fn revocation_bound_reads_the_same_in_terminal_markdown_and_html() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = sample_report();
+    report::render(dir.path(), &r).unwrap();
+    let terminal = output::summary_table(&r);
+    let md = read(&dir.path().join("report.md"));
+    let html = read(&dir.path().join("report.html"));
+    for (page, text) in [("terminal", &terminal), ("report.md", &md), ("report.html", &html)] {
+        assert!(text.contains(BOUND_TEXT), "{page} lacks `{BOUND_TEXT}`");
+        assert!(!text.contains("≥ 5.5") && !text.contains("<=330000"), "{page} prints the bound the wrong way round");
+    }
+    // An observed window is printed as observed.
+    assert!(terminal.contains("0 ms (40 probes)"), "{terminal}");
+    let jwt = &r.strategies[2];
+    assert_eq!(figures::revocation_window_text(jwt), BOUND_TEXT);
+}
+
+#[test]
+fn tables_and_csv_draw_their_figures_from_the_registry() {
+    let keys: Vec<&str> = figures::all().map(|f| f.key).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let r = sample_report();
+    output::write_summary_csv(dir.path(), &r).unwrap();
+    let csv = read(&dir.path().join("summary.csv"));
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    assert_eq!(&header[..2], ["strategy", "operation"]);
+    for col in &header[2..] {
+        assert!(keys.contains(col), "summary.csv column `{col}` is not a registry key");
+    }
+    assert!(header.contains(&"store.ops_per_request") && header.contains(&"revocation_window_ms.max"));
+    let session_api = csv.lines().find(|l| l.starts_with("session,api,")).unwrap();
+    let ops_col = header.iter().position(|c| *c == "store.ops_per_request").unwrap();
+    assert_eq!(session_api.split(',').nth(ops_col), Some("1"));
+    let labels: Vec<String> = figures::all()
+        .flat_map(|f| [f.label.to_string(), format!("api {}", f.label)])
+        .chain(["strategy".to_string(), "store down".to_string()])
+        .collect();
+    let terminal = output::summary_table(&r);
+    let terminal_head: Vec<&str> =
+        terminal.lines().next().unwrap().split("  ").map(str::trim).filter(|c| !c.is_empty()).collect();
+    assert_eq!(terminal_head.len(), 11, "{terminal_head:?}");
+    for head in terminal_head {
+        assert!(labels.iter().any(|l| l == head), "terminal head `{head}` is not a registry label");
+    }
+    report::render(dir.path(), &r).unwrap();
+    let md = read(&dir.path().join("report.md"));
+    let md_head = md.lines().find(|l| l.starts_with("| strategy |")).unwrap();
+    for head in md_head.trim_matches('|').split(" | ").map(str::trim) {
+        assert!(labels.iter().any(|l| l == head), "decision-table head `{head}` is not a registry label");
+    }
+}
+
+/// Targets of Markdown links and images (`](target)`) and of HTML `href`/`src` attributes.
+fn link_targets(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for part in text.split("](").skip(1) {
+        out.push(part.split(')').next().unwrap().to_string());
+    }
+    for attr in ["href=\"", "src=\""] {
+        for part in text.split(attr).skip(1) {
+            out.push(part.split('"').next().unwrap().to_string());
+        }
+    }
+    out
+}
+
+#[test]
+fn every_link_in_the_report_resolves_to_a_written_file() {
+    for r in [sample_report(), matrix_report(), revocation_sweep_report()] {
+        let dir = tempfile::tempdir().unwrap();
+        report::render(dir.path(), &r).unwrap();
+        let md = read(&dir.path().join("report.md"));
+        let html = read(&dir.path().join("report.html"));
+        let md_links = link_targets(&md);
+        assert!(!md_links.is_empty(), "report.md links its plots");
+        for target in md_links.iter().chain(link_targets(&html).iter()) {
+            if let Some(anchor) = target.strip_prefix('#') {
+                assert!(html.contains(&format!("id=\"{anchor}\"")), "dangling anchor #{anchor}");
+                continue;
+            }
+            assert!(dir.path().join(target).is_file(), "the report links `{target}`, which it did not write");
+        }
+    }
+}
+
+/// jwt and jwt-refresh swept over access_ttl (2, 5, 10 s) and leeway (0, 2 s): windows observed.
+fn revocation_sweep_report() -> Report {
+    let mut r = sample_report();
+    r.strategies.clear();
+    for kind in ["jwt", "jwt-refresh"] {
+        for ttl in [2u64, 5, 10] {
+            for leeway in [0u64, 2] {
+                let mut s = strategy(&format!("{kind} access_ttl={ttl}s leeway={leeway}s"), kind, 120);
+                s.variant = BTreeMap::from([
+                    ("access_ttl".to_string(), format!("{ttl}s")),
+                    ("leeway".to_string(), format!("{leeway}s")),
+                ]);
+                let window_ms = (ttl * 1000) as f64 * 0.8 + (leeway * 1000) as f64 * 0.9;
+                s.revocation_window_ms = RevocationWindow {
+                    p50: Some(window_ms),
+                    max: Some(window_ms),
+                    probes: 5,
+                    bounded: false,
+                    observed_max: Some(window_ms),
+                    access_ttl_s: Some(ttl as f64),
+                    leeway_s: Some(leeway as f64),
+                    ..RevocationWindow::default()
+                };
+                r.strategies.push(s);
+            }
+        }
+    }
+    r
+}
+
+#[test]
+fn revocation_sweep_plots_the_observed_window_against_ttl_plus_leeway() {
+    let dir = tempfile::tempdir().unwrap();
+    report::render(dir.path(), &revocation_sweep_report()).unwrap();
+    let svg = read(&dir.path().join("plots/revocation-vs-ttl.svg"));
+    assert_well_formed_svg(&svg, "revocation-vs-ttl");
+    assert!(svg.contains("access TTL + leeway"));
+    let html = read(&dir.path().join("report.html"));
+    // Mean window beyond the TTL: 0.8 * ttl - ttl (mean over 2, 5, 10 s: -1.13 s) plus 0.9 * leeway.
+    assert!(html.contains("leeway 0 s: -1.13 s beyond the access TTL"), "what the leeway adds");
+    assert!(html.contains("leeway 2 s: 0.67 s beyond the access TTL"), "what the leeway adds");
+    // Without a sweep, no such plot.
+    let plain = tempfile::tempdir().unwrap();
+    report::render(plain.path(), &sample_report()).unwrap();
+    assert!(!plain.path().join("plots/revocation-vs-ttl.svg").exists());
+}
+
+#[test]
+fn docs_figures_match_the_registry() {
+    let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs");
+    let mut checked = 0;
+    for name in ["design.md"] {
+        let path = docs.join(name);
+        let Ok(text) = std::fs::read_to_string(&path) else { continue };
+        let Some(expected) = figures::with_docs_section(&text) else { continue };
+        if std::env::var_os("AUTHBENCH_BLESS").is_some() {
+            std::fs::write(&path, &expected).unwrap();
+            checked += 1;
+            continue;
+        }
+        assert_eq!(
+            text,
+            expected,
+            "{} is out of step with the figure registry: rerun with AUTHBENCH_BLESS=1",
+            path.display()
+        );
+        checked += 1;
+    }
+    assert!(checked > 0, "no docs page holds the figure definitions between the figures markers");
 }
 
 #[test]

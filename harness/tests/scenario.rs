@@ -88,13 +88,13 @@ fn flags_override_the_file() {
     let args = RunArgs {
         connections: Some(3),
         duration: Some(Duration::from_secs(2)),
-        strategies: vec![StrategyKind::Session],
+        strategies: vec![StrategyKind::SESSION],
         users: Some(7),
         ..RunArgs::default()
     };
     let p = plan::build(&args).expect("plan");
     assert_eq!(p.variants.len(), 1);
-    assert_eq!(p.variants[0].strategy, StrategyKind::Session);
+    assert_eq!(p.variants[0].strategy, StrategyKind::SESSION);
     assert_eq!(p.variants[0].schedule, Schedule::Closed { connections: 3 });
     assert_eq!(p.stop, Stop::Duration(Duration::from_secs(2)));
     assert_eq!(p.users, 7);
@@ -174,7 +174,7 @@ fn target_overrides_apply_to_their_strategy_only() {
     let p = plan::build_from(l, &RunArgs::default()).expect("plan");
     let v = |s: StrategyKind| p.variants.iter().find(|v| v.strategy == s).expect("variant");
     let (session, jwt, deny, refresh) =
-        (v(StrategyKind::Session), v(StrategyKind::Jwt), v(StrategyKind::JwtDenylist), v(StrategyKind::JwtRefresh));
+        (v(StrategyKind::SESSION), v(StrategyKind::JWT), v(StrategyKind::JWT_DENYLIST), v(StrategyKind::JWT_REFRESH));
     assert_eq!((jwt.target.alg, jwt.target.access_ttl), (Alg::Hs256, Some(Duration::from_secs(900))));
     assert!(!jwt.target.fail_open);
     assert_eq!((refresh.target.alg, refresh.target.access_ttl), (Alg::Hs256, Some(Duration::from_secs(60))));
@@ -207,7 +207,7 @@ fn target_override_for_a_strategy_not_listed_is_an_error() {
     assert!(msg.contains("jwt-refresh") && msg.contains("session, jwt"), "{msg}");
     // A strategy left out by --strategy just drops its override.
     let l = scenario::parse(OVERRIDES, "o.toml", "o").expect("parses");
-    let p = plan::build_from(l, &RunArgs { strategies: vec![StrategyKind::Jwt], ..RunArgs::default() }).expect("plan");
+    let p = plan::build_from(l, &RunArgs { strategies: vec![StrategyKind::JWT], ..RunArgs::default() }).expect("plan");
     assert_eq!(p.variants.len(), 1);
     assert!(!p.resolved_toml.contains("jwt-refresh"), "{}", p.resolved_toml);
 }
@@ -239,4 +239,26 @@ fn matrix_value_wins_over_a_target_override() {
             ("jwt-refresh alg=EdDSA", Alg::EdDsa, 64),
         ]
     );
+}
+
+#[test]
+fn matrix_points_are_typed_and_written_as_before() {
+    let text = "strategies = [\"session\", \"jwt-denylist\"]\n[traffic]\nmode = \"open\"\n[matrix]\n\
+                rate = [100, 1500.5]\nfail_open = [false, true]\nstore.delay = [\"0.5ms\", \"2ms\"]\n";
+    let l = scenario::parse(text, "m.toml", "m").expect("parses");
+    let p = plan::build_from(l, &RunArgs::default()).expect("plan");
+    // session: rate x delay; jwt-denylist: rate x fail_open x delay.
+    assert_eq!(p.variants.len(), 4 + 8);
+    let v = &p.variants[1];
+    assert_eq!(v.label, "session rate=100 store.delay=2ms");
+    let coords: Vec<(String, String)> = v.coords().into_iter().collect();
+    assert_eq!(coords, [("rate".to_owned(), "100".to_owned()), ("store.delay".to_owned(), "2ms".to_owned())]);
+    assert_eq!(v.store_delay, Some(Duration::from_millis(2)));
+    let last = p.variants.last().expect("variants");
+    assert_eq!(last.label, "jwt-denylist fail_open=true rate=1500.5 store.delay=2ms");
+    assert!(last.target.fail_open);
+    assert!(matches!(&last.schedule, Schedule::Open { stages, .. } if stages[0].rate_per_sec == 1500.5));
+    let first_delay = &p.variants[0];
+    assert_eq!(first_delay.coords()["store.delay"], "0.5ms");
+    assert_eq!(first_delay.store_delay, Some(Duration::from_micros(500)));
 }

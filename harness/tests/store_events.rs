@@ -117,14 +117,14 @@ fn rotation_overlap_goes_to_jwt_targets_only() {
     let r = p.rotation.expect("rotation");
     assert_eq!((r.at, r.overlap), (Duration::from_secs(2), Duration::from_millis(1500)));
     let args = |k: StrategyKind| p.variants.iter().find(|v| v.strategy == k).expect("variant").target.to_args();
-    assert!(args(StrategyKind::Jwt).windows(2).any(|w| w[0] == "--rotation-overlap" && w[1] == "1500ms"));
-    assert!(!args(StrategyKind::Session).contains(&"--rotation-overlap".to_owned()));
+    assert!(args(StrategyKind::JWT).windows(2).any(|w| w[0] == "--rotation-overlap" && w[1] == "1500ms"));
+    assert!(!args(StrategyKind::SESSION).contains(&"--rotation-overlap".to_owned()));
 }
 
 // ---- end to end (real redis-server) ----
 
 fn redis_or_skip() -> bool {
-    let ok = authbench::collect::redis_server_available();
+    let ok = authbench::environment::redis_server_available();
     if !ok {
         eprintln!("redis-server not installed: skipping");
     }

@@ -5,12 +5,15 @@ mod util;
 mod cluster;
 mod collect;
 mod delay_proxy;
+mod environment;
 
 mod engine;
+mod engine_wire;
 mod measure;
 mod run_e2e;
 mod scenario;
 mod store_events;
+mod store_vocabulary;
 
 mod report;
 

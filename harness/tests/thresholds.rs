@@ -1,6 +1,7 @@
 //! Threshold parsing (errors say what was expected) and evaluation against a report.
 
-use authbench::thresholds::{Figure, Op, Threshold, ThresholdError};
+use authbench::figures;
+use authbench::thresholds::{Op, Threshold, ThresholdError};
 
 use crate::report::{matrix_report, sample_report};
 
@@ -8,17 +9,17 @@ use crate::report::{matrix_report, sample_report};
 fn parses_operation_and_strategy_figures() {
     let t = Threshold::parse("jwt.api.p99_us", "< 2000").unwrap();
     assert_eq!(t.strategy, "jwt");
-    assert_eq!(t.figure, Figure::Latency { operation: "api".into(), figure: "p99_us".into() });
+    assert_eq!((t.operation.as_deref(), t.figure), (Some("api"), &figures::P99_US));
     assert_eq!((t.op, t.limit), (Op::Lt, 2000.0));
 
     let t = Threshold::parse("jwt-denylist.throughput_rps", ">= 5_000").unwrap();
     assert_eq!(t.strategy, "jwt-denylist");
-    assert_eq!(t.figure, Figure::Strategy("throughput_rps".into()));
+    assert_eq!((t.operation.as_deref(), t.figure), (None, &figures::THROUGHPUT_RPS));
     assert_eq!((t.op, t.limit), (Op::Ge, 5000.0));
 
     let t = Threshold::parse("session.revocation_window_ms.max", "<=0").unwrap();
     assert_eq!(t.strategy, "session");
-    assert_eq!(t.figure, Figure::Strategy("revocation_window_ms.max".into()));
+    assert_eq!(t.figure, &figures::REVOCATION_WINDOW_MS_MAX);
     assert_eq!(t.op, Op::Le);
 
     for (metric, cond) in [
@@ -113,4 +114,31 @@ fn missing_metrics_never_pass_and_say_why() {
     assert_eq!(res.actual, None);
     assert!(!res.passed);
     assert!(res.condition.contains("not measured"), "{}", res.condition);
+}
+
+#[test]
+fn keys_come_from_the_registry_and_old_spellings_still_read() {
+    // Every registry key is a threshold metric.
+    for f in figures::all() {
+        let metric = if f.per_operation() { format!("jwt.api.{}", f.key) } else { format!("jwt.{}", f.key) };
+        let t = Threshold::parse(&metric, "< 1").unwrap_or_else(|e| panic!("{metric}: {e}"));
+        assert_eq!(t.figure, f, "{metric}");
+        assert_eq!(t.deprecation(), None, "{metric}");
+    }
+    // Deprecated spellings read the same figure, with a note naming the key to write instead.
+    let r = sample_report();
+    for (old, figure) in [
+        ("session.store_ops_per_request", &figures::STORE_OPS_PER_REQUEST),
+        ("session.errors", &figures::ERRORS_TOTAL),
+        ("session.revocation_window_ms_max", &figures::REVOCATION_WINDOW_MS_MAX),
+    ] {
+        let t = Threshold::parse(old, "<= 1").unwrap_or_else(|e| panic!("{old}: {e}"));
+        assert_eq!(t.figure, figure, "{old}");
+        assert_eq!(t.strategy, "session");
+        let note = t.deprecation().expect("deprecation note");
+        assert!(note.contains(figure.key), "{note}");
+        let new = Threshold::parse(&format!("session.{}", figure.key), "<= 1").unwrap();
+        assert_eq!(t.evaluate(&r).actual, new.evaluate(&r).actual, "{old}");
+    }
+    assert_eq!(Threshold::parse("session.store_ops_per_request", "<= 1").unwrap().evaluate(&r).actual, Some(1.0));
 }

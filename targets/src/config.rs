@@ -8,51 +8,8 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
-/// The authentication strategies a target can serve.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, ValueEnum, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum StrategyKind {
-    /// No authentication: the control that measures the server itself.
-    None,
-    /// Opaque session id in a cookie, one store lookup per request.
-    Session,
-    /// Signed JWT, verified locally; cannot be revoked before it expires.
-    Jwt,
-    /// Signed JWT plus a store lookup of its jti (and the user's not-before) per request.
-    JwtDenylist,
-    /// Short-lived access JWT plus a rotating, server-side refresh token.
-    JwtRefresh,
-}
-
-impl StrategyKind {
-    pub const ALL: [StrategyKind; 5] = [
-        StrategyKind::None,
-        StrategyKind::Session,
-        StrategyKind::Jwt,
-        StrategyKind::JwtDenylist,
-        StrategyKind::JwtRefresh,
-    ];
-
-    pub const fn name(self) -> &'static str {
-        match self {
-            StrategyKind::None => "none",
-            StrategyKind::Session => "session",
-            StrategyKind::Jwt => "jwt",
-            StrategyKind::JwtDenylist => "jwt-denylist",
-            StrategyKind::JwtRefresh => "jwt-refresh",
-        }
-    }
-
-    pub const fn uses_jwt(self) -> bool {
-        matches!(self, StrategyKind::Jwt | StrategyKind::JwtDenylist | StrategyKind::JwtRefresh)
-    }
-}
-
-impl std::fmt::Display for StrategyKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
+/// The strategy handle lives with the registry; it is re-exported here, where the flags are.
+pub use crate::strategy::registry::StrategyKind;
 
 /// JWT signing algorithms. Exactly one is accepted by a running target (alg pinning).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, ValueEnum, serde::Serialize, serde::Deserialize)]
@@ -172,7 +129,7 @@ pub struct TargetArgs {
     /// `redis://` URLs (or one `redis-cluster://host:port` URL) form a Redis Cluster.
     #[arg(long, default_value = "memory")]
     pub store: String,
-    /// Lifetime of an access JWT. Default: 15m, or 5m for jwt-refresh.
+    /// Lifetime of an access JWT. Default: the strategy's (15m; 5m for jwt-refresh).
     #[arg(long, value_parser = parse_duration)]
     pub access_ttl: Option<Duration>,
     /// Lifetime of a refresh-token family (jwt-refresh) from its login.
@@ -302,7 +259,7 @@ pub enum ConfigError {
     KeyFile { path: String, source: std::io::Error },
     #[error("--worker-threads must be at least 1")]
     WorkerThreads,
-    #[error("--fail-open applies to jwt-denylist only, not {0}")]
+    #[error("--fail-open applies only to strategies with a per-request store check that supports it, not {0}")]
     FailOpen(StrategyKind),
 }
 
@@ -336,10 +293,8 @@ impl TargetArgs {
         if self.alg.is_symmetric() && secret.as_ref().is_some_and(|s| s.len() < 32) {
             return Err(ConfigError::ShortSecret(self.alg));
         }
-        let access_ttl = self.access_ttl.unwrap_or(match self.strategy {
-            StrategyKind::JwtRefresh => Duration::from_secs(300),
-            _ => Duration::from_secs(900),
-        });
+        let profile = self.strategy.profile();
+        let access_ttl = self.access_ttl.unwrap_or(profile.ttls.access);
         if access_ttl.is_zero() {
             return Err(ConfigError::ZeroTtl);
         }
@@ -352,7 +307,7 @@ impl TargetArgs {
         if self.worker_threads == Some(0) {
             return Err(ConfigError::WorkerThreads);
         }
-        if self.fail_open && self.strategy != StrategyKind::JwtDenylist {
+        if self.fail_open && !profile.fail_open {
             return Err(ConfigError::FailOpen(self.strategy));
         }
         let key_pem = match &self.key_file {
@@ -401,20 +356,20 @@ mod tests {
 
     #[test]
     fn validation_rejects_weak_settings() {
-        let mut a = TargetArgs::new(StrategyKind::Jwt);
+        let mut a = TargetArgs::new(StrategyKind::JWT);
         a.secret = Some("short".into());
         assert!(matches!(a.validate(), Err(ConfigError::ShortSecret(_))));
-        let mut a = TargetArgs::new(StrategyKind::Session);
+        let mut a = TargetArgs::new(StrategyKind::SESSION);
         a.store = "postgres://x".into();
         assert!(matches!(a.validate(), Err(ConfigError::Store(_))));
-        let a = TargetArgs::new(StrategyKind::JwtRefresh).validate().unwrap();
+        let a = TargetArgs::new(StrategyKind::JWT_REFRESH).validate().unwrap();
         assert_eq!(a.access_ttl, Duration::from_secs(300));
         assert!(!a.fail_open, "fail closed by default");
         assert_eq!(a.rotation_overlap, Duration::ZERO);
-        for kind in StrategyKind::ALL {
+        for &kind in StrategyKind::ALL {
             let mut a = TargetArgs::new(kind);
             a.fail_open = true;
-            assert_eq!(a.validate().is_ok(), kind == StrategyKind::JwtDenylist, "--fail-open with {kind}");
+            assert_eq!(a.validate().is_ok(), kind == StrategyKind::JWT_DENYLIST, "--fail-open with {kind}");
         }
     }
 }

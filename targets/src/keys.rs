@@ -3,6 +3,10 @@
 //!
 //! Asymmetric keys come from aws-lc-rs as PKCS#8; the public half is derived from the private key, so
 //! the JWKS always matches the signer. The `kid` of an asymmetric key is its RFC 7638 thumbprint.
+//!
+//! The `kid` of an HMAC key is derived from the key too ([`hmac_kid`]): targets started with the same
+//! `--secret` (several instances sharing a store) accept each other's tokens. It is a truncated
+//! SHA-256 of a domain-separated secret, so it names the key without revealing anything usable.
 
 use aws_lc_rs::digest;
 use aws_lc_rs::encoding::AsDer;
@@ -15,7 +19,6 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use jsonwebtoken::{DecodingKey, EncodingKey};
 
 use crate::config::Alg;
-use crate::ids;
 
 /// Everything a target needs to sign and verify with one algorithm.
 pub struct KeyMaterial {
@@ -53,7 +56,7 @@ impl KeyMaterial {
                     buf
                 }
             };
-            let kid = ids::random_token::<{ ids::ID_BYTES }>().map_err(|_| KeyError::Random)?;
+            let kid = hmac_kid(alg, &secret);
             return Ok(KeyMaterial {
                 alg,
                 encoding: EncodingKey::from_secret(&secret),
@@ -134,6 +137,21 @@ impl KeyMaterial {
     }
 }
 
+/// Bytes of SHA-256 kept in an HMAC key's `kid` (128 bits: unique per key, and a one-way digest).
+const HMAC_KID_BYTES: usize = 16;
+
+/// The `kid` of an HMAC secret: base64url of the first [`HMAC_KID_BYTES`] of
+/// `SHA-256("authbench hmac kid" || 0 || alg || 0 || secret)`. The prefix keeps this digest apart
+/// from any other use of the secret; the same secret and algorithm always give the same `kid`.
+pub fn hmac_kid(alg: Alg, secret: &[u8]) -> String {
+    let mut ctx = digest::Context::new(&digest::SHA256);
+    ctx.update(b"authbench hmac kid\0");
+    ctx.update(alg.name().as_bytes());
+    ctx.update(b"\0");
+    ctx.update(secret);
+    URL_SAFE_NO_PAD.encode(&ctx.finish().as_ref()[..HMAC_KID_BYTES])
+}
+
 fn generate_pkcs8(alg: Alg) -> Result<Vec<u8>, KeyError> {
     let fail = |_| KeyError::Generate(alg);
     Ok(match alg {
@@ -180,4 +198,27 @@ pub fn der_to_pem(der: &[u8]) -> String {
 /// A fresh PKCS#8 private key for `alg`, as PEM (for `--key-file`, tests and benchmarks).
 pub fn generate_pem(alg: Alg) -> Result<String, KeyError> {
     Ok(der_to_pem(&generate_pkcs8(alg)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hmac_kid_is_derived_from_the_key() {
+        let a = b"a-secret-that-is-at-least-32-bytes-long!";
+        let b = b"b-secret-that-is-at-least-32-bytes-long!";
+        assert_eq!(hmac_kid(Alg::Hs256, a), hmac_kid(Alg::Hs256, a), "same key, same kid");
+        assert_ne!(hmac_kid(Alg::Hs256, a), hmac_kid(Alg::Hs256, b), "another key, another kid");
+        assert_ne!(hmac_kid(Alg::Hs256, a), hmac_kid(Alg::Hs512, a), "the algorithm is part of it");
+        let k1 = KeyMaterial::new(Alg::Hs256, Some(a), None).unwrap();
+        let k2 = KeyMaterial::new(Alg::Hs256, Some(a), None).unwrap();
+        assert_eq!(k1.kid, k2.kid, "two starts with the same --secret");
+        let r1 = KeyMaterial::generate(Alg::Hs256).unwrap();
+        let r2 = KeyMaterial::generate(Alg::Hs256).unwrap();
+        assert_ne!(r1.kid, r2.kid, "fresh random keys (rotation) get fresh kids");
+        // The kid is a digest, not the secret or a plain hash of it.
+        let plain = URL_SAFE_NO_PAD.encode(&digest::digest(&digest::SHA256, a).as_ref()[..HMAC_KID_BYTES]);
+        assert_ne!(hmac_kid(Alg::Hs256, a), plain);
+    }
 }

@@ -1,5 +1,7 @@
 //! The HTTP side of a target: routing, size limits, credential extraction, JSON bodies, responses,
-//! metrics and graceful shutdown. Generic over [`Strategy`]; [`serve`] picks the strategy once.
+//! metrics and graceful shutdown. Generic over [`Strategy`]; [`serve`] picks the strategy once, from
+//! the registry. Which credential is read, whether logout clears the cookie and whether `/refresh`
+//! exists come from the strategy's profile.
 //!
 //! Tests bind port 0 themselves and call [`run`] (or [`serve`]) with a shutdown future, as the binary
 //! does with Ctrl-C.
@@ -21,16 +23,13 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use serde::Deserialize;
 use tokio::net::TcpListener;
 
-use crate::config::{StoreSpec, StrategyKind, TargetConfig};
+use crate::config::{StoreSpec, TargetConfig};
 use crate::error::ApiError;
 use crate::ids;
-use crate::keys::KeyMaterial;
 use crate::metrics::{Metrics, Route};
 use crate::store::{Backend, MemoryStore, RedisStore, RedisStoreOptions, Store};
-use crate::strategy::{
-    Credential, Grant, JwtDenylistStrategy, JwtRefreshStrategy, JwtStrategy, NoneStrategy, SessionStrategy, Strategy,
-};
-use crate::token::JwtCodec;
+use crate::strategy::profile::{Refresh, Transport};
+use crate::strategy::{Credential, Grant, Strategy};
 
 /// A client that sends no complete request head within this long is disconnected (slowloris).
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -87,41 +86,12 @@ pub async fn open_store(config: &TargetConfig, metrics: Arc<Metrics>) -> anyhow:
 pub async fn serve(
     config: TargetConfig,
     listener: TcpListener,
-    shutdown: impl Future<Output = ()>,
+    shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::new());
     let store = open_store(&config, metrics.clone()).await?;
-    let codec = || -> anyhow::Result<Arc<JwtCodec>> {
-        let keys = KeyMaterial::new(config.alg, config.secret.as_deref(), config.key_pem.as_deref())?;
-        Ok(Arc::new(
-            JwtCodec::new(keys, &config.issuer, &config.audience, config.access_ttl, config.leeway, config.bloat)
-                .with_rotation_overlap(config.rotation_overlap),
-        ))
-    };
-    let roles: Vec<String> = (0..config.bloat.roles).map(|i| format!("role-{i:03}")).collect();
-    match config.strategy {
-        StrategyKind::None => run(listener, Arc::new(App::new(NoneStrategy, store, metrics, &config)), shutdown).await,
-        StrategyKind::Session => {
-            let s = SessionStrategy::new(store.clone(), config.session_ttl, &roles);
-            run(listener, Arc::new(App::new(s, store, metrics, &config)), shutdown).await
-        }
-        StrategyKind::Jwt => {
-            let s = JwtStrategy::new(codec()?, store.clone(), config.authz);
-            run(listener, Arc::new(App::new(s, store, metrics, &config)), shutdown).await
-        }
-        StrategyKind::JwtDenylist => {
-            let mut s = JwtDenylistStrategy::new(codec()?, store.clone(), &config);
-            if config.fail_open {
-                tracing::warn!("--fail-open: requests are allowed unchecked while the store is down");
-                s = s.fail_open(metrics.clone());
-            }
-            run(listener, Arc::new(App::new(s, store, metrics, &config)), shutdown).await
-        }
-        StrategyKind::JwtRefresh => {
-            let s = JwtRefreshStrategy::new(codec()?, store.clone(), &config);
-            run(listener, Arc::new(App::new(s, store, metrics, &config)), shutdown).await
-        }
-    }
+    let serve = config.strategy.serve_fn();
+    serve(&config, listener, store, metrics, Box::pin(shutdown)).await
 }
 
 /// Accept connections on `listener` and serve `app` until `shutdown` completes; then stop accepting,
@@ -244,7 +214,8 @@ struct RefreshBody {
 }
 
 async fn login<S: Strategy>(app: &App<S>, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
-    let offered = credential(&req, app.strategy.uses_cookie());
+    // Only a cookie can be offered for adoption (session fixation); a bearer token never is.
+    let offered = credential(&req, if S::PROFILE.transport.cookie() { Transport::Cookie } else { Transport::None });
     // The offered credential borrows the request head; copy it before the body consumes the request.
     let offered_owned = match offered {
         Credential::Cookie(c) => Some(c.to_owned()),
@@ -260,17 +231,17 @@ async fn login<S: Strategy>(app: &App<S>, req: Request<Incoming>) -> Result<Resp
 }
 
 async fn resource<S: Strategy>(app: &App<S>, req: &Request<Incoming>) -> Result<Response<Body>, ApiError> {
-    let principal = app.strategy.authenticate(credential(req, app.strategy.uses_cookie())).await?;
+    let principal = app.strategy.authenticate(credential(req, S::PROFILE.transport)).await?;
     let body = serde_json::json!({ "sub": principal.sub, "roles": principal.roles }).to_string();
     Ok(json(StatusCode::OK, body))
 }
 
 async fn logout<S: Strategy>(app: &App<S>, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
-    let cred = owned_credential(&req, app.strategy.uses_cookie());
+    let cred = owned_credential(&req, S::PROFILE.transport);
     let body: RefreshBody = read_json(app, req).await?.unwrap_or_default();
     let revoked = app.strategy.logout(cred.as_credential(), body.refresh_token.as_deref()).await?;
     let mut resp = json(StatusCode::OK, format!(r#"{{"revoked":{revoked}}}"#));
-    if app.strategy.uses_cookie() {
+    if S::PROFILE.transport.cookie() {
         resp.headers_mut().insert(
             header::SET_COOKIE,
             HeaderValue::from_static("sid=; HttpOnly; Secure; SameSite=Lax; Path=/; Max-Age=0"),
@@ -280,7 +251,7 @@ async fn logout<S: Strategy>(app: &App<S>, req: Request<Incoming>) -> Result<Res
 }
 
 async fn refresh<S: Strategy>(app: &App<S>, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
-    if app.strategy.kind() != StrategyKind::JwtRefresh {
+    if S::PROFILE.refresh == Refresh::None {
         return Err(ApiError::NotFound);
     }
     let body: RefreshBody = read_json(app, req).await?.ok_or(ApiError::BadRequest("missing JSON body"))?;
@@ -330,32 +301,46 @@ fn metrics<S: Strategy>(app: &App<S>) -> Response<Body> {
         Backend::Memory(m) => Some(m.len()),
         Backend::Redis(_) => None,
     };
-    let text = app.metrics.render(app.strategy.kind().name(), app.store.kind(), keys);
+    let text = app.metrics.render(S::PROFILE.name, app.store.kind(), keys);
     let mut resp = Response::new(Full::new(Bytes::from(text)));
     resp.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
     resp
 }
 
-/// The credential of the kind the strategy reads: the `sid` cookie or the bearer token.
-pub fn credential<B>(req: &Request<B>, cookie: bool) -> Credential<'_> {
-    if cookie {
-        for value in req.headers().get_all(header::COOKIE) {
-            let Ok(text) = value.to_str() else { continue };
-            for pair in text.split(';') {
-                if let Some(sid) = pair.trim().strip_prefix("sid=") {
-                    return Credential::Cookie(sid);
-                }
+/// The credential the strategy's transport reads: the bearer token and/or the `sid` cookie. With
+/// both, a bearer header wins (an API client), else the cookie (a browser).
+pub fn credential<B>(req: &Request<B>, transport: Transport) -> Credential<'_> {
+    if transport.bearer()
+        && let Some(token) = bearer(req)
+    {
+        return Credential::Bearer(token);
+    }
+    if transport.cookie()
+        && let Some(sid) = sid_cookie(req)
+    {
+        return Credential::Cookie(sid);
+    }
+    Credential::Missing
+}
+
+fn sid_cookie<B>(req: &Request<B>) -> Option<&str> {
+    for value in req.headers().get_all(header::COOKIE) {
+        let Ok(text) = value.to_str() else { continue };
+        for pair in text.split(';') {
+            if let Some(sid) = pair.trim().strip_prefix("sid=") {
+                return Some(sid);
             }
         }
-        Credential::Missing
-    } else {
-        let Some(value) = req.headers().get(header::AUTHORIZATION) else { return Credential::Missing };
-        let Ok(text) = value.to_str() else { return Credential::Missing };
-        match text.split_once(' ') {
-            Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => Credential::Bearer(token.trim()),
-            _ => Credential::Missing,
-        }
+    }
+    None
+}
+
+fn bearer<B>(req: &Request<B>) -> Option<&str> {
+    let text = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    match text.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => Some(token.trim()),
+        _ => None,
     }
 }
 
@@ -376,8 +361,8 @@ impl OwnedCredential {
     }
 }
 
-fn owned_credential<B>(req: &Request<B>, cookie: bool) -> OwnedCredential {
-    match credential(req, cookie) {
+fn owned_credential<B>(req: &Request<B>, transport: Transport) -> OwnedCredential {
+    match credential(req, transport) {
         Credential::Missing => OwnedCredential::Missing,
         Credential::Cookie(c) => OwnedCredential::Cookie(c.to_owned()),
         Credential::Bearer(b) => OwnedCredential::Bearer(b.to_owned()),

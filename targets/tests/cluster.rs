@@ -16,10 +16,10 @@ const USERS: usize = 40;
 /// After many users' logins, logouts and revokes, every node holds some of the records.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn records_spread_over_all_nodes() {
-    for kind in [StrategyKind::Session, StrategyKind::JwtDenylist, StrategyKind::JwtRefresh] {
+    for kind in [StrategyKind::SESSION, StrategyKind::JWT_DENYLIST, StrategyKind::JWT_REFRESH] {
         let env = start(kind, Backing::Cluster, |_| {}).await;
         // jwt-refresh ends refresh families, not access tokens: those live on until `exp`.
-        let ends_access = kind != StrategyKind::JwtRefresh;
+        let ends_access = kind != StrategyKind::JWT_REFRESH;
         for i in 0..USERS {
             let user = format!("user{i}");
             let cred = env.login(&user).await;
@@ -51,7 +51,7 @@ async fn records_spread_over_all_nodes() {
 /// (`rt:{family}:h`, `rf:{family}`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn multi_key_commands_share_a_slot() {
-    let env = start(StrategyKind::JwtDenylist, Backing::Cluster, |_| {}).await;
+    let env = start(StrategyKind::JWT_DENYLIST, Backing::Cluster, |_| {}).await;
     let port = env.cluster.as_ref().unwrap().nodes[0].port;
     let slot = |key: &str| redis_command(port, &format!("CLUSTER KEYSLOT {key}"));
     for user in ["alice", "bob", "u.1-x_Y"] {

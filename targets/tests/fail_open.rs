@@ -18,7 +18,7 @@ async fn status(env: &Env, token: &str) -> StatusCode {
 
 /// A jwt-denylist target on redis with one valid and one logged-out token; then redis is killed.
 async fn outage(fail_open: bool) -> (Env, String, String) {
-    let mut env = start(StrategyKind::JwtDenylist, Backing::Redis, |a| a.fail_open = fail_open).await;
+    let mut env = start(StrategyKind::JWT_DENYLIST, Backing::Redis, |a| a.fail_open = fail_open).await;
     let valid = env.login("alice").await.access().to_owned();
     let revoked = env.login("bob").await;
     let (s, _) = env.logout(&revoked).await;
@@ -58,9 +58,9 @@ async fn fail_open_allows_every_verified_token_during_outage() {
 
 #[test]
 fn fail_open_is_jwt_denylist_only() {
-    for kind in StrategyKind::ALL {
+    for &kind in StrategyKind::ALL {
         let mut a = util::args(kind);
         a.fail_open = true;
-        assert_eq!(a.validate().is_ok(), kind == StrategyKind::JwtDenylist, "--fail-open with {kind}");
+        assert_eq!(a.validate().is_ok(), kind == StrategyKind::JWT_DENYLIST, "--fail-open with {kind}");
     }
 }

@@ -300,7 +300,7 @@ async fn hs_attacks(kind: StrategyKind, backing: Backing) {
     assert_eq!(body(r).await.0, StatusCode::UNAUTHORIZED, "non-UTF-8 bearer");
 
     // Strategy-specific claims.
-    if kind == StrategyKind::JwtDenylist {
+    if kind == StrategyKind::JWT_DENYLIST {
         env.deny(&forge(&h0, &without(&p0, "jti")), "denylist token without jti").await;
         for jti in
             ["x", "", "1.x", "../../x", "1.AAAAAAAAAAAAAAAAAAAAAA}", "99999999999999999999999.AAAAAAAAAAAAAAAAAAAAAA"]
@@ -323,13 +323,13 @@ fn forge_key(h: &Value, p: &Value, key: &[u8]) -> String {
 }
 
 async fn attacks_hs_jwt(b: Backing) {
-    hs_attacks(StrategyKind::Jwt, b).await;
+    hs_attacks(StrategyKind::JWT, b).await;
 }
 async fn attacks_hs_jwt_denylist(b: Backing) {
-    hs_attacks(StrategyKind::JwtDenylist, b).await;
+    hs_attacks(StrategyKind::JWT_DENYLIST, b).await;
 }
 async fn attacks_hs_jwt_refresh(b: Backing) {
-    hs_attacks(StrategyKind::JwtRefresh, b).await;
+    hs_attacks(StrategyKind::JWT_REFRESH, b).await;
 }
 both_stores!(attacks_hs_jwt, attacks_hs_jwt_denylist, attacks_hs_jwt_refresh);
 
@@ -485,22 +485,22 @@ async fn es256_attacks(kind: StrategyKind, backing: Backing) {
 }
 
 async fn attacks_rs256_jwt(b: Backing) {
-    rs256_attacks(StrategyKind::Jwt, b).await;
+    rs256_attacks(StrategyKind::JWT, b).await;
 }
 async fn attacks_rs256_jwt_denylist(b: Backing) {
-    rs256_attacks(StrategyKind::JwtDenylist, b).await;
+    rs256_attacks(StrategyKind::JWT_DENYLIST, b).await;
 }
 async fn attacks_rs256_jwt_refresh(b: Backing) {
-    rs256_attacks(StrategyKind::JwtRefresh, b).await;
+    rs256_attacks(StrategyKind::JWT_REFRESH, b).await;
 }
 async fn attacks_es256_jwt(b: Backing) {
-    es256_attacks(StrategyKind::Jwt, b).await;
+    es256_attacks(StrategyKind::JWT, b).await;
 }
 async fn attacks_es256_jwt_denylist(b: Backing) {
-    es256_attacks(StrategyKind::JwtDenylist, b).await;
+    es256_attacks(StrategyKind::JWT_DENYLIST, b).await;
 }
 async fn attacks_es256_jwt_refresh(b: Backing) {
-    es256_attacks(StrategyKind::JwtRefresh, b).await;
+    es256_attacks(StrategyKind::JWT_REFRESH, b).await;
 }
 both_stores!(
     attacks_rs256_jwt,
@@ -516,7 +516,7 @@ both_stores!(
 // ---------------------------------------------------------------------------------------------
 
 async fn expiry_in_real_time(b: Backing) {
-    for kind in [StrategyKind::Jwt, StrategyKind::JwtDenylist, StrategyKind::JwtRefresh] {
+    for kind in [StrategyKind::JWT, StrategyKind::JWT_DENYLIST, StrategyKind::JWT_REFRESH] {
         let env = start(kind, b, |a| {
             a.access_ttl = Some(std::time::Duration::from_secs(1));
             a.leeway = std::time::Duration::ZERO;

@@ -195,7 +195,7 @@ async fn per_request_store_outage(strategy: StrategyKind) {
     let (fresh, took) = wait_for_recovery(&api, &user).await;
     eprintln!("{strategy}: recovered {took:?} after redis restarted");
     assert_ok_as(&api.resource(&fresh).await, &user, "API after recovery, again");
-    if strategy == StrategyKind::Session {
+    if strategy == StrategyKind::SESSION {
         // The restarted redis is empty: the old session is gone, and that is a 401, not a 503.
         let r = api.resource(&cred).await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED, "session lost with the store: {}", r.body);
@@ -205,19 +205,19 @@ async fn per_request_store_outage(strategy: StrategyKind) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn session_fails_closed_and_recovers() {
-    per_request_store_outage(StrategyKind::Session).await;
+    per_request_store_outage(StrategyKind::SESSION).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jwt_denylist_fails_closed_and_recovers() {
-    per_request_store_outage(StrategyKind::JwtDenylist).await;
+    per_request_store_outage(StrategyKind::JWT_DENYLIST).await;
 }
 
 /// `jwt-refresh`: access tokens are verified locally (as `jwt`), so the API keeps serving; what
 /// needs the store (login, refresh) fails closed, and recovers.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jwt_refresh_fails_closed_on_refresh_and_recovers() {
-    let strategy = StrategyKind::JwtRefresh;
+    let strategy = StrategyKind::JWT_REFRESH;
     let mut redis = RedisServer::start();
     let api = Api::start(strategy, &redis).await;
     let user = "outage-jwt-refresh";
@@ -257,7 +257,7 @@ async fn jwt_refresh_fails_closed_on_refresh_and_recovers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jwt_keeps_serving_during_store_outage() {
     let mut redis = RedisServer::start();
-    let api = Api::start(StrategyKind::Jwt, &redis).await;
+    let api = Api::start(StrategyKind::JWT, &redis).await;
     let user = "outage-jwt";
     let (r, cred) = api.login(user).await;
     let cred = cred.unwrap_or_else(|| panic!("login: {} {}", r.status, r.body));

@@ -16,7 +16,7 @@ use serde_json::json;
 use crate::contract::{Backing, Cred, Env, all_stores, body, both_stores, start};
 
 async fn refresh_env(b: Backing) -> Env {
-    start(StrategyKind::JwtRefresh, b, |_| {}).await
+    start(StrategyKind::JWT_REFRESH, b, |_| {}).await
 }
 
 fn family(refresh_token: &str) -> &str {
@@ -216,7 +216,7 @@ async fn revoke_user_ends_families(b: Backing) {
 }
 
 async fn family_lifetime_is_absolute(b: Backing) {
-    let env = start(StrategyKind::JwtRefresh, b, |a| a.refresh_ttl = Duration::from_secs(3)).await;
+    let env = start(StrategyKind::JWT_REFRESH, b, |a| a.refresh_ttl = Duration::from_secs(3)).await;
     let c = env.login("alice").await;
     tokio::time::sleep(Duration::from_millis(1000)).await;
     let c2 = env.refresh(c.refresh()).await.expect("refresh inside the family lifetime");

@@ -18,7 +18,7 @@ use serde_json::json;
 use crate::contract::{Backing, Cred, all_stores, body, both_stores, start};
 
 async fn logout_per_strategy(b: Backing) {
-    for kind in [StrategyKind::Session, StrategyKind::Jwt, StrategyKind::JwtDenylist, StrategyKind::JwtRefresh] {
+    for kind in [StrategyKind::SESSION, StrategyKind::JWT, StrategyKind::JWT_DENYLIST, StrategyKind::JWT_REFRESH] {
         let env = start(kind, b, |_| {}).await;
         let cred = env.login("alice").await;
         let other = env.login("alice").await;
@@ -27,45 +27,45 @@ async fn logout_per_strategy(b: Backing) {
         assert_eq!(s, StatusCode::OK, "{kind}: {v}");
         let after = env.access(&cred, "alice").await;
         match kind {
-            StrategyKind::Session | StrategyKind::JwtDenylist => {
+            StrategyKind::SESSION | StrategyKind::JWT_DENYLIST => {
                 assert_eq!(v, json!({"revoked": true}), "{kind}");
                 assert_eq!(after, StatusCode::UNAUTHORIZED, "{kind}: credential alive after logout");
                 // Logout ends that credential only.
                 assert_eq!(env.access(&other, "alice").await, StatusCode::OK, "{kind}: logout ended another login");
             }
-            StrategyKind::Jwt => {
+            StrategyKind::JWT => {
                 assert_eq!(v, json!({"revoked": false}), "jwt cannot revoke and must not claim to");
                 assert_eq!(after, StatusCode::OK, "jwt tokens stay valid until exp");
             }
-            StrategyKind::JwtRefresh => {
+            StrategyKind::JWT_REFRESH => {
                 assert_eq!(v, json!({"revoked": true}));
                 assert_eq!(after, StatusCode::OK, "access token stays valid until exp");
                 assert_eq!(env.refresh(cred.refresh()).await, Err(StatusCode::UNAUTHORIZED), "refresh after logout");
                 assert!(env.refresh(other.refresh()).await.is_ok(), "logout ended another family");
             }
-            StrategyKind::None => unreachable!(),
+            _ => unreachable!("{kind} is not probed here"),
         }
     }
 }
 
 async fn revoke_user_per_strategy(b: Backing) {
-    for kind in [StrategyKind::Session, StrategyKind::Jwt, StrategyKind::JwtDenylist, StrategyKind::JwtRefresh] {
+    for kind in [StrategyKind::SESSION, StrategyKind::JWT, StrategyKind::JWT_DENYLIST, StrategyKind::JWT_REFRESH] {
         let env = start(kind, b, |_| {}).await;
         let a1 = env.login("alice").await;
         let a2 = env.login("alice").await;
         let bob = env.login("bob").await;
         let (s, v) = env.revoke_user("alice").await;
         assert_eq!(s, StatusCode::OK, "{kind}: {v}");
-        let revokes = kind != StrategyKind::Jwt;
+        let revokes = kind != StrategyKind::JWT;
         assert_eq!(v, json!({"revoked": revokes}), "{kind}");
         for a in [&a1, &a2] {
-            let want = if matches!(kind, StrategyKind::Jwt | StrategyKind::JwtRefresh) {
+            let want = if matches!(kind, StrategyKind::JWT | StrategyKind::JWT_REFRESH) {
                 StatusCode::OK
             } else {
                 StatusCode::UNAUTHORIZED
             };
             assert_eq!(env.access(a, "alice").await, want, "{kind}: alice after revoke-user");
-            if kind == StrategyKind::JwtRefresh {
+            if kind == StrategyKind::JWT_REFRESH {
                 assert_eq!(env.refresh(a.refresh()).await, Err(StatusCode::UNAUTHORIZED), "refresh after revoke-user");
             }
         }
@@ -80,7 +80,7 @@ async fn revoke_user_per_strategy(b: Backing) {
 /// login, so tokens share `iat` seconds with the revoke. Tokens from before each revoke must die,
 /// the login right after must work.
 async fn denylist_same_second_revoke(b: Backing) {
-    let env = start(StrategyKind::JwtDenylist, b, |_| {}).await;
+    let env = start(StrategyKind::JWT_DENYLIST, b, |_| {}).await;
     let mut dead: Vec<Cred> = Vec::new();
     let mut prev = env.login("alice").await;
     for i in 0..15 {
@@ -111,7 +111,7 @@ async fn denylist_same_second_revoke(b: Backing) {
 /// With a 1 s access TTL and no leeway, the windows that cannot be closed early do close at `exp`.
 async fn bounded_windows(b: Backing) {
     let mut envs = Vec::new();
-    for kind in [StrategyKind::Jwt, StrategyKind::JwtRefresh, StrategyKind::JwtDenylist] {
+    for kind in [StrategyKind::JWT, StrategyKind::JWT_REFRESH, StrategyKind::JWT_DENYLIST] {
         let env = start(kind, b, |a| {
             a.access_ttl = Some(Duration::from_secs(1));
             a.leeway = Duration::ZERO;
@@ -119,7 +119,7 @@ async fn bounded_windows(b: Backing) {
         .await;
         let cred = env.login("alice").await;
         env.logout(&cred).await;
-        let want = if kind == StrategyKind::JwtDenylist { StatusCode::UNAUTHORIZED } else { StatusCode::OK };
+        let want = if kind == StrategyKind::JWT_DENYLIST { StatusCode::UNAUTHORIZED } else { StatusCode::OK };
         assert_eq!(env.access(&cred, "alice").await, want, "{kind} right after logout");
         envs.push((env, cred));
     }
@@ -137,7 +137,7 @@ all_stores!(logout_per_strategy, revoke_user_per_strategy);
 /// Store down: the strategies that need it refuse (503), the ones that do not keep serving.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fail_closed_when_store_down() {
-    for kind in [StrategyKind::Session, StrategyKind::JwtDenylist, StrategyKind::JwtRefresh] {
+    for kind in [StrategyKind::SESSION, StrategyKind::JWT_DENYLIST, StrategyKind::JWT_REFRESH] {
         let mut env = start(kind, Backing::Redis, |_| {}).await;
         let cred = env.login("alice").await;
         assert_eq!(env.access(&cred, "alice").await, StatusCode::OK);
@@ -147,7 +147,7 @@ async fn fail_closed_when_store_down() {
         let retry = r.headers().get("retry-after").is_some();
         let v: serde_json::Value = r.json().await.unwrap();
         match kind {
-            StrategyKind::JwtRefresh => assert_eq!(status, StatusCode::OK, "jwt-refresh needs no store per request"),
+            StrategyKind::JWT_REFRESH => assert_eq!(status, StatusCode::OK, "jwt-refresh needs no store per request"),
             _ => {
                 assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{kind}: store down must fail closed, got {v}");
                 assert!(retry && v["error"].is_string(), "{kind}: 503 with Retry-After and a JSON error");
@@ -157,14 +157,14 @@ async fn fail_closed_when_store_down() {
         let r = env.c.post(env.url("/login")).json(&json!({"user": "alice"})).send().await.unwrap();
         assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE, "{kind}: login with the store down");
         let mut logout = cred.apply(env.c.post(env.url("/logout")));
-        if kind == StrategyKind::JwtRefresh {
+        if kind == StrategyKind::JWT_REFRESH {
             logout = logout.json(&json!({"refresh_token": cred.refresh()}));
         }
         let s = logout.send().await.unwrap().status();
         assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{kind}: logout with the store down must not claim success");
         let r = env.c.post(env.url("/admin/revoke-user/alice")).header("x-admin-key", crate::util::ADMIN_KEY).send();
         assert_eq!(r.await.unwrap().status(), StatusCode::SERVICE_UNAVAILABLE, "{kind}: revoke-user");
-        if kind == StrategyKind::JwtRefresh {
+        if kind == StrategyKind::JWT_REFRESH {
             let r = env.refresh_response(cred.refresh()).await;
             assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE, "refresh with the store down");
         }

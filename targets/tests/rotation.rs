@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::contract::{Backing, Cred, Env, body, expect_error, jwt_parts, start};
 use crate::util::ADMIN_KEY;
 
-const JWT_KINDS: [StrategyKind; 3] = [StrategyKind::Jwt, StrategyKind::JwtDenylist, StrategyKind::JwtRefresh];
+const JWT_KINDS: [StrategyKind; 3] = [StrategyKind::JWT, StrategyKind::JWT_DENYLIST, StrategyKind::JWT_REFRESH];
 
 async fn rotate(env: &Env) -> (StatusCode, Value) {
     body(env.c.post(env.url("/admin/rotate-key")).header("x-admin-key", ADMIN_KEY).send().await.unwrap()).await
@@ -44,7 +44,7 @@ async fn old_tokens_rejected_at_once() {
         let new = env.login("alice").await;
         assert_eq!(kid(&new), new_kid);
         assert_eq!(env.access(&new, "alice").await, StatusCode::OK, "{kind}: login after rotation");
-        if kind == StrategyKind::JwtRefresh {
+        if kind == StrategyKind::JWT_REFRESH {
             let renewed = env.refresh(old.refresh()).await.expect("refresh tokens survive a key rotation");
             assert_eq!(kid(&renewed), new_kid);
             assert_eq!(env.access(&renewed, "alice").await, StatusCode::OK);
@@ -88,7 +88,7 @@ async fn overlap_accepts_then_rejects() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jwks_kid_changes() {
     for alg in [Alg::Rs256, Alg::Es256, Alg::EdDsa] {
-        let env = start(StrategyKind::Jwt, Backing::Memory, |a| a.alg = alg).await;
+        let env = start(StrategyKind::JWT, Backing::Memory, |a| a.alg = alg).await;
         let before = jwks_kids(&env).await;
         let (_, v) = rotate(&env).await;
         let first = v["kid"].as_str().unwrap().to_owned();
@@ -106,7 +106,7 @@ async fn jwks_kid_changes() {
 /// Only the admin may rotate, only with POST, and only JWT strategies have keys to rotate.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_key_required_and_jwt_only() {
-    let env = start(StrategyKind::Jwt, Backing::Memory, |_| {}).await;
+    let env = start(StrategyKind::JWT, Backing::Memory, |_| {}).await;
     let cred = env.login("alice").await;
     let path = env.url("/admin/rotate-key");
     expect_error(env.c.post(&path).send().await.unwrap(), StatusCode::UNAUTHORIZED, "rotate without key").await;
@@ -118,7 +118,7 @@ async fn admin_key_required_and_jwt_only() {
     let text = env.metrics().await;
     assert!(text.contains(r#"route="/admin/rotate-key",status="401"} 2"#), "{text}");
 
-    for kind in [StrategyKind::None, StrategyKind::Session] {
+    for kind in [StrategyKind::NONE, StrategyKind::SESSION] {
         let env = start(kind, Backing::Memory, |_| {}).await;
         let r = env.c.post(env.url("/admin/rotate-key")).header("x-admin-key", ADMIN_KEY).send().await.unwrap();
         expect_error(r, StatusCode::NOT_FOUND, &format!("rotate on {kind}")).await;

@@ -21,7 +21,7 @@ fn forged_sid() -> String {
 }
 
 async fn fixation(b: Backing) {
-    let env = start(StrategyKind::Session, b, |_| {}).await;
+    let env = start(StrategyKind::SESSION, b, |_| {}).await;
 
     // An attacker-chosen sid offered at login is not adopted, and stays worthless.
     let planted = forged_sid();
@@ -46,7 +46,7 @@ async fn fixation(b: Backing) {
 }
 
 async fn sid_shape_and_entropy(b: Backing) {
-    let env = start(StrategyKind::Session, b, |_| {}).await;
+    let env = start(StrategyKind::SESSION, b, |_| {}).await;
     let mut seen = HashSet::new();
     for _ in 0..50 {
         let sid = env.login("alice").await.sid().to_owned();
@@ -64,7 +64,7 @@ async fn sid_shape_and_entropy(b: Backing) {
 }
 
 async fn unknown_and_garbage_sids(b: Backing) {
-    let env = start(StrategyKind::Session, b, |_| {}).await;
+    let env = start(StrategyKind::SESSION, b, |_| {}).await;
     let real = env.login("alice").await.sid().to_owned();
     let mut flipped = URL_SAFE_NO_PAD.decode(&real).unwrap();
     flipped[0] ^= 1;
@@ -105,7 +105,7 @@ async fn unknown_and_garbage_sids(b: Backing) {
 }
 
 async fn logout_kills_the_session(b: Backing) {
-    let env = start(StrategyKind::Session, b, |_| {}).await;
+    let env = start(StrategyKind::SESSION, b, |_| {}).await;
     let a = env.login("alice").await;
     let other = env.login("alice").await;
     let (s, v) = env.logout(&a).await;
@@ -121,7 +121,7 @@ async fn logout_kills_the_session(b: Backing) {
 }
 
 async fn revoke_user_is_scoped(b: Backing) {
-    let env = start(StrategyKind::Session, b, |_| {}).await;
+    let env = start(StrategyKind::SESSION, b, |_| {}).await;
     let alice: Vec<Cred> = sessions_of(&env, "alice", 5).await;
     let bob = env.login("bob").await;
     // A user whose name is a prefix of another's is a different user.
@@ -154,7 +154,7 @@ async fn sessions_of(env: &crate::contract::Env, user: &str, n: usize) -> Vec<Cr
 }
 
 async fn session_ttl_expires(b: Backing) {
-    let env = start(StrategyKind::Session, b, |a| a.session_ttl = std::time::Duration::from_secs(1)).await;
+    let env = start(StrategyKind::SESSION, b, |a| a.session_ttl = std::time::Duration::from_secs(1)).await;
     let a = env.login("alice").await;
     assert_eq!(env.access(&a, "alice").await, StatusCode::OK);
     tokio::time::sleep(std::time::Duration::from_millis(1300)).await;

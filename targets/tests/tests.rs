@@ -10,5 +10,6 @@ mod refresh;
 mod revocation;
 mod rotation;
 mod session;
+mod shared_key;
 mod store;
 mod util;

@@ -26,6 +26,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             eprintln!("report written to {}", out.join("report.html").display());
             Ok(ExitCode::SUCCESS)
         }
+        Command::Strategies => {
+            for kind in authbench::targets::StrategyKind::ALL {
+                println!("{}\t{}", kind.name(), kind.profile().description);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Compare(args) => match authbench::compare::main(&args.base, &args.new, args.max_regression_pct) {
             Ok(false) => Ok(ExitCode::SUCCESS),
             Ok(true) => Ok(ExitCode::from(1)),

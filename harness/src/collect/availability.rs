@@ -3,7 +3,7 @@
 //! A [`Prober`] holds one valid credential (one login before the measured window) and presents it
 //! on `GET /api/resource` about every [`PROBE_INTERVAL`] during the measured window, next to (and
 //! independent of) the traffic engine's load. For strategies whose logout revokes the presented
-//! credential (`session`, `jwt-denylist`) it also presents a *revoked* one, to see whether the
+//! credential at once (the profile says so) it also presents a *revoked* one, to see whether the
 //! outage let it through. Memory is bounded: answers are counted per phase (before / during / after
 //! the outage, by when the answer arrived: what a client saw then) and per status, and only a few first-of timings are kept.
 //!
@@ -15,23 +15,19 @@
 //! - **key rotation**: the send time of the first 401 for the credential issued before the rotation
 //!   (the prober does not log in again after a rotation: it measures when the old token died).
 //!
-//! [`inject_outage`] stops the store: `pause` sends SIGSTOP and, after the duration, SIGCONT (also
-//! when the task is dropped half-way); `kill` sends SIGKILL and, after the duration, starts a fresh
-//! empty `redis-server` on the same port ([`RestartedRedis`]).
+//! The outage itself is injected by `environment::outage`.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::process::Stdio;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
-use tokio::process::{Child, Command};
+use anyhow::Context;
 use tokio::task::{JoinHandle, JoinSet};
 
 use super::http;
-use crate::scenario::OutageMode;
+use crate::results::OutageResult;
 use crate::targets::StrategyKind;
+use crate::targets::config::AuthzSource;
+use crate::targets::strategy::profile::{RouteClass, Transport};
 
 /// How often the prober sends a poll (each on its own connection, so a hung one does not delay the
 /// next).
@@ -105,14 +101,19 @@ struct Answer {
 pub struct ProberCredentials {
     valid: (&'static str, String),
     revoked: Option<(&'static str, String)>,
+    /// How the strategy's credential travels, to log in again after a lost credential.
+    transport: Transport,
 }
 
 impl ProberCredentials {
     /// Log in (and, where logout revokes the presented credential, set up a revoked one).
     pub async fn login(base_url: &str, strategy: StrategyKind) -> anyhow::Result<ProberCredentials> {
-        let valid = login(base_url, PROBER_USER).await.context("availability prober: login")?;
-        let revoked = if matches!(strategy, StrategyKind::Session | StrategyKind::JwtDenylist) {
-            let cred = login(base_url, PROBER_REVOKED_USER).await.context("availability prober: second login")?;
+        let profile = strategy.profile();
+        let transport = profile.transport;
+        let valid = login(base_url, PROBER_USER, transport).await.context("availability prober: login")?;
+        let revoked = if profile.logout.api_credential_refused_at_once() {
+            let cred =
+                login(base_url, PROBER_REVOKED_USER, transport).await.context("availability prober: second login")?;
             let (status, _, body) =
                 http::request(base_url, http::Method::POST, "/logout", &[(cred.0, cred.1.as_str())], None).await?;
             anyhow::ensure!(status == 200, "prober logout answered {status}: {}", String::from_utf8_lossy(&body));
@@ -120,7 +121,21 @@ impl ProberCredentials {
         } else {
             None
         };
-        Ok(ProberCredentials { valid, revoked })
+        Ok(ProberCredentials { valid, revoked, transport })
+    }
+}
+
+/// The profile's expected api status while the store is down, and the share of the prober's
+/// answers during the outage that had it (the other fields are left default for the caller).
+pub fn design_check(strategy: StrategyKind, authz: AuthzSource, fail_open: bool, log: &ProbeLog) -> OutageResult {
+    let expected = strategy.profile().store_down(RouteClass::Api, authz, fail_open).status();
+    let during = &log.phases[1];
+    let total: u64 = during.values().sum();
+    let matching = during.get(&expected.to_string()).copied().unwrap_or(0);
+    OutageResult {
+        design_status: Some(expected),
+        design_match_share: (total > 0).then(|| matching as f64 / total as f64),
+        ..OutageResult::default()
     }
 }
 
@@ -133,7 +148,7 @@ impl Prober {
         end: Instant,
         outage: Option<OutageWindow>,
     ) -> Prober {
-        let task = tokio::spawn(poll_loop(base_url.to_owned(), creds.valid, creds.revoked, measure_start, end, outage));
+        let task = tokio::spawn(poll_loop(base_url.to_owned(), creds, measure_start, end, outage));
         Prober { task }
     }
 
@@ -161,12 +176,12 @@ fn phase(at: Instant, measure_start: Instant, outage: Option<OutageWindow>) -> u
 
 async fn poll_loop(
     base: String,
-    mut valid: (&'static str, String),
-    revoked: Option<(&'static str, String)>,
+    creds: ProberCredentials,
     measure_start: Instant,
     end: Instant,
     outage: Option<OutageWindow>,
 ) -> ProbeLog {
+    let ProberCredentials { mut valid, revoked, transport } = creds;
     let mut log = ProbeLog { revoked_probed: revoked.is_some(), ..ProbeLog::default() };
     let outage_start = outage.map(|o| measure_start + o.at);
     let outage_end = outage.map(|o| measure_start + o.at + o.duration);
@@ -184,7 +199,7 @@ async fn poll_loop(
                 if need_relogin && last_relogin.is_none_or(|t| t.elapsed() >= RELOGIN_EVERY) {
                     last_relogin = Some(Instant::now());
                     log.relogins += 1;
-                    if let Ok(Ok(c)) = tokio::time::timeout(POLL_TIMEOUT, login(&base, PROBER_USER)).await {
+                    if let Ok(Ok(c)) = tokio::time::timeout(POLL_TIMEOUT, login(&base, PROBER_USER, transport)).await {
                         valid = c;
                         need_relogin = false;
                     }
@@ -268,8 +283,9 @@ async fn poll(base: String, cred: (&'static str, String), which: Which) -> Answe
 }
 
 /// Log in `user`; the credential as a header (`cookie: sid=...` or `authorization: Bearer ...`).
-async fn login(base: &str, user: &str) -> anyhow::Result<(&'static str, String)> {
-    Ok(super::revocation::login(base, user).await?.header)
+async fn login(base: &str, user: &str, transport: Transport) -> anyhow::Result<(&'static str, String)> {
+    let grant = super::revocation::login(base, user, transport).await?;
+    Ok((grant.header_name(), grant.header_value()))
 }
 
 /// `POST /admin/rotate-key`; the new key id.
@@ -279,126 +295,6 @@ pub async fn rotate_key(base: &str, admin_key: &str) -> anyhow::Result<Option<St
     anyhow::ensure!(status == 200, "rotate-key answered {status}: {}", String::from_utf8_lossy(&body));
     let json: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
     Ok(json["kid"].as_str().map(str::to_owned))
-}
-
-/// A redis-server started by [`inject_outage`] (kill mode) in place of the killed one: same port,
-/// empty. Killed (and its temp dir removed) on drop.
-#[derive(Debug)]
-pub struct RestartedRedis {
-    child: Child,
-    dir: PathBuf,
-}
-
-impl RestartedRedis {
-    pub fn pid(&self) -> u32 {
-        self.child.id().unwrap_or(0)
-    }
-}
-
-impl Drop for RestartedRedis {
-    fn drop(&mut self) {
-        let _ = self.child.start_kill();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// Sends SIGCONT on drop, so a paused store is never left stopped.
-struct ContinueOnDrop(i32);
-
-impl Drop for ContinueOnDrop {
-    fn drop(&mut self) {
-        // SAFETY: kill(2) with a pid we started and a valid signal number; no memory involved.
-        unsafe {
-            libc::kill(self.0, libc::SIGCONT);
-        }
-    }
-}
-
-fn signal(pid: u32, sig: i32) -> anyhow::Result<()> {
-    let pid = i32::try_from(pid).context("pid out of range")?;
-    if pid <= 0 {
-        bail!("the store process is not running");
-    }
-    // SAFETY: kill(2) with a pid we started and a valid signal number; no memory involved.
-    if unsafe { libc::kill(pid, sig) } != 0 {
-        bail!("kill({pid}, {sig}): {}", std::io::Error::last_os_error());
-    }
-    Ok(())
-}
-
-/// Stop the store process `pid` (listening on `port`) for `duration`. `pause`: SIGSTOP then SIGCONT.
-/// `kill`: SIGKILL, then a fresh redis-server on the same port, returned (the caller keeps it alive
-/// and uses its pid from then on).
-pub async fn inject_outage(
-    pid: u32,
-    port: u16,
-    mode: OutageMode,
-    duration: Duration,
-) -> anyhow::Result<Option<RestartedRedis>> {
-    match mode {
-        OutageMode::Pause => {
-            signal(pid, libc::SIGSTOP)?;
-            let _cont = ContinueOnDrop(pid as i32);
-            tokio::time::sleep(duration).await;
-            Ok(None)
-        }
-        OutageMode::Kill => {
-            signal(pid, libc::SIGKILL)?;
-            tokio::time::sleep(duration).await;
-            restart(port).await.map(Some)
-        }
-    }
-}
-
-async fn restart(port: u16) -> anyhow::Result<RestartedRedis> {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "authbench-redis-restart-{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    ));
-    std::fs::create_dir_all(&dir).context("creating a temp dir for the restarted redis-server")?;
-    let mut last = anyhow::anyhow!("redis-server did not come back on port {port}");
-    // The killed server's port may take a moment to be free again.
-    for _ in 0..50 {
-        let mut child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .arg("--dir")
-            .arg(&dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .context("restarting redis-server")?;
-        let deadline = Instant::now() + Duration::from_secs(2);
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = child.try_wait() {
-                last = anyhow::anyhow!("restarted redis-server on port {port} exited ({status})");
-                break;
-            }
-            if ping(port).await {
-                return Ok(RestartedRedis { child, dir });
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        let _ = child.start_kill();
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let _ = std::fs::remove_dir_all(&dir);
-    Err(last)
-}
-
-async fn ping(port: u16) -> bool {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let attempt = async {
-        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.ok()?;
-        s.write_all(b"PING\r\n").await.ok()?;
-        let mut buf = [0u8; 16];
-        let n = s.read(&mut buf).await.ok()?;
-        Some(buf[..n].starts_with(b"+PONG"))
-    };
-    matches!(tokio::time::timeout(Duration::from_millis(200), attempt).await, Ok(Some(true)))
 }
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! A private `redis-server` for a run, and store load read from the store itself.
+//! Store load read from the store itself (the servers are started by `environment::redis`).
 //!
 //! Store load over a measured window is the difference of two [`snapshot`]s of Redis's own `INFO`:
 //! calls by command (`commandstats`), network bytes (`stats`), CPU (`cpu`), memory (`memory`) and
@@ -16,22 +16,16 @@
 //! ([`metrics_store_ops`]); its CPU is already in the target's CPU.
 
 use std::collections::BTreeMap;
-use std::net::TcpListener as StdListener;
-use std::path::PathBuf;
 use std::process::Stdio;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
-use tokio::process::{Child, Command};
 
 use crate::results::StoreLoad;
 
-/// How long [`RedisProcess::start`] waits for PING to answer.
-pub const START_TIMEOUT: Duration = Duration::from_secs(10);
-/// Upper bound on one snapshot or flush.
+/// Upper bound on one snapshot.
 pub const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Commands the harness itself sends to the store (snapshots, flushes, connection setup). Never
@@ -39,154 +33,6 @@ pub const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(5);
 /// here: a target's own health pings are real store load.
 pub const HOUSEKEEPING_COMMANDS: [&str; 9] =
     ["info", "dbsize", "config", "flushall", "flushdb", "client", "hello", "auth", "select"];
-
-/// A redis-server of the run's own: loopback only, nothing persisted, data dir in a temp dir.
-/// Killed on drop.
-pub struct RedisProcess {
-    pub port: u16,
-    /// `redis://127.0.0.1:PORT`, what targets get as `--store`.
-    pub url: String,
-    /// Held so the server is reaped and killed on drop (`kill_on_drop`).
-    child: Option<Child>,
-    /// `--dir`: where redis-server would write anything; removed on drop.
-    dir: PrivateDir,
-}
-
-impl std::fmt::Debug for RedisProcess {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedisProcess").field("url", &self.url).field("pid", &self.pid()).finish()
-    }
-}
-
-impl RedisProcess {
-    /// Start `redis-server` on a free loopback port and wait (at most [`START_TIMEOUT`]) until it
-    /// answers PING. A lost race for the port is retried on another.
-    pub async fn start() -> anyhow::Result<RedisProcess> {
-        let mut last_err = anyhow!("redis-server did not start");
-        for _ in 0..3 {
-            match Self::start_once().await {
-                Ok(r) => return Ok(r),
-                Err(e) => last_err = e,
-            }
-        }
-        Err(last_err)
-    }
-
-    async fn start_once() -> anyhow::Result<RedisProcess> {
-        let dir = PrivateDir::create().context("creating a temp dir for redis-server")?;
-        let port = StdListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        let mut child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .arg("--dir")
-            .arg(&dir.0)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .context("starting redis-server (is it installed? scripts/setup installs it)")?;
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            if ping(port).await {
-                break;
-            }
-            if let Ok(Some(status)) = child.try_wait() {
-                let mut err = String::new();
-                if let Some(mut e) = child.stderr.take() {
-                    let _ = tokio::time::timeout(Duration::from_secs(1), e.read_to_string(&mut err)).await;
-                }
-                bail!("redis-server on port {port} exited ({status}): {}", err.trim());
-            }
-            if Instant::now() >= deadline {
-                bail!("redis-server on port {port} did not answer PING within {} s", START_TIMEOUT.as_secs());
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        // Nothing more to read from stderr; a full pipe must not block the server.
-        drop(child.stderr.take());
-        let url = format!("redis://127.0.0.1:{port}");
-        tracing::debug!(%url, pid = child.id(), "redis-server started");
-        Ok(RedisProcess { port, url, child: Some(child), dir })
-    }
-
-    /// `FLUSHALL` and `CONFIG RESETSTAT`: an empty store with zeroed counters, between strategies.
-    pub async fn flush(&self) -> anyhow::Result<()> {
-        let url = self.url.clone();
-        tokio::time::timeout(SNAPSHOT_TIMEOUT, async move {
-            let client = ::redis::Client::open(url.as_str())?;
-            let mut conn = client.get_multiplexed_async_connection().await?;
-            ::redis::cmd("FLUSHALL").query_async::<()>(&mut conn).await?;
-            ::redis::cmd("CONFIG").arg("RESETSTAT").query_async::<()>(&mut conn).await?;
-            anyhow::Ok(())
-        })
-        .await
-        .map_err(|_| anyhow!("flushing {}: no answer within {} s", self.url, SNAPSHOT_TIMEOUT.as_secs()))?
-        .with_context(|| format!("flushing {}", self.url))
-    }
-
-    /// Kill the server and reap it (nothing is persisted, so there is nothing to shut down cleanly).
-    pub async fn stop(mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill().await;
-        }
-        tracing::debug!(dir = %self.dir.0.display(), "redis-server stopped");
-    }
-
-    /// The server's pid (0 once stopped).
-    pub fn pid(&self) -> u32 {
-        self.child.as_ref().and_then(Child::id).unwrap_or(0)
-    }
-}
-
-impl Drop for RedisProcess {
-    fn drop(&mut self) {
-        if let Some(c) = self.child.as_mut() {
-            let _ = c.start_kill();
-        }
-    }
-}
-
-/// A fresh directory under the system temp dir, removed (with its contents) on drop.
-struct PrivateDir(PathBuf);
-
-impl PrivateDir {
-    fn create() -> std::io::Result<PrivateDir> {
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
-        let name = format!("authbench-redis-{}-{}-{nanos}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
-        let path = std::env::temp_dir().join(name);
-        std::fs::create_dir(&path)?;
-        Ok(PrivateDir(path))
-    }
-}
-
-impl Drop for PrivateDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-async fn ping(port: u16) -> bool {
-    let attempt = async {
-        let mut s = TcpStream::connect(("127.0.0.1", port)).await.ok()?;
-        s.write_all(b"PING\r\n").await.ok()?;
-        let mut buf = [0u8; 16];
-        let n = s.read(&mut buf).await.ok()?;
-        Some(buf[..n].starts_with(b"+PONG"))
-    };
-    matches!(tokio::time::timeout(Duration::from_millis(500), attempt).await, Ok(Some(true)))
-}
-
-/// True when `redis-server` is on `PATH`.
-pub fn redis_server_available() -> bool {
-    std::process::Command::new("redis-server")
-        .arg("--version")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
 
 /// The installed server's version, e.g. `7.0.15` (from `redis-server --version`).
 pub fn redis_server_version() -> Option<String> {
@@ -227,6 +73,27 @@ pub async fn snapshot(url: &str) -> anyhow::Result<InfoSnapshot> {
         .await
         .map_err(|_| anyhow!("INFO from {url}: no answer within {} s", SNAPSHOT_TIMEOUT.as_secs()))?
         .with_context(|| format!("INFO from {url}"))
+}
+
+/// Counters summed over several servers (every node of a cluster) field by field, so
+/// [`store_load`] works on them unchanged; for one server, its [`snapshot`].
+pub async fn snapshot_sum(urls: &[String]) -> anyhow::Result<InfoSnapshot> {
+    let mut total = InfoSnapshot::default();
+    for url in urls {
+        let s = snapshot(url).await?;
+        for (cmd, calls) in s.calls_by_command {
+            *total.calls_by_command.entry(cmd).or_insert(0) += calls;
+        }
+        total.net_input_bytes += s.net_input_bytes;
+        total.net_output_bytes += s.net_output_bytes;
+        total.cpu_us += s.cpu_us;
+        total.used_memory_bytes += s.used_memory_bytes;
+        total.keys += s.keys;
+        total.housekeeping_usec += s.housekeeping_usec;
+        total.own_input_bytes += s.own_input_bytes;
+        total.own_output_bytes += s.own_output_bytes;
+    }
+    Ok(total)
 }
 
 async fn snapshot_inner(url: &str) -> anyhow::Result<InfoSnapshot> {
@@ -509,13 +376,13 @@ mod tests {
     fn parses_metrics() {
         let text = "# HELP authbench_store_operations_total x\n# TYPE authbench_store_operations_total counter\n\
             authbench_store_operations_total{store=\"memory\",command=\"get\"} 42\n\
-            authbench_store_operations_total{store=\"memory\",command=\"set_xx_get\"} 3\n\
+            authbench_store_operations_total{store=\"memory\",command=\"pexpire\"} 3\n\
             authbench_store_errors_total{store=\"memory\",command=\"get\"} 9\n\
             authbench_requests_total{strategy=\"session\",route=\"/login\",status=\"200\"} 3\n";
         let m = parse_metrics_store_ops(text);
         assert_eq!(m.len(), 2);
         assert_eq!(m["get"], 42);
-        assert_eq!(m["set_xx_get"], 3);
+        assert_eq!(m["pexpire"], 3);
         let before = [("get".to_owned(), 2)].into();
         let l = store_load_from_metrics(&before, &m, 20);
         assert_eq!(l.ops_per_request, Some(43.0 / 20.0));

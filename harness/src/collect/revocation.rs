@@ -25,8 +25,10 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use super::http;
+use crate::grant::Grant;
 use crate::results::RevocationWindow;
 use crate::targets::StrategyKind;
+use crate::targets::strategy::profile::{Refresh, Transport};
 
 /// How often a revoked credential is presented again.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(10);
@@ -43,22 +45,11 @@ enum ProbeOutcome {
     StillAccepted { observed_ms: Option<f64>, bound_ms: Option<f64> },
 }
 
-/// A credential as the probe presents it.
-#[derive(Debug, Clone)]
-pub(crate) struct Credential {
-    /// `cookie: sid=...` or `authorization: Bearer ...`.
-    pub(crate) header: (&'static str, String),
-    /// The access JWT, to read `exp` from.
-    pub(crate) access_token: Option<String>,
-    /// jwt-refresh's refresh token: sent with logout, and checked dead afterwards.
-    pub(crate) refresh_token: Option<String>,
-}
-
 /// Probe the revocation window of the target at `base_url` with `probes` fresh users.
 ///
 /// `admin_key` is the target's `--admin-key` (empty: every probe uses logout); `leeway` is the
-/// target's `--leeway`, used for the bound of JWTs still accepted at `max_wait`. For the `none`
-/// strategy there is nothing to revoke: `probes` is 0 and every figure `None`. Probes that could not
+/// target's `--leeway`, used for the bound of JWTs still accepted at `max_wait`. For a strategy
+/// without credentials there is nothing to revoke: `probes` is 0 and every figure `None`. Probes that could not
 /// be set up (login or first check failed) are logged and not counted.
 pub async fn probe(
     base_url: &str,
@@ -68,7 +59,7 @@ pub async fn probe(
     max_wait: Duration,
     leeway: Duration,
 ) -> RevocationWindow {
-    if strategy == StrategyKind::None || probes == 0 {
+    if !strategy.profile().has_credential() || probes == 0 {
         return RevocationWindow::default();
     }
     let base: Arc<str> = Arc::from(base_url);
@@ -116,8 +107,9 @@ async fn probe_one(
     leeway: Duration,
 ) -> anyhow::Result<(ProbeOutcome, Option<u64>)> {
     let user = format!("revprobe-{n}");
-    let cred = login(base, &user).await?;
-    let ttl_s = cred.access_token.as_deref().and_then(jwt_lifetime_s);
+    let profile = strategy.profile();
+    let cred = login(base, &user, profile.transport).await?;
+    let ttl_s = cred.access_token().and_then(jwt_lifetime_s);
     let status = resource_status(base, &cred).await?;
     anyhow::ensure!(status == 200, "the fresh credential of {user} was refused ({status})");
 
@@ -159,7 +151,7 @@ async fn probe_one(
         tokio::time::sleep(POLL_INTERVAL).await;
     }
     // After the polls, so it cannot delay them.
-    if strategy == StrategyKind::JwtRefresh {
+    if profile.refresh != Refresh::None {
         check_refresh_dead(base, &cred).await;
     }
     if let Some(sent) = refused_at {
@@ -167,7 +159,7 @@ async fn probe_one(
     }
 
     let observed_ms = last_accepted.map(ms);
-    let bound_ms = cred.access_token.as_deref().and_then(jwt_exp).map(|exp| {
+    let bound_ms = cred.access_token().and_then(jwt_exp).map(|exp| {
         let until = Duration::from_secs(exp + 1) + leeway;
         let revoked_at = revoke_wall.duration_since(UNIX_EPOCH).unwrap_or_default();
         ms(until.saturating_sub(revoked_at)).max(observed_ms.unwrap_or(0.0))
@@ -179,35 +171,22 @@ async fn probe_one(
 }
 
 /// Log in `user` over the contract's `POST /login`; the credential the target handed out.
-pub(crate) async fn login(base: &str, user: &str) -> anyhow::Result<Credential> {
+pub(crate) async fn login(base: &str, user: &str, transport: Transport) -> anyhow::Result<Grant> {
     let (status, headers, body) = http::post_json(base, "/login", &[], &serde_json::json!({ "user": user })).await?;
     anyhow::ensure!(status == 200, "login of {user} answered {status}: {}", String::from_utf8_lossy(&body));
-    let sid = headers
-        .get_all(http::header::SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|c| c.split(';').next()?.trim().strip_prefix("sid=").map(str::to_owned));
-    if let Some(sid) = sid {
-        return Ok(Credential { header: ("cookie", format!("sid={sid}")), access_token: None, refresh_token: None });
-    }
-    let json: serde_json::Value = serde_json::from_slice(&body)?;
-    let access = json["access_token"]
-        .as_str()
-        .ok_or_else(|| anyhow::anyhow!("login answered neither a sid cookie nor an access_token"))?;
-    Ok(Credential {
-        header: ("authorization", format!("Bearer {access}")),
-        access_token: Some(access.to_owned()),
-        refresh_token: json["refresh_token"].as_str().map(str::to_owned),
-    })
+    let grant = Grant::parse(transport, headers.get_all(http::header::SET_COOKIE), &body)?;
+    grant.ok_or_else(|| anyhow::anyhow!("the strategy hands out no credential"))
 }
 
-async fn resource_status(base: &str, cred: &Credential) -> anyhow::Result<u16> {
-    let (status, _, _) = http::get(base, "/api/resource", &[(cred.header.0, cred.header.1.as_str())]).await?;
+async fn resource_status(base: &str, cred: &Grant) -> anyhow::Result<u16> {
+    let header = cred.header_value();
+    let (status, _, _) = http::get(base, "/api/resource", &[(cred.header_name(), header.as_str())]).await?;
     Ok(status)
 }
 
-async fn logout(base: &str, cred: &Credential) -> anyhow::Result<()> {
-    let auth = [(cred.header.0, cred.header.1.as_str())];
+async fn logout(base: &str, cred: &Grant) -> anyhow::Result<()> {
+    let header = cred.header_value();
+    let auth = [(cred.header_name(), header.as_str())];
     let (status, _, body) = match &cred.refresh_token {
         Some(rt) => http::post_json(base, "/logout", &auth, &serde_json::json!({ "refresh_token": rt })).await?,
         None => http::request(base, http::Method::POST, "/logout", &auth, None).await?,
@@ -216,8 +195,8 @@ async fn logout(base: &str, cred: &Credential) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// jwt-refresh: after revocation the refresh token must be refused too.
-async fn check_refresh_dead(base: &str, cred: &Credential) {
+/// Strategies with a refresh token: after revocation the refresh token must be refused too.
+async fn check_refresh_dead(base: &str, cred: &Grant) {
     let Some(rt) = &cred.refresh_token else { return };
     match http::post_json(base, "/refresh", &[], &serde_json::json!({ "refresh_token": rt })).await {
         Ok((401, _, _)) => tracing::debug!("refresh token refused after revocation, as it should be"),

@@ -9,10 +9,13 @@ use std::time::{Duration, Instant};
 
 use tokio::task::JoinSet;
 
-use super::availability;
 use super::http;
+use crate::environment::outage::inject_outage;
 use crate::results::StoreDownCheck;
 use crate::scenario::OutageMode;
+use crate::targets::StrategyKind;
+use crate::targets::config::AuthzSource;
+use crate::targets::strategy::profile::{RouteClass, StoreDown, Transport};
 
 /// Polling before the pause (the baseline the behaviour is compared with).
 pub const BEFORE: Duration = Duration::from_millis(200);
@@ -34,6 +37,8 @@ pub struct StoreDownPlan {
     pub store_port: u16,
     /// How long it stays stopped.
     pub pause: Duration,
+    /// How the strategy's credential travels (the api polls carry one).
+    pub transport: Transport,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,13 +57,16 @@ struct Answer {
 /// Pause the store under the target at `base_url` and watch what the target does.
 pub async fn check(base_url: &str, plan: StoreDownPlan) -> anyhow::Result<StoreDownCheck> {
     // `none` hands out no credential: its api needs none, so poll without.
-    let cred = super::revocation::login(base_url, USER).await.ok().map(|c| c.header);
+    let cred = super::revocation::login(base_url, USER, plan.transport)
+        .await
+        .ok()
+        .map(|g| (g.header_name(), g.header_value()));
     let start = Instant::now();
     let pause_at = start + BEFORE;
     let end = pause_at + plan.pause + AFTER;
     let outage = tokio::spawn(async move {
         tokio::time::sleep_until(pause_at.into()).await;
-        availability::inject_outage(plan.store_pid, plan.store_port, OutageMode::Pause, plan.pause).await
+        inject_outage(plan.store_pid, plan.store_port, OutageMode::Pause, plan.pause).await
     });
     let answers = poll(base_url, cred, end).await;
     outage.await??;
@@ -158,11 +166,15 @@ pub fn behaviour(during: &BTreeMap<String, u64>) -> String {
     }
 }
 
-/// The store-down behaviour a strategy is expected to show, as `api/login` in the words of
-/// [`behaviour`]; None while strategies carry no such expectation.
-// TODO(profile): read it from the strategy profile once the registry lands.
-pub fn expected_behaviour(_strategy: crate::targets::StrategyKind) -> Option<String> {
-    None
+/// The store-down behaviour the strategy's profile states, as `api/login` in the words of
+/// [`behaviour`].
+pub fn expected_behaviour(strategy: StrategyKind, authz: AuthzSource, fail_open: bool) -> String {
+    let profile = strategy.profile();
+    let words = |route: RouteClass| match profile.store_down(route, authz, fail_open) {
+        StoreDown::Unaffected | StoreDown::FailsOpen => "unaffected (200)".to_owned(),
+        s @ (StoreDown::FailsClosed | StoreDown::NoRoute) => format!("fails closed ({})", s.status()),
+    };
+    format!("{}/{}", words(RouteClass::Api), words(RouteClass::Login))
 }
 
 /// Fill in the expectation and say whether the measurement matched it; a warning on a mismatch.

@@ -18,7 +18,10 @@ use http::header::HeaderValue;
 use super::http::RequestWriter;
 use super::record::{Op, Outcome};
 use super::{Shared, Wire};
+use crate::grant::Grant;
 use crate::targets::config::StrategyKind;
+use crate::targets::strategy::StrategyProfile;
+use crate::targets::strategy::profile::{Refresh, Revocation};
 
 const API_PATH: &[u8] = b"/api/resource";
 
@@ -28,15 +31,17 @@ const STALE_KEEP: usize = 64;
 /// A credential a user holds.
 #[derive(Debug, Clone)]
 struct Cred {
+    /// `cookie` or `authorization`: how this credential travels.
+    name: &'static [u8],
     /// Whole header value: `sid=…` or `Bearer …`.
     header: HeaderValue,
     /// Bytes of the credential itself, and of the api request head carrying it.
     cred_len: u32,
     head_len: u32,
     expires_at: Option<Instant>,
-    /// When to refresh (jwt-refresh).
+    /// When to refresh (strategies with a refresh token).
     refresh_at: Option<Instant>,
-    /// `{"refresh_token":"…"}` (jwt-refresh).
+    /// `{"refresh_token":"…"}` (strategies with a refresh token).
     refresh_body: Option<Bytes>,
     /// Revoked by an admin: `Some(claimed)` from the revoke-user answer.
     revoked: Option<bool>,
@@ -53,7 +58,7 @@ struct Vu {
 /// A credential the driver knows is revoked (`claimed`: the target said so).
 #[derive(Debug, Clone)]
 enum Stale {
-    Api { header: HeaderValue, claimed: bool },
+    Api { name: &'static [u8], header: HeaderValue, claimed: bool },
     Refresh { body: Bytes, claimed: bool },
 }
 
@@ -90,16 +95,10 @@ pub(super) struct ConnUsers {
     next: usize,
     stale: Vec<Stale>,
     rng: fastrand::Rng,
-    strategy: StrategyKind,
+    /// What the strategy's credential is and what logout, revoke and refresh do to it.
+    profile: &'static StrategyProfile,
     /// `host: …\r\n` + request line + final CRLF, for header byte accounting.
     base_head_len: u32,
-}
-
-#[derive(serde::Deserialize)]
-struct Grant {
-    access_token: String,
-    expires_in: u64,
-    refresh_token: Option<String>,
 }
 
 impl ConnUsers {
@@ -117,11 +116,8 @@ impl ConnUsers {
             .collect();
         // "GET /api/resource HTTP/1.1\r\n" + "host: H\r\n" + "\r\n"
         let base_head_len = (28 + 6 + host.len() + 2 + 2) as u32;
-        ConnUsers { vus, next: 0, stale: Vec::new(), rng: fastrand::Rng::with_seed(seed), strategy, base_head_len }
-    }
-
-    fn cred_header_name(&self) -> &'static [u8] {
-        if self.strategy == StrategyKind::Session { b"cookie" } else { b"authorization" }
+        let (rng, profile) = (fastrand::Rng::with_seed(seed), strategy.profile());
+        ConnUsers { vus, next: 0, stale: Vec::new(), rng, profile, base_head_len }
     }
 
     /// Choose the next operation, user and credential, and write the request into `out`.
@@ -134,18 +130,14 @@ impl ConnUsers {
             3 => Op::Refresh,
             _ => Op::Revoke,
         };
-        let strategy = self.strategy;
+        let profile = self.profile;
         let vi = self.next;
         self.next = (self.next + 1) % self.vus.len().max(1);
-        if op == Op::Refresh && strategy != StrategyKind::JwtRefresh {
+        if op == Op::Refresh && profile.refresh == Refresh::None {
             op = Op::Api;
         }
         let needs_cred = matches!(op, Op::Api | Op::Logout | Op::Refresh);
-        if strategy == StrategyKind::None {
-            if op == Op::Refresh {
-                op = Op::Api;
-            }
-        } else if needs_cred {
+        if profile.has_credential() && needs_cred {
             match &self.vus[vi].cred {
                 None => op = Op::Login,
                 Some(c) if c.revoked.is_none() && c.expires_at.is_some_and(|e| now >= e) => op = Op::Login,
@@ -154,15 +146,14 @@ impl ConnUsers {
             }
         }
         let host = shared.host.as_bytes();
-        let name = self.cred_header_name();
 
         // Injection of known-revoked or tampered credentials into api traffic.
-        if op == Op::Api && strategy != StrategyKind::None {
+        if op == Op::Api && profile.has_credential() {
             let roll = self.rng.f64();
             if roll < shared.revoked_fraction && !self.stale.is_empty() {
                 let i = self.rng.usize(..self.stale.len());
                 return match &self.stale[i] {
-                    Stale::Api { header, claimed } => {
+                    Stale::Api { name, header, claimed } => {
                         let mut w = RequestWriter::start(out, "GET", API_PATH, host);
                         w.header(name, header.as_bytes());
                         w.finish(false, b"");
@@ -184,7 +175,7 @@ impl ConnUsers {
                 && c.header.len() >= 16
             {
                 let mut w = RequestWriter::start(out, "GET", API_PATH, host);
-                let at = w.header(name, c.header.as_bytes());
+                let at = w.header(c.name, c.header.as_bytes());
                 w.finish(false, b"");
                 tamper(&mut out[at..at + c.header.len()]);
                 return Planned { op: Op::Api, vu: vi, usage: Use::Tampered, bytes: None };
@@ -208,7 +199,7 @@ impl ConnUsers {
                 let mut w = RequestWriter::start(out, "GET", API_PATH, host);
                 let (usage, bytes) = match &vu.cred {
                     Some(c) => {
-                        w.header(name, c.header.as_bytes());
+                        w.header(c.name, c.header.as_bytes());
                         (own(c), Some((c.cred_len, c.head_len)))
                     }
                     None => (Use::Open, Some((0, self.base_head_len))),
@@ -221,7 +212,7 @@ impl ConnUsers {
                 let mut w = RequestWriter::start(out, "POST", b"/logout", host);
                 let (usage, body) = match &vu.cred {
                     Some(c) => {
-                        w.header(name, c.header.as_bytes());
+                        w.header(c.name, c.header.as_bytes());
                         (own(c), c.refresh_body.as_deref().unwrap_or_default())
                     }
                     None => (Use::Open, &[][..]),
@@ -264,17 +255,12 @@ impl ConnUsers {
         if injected {
             return outcome;
         }
-        let strategy = self.strategy;
+        let profile = self.profile;
         let base_head_len = self.base_head_len;
-        let name_len = self.cred_header_name().len() as u32;
         let vu = &mut self.vus[p.vu];
         match (p.op, status.is_success()) {
             (Op::Login | Op::Refresh, true) => {
-                if let Some(c) = parse_grant(strategy, set_cookie.as_ref(), body, now, base_head_len, name_len) {
-                    vu.cred = Some(c);
-                } else if strategy != StrategyKind::None {
-                    vu.cred = None;
-                }
+                vu.cred = cred_of(profile, set_cookie.as_ref(), body, now, base_head_len);
             }
             (Op::Refresh, false) => vu.cred = None,
             (Op::Api, false) if status == StatusCode::UNAUTHORIZED => vu.cred = None,
@@ -283,10 +269,10 @@ impl ConnUsers {
                     && ok
                 {
                     let claimed = body_says_revoked(body);
-                    let stale = match strategy {
-                        StrategyKind::None => None,
-                        StrategyKind::JwtRefresh => old.refresh_body.map(|body| Stale::Refresh { body, claimed }),
-                        _ => Some(Stale::Api { header: old.header, claimed }),
+                    let stale = match profile.logout {
+                        Revocation::NotApplicable => None,
+                        l if l.ends_refresh_token() => old.refresh_body.map(|body| Stale::Refresh { body, claimed }),
+                        _ => Some(Stale::Api { name: old.name, header: old.header, claimed }),
                     };
                     if let Some(s) = stale {
                         if self.stale.len() < STALE_KEEP {
@@ -302,7 +288,7 @@ impl ConnUsers {
                 if body_says_revoked(body)
                     && let Some(c) = vu.cred.as_mut()
                 {
-                    if strategy == StrategyKind::JwtRefresh {
+                    if profile.revoke_user.ends_refresh_token() {
                         c.refresh_revoked = true;
                     } else {
                         c.revoked = Some(true);
@@ -360,44 +346,36 @@ fn body_says_revoked(body: &[u8]) -> bool {
     body.windows(14).any(|w| w == b"\"revoked\":true") || body.windows(15).any(|w| w == b"\"revoked\": true")
 }
 
-/// A credential from a login or refresh answer.
-fn parse_grant(
-    strategy: StrategyKind,
+/// The credential of a login or refresh answer (read by the one grant parser), with what the
+/// driver needs to send it without allocating per request.
+fn cred_of(
+    profile: &StrategyProfile,
     set_cookie: Option<&HeaderValue>,
     body: &[u8],
     now: Instant,
     base_head_len: u32,
-    name_len: u32,
 ) -> Option<Cred> {
-    let (header, cred_len, expires_at, refresh_at, refresh_body) = match strategy {
-        StrategyKind::None => return None,
-        StrategyKind::Session => {
-            let text = set_cookie?.to_str().ok()?;
-            let sid = text.split(';').next()?.trim().strip_prefix("sid=")?;
-            (HeaderValue::from_str(&format!("sid={sid}")).ok()?, sid.len(), None, None, None)
-        }
-        _ => {
-            let g: Grant = serde_json::from_slice(body).ok()?;
-            let ttl = Duration::from_secs(g.expires_in);
-            let expires_at = now + ttl;
-            let refresh_body = g.refresh_token.as_ref().map(|t| Bytes::from(format!(r#"{{"refresh_token":"{t}"}}"#)));
-            // Refresh shortly before expiry: a fifth of the lifetime, at most 30 s early.
-            let refresh_at = refresh_body
-                .as_ref()
-                .map(|_| expires_at.checked_sub((ttl / 5).min(Duration::from_secs(30))).unwrap_or(now));
-            (
-                HeaderValue::from_str(&format!("Bearer {}", g.access_token)).ok()?,
-                g.access_token.len(),
-                Some(expires_at),
-                refresh_at,
-                refresh_body,
-            )
+    let grant = match Grant::parse(profile.transport, set_cookie, body) {
+        Ok(g) => g?,
+        Err(e) => {
+            tracing::debug!("login/refresh answer without a usable credential: {e}");
+            return None;
         }
     };
-    let head_len = base_head_len + name_len + 2 + header.len() as u32 + 2;
+    let header = HeaderValue::from_str(&grant.header_value()).ok()?;
+    let name = grant.header_name().as_bytes();
+    let expires_at = grant.expires_in.map(|ttl| now + ttl);
+    let refresh_body = grant.refresh_body().map(Bytes::from);
+    // Refresh shortly before expiry: a fifth of the lifetime, at most 30 s early.
+    let refresh_at = match (&refresh_body, grant.expires_in, expires_at) {
+        (Some(_), Some(ttl), Some(at)) => Some(at.checked_sub((ttl / 5).min(Duration::from_secs(30))).unwrap_or(now)),
+        _ => None,
+    };
+    let head_len = base_head_len + name.len() as u32 + 2 + header.len() as u32 + 2;
     Some(Cred {
+        name,
         header,
-        cred_len: cred_len as u32,
+        cred_len: grant.value.len() as u32,
         head_len,
         expires_at,
         refresh_at,

@@ -6,8 +6,9 @@ use std::fmt::Write as _;
 use super::Run;
 use super::fmt::{self, esc};
 use super::plots::Rendered;
-use super::summary::{DECISION_HEADERS, OUTAGE_HEADERS, ROTATION_HEADERS, Summary};
-use crate::results::{LatencySummary, OPERATIONS, Report};
+use super::summary::{OUTAGE_HEADERS, ROTATION_HEADERS, Summary, decision_headers};
+use crate::figures;
+use crate::results::{OPERATIONS, Report};
 
 const CSS: &str = r#"
 :root{--fg:#1b1f24;--muted:#5b636d;--line:#d8dde3;--bg:#fff;--alt:#f5f7f9;--bad:#c81e1e;--ok:#1d7a3a}
@@ -157,8 +158,8 @@ fn inline_svg(svg: &str) -> String {
 
 fn decision_table(h: &mut String, summary: &Summary) {
     h.push_str("<h2 id=\"decision\">Decision table</h2>\n<table>\n<tr>");
-    for head in DECISION_HEADERS {
-        let _ = write!(h, "<th>{}</th>", esc(head));
+    for head in decision_headers() {
+        let _ = write!(h, "<th>{}</th>", esc(&head));
     }
     h.push_str("</tr>\n");
     for row in &summary.rows {
@@ -177,8 +178,9 @@ fn decision_table(h: &mut String, summary: &Summary) {
         "</table>\n<p class=\"foot\">api p50/p99: latency of the api operation; req/s: completed requests per \
          second (all operations, all outcomes); target CPU: target process user+system CPU per request; store ops: \
          commands the store executed per request; revocation window: how long a revoked credential was still \
-         accepted (≥ … (bound) when it outlived the run); store down: what a store outage injected by the run \
-         did (\"measured\"), else the design behaviour (fail closed); unexpected allow: revoked or forged credentials accepted, must be 0.</p>\n",
+         accepted (\"≤ …, from exp + leeway\": still accepted when probing ended, so only this upper bound is \
+         known); store down: what a store outage injected by this run did, measured by a prober holding a valid \
+         credential, \"not measured\" when the run injected none; unexpected allow: revoked or forged credentials accepted, must be 0.</p>\n",
     );
 }
 
@@ -208,36 +210,40 @@ fn thresholds(h: &mut String, report: &Report) {
     h.push_str("</table>\n");
 }
 
-fn lat_cells(l: &LatencySummary) -> String {
-    [l.count as f64, l.mean, l.p50 as f64, l.p90 as f64, l.p99 as f64, l.p999 as f64, l.max as f64]
-        .iter()
-        .map(|v| format!("<td class=\"num\">{}</td>", esc(&fmt::num(*v))))
-        .collect()
-}
+/// The latency table's columns after strategy and operation.
+static LATENCY_TABLE_FIGURES: [&figures::Figure; 9] = [
+    &figures::COUNT,
+    &figures::MEAN_US,
+    &figures::P50_US,
+    &figures::P90_US,
+    &figures::P99_US,
+    &figures::P999_US,
+    &figures::MAX_US,
+    &figures::SERVICE_P50_US,
+    &figures::SERVICE_P99_US,
+];
 
 fn latency_tables(h: &mut String, report: &Report) {
     h.push_str(
         "<h2 id=\"latency\">Latency by operation (µs)</h2>\n<p class=\"muted\">Latency: open loop counts from the \
          intended send time (coordinated omission corrected); service time counts from the actual send time. \
-         HdrHistogram, 3 significant digits.</p>\n<table>\n<tr><th>strategy</th><th>operation</th><th>count</th>\
-         <th>mean</th><th>p50</th><th>p90</th><th>p99</th><th>p99.9</th><th>max</th><th>service p50</th>\
-         <th>service p99</th></tr>\n",
+         HdrHistogram, 3 significant digits.</p>\n<table>\n<tr><th>strategy</th><th>operation</th>",
     );
+    for f in LATENCY_TABLE_FIGURES {
+        let _ = write!(h, "<th>{}</th>", esc(f.label));
+    }
+    h.push_str("</tr>\n");
     for s in &report.strategies {
         for op in OPERATIONS {
-            let Some(l) = s.latency_us.get(op).filter(|l| l.count > 0) else { continue };
-            let service = s.service_time_us.get(op).filter(|l| l.count > 0);
-            let svc = |f: fn(&LatencySummary) -> u64| {
-                service.map(|l| fmt::num(f(l) as f64)).unwrap_or_else(|| fmt::NOT_MEASURED.into())
-            };
-            let _ = writeln!(
-                h,
-                "<tr><td>{}</td><td>{op}</td>{}<td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
-                esc(&s.name),
-                lat_cells(l),
-                esc(&svc(|l| l.p50)),
-                esc(&svc(|l| l.p99))
-            );
+            if figures::COUNT.value(s, op).is_none() {
+                continue;
+            }
+            let _ = write!(h, "<tr><td>{}</td><td>{op}</td>", esc(&s.name));
+            for f in LATENCY_TABLE_FIGURES {
+                let cell = f.value(s, op).map_or_else(|| fmt::NOT_MEASURED.to_string(), fmt::num);
+                let _ = write!(h, "<td class=\"num\">{}</td>", esc(&cell));
+            }
+            h.push_str("</tr>\n");
         }
     }
     h.push_str("</table>\n");
@@ -284,37 +290,49 @@ fn events_tables(h: &mut String, summary: &Summary) {
     }
 }
 
+/// The outcomes table's figure columns; errors by class sit between the counts and the store figures.
+static OUTCOME_FIGURES: [&figures::Figure; 8] = [
+    &figures::REQUESTS,
+    &figures::EXPECTED_ALLOW,
+    &figures::EXPECTED_DENY,
+    &figures::UNEXPECTED_ALLOW,
+    &figures::UNEXPECTED_DENY,
+    &figures::TIMEOUT,
+    &figures::CONNECT_ERROR,
+    &figures::PROTOCOL_ERROR,
+];
+
+/// The store figures the outcomes table shows after the errors by class.
+static STORE_FIGURES: [&figures::Figure; 3] = [
+    &figures::STORE_CPU_US_PER_REQUEST,
+    &figures::STORE_NET_BYTES_PER_REQUEST,
+    &figures::STORE_MEMORY_BYTES_PER_SESSION,
+];
+
 fn outcomes_table(h: &mut String, report: &Report) {
     h.push_str(
         "<h2 id=\"outcomes\">Outcomes and errors</h2>\n<p class=\"muted\">Every request ends in exactly one outcome \
-         class; none is dropped.</p>\n<table>\n<tr><th>strategy</th><th>requests</th><th>expected allow</th>\
-         <th>expected deny</th><th>unexpected allow</th><th>unexpected deny</th><th>timeout</th><th>connect error</th>\
-         <th>protocol error</th><th>errors by class</th><th>store CPU / req</th><th>store net / req</th>\
-         <th>store mem / session</th></tr>\n",
+         class; none is dropped.</p>\n<table>\n<tr><th>strategy</th>",
     );
+    let heads =
+        OUTCOME_FIGURES.iter().map(|f| f.label).chain(["errors by class"]).chain(STORE_FIGURES.iter().map(|f| f.label));
+    for head in heads {
+        let _ = write!(h, "<th>{}</th>", esc(head));
+    }
+    h.push_str("</tr>\n");
     for s in &report.strategies {
-        let o = &s.outcomes;
+        let _ = write!(h, "<tr><td>{}</td>", esc(&s.name));
+        for f in OUTCOME_FIGURES {
+            let alarm = *f == figures::UNEXPECTED_ALLOW && s.outcomes.unexpected_allow > 0;
+            let _ = write!(h, "<td class=\"{}\">{}</td>", if alarm { "alarm" } else { "num" }, esc(&f.format(s, "")));
+        }
         let classes: Vec<String> = s.errors.by_class.iter().map(|(c, n)| format!("{c}: {n}")).collect();
-        let ua = if o.unexpected_allow > 0 { "alarm" } else { "num" };
-        let _ = writeln!(
-            h,
-            "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
-             <td class=\"{ua}\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
-             <td class=\"num\">{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
-            esc(&s.name),
-            s.requests,
-            o.expected_allow,
-            o.expected_deny,
-            o.unexpected_allow,
-            o.unexpected_deny,
-            o.timeout,
-            o.connect_error,
-            o.protocol_error,
-            esc(&if classes.is_empty() { "none".to_string() } else { classes.join(", ") }),
-            esc(&fmt::opt(s.store.cpu_us_per_request, "µs")),
-            esc(&fmt::opt(s.store.net_bytes_per_request, "B")),
-            esc(&fmt::opt(s.store.memory_bytes_per_session, "B"))
-        );
+        let _ =
+            write!(h, "<td>{}</td>", esc(&if classes.is_empty() { "none".to_string() } else { classes.join(", ") }));
+        for f in STORE_FIGURES {
+            let _ = write!(h, "<td class=\"num\">{}</td>", esc(&f.format(s, "")));
+        }
+        h.push_str("</tr>\n");
     }
     h.push_str("</table>\n");
 }
@@ -418,15 +436,20 @@ fn method(h: &mut String, report: &Report, runs: &[Run<'_>]) {
         }
     }
     h.push_str(
-        "<h3>What each figure means</h3>\n<dl>\n\
-         <dt>latency</dt><dd>Per operation (login, api, logout, refresh, revoke), HdrHistogram in microseconds, 3 significant digits.</dd>\n\
-         <dt>throughput</dt><dd>Completed operations per second over the measured window; successes and failures counted apart.</dd>\n\
-         <dt>credential bytes</dt><dd>Mean bytes of the credential as sent per api request (cookie value or bearer token); request header bytes: the whole request head.</dd>\n\
-         <dt>store load</dt><dd>Read from the store itself over the measured window (Redis INFO commandstats/stats/cpu, or the memory store's /metrics): operations, CPU and network bytes per request.</dd>\n\
-         <dt>target CPU</dt><dd>The target process's own user+system CPU per completed request.</dd>\n\
-         <dt>revocation window</dt><dd>After a logout or revoke-user, how long the revoked credential is still accepted, probed directly. A window longer than the run is reported as a bound read from the token's exp (plus leeway), and marked as such.</dd>\n\
-         <dt>outcome</dt><dd>Exactly one per request: expected allow, expected deny, unexpected allow (security failure), unexpected deny, timeout, connect error, protocol error.</dd>\n\
-         <dt>not measured</dt><dd>A figure the run could not observe is shown as \"not measured\", never as 0.</dd>\n\
-         </dl>\n",
+        "<h3>What each figure means</h3>\n<p class=\"muted\">From the figure registry \
+         (<code>harness/src/figures.rs</code>); keys are what thresholds, <code>compare</code> and \
+         <code>summary.csv</code> use, per-operation ones written <code>&lt;operation&gt;.&lt;key&gt;</code>. \
+         Every request ends in exactly one outcome class; a figure the run could not observe reads \
+         \"not measured\", never 0.</p>\n<dl>\n",
     );
+    for f in figures::all() {
+        let _ = writeln!(
+            h,
+            "<dt>{} (<code>{}</code>)</dt><dd>{}</dd>",
+            esc(f.label),
+            esc(f.key),
+            esc(&f.full_definition())
+        );
+    }
+    h.push_str("</dl>\n");
 }

@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use super::fmt::{self, md_cell};
 use super::plots::Rendered;
-use super::summary::{DECISION_HEADERS, OUTAGE_HEADERS, ROTATION_HEADERS, Summary};
+use super::summary::{OUTAGE_HEADERS, ROTATION_HEADERS, Summary, decision_headers};
 use crate::results::Report;
 
 pub fn page(report: &Report, summary: &Summary, plots: &[Rendered]) -> String {
@@ -30,9 +30,10 @@ pub fn page(report: &Report, summary: &Summary, plots: &[Rendered]) -> String {
         );
     }
     m.push_str("## Decision table\n\n");
-    let _ = writeln!(m, "| {} |", DECISION_HEADERS.join(" | "));
+    let heads = decision_headers();
+    let _ = writeln!(m, "| {} |", heads.join(" | "));
     let aligns: Vec<&str> =
-        (0..DECISION_HEADERS.len()).map(|i| if (1..=6).contains(&i) || i == 9 { "---:" } else { "---" }).collect();
+        (0..heads.len()).map(|i| if (1..=6).contains(&i) || i == 9 { "---:" } else { "---" }).collect();
     let _ = writeln!(m, "| {} |", aligns.join(" | "));
     for row in &summary.rows {
         let cells: Vec<String> = row
@@ -44,8 +45,9 @@ pub fn page(report: &Report, summary: &Summary, plots: &[Rendered]) -> String {
         let _ = writeln!(m, "| {} |", cells.join(" | "));
     }
     m.push_str(
-        "\n*store down*: what a store outage injected by this run did (\"measured\"), else the design behaviour \
-         (fail closed).\n\n",
+        "\n*store down*: what a store outage injected by this run did, measured by a prober holding a valid \
+         credential; \"not measured\" when the run injected none. *revocation window* \"≤ …, from exp + leeway\": \
+         the revoked credential was still accepted when probing ended, so only this upper bound is known.\n\n",
     );
     if !summary.outage_rows.is_empty() {
         m.push_str("## Store outage\n\n");

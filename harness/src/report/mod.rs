@@ -1,9 +1,10 @@
 //! The human report of a run: `report.html` (one self-contained file: inline CSS and SVG, no
 //! network), `report.md` (the decision table, for PR comments) and `plots/*.svg` + `plots/*.png`.
 //!
-//! Everything is rendered from a [`Report`] (what `report.json` holds) plus, when the results
-//! directory has them, the per-operation percentile files `hist/<strategy>/<op>.hgrm` for full
-//! latency curves. Rendering is deterministic: the same `report.json` gives the same files, so
+//! Everything is rendered from a [`Report`] (what `report.json` holds) plus full latency curves:
+//! from the run's histograms in memory right after a run ([`render_run`]), or from the
+//! per-operation percentile files `hist/<strategy>/<op>.hgrm` a saved results directory holds
+//! ([`render`], `authbench report DIR`); both give the same points ([`hgrm`]). Rendering is deterministic: the same `report.json` gives the same files, so
 //! `authbench report DIR` reproduces a run's report. Null figures are shown as "not measured",
 //! never as 0.
 //!
@@ -11,8 +12,8 @@
 //! license) and registered with plotters' `ab_glyph` backend: no system fonts or fontconfig are
 //! needed at build or run time.
 
-mod fmt;
-mod hgrm;
+pub(crate) mod fmt;
+pub mod hgrm;
 mod html;
 mod markdown;
 mod plots;
@@ -25,7 +26,7 @@ use anyhow::{Context, bail};
 
 use crate::results::Report;
 
-pub use hgrm::{HgrmPoint, parse_hgrm};
+pub use hgrm::{Curves, HgrmPoint, OpLatency, RunLatency, parse_hgrm};
 pub use summary::knee_index;
 
 /// The font family name the plots use, in PNG (rasterized from the embedded font) and SVG
@@ -53,12 +54,18 @@ struct Run<'a> {
 /// directory, whose `hist/` is used for full latency curves when present). Does not write
 /// `report.json` or `summary.csv`: those are the driver's.
 pub fn render(dir: &Path, report: &Report) -> anyhow::Result<()> {
-    render_into(dir, report, Some(dir), &[])
+    render_into(dir, report, Curves::Files(dir), &[])
 }
 
 /// Like [`render`], but reading `hist/` from `source` (the results directory) and writing to `out`.
 pub fn render_from(out: &Path, report: &Report, source: &Path) -> anyhow::Result<()> {
-    render_into(out, report, Some(source), &[])
+    render_into(out, report, Curves::Files(source), &[])
+}
+
+/// The report of a run just made, into its results directory `dir`: full latency curves from the
+/// run's histograms in memory (by strategy name, then operation).
+pub fn render_run(dir: &Path, report: &Report, latency: &RunLatency) -> anyhow::Result<()> {
+    render_into(dir, report, Curves::Memory(latency), &[])
 }
 
 /// Overlays several runs into one report in `out`: every strategy appears once per run, labelled
@@ -66,7 +73,7 @@ pub fn render_from(out: &Path, report: &Report, source: &Path) -> anyhow::Result
 pub fn render_many(out: &Path, reports: &[(String, Report)]) -> anyhow::Result<()> {
     let Some((_, first)) = reports.first() else { bail!("render_many needs at least one report") };
     if reports.len() == 1 {
-        return render_into(out, first, None, &[]);
+        return render_into(out, first, Curves::None, &[]);
     }
     let mut merged = first.clone();
     merged.strategies.clear();
@@ -91,14 +98,14 @@ pub fn render_many(out: &Path, reports: &[(String, Report)]) -> anyhow::Result<(
         }
     }
     let runs: Vec<Run<'_>> = reports.iter().map(|(label, report)| Run { label: label.clone(), report }).collect();
-    render_into(out, &merged, None, &runs)
+    render_into(out, &merged, Curves::None, &runs)
 }
 
-fn render_into(out: &Path, report: &Report, hist_dir: Option<&Path>, runs: &[Run<'_>]) -> anyhow::Result<()> {
+fn render_into(out: &Path, report: &Report, curves: Curves<'_>, runs: &[Run<'_>]) -> anyhow::Result<()> {
     register_font()?;
     let plot_dir = out.join("plots");
     std::fs::create_dir_all(&plot_dir).with_context(|| format!("creating {}", plot_dir.display()))?;
-    let specs = plots::all(report, hist_dir);
+    let specs = plots::all(report, curves);
     let mut rendered = Vec::with_capacity(specs.len());
     for spec in &specs {
         let svg = plots::emit(&plot_dir, spec).with_context(|| format!("drawing plot {}", spec.stem))?;

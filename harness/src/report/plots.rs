@@ -8,9 +8,13 @@
 //! - `timeline-latency`, `timeline-throughput`: per-second samples over the measured window.
 //! - `bytes`, `store-ops`, `store-cpu`, `target-cpu`, `revocation-window`: one bar per strategy;
 //!   null figures are labelled "not measured", bounded revocation windows are hatched and labelled
-//!   "≥ … (bound)".
+//!   as an upper bound ("≤ …, from exp + leeway; still accepted after …").
 //! - `sweep-<option>-{p99,cpu,bytes}`: for matrix variants, the figure against the swept option
 //!   (lines for numeric options, bars otherwise).
+//! - `revocation-vs-ttl`: for variants sweeping `access_ttl` and/or `leeway`, the observed
+//!   revocation window against access TTL + leeway; skipped without such a sweep.
+//!
+//! Axis labels and units of figures come from the figure registry ([`crate::figures`]).
 //! - `capacity`: p99 against achieved rate per rate stage, the knee marked.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -24,8 +28,9 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::FONT_FAMILY;
 use super::fmt;
-use super::hgrm;
+use super::hgrm::Curves;
 use super::summary::knee_index;
+use crate::figures::{self, Figure};
 use crate::results::{OPERATIONS, Report, StrategyResult};
 
 /// Series colours (Tableau 10), by strategy position in the report.
@@ -419,7 +424,7 @@ fn hatch<DB: DrawingBackend>(
 }
 
 /// Every plot the report gets, in the order the HTML shows them.
-pub fn all(report: &Report, hist_dir: Option<&Path>) -> Vec<PlotSpec> {
+pub fn all(report: &Report, curves: Curves<'_>) -> Vec<PlotSpec> {
     let colors: BTreeMap<&str, RGBColor> =
         report.strategies.iter().enumerate().map(|(i, s)| (s.name.as_str(), PALETTE[i % PALETTE.len()])).collect();
     let color = |s: &StrategyResult| colors.get(s.name.as_str()).copied().unwrap_or(PALETTE[0]);
@@ -428,7 +433,7 @@ pub fn all(report: &Report, hist_dir: Option<&Path>) -> Vec<PlotSpec> {
     // Latency spectra: api first, then the other operations that were measured.
     let ops: Vec<&str> = std::iter::once("api").chain(OPERATIONS.iter().copied().filter(|o| *o != "api")).collect();
     for op in ops {
-        if let Some(spec) = spectrum(report, op, hist_dir, &color) {
+        if let Some(spec) = spectrum(report, op, curves, &color) {
             specs.push(spec);
         }
     }
@@ -499,8 +504,8 @@ pub fn all(report: &Report, hist_dir: Option<&Path>) -> Vec<PlotSpec> {
         .map(|s| BarRow {
             label: s.name.clone(),
             bars: vec![
-                bar(Some(s.credential_bytes), "B", PALETTE[0]),
-                bar(Some(s.request_header_bytes), "B", PALETTE[1]),
+                figure_bar(s, &figures::CREDENTIAL_BYTES, PALETTE[0]),
+                figure_bar(s, &figures::REQUEST_HEADER_BYTES, PALETTE[1]),
             ],
         })
         .collect();
@@ -509,69 +514,63 @@ pub fn all(report: &Report, hist_dir: Option<&Path>) -> Vec<PlotSpec> {
         "Bytes on the wire per api request",
         "Mean credential bytes as sent (cookie value or bearer token) and whole request head bytes, per api request.",
         "bytes per request",
-        vec![("credential".into(), PALETTE[0]), ("request header".into(), PALETTE[1])],
+        vec![
+            (figures::CREDENTIAL_BYTES.label.into(), PALETTE[0]),
+            (figures::REQUEST_HEADER_BYTES.label.into(), PALETTE[1]),
+        ],
         bytes_rows,
     ));
-    let one = |f: &dyn Fn(&StrategyResult) -> Option<f64>, unit: &str| -> Vec<BarRow> {
+    let one = |f: &Figure| -> Vec<BarRow> {
         report
             .strategies
             .iter()
-            .map(|s| BarRow { label: s.name.clone(), bars: vec![bar(f(s), unit, color(s))] })
+            .map(|s| BarRow { label: s.name.clone(), bars: vec![figure_bar(s, f, color(s))] })
             .collect()
     };
-    specs.push(bar_spec(
-        "store-ops",
-        "Store operations per request",
-        "Commands the store executed per completed request over the measured window, read from the store itself.",
-        "store operations per request",
-        Vec::new(),
-        one(&|s| s.store.ops_per_request, ""),
-    ));
-    specs.push(bar_spec(
-        "store-cpu",
-        "Store CPU per request",
-        "Store process CPU (user + system) per completed request, read from the store itself.",
-        "store CPU µs per request",
-        Vec::new(),
-        one(&|s| s.store.cpu_us_per_request, "µs"),
-    ));
-    specs.push(bar_spec(
-        "target-cpu",
-        "Target CPU per request",
-        "Target process CPU (user + system) per completed request, from the target's own accounting: \
-         verification cost shows even on a noisy machine.",
-        "target CPU µs per request",
-        Vec::new(),
-        one(&|s| s.target_cpu_us_per_request, "µs"),
-    ));
+    let per_request = [
+        (
+            "store-ops",
+            "Commands the store executed per completed request over the measured window, read from the store itself.",
+            &figures::STORE_OPS_PER_REQUEST,
+        ),
+        (
+            "store-cpu",
+            "Store process CPU (user + system) per completed request, read from the store itself.",
+            &figures::STORE_CPU_US_PER_REQUEST,
+        ),
+        (
+            "target-cpu",
+            "Target process CPU (user + system) per completed request, from the target's own accounting: \
+             verification cost shows even on a noisy machine.",
+            &figures::TARGET_CPU_US_PER_REQUEST,
+        ),
+    ];
+    for (stem, caption, f) in per_request {
+        specs.push(bar_spec(stem, f.label, caption, &f.axis_label(), Vec::new(), one(f)));
+    }
     let rev_rows = report
         .strategies
         .iter()
         .map(|s| {
             let w = &s.revocation_window_ms;
-            let b = match w.max {
-                Some(v) if v.is_finite() && w.bounded => {
-                    Bar { value: Some(v), text: format!("≥ {} (bound)", fmt::ms(v)), bounded: true, color: color(s) }
-                }
-                Some(v) if v.is_finite() => Bar { value: Some(v), text: fmt::ms(v), bounded: false, color: color(s) },
-                _ if s.strategy == "none" => {
-                    Bar { value: None, text: "n/a (no credential)".into(), bounded: false, color: color(s) }
-                }
-                _ => Bar { value: None, text: fmt::NOT_MEASURED.into(), bounded: false, color: color(s) },
-            };
-            BarRow { label: s.name.clone(), bars: vec![b] }
+            let value = figures::REVOCATION_WINDOW_MS_MAX.value(s, "");
+            let text = figures::revocation_window_text(s);
+            BarRow { label: s.name.clone(), bars: vec![Bar { value, text, bounded: w.bounded, color: color(s) }] }
         })
         .collect();
     specs.push(bar_spec(
         "revocation-window",
         "Revocation window (max)",
         "How long a logged-out or revoked credential was still accepted, probed directly. Hatched bars are \
-         bounds, not observations: the credential was still accepted when the run ended, and the bar is \
-         its expiry (plus leeway).",
-        "milliseconds",
+         upper bounds, not observations: the credential was still accepted when probing ended, and the bar is \
+         its exp plus the target's leeway.",
+        &figures::REVOCATION_WINDOW_MS_MAX.axis_label(),
         Vec::new(),
         rev_rows,
     ));
+    if let Some(spec) = revocation_vs_ttl(report, &color) {
+        specs.push(spec);
+    }
 
     specs.extend(sweeps(report, &color));
     if let Some(spec) = capacity(report, &color) {
@@ -582,6 +581,11 @@ pub fn all(report: &Report, hist_dir: Option<&Path>) -> Vec<PlotSpec> {
 
 fn bar(value: Option<f64>, unit: &str, color: RGBColor) -> Bar {
     Bar { value: value.filter(|v| v.is_finite()), text: fmt::opt(value, unit), bounded: false, color }
+}
+
+/// One registry figure of one strategy as a bar, labelled with its value and unit.
+fn figure_bar(s: &StrategyResult, f: &Figure, color: RGBColor) -> Bar {
+    Bar { value: f.value(s, ""), text: f.format(s, ""), bounded: false, color }
 }
 
 fn bar_spec(
@@ -606,7 +610,7 @@ fn bar_spec(
 fn spectrum(
     report: &Report,
     op: &str,
-    hist_dir: Option<&Path>,
+    curves: Curves<'_>,
     color: &dyn Fn(&StrategyResult) -> RGBColor,
 ) -> Option<PlotSpec> {
     let mut series = Vec::new();
@@ -614,9 +618,8 @@ fn spectrum(
     let mut from_summary = 0usize;
     for s in &report.strategies {
         let Some(l) = s.latency_us.get(op).filter(|l| l.count > 0) else { continue };
-        let curve = hist_dir.and_then(|d| hgrm::load(d, &s.name, op));
-        let (points, dots) = match curve {
-            Some((_, pts)) => {
+        let (points, dots) = match curves.get(&s.name, op) {
+            Some(pts) => {
                 from_files += 1;
                 let mut out = Vec::with_capacity(pts.len());
                 let mut last_x = 0.0f64;
@@ -682,13 +685,10 @@ fn sweeps(report: &Report, color: &dyn Fn(&StrategyResult) -> RGBColor) -> Vec<P
     let variants: Vec<&StrategyResult> = report.strategies.iter().filter(|s| !s.variant.is_empty()).collect();
     let keys: BTreeSet<&str> = variants.iter().flat_map(|s| s.variant.keys().map(String::as_str)).collect();
     let mut specs = Vec::new();
-    type Getter = fn(&StrategyResult) -> Option<f64>;
-    let figures: [(&str, &str, &str, Getter); 3] = [
-        ("p99", "api p99 latency (µs)", "µs", |s| {
-            s.latency_us.get("api").filter(|l| l.count > 0).map(|l| l.p99 as f64)
-        }),
-        ("cpu", "target CPU µs per request", "µs", |s| s.target_cpu_us_per_request),
-        ("bytes", "credential bytes", "B", |s| Some(s.credential_bytes)),
+    let swept: [(&str, &Figure, &str); 3] = [
+        ("p99", &figures::P99_US, "api"),
+        ("cpu", &figures::TARGET_CPU_US_PER_REQUEST, ""),
+        ("bytes", &figures::CREDENTIAL_BYTES, ""),
     ];
     for key in keys {
         let members: Vec<&StrategyResult> = variants.iter().copied().filter(|s| s.variant.contains_key(key)).collect();
@@ -724,7 +724,10 @@ fn sweeps(report: &Report, color: &dyn Fn(&StrategyResult) -> RGBColor) -> Vec<P
             PALETTE[i % PALETTE.len()]
         };
         let slug = fmt::slug(key);
-        for (fig, label, unit, get) in figures {
+        for (fig, figure, op) in swept {
+            let label = if op.is_empty() { figure.axis_label() } else { format!("{op} {}", figure.axis_label()) };
+            let get = |s: &StrategyResult| figure.value(s, op);
+            let unit = figure.unit.symbol();
             let title = format!("{label} vs {key}");
             let caption = format!(
                 "Matrix sweep: {label} for each value of `{key}`, one {} per strategy and fixed options.",
@@ -758,7 +761,7 @@ fn sweeps(report: &Report, color: &dyn Fn(&StrategyResult) -> RGBColor) -> Vec<P
                     size: (1000, 500),
                     chart: Chart::Lines(LineChart {
                         x_label: if in_ms { format!("{key} (ms)") } else { key.to_string() },
-                        y_label: label.to_string(),
+                        y_label: label.clone(),
                         x_axis: XAxis::Plain,
                         log_y: false,
                         series,
@@ -775,7 +778,7 @@ fn sweeps(report: &Report, color: &dyn Fn(&StrategyResult) -> RGBColor) -> Vec<P
                         })
                     })
                     .collect();
-                specs.push(bar_spec(&format!("sweep-{slug}-{fig}"), &title, &caption, label, Vec::new(), rows));
+                specs.push(bar_spec(&format!("sweep-{slug}-{fig}"), &title, &caption, &label, Vec::new(), rows));
             }
         }
     }
@@ -848,6 +851,123 @@ fn capacity(report: &Report, color: &dyn Fn(&StrategyResult) -> RGBColor) -> Opt
             log_y: true,
             series,
             markers,
+        }),
+    })
+}
+
+/// Matrix coordinates that set the revocation bound of a JWT: `exp` is `access_ttl` after issue and
+/// the target accepts it `leeway` longer.
+const TTL_KEY: &str = "access_ttl";
+const LEEWAY_KEY: &str = "leeway";
+
+/// A swept duration as seconds: `5s`, `500ms`, `1m`, or a bare number of seconds.
+fn seconds(v: &str) -> Option<f64> {
+    let v = v.trim();
+    v.parse::<f64>()
+        .ok()
+        .or_else(|| crate::targets::config::parse_duration(v).ok().map(|d| d.as_secs_f64()))
+        .filter(|x| x.is_finite())
+}
+
+/// A duration option a variant ran with, in seconds: its own coordinate, else the `[target]` table
+/// of the scenario as run.
+fn option_s(report: &Report, s: &StrategyResult, key: &str) -> Option<f64> {
+    if let Some(v) = s.variant.get(key) {
+        return seconds(v);
+    }
+    let doc: toml::Value = toml::from_str(&report.scenario.resolved_toml).ok()?;
+    match doc.get("target")?.get(key)? {
+        toml::Value::String(v) => seconds(v),
+        toml::Value::Integer(n) => Some(*n as f64),
+        toml::Value::Float(x) => Some(*x),
+        _ => None,
+    }
+}
+
+/// One observed point: (access TTL + leeway, observed window, access TTL, leeway), seconds.
+type TtlPoint = (f64, f64, f64, f64);
+
+fn ttl_point(report: &Report, s: &StrategyResult) -> Option<TtlPoint> {
+    let ttl = option_s(report, s, TTL_KEY)?;
+    let leeway = option_s(report, s, LEEWAY_KEY)?;
+    let w = &s.revocation_window_ms;
+    let observed = w.max.filter(|_| !w.bounded)? / 1000.0;
+    Some((ttl + leeway, observed, ttl, leeway))
+}
+
+/// What the leeway added, measured: the mean window beyond the access TTL, per leeway value.
+fn leeway_sentence(points: &[TtlPoint]) -> String {
+    let mut by_leeway: BTreeMap<String, (f64, usize)> = BTreeMap::new();
+    for &(_, observed, ttl, leeway) in points {
+        let e = by_leeway.entry(format!("{leeway:>12.3}")).or_insert((0.0, 0));
+        e.0 += observed - ttl;
+        e.1 += 1;
+    }
+    let parts: Vec<String> = by_leeway
+        .iter()
+        .map(|(l, (sum, n))| {
+            let l: f64 = l.trim().parse().unwrap_or(0.0);
+            format!("leeway {} s: {} s beyond the access TTL", fmt::num(l), fmt::num(sum / *n as f64))
+        })
+        .collect();
+    format!(
+        "What the leeway added, measured (mean observed window minus access TTL): {}. A token is accepted until \
+         exp + leeway, so the leeway adds up to its own length to the window.",
+        parts.join("; ")
+    )
+}
+
+/// Observed revocation window against access TTL + leeway, for variants sweeping either; `None`
+/// without such a sweep or without an observed window.
+fn revocation_vs_ttl(report: &Report, color: &dyn Fn(&StrategyResult) -> RGBColor) -> Option<PlotSpec> {
+    let swept = |k: &str| report.strategies.iter().filter_map(|s| s.variant.get(k)).collect::<BTreeSet<_>>().len() > 1;
+    if !swept(TTL_KEY) && !swept(LEEWAY_KEY) {
+        return None;
+    }
+    let mut groups: BTreeMap<String, (RGBColor, Vec<TtlPoint>)> = BTreeMap::new();
+    for s in &report.strategies {
+        let Some(p) = ttl_point(report, s) else { continue };
+        let rest: Vec<String> = s
+            .variant
+            .iter()
+            .filter(|(k, _)| k.as_str() != TTL_KEY && k.as_str() != LEEWAY_KEY)
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        let g = if rest.is_empty() { s.strategy.clone() } else { format!("{} {}", s.strategy, rest.join(" ")) };
+        groups.entry(g).or_insert_with(|| (color(s), Vec::new())).1.push(p);
+    }
+    let all: Vec<TtlPoint> = groups.values().flat_map(|(_, p)| p.iter().copied()).collect();
+    let (x0, x1) = extent(all.iter().map(|p| p.0))?;
+    let mut series: Vec<Series> = groups
+        .into_iter()
+        .map(|(label, (color, mut pts))| {
+            pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+            Series { label, color, points: pts.iter().map(|p| (p.0, p.1)).collect(), secondary: false, dots: true }
+        })
+        .collect();
+    series.push(Series {
+        label: "access TTL + leeway (the bound)".into(),
+        color: MUTED,
+        points: vec![(x0.min(0.0), x0.min(0.0)), (x1, x1)],
+        secondary: true,
+        dots: false,
+    });
+    Some(PlotSpec {
+        stem: "revocation-vs-ttl".into(),
+        title: "Observed revocation window vs access TTL + leeway".into(),
+        caption: format!(
+            "One point per variant whose revoked credential was observed to stop working (bounded windows are \
+             left out); the grey line is where the window equals access TTL + leeway. {}",
+            leeway_sentence(&all)
+        ),
+        size: (1000, 520),
+        chart: Chart::Lines(LineChart {
+            x_label: "access TTL + leeway (s)".into(),
+            y_label: format!("observed {} (s)", figures::REVOCATION_WINDOW_MS_MAX.label),
+            x_axis: XAxis::Plain,
+            log_y: false,
+            series,
+            markers: Vec::new(),
         }),
     })
 }

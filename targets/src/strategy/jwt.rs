@@ -4,12 +4,29 @@
 //! `exp` (plus leeway). Both answer `{"revoked": false}`.
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use super::{Credential, Grant, Principal, Strategy};
-use crate::config::{AuthzSource, StrategyKind};
+use super::profile::{DefaultTtls, PerRoute, Refresh, Revocation, StrategyProfile, Transport};
+use super::{BuildContext, Credential, Grant, Principal, Strategy};
+use crate::config::AuthzSource;
 use crate::error::ApiError;
 use crate::store::Store;
 use crate::token::JwtCodec;
+
+/// A bearer JWT verified locally: no store (unless `--authz store`), nothing revocable.
+pub static PROFILE: StrategyProfile = StrategyProfile {
+    name: "jwt",
+    description: "Signed JWT, verified locally; cannot be revoked before it expires.",
+    transport: Transport::Bearer,
+    refresh: Refresh::None,
+    issues_jwt: true,
+    logout: Revocation::UntilExpiry,
+    revoke_user: Revocation::UntilExpiry,
+    store_ops: PerRoute { api: &[], login: &[], logout: &[], refresh: &[] },
+    authz_store_lookup: true,
+    ttls: DefaultTtls { access: Duration::from_secs(900) },
+    fail_open: false,
+};
 
 pub struct JwtStrategy {
     codec: Arc<JwtCodec>,
@@ -69,8 +86,10 @@ pub(crate) async fn authenticate_bearer(
 }
 
 impl Strategy for JwtStrategy {
-    fn kind(&self) -> StrategyKind {
-        StrategyKind::Jwt
+    const PROFILE: &'static StrategyProfile = &PROFILE;
+
+    fn build(ctx: &BuildContext<'_>) -> anyhow::Result<Self> {
+        Ok(JwtStrategy::new(ctx.codec()?, ctx.store.clone(), ctx.config.authz))
     }
 
     fn codec(&self) -> Option<&Arc<JwtCodec>> {

@@ -43,8 +43,9 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::jwt::{count_roles, roles_key, store_roles};
-use super::{Credential, Grant, Principal, Strategy};
-use crate::config::{AuthzSource, StrategyKind, TargetConfig};
+use super::profile::{DefaultTtls, PerRoute, Refresh, Revocation, StoreOp, StrategyProfile, Transport};
+use super::{BuildContext, Credential, Grant, Principal, Strategy};
+use crate::config::{AuthzSource, TargetConfig};
 use crate::error::{ApiError, StoreError};
 use crate::ids::{self, ID_BYTES};
 use crate::metrics::Metrics;
@@ -53,6 +54,27 @@ use crate::token::{JwtCodec, now_secs};
 
 /// Longest decimal millisecond stamp accepted in a jti (u64::MAX has 20 digits).
 const MAX_STAMP_DIGITS: usize = 20;
+
+/// A bearer JWT plus one MGET per request (denylisted jti, user's not-before): revocable at once.
+pub static PROFILE: StrategyProfile = StrategyProfile {
+    name: "jwt-denylist",
+    description: "Signed JWT plus a store lookup of its jti (and the user's not-before) per request.",
+    transport: Transport::Bearer,
+    refresh: Refresh::None,
+    issues_jwt: true,
+    logout: Revocation::Denylist,
+    revoke_user: Revocation::Denylist,
+    store_ops: PerRoute {
+        api: &[StoreOp::Mget],
+        login: &[StoreOp::Get],
+        logout: &[StoreOp::Mget, StoreOp::Set],
+        refresh: &[],
+    },
+    // The roles key rides in the same MGET.
+    authz_store_lookup: true,
+    ttls: DefaultTtls { access: Duration::from_secs(900) },
+    fail_open: true,
+};
 
 pub struct JwtDenylistStrategy {
     codec: Arc<JwtCodec>,
@@ -125,8 +147,15 @@ fn revoked() -> ApiError {
 }
 
 impl Strategy for JwtDenylistStrategy {
-    fn kind(&self) -> StrategyKind {
-        StrategyKind::JwtDenylist
+    const PROFILE: &'static StrategyProfile = &PROFILE;
+
+    fn build(ctx: &BuildContext<'_>) -> anyhow::Result<Self> {
+        let strategy = JwtDenylistStrategy::new(ctx.codec()?, ctx.store.clone(), ctx.config);
+        if ctx.config.fail_open {
+            tracing::warn!("--fail-open: requests are allowed unchecked while the store is down");
+            return Ok(strategy.fail_open(ctx.metrics.clone()));
+        }
+        Ok(strategy)
     }
 
     fn codec(&self) -> Option<&Arc<JwtCodec>> {
@@ -223,7 +252,7 @@ mod tests {
     use crate::store::{Backend, MemoryStore};
 
     fn strategy() -> JwtDenylistStrategy {
-        let config = TargetArgs::new(StrategyKind::JwtDenylist).validate().unwrap();
+        let config = TargetArgs::new(JwtDenylistStrategy::KIND).validate().unwrap();
         let keys = KeyMaterial::new(config.alg, Some(b"unit-test-secret-of-at-least-32-bytes"), None).unwrap();
         let codec = JwtCodec::new(keys, "i", "a", config.access_ttl, config.leeway, config.bloat);
         let store = Store::new(Backend::Memory(Arc::new(MemoryStore::new())), Arc::new(Metrics::new()));

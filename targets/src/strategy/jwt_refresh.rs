@@ -31,8 +31,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::jwt::store_roles;
-use super::{Credential, Grant, Principal, Strategy};
-use crate::config::{AuthzSource, StrategyKind, TargetConfig};
+use super::profile::{DefaultTtls, PerRoute, Refresh, Revocation, StoreOp, StrategyProfile, Transport};
+use super::{BuildContext, Credential, Grant, Principal, Strategy};
+use crate::config::{AuthzSource, TargetConfig};
 use crate::error::{ApiError, StoreError};
 use crate::ids::{self, ID_BYTES, SECRET_BYTES};
 use crate::store::Store;
@@ -42,6 +43,26 @@ use crate::token::{JwtCodec, now_secs};
 const LIVE: &[u8] = b"live";
 /// Value it is atomically replaced with on redemption.
 const USED: &[u8] = b"used";
+
+/// A short-lived bearer JWT (no store per request) and a rotating refresh token kept in the store.
+pub static PROFILE: StrategyProfile = StrategyProfile {
+    name: "jwt-refresh",
+    description: "Short-lived access JWT plus a rotating, server-side refresh token.",
+    transport: Transport::Bearer,
+    refresh: Refresh::JsonBody,
+    issues_jwt: true,
+    logout: Revocation::RefreshFamily,
+    revoke_user: Revocation::RefreshFamily,
+    store_ops: PerRoute {
+        api: &[],
+        login: &[StoreOp::Set, StoreOp::Sadd],
+        logout: &[StoreOp::Mget, StoreOp::Del],
+        refresh: &[StoreOp::Get, StoreOp::SetXxGet, StoreOp::Set],
+    },
+    authz_store_lookup: true,
+    ttls: DefaultTtls { access: Duration::from_secs(300) },
+    fail_open: false,
+};
 
 pub struct JwtRefreshStrategy {
     codec: Arc<JwtCodec>,
@@ -114,8 +135,10 @@ fn invalid_refresh() -> ApiError {
 }
 
 impl Strategy for JwtRefreshStrategy {
-    fn kind(&self) -> StrategyKind {
-        StrategyKind::JwtRefresh
+    const PROFILE: &'static StrategyProfile = &PROFILE;
+
+    fn build(ctx: &BuildContext<'_>) -> anyhow::Result<Self> {
+        Ok(JwtRefreshStrategy::new(ctx.codec()?, ctx.store.clone(), ctx.config))
     }
 
     fn codec(&self) -> Option<&Arc<JwtCodec>> {

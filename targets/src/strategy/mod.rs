@@ -1,25 +1,32 @@
 //! The strategy seam: one small trait, one file per authentication strategy.
 //!
 //! The HTTP server (`server`) is generic over [`Strategy`] and knows nothing about cookies, tokens or
-//! stores beyond what the trait returns; `server::serve` picks the concrete strategy once at start-up.
+//! stores beyond what the trait and the strategy's [`StrategyProfile`] say; `server::serve` picks the
+//! concrete strategy once at start-up through the [`registry`].
 
 pub mod jwt;
 pub mod jwt_denylist;
 pub mod jwt_refresh;
 pub mod none;
+pub mod profile;
+pub mod registry;
 pub mod session;
 
 use std::future::Future;
 use std::sync::Arc;
 
-use crate::config::StrategyKind;
+use crate::config::{StrategyKind, TargetConfig};
 use crate::error::ApiError;
+use crate::keys::KeyMaterial;
+use crate::metrics::Metrics;
+use crate::store::Store;
 use crate::token::JwtCodec;
 
 pub use self::jwt::JwtStrategy;
 pub use self::jwt_denylist::JwtDenylistStrategy;
 pub use self::jwt_refresh::JwtRefreshStrategy;
 pub use self::none::NoneStrategy;
+pub use self::profile::StrategyProfile;
 pub use self::session::SessionStrategy;
 
 /// The credential a request presented, as the server found it. Strategies decide which kind they
@@ -52,9 +59,42 @@ pub enum Grant {
     Tokens { access_token: String, expires_in_secs: u64, refresh_token: Option<String> },
 }
 
+/// What a strategy is built from at start-up.
+pub struct BuildContext<'a> {
+    pub config: &'a TargetConfig,
+    /// The opened store (the server keeps its own handle for `/metrics`).
+    pub store: Store,
+    /// Where strategies count what they do beyond requests (fail-open allows).
+    pub metrics: Arc<Metrics>,
+}
+
+impl BuildContext<'_> {
+    /// The token codec of the configured algorithm and keys (JWT strategies).
+    pub fn codec(&self) -> anyhow::Result<Arc<JwtCodec>> {
+        let c = self.config;
+        let keys = KeyMaterial::new(c.alg, c.secret.as_deref(), c.key_pem.as_deref())?;
+        Ok(Arc::new(
+            JwtCodec::new(keys, &c.issuer, &c.audience, c.access_ttl, c.leeway, c.bloat)
+                .with_rotation_overlap(c.rotation_overlap),
+        ))
+    }
+
+    /// The role names written into every new session record or token (claim bloat).
+    pub fn roles(&self) -> Vec<String> {
+        (0..self.config.bloat.roles).map(|i| format!("role-{i:03}")).collect()
+    }
+}
+
 /// One authentication strategy. Every method is one HTTP route of the contract.
-pub trait Strategy: Send + Sync + 'static {
-    fn kind(&self) -> StrategyKind;
+pub trait Strategy: Send + Sync + Sized + 'static {
+    /// What this strategy is, for the server, the config and the harness (its own file declares it).
+    const PROFILE: &'static StrategyProfile;
+
+    /// This strategy's registry handle (for code that builds one strategy directly: benches, tests).
+    const KIND: StrategyKind = StrategyKind::of(Self::PROFILE);
+
+    /// Build the strategy from the validated config (called once at start-up).
+    fn build(ctx: &BuildContext<'_>) -> anyhow::Result<Self>;
 
     /// `POST /login`. `offered` is whatever credential the client already sent: it is never adopted
     /// (session fixation), and a session strategy ends the session it names.
@@ -71,7 +111,7 @@ pub trait Strategy: Send + Sync + 'static {
         refresh_token: Option<&str>,
     ) -> impl Future<Output = Result<bool, ApiError>> + Send;
 
-    /// `POST /refresh` (`jwt-refresh` only; others answer 404).
+    /// `POST /refresh` (strategies whose profile has a refresh route; others answer 404).
     fn refresh(&self, refresh_token: &str) -> impl Future<Output = Result<Grant, ApiError>> + Send {
         let _ = refresh_token;
         async { Err(ApiError::NotFound) }
@@ -84,10 +124,5 @@ pub trait Strategy: Send + Sync + 'static {
     /// (`POST /admin/rotate-key`). `None` for strategies without tokens.
     fn codec(&self) -> Option<&Arc<JwtCodec>> {
         None
-    }
-
-    /// Whether the strategy reads the `sid` cookie (else the bearer token).
-    fn uses_cookie(&self) -> bool {
-        false
     }
 }

@@ -10,11 +10,32 @@
 
 use std::time::Duration;
 
-use super::{Credential, Grant, Principal, Strategy};
-use crate::config::StrategyKind;
+use super::profile::{DefaultTtls, PerRoute, Refresh, Revocation, StoreOp, StrategyProfile, Transport};
+use super::{BuildContext, Credential, Grant, Principal, Strategy};
 use crate::error::ApiError;
 use crate::ids::{self, SECRET_BYTES};
 use crate::store::Store;
+
+/// A cookie, one GET per request; logout deletes the record, so revocation is immediate.
+pub static PROFILE: StrategyProfile = StrategyProfile {
+    name: "session",
+    description: "Opaque session id in a cookie, one store lookup per request.",
+    transport: Transport::Cookie,
+    refresh: Refresh::None,
+    issues_jwt: false,
+    logout: Revocation::DeleteRecord,
+    revoke_user: Revocation::DeleteRecord,
+    store_ops: PerRoute {
+        api: &[StoreOp::Get],
+        login: &[StoreOp::Del, StoreOp::Set, StoreOp::Sadd],
+        logout: &[StoreOp::Del],
+        refresh: &[],
+    },
+    // Roles live in the session record: `--authz store` costs no extra lookup.
+    authz_store_lookup: false,
+    ttls: DefaultTtls { access: Duration::from_secs(900) },
+    fail_open: false,
+};
 
 pub struct SessionStrategy {
     store: Store,
@@ -38,12 +59,10 @@ fn unauthorized() -> ApiError {
 }
 
 impl Strategy for SessionStrategy {
-    fn kind(&self) -> StrategyKind {
-        StrategyKind::Session
-    }
+    const PROFILE: &'static StrategyProfile = &PROFILE;
 
-    fn uses_cookie(&self) -> bool {
-        true
+    fn build(ctx: &BuildContext<'_>) -> anyhow::Result<Self> {
+        Ok(SessionStrategy::new(ctx.store.clone(), ctx.config.session_ttl, &ctx.roles()))
     }
 
     async fn login(&self, user: &str, offered: Credential<'_>) -> Result<Grant, ApiError> {

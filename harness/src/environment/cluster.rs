@@ -2,21 +2,18 @@
 //! loopback ports, joined with `redis-cli --cluster create` (all masters, no replicas), and torn
 //! down on [`RedisCluster::stop`] or drop.
 //!
-//! Store load on a cluster is the sum over its nodes: [`RedisCluster::snapshot_all`] adds up each
-//! node's [`snapshot`] field by field, so [`super::redis::store_load`] works on it unchanged.
+//! Each node is started by the one redis-server starter ([`super::redis::spawn_ready`]). Store load
+//! on a cluster is measured by `collect::redis::snapshot_sum` over [`RedisCluster::url_list`].
 
-use std::net::TcpListener as StdListener;
-use std::path::PathBuf;
 use std::process::Stdio;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
 
-use super::redis::{InfoSnapshot, SNAPSHOT_TIMEOUT, START_TIMEOUT, snapshot};
+use super::redis::{FLUSH_TIMEOUT, PrivateDir, START_TIMEOUT, free_port, spawn_ready};
 
 /// Fewest masters Redis Cluster accepts.
 pub const MIN_NODES: usize = 3;
@@ -40,7 +37,7 @@ pub struct RedisCluster {
     nodes: Vec<Node>,
     /// Data dir and `nodes-<port>.conf` files of every node; removed on drop (after the nodes,
     /// being declared last).
-    dir: ClusterDir,
+    dir: PrivateDir,
 }
 
 impl std::fmt::Debug for RedisCluster {
@@ -68,43 +65,39 @@ impl RedisCluster {
     }
 
     async fn start_once(n: usize) -> anyhow::Result<RedisCluster> {
-        let dir = ClusterDir::create().context("creating a temp dir for the cluster")?;
+        let dir = PrivateDir::create("cluster").context("creating a temp dir for the cluster")?;
         let mut cluster = RedisCluster { nodes: Vec::with_capacity(n), dir };
         for _ in 0..n {
             let port = free_port()?;
             // The cluster bus port must be free too: the default (port + 10000) may not even exist.
             let bus_port = free_port()?;
             let conf = cluster.dir.0.join(format!("nodes-{port}.conf"));
-            let child = Command::new("redis-server")
-                .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-                .args(["--cluster-enabled", "yes", "--cluster-port", &bus_port.to_string()])
-                .args(["--cluster-node-timeout", &NODE_TIMEOUT_MS.to_string()])
-                .arg("--cluster-config-file")
-                .arg(&conf)
-                .arg("--dir")
-                .arg(&cluster.dir.0)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .kill_on_drop(true)
-                .spawn()
-                .context("starting redis-server (is it installed? scripts/setup installs it)")?;
+            let extra: Vec<String> = [
+                "--cluster-enabled",
+                "yes",
+                "--cluster-port",
+                &bus_port.to_string(),
+                "--cluster-node-timeout",
+                &NODE_TIMEOUT_MS.to_string(),
+                "--cluster-config-file",
+                &conf.to_string_lossy(),
+            ]
+            .map(str::to_owned)
+            .to_vec();
+            let child = spawn_ready(port, &cluster.dir.0, &extra, START_TIMEOUT)
+                .await
+                .with_context(|| format!("cluster node on port {port}"))?;
             cluster.nodes.push(Node { port, child: Some(child) });
         }
-        let deadline = Instant::now() + START_TIMEOUT;
-        for node in &mut cluster.nodes {
-            while command(node.port, "PING").await.as_deref() != Some("+PONG") {
-                if let Some(Ok(Some(status))) = node.child.as_mut().map(Child::try_wait) {
-                    bail!("cluster node on port {} exited ({status})", node.port);
-                }
-                if Instant::now() >= deadline {
-                    bail!("cluster node on port {} did not answer PING within {START_TIMEOUT:?}", node.port);
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        }
+        cluster.create().await?;
+        cluster.wait_ready().await?;
+        tracing::debug!(ports = ?cluster.ports(), "redis cluster started");
+        Ok(cluster)
+    }
 
-        let addrs: Vec<String> = cluster.ports().iter().map(|p| format!("127.0.0.1:{p}")).collect();
+    /// `redis-cli --cluster create` over every node: all masters, slots spread evenly.
+    async fn create(&self) -> anyhow::Result<()> {
+        let addrs: Vec<String> = self.ports().iter().map(|p| format!("127.0.0.1:{p}")).collect();
         let create = Command::new("redis-cli")
             .args(["--cluster", "create"])
             .args(&addrs)
@@ -124,9 +117,13 @@ impl RedisCluster {
                 String::from_utf8_lossy(&out.stderr).trim()
             );
         }
+        Ok(())
+    }
 
+    /// Wait (at most [`READY_TIMEOUT`]) until every node reports `cluster_state:ok`.
+    async fn wait_ready(&self) -> anyhow::Result<()> {
         let deadline = Instant::now() + READY_TIMEOUT;
-        for port in cluster.ports() {
+        for port in self.ports() {
             loop {
                 let info = command(port, "CLUSTER INFO").await.unwrap_or_default();
                 if info.lines().any(|l| l.trim() == "cluster_state:ok") {
@@ -138,8 +135,7 @@ impl RedisCluster {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }
-        tracing::debug!(ports = ?cluster.ports(), "redis cluster started");
-        Ok(cluster)
+        Ok(())
     }
 
     /// Every node's `redis://127.0.0.1:PORT`, comma-joined: what a target's `--store` takes.
@@ -155,26 +151,6 @@ impl RedisCluster {
     /// Every node's client port.
     pub fn ports(&self) -> Vec<u16> {
         self.nodes.iter().map(|n| n.port).collect()
-    }
-
-    /// Store counters summed over every node (see the module docs).
-    pub async fn snapshot_all(&self) -> anyhow::Result<InfoSnapshot> {
-        let mut total = InfoSnapshot::default();
-        for url in self.url_list() {
-            let s = snapshot(&url).await?;
-            for (cmd, calls) in s.calls_by_command {
-                *total.calls_by_command.entry(cmd).or_insert(0) += calls;
-            }
-            total.net_input_bytes += s.net_input_bytes;
-            total.net_output_bytes += s.net_output_bytes;
-            total.cpu_us += s.cpu_us;
-            total.used_memory_bytes += s.used_memory_bytes;
-            total.keys += s.keys;
-            total.housekeeping_usec += s.housekeeping_usec;
-            total.own_input_bytes += s.own_input_bytes;
-            total.own_output_bytes += s.own_output_bytes;
-        }
-        Ok(total)
     }
 
     /// `FLUSHALL` and `CONFIG RESETSTAT` on every node: an empty cluster with zeroed counters.
@@ -211,13 +187,8 @@ impl Drop for RedisCluster {
     }
 }
 
-/// A free loopback port (bound, then released for the child to bind).
-fn free_port() -> anyhow::Result<u16> {
-    Ok(StdListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
 /// Send one inline command to a node over a fresh connection; the reply's first line, or for a
-/// bulk string its text. `None` on any failure or after [`SNAPSHOT_TIMEOUT`].
+/// bulk string its text. `None` on any failure or after [`FLUSH_TIMEOUT`].
 async fn command(port: u16, cmd: &str) -> Option<String> {
     let attempt = async {
         let mut s = BufReader::new(TcpStream::connect(("127.0.0.1", port)).await.ok()?);
@@ -235,25 +206,5 @@ async fn command(port: u16, cmd: &str) -> Option<String> {
             _ => Some(line),
         }
     };
-    tokio::time::timeout(SNAPSHOT_TIMEOUT, attempt).await.ok().flatten()
-}
-
-/// A fresh directory under the system temp dir, removed with its contents on drop.
-struct ClusterDir(PathBuf);
-
-impl ClusterDir {
-    fn create() -> std::io::Result<ClusterDir> {
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
-        let name = format!("authbench-cluster-{}-{}-{nanos}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
-        let path = std::env::temp_dir().join(name);
-        std::fs::create_dir(&path)?;
-        Ok(ClusterDir(path))
-    }
-}
-
-impl Drop for ClusterDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+    tokio::time::timeout(FLUSH_TIMEOUT, attempt).await.ok().flatten()
 }

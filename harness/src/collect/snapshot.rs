@@ -1,0 +1,68 @@
+//! Every collector read at one instant: a measured window's figures are the difference of the
+//! [`Snapshots`] taken at its two ends.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use super::accounting::{TargetCounters, read_counters};
+use super::process::{proc_cpu_time, self_cpu_time};
+use super::redis::{InfoSnapshot, snapshot_sum, store_load, store_load_from_metrics};
+use crate::results::StoreLoad;
+
+/// Where the store's own counters are read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreSource {
+    /// Redis `INFO` of these servers, summed (one server, or every node of a cluster).
+    Redis(Vec<String>),
+    /// The memory store inside a target started by this run: its `/metrics`.
+    TargetMetrics,
+    /// Not measurable (`--target`).
+    None,
+}
+
+/// Collector readings at one instant.
+#[derive(Debug, Clone)]
+pub struct Snapshots {
+    /// Redis's counters (summed over a cluster's nodes).
+    pub redis: Option<InfoSnapshot>,
+    /// The target's own `/metrics` counters (requests served, store operations); None if unread.
+    pub counters: Option<TargetCounters>,
+    /// The memory store's operations by command, from the target's `/metrics`.
+    pub memory_ops: Option<BTreeMap<String, u64>>,
+    /// The target process's CPU so far (none with `--target`).
+    pub target_cpu: Option<Duration>,
+    /// The driver's own CPU so far.
+    pub driver_cpu: Duration,
+    /// When the readings were taken (the window's wall time is the difference).
+    pub at: Instant,
+}
+
+impl Snapshots {
+    /// Read every collector: the store's counters from `store`, the CPU of the target process
+    /// `target_pid` (if this run started it) and of the driver.
+    pub async fn take(store: &StoreSource, target_pid: Option<u32>, base_url: &str) -> Snapshots {
+        let at = Instant::now();
+        let driver_cpu = self_cpu_time();
+        let target_cpu = target_pid.and_then(|pid| proc_cpu_time(pid).ok());
+        let redis = match store {
+            StoreSource::Redis(urls) => snapshot_sum(urls).await.ok(),
+            StoreSource::TargetMetrics | StoreSource::None => None,
+        };
+        let counters = read_counters(base_url).await.ok();
+        let memory_ops = match store {
+            StoreSource::TargetMetrics => counters.as_ref().map(|c| c.store_ops.clone()),
+            StoreSource::Redis(_) | StoreSource::None => None,
+        };
+        Snapshots { redis, counters, memory_ops, target_cpu, driver_cpu, at }
+    }
+
+    /// Store load between `self` and the later `after`, per request (see [`store_load`]); not
+    /// measured when either reading is missing.
+    pub fn store_load(&self, after: &Snapshots, requests: u64, sessions_created: u64) -> StoreLoad {
+        match (&self.redis, &after.redis, &self.memory_ops, &after.memory_ops) {
+            (Some(b), Some(a), _, _) => store_load(b, a, requests, sessions_created),
+            (_, _, Some(b), Some(a)) => store_load_from_metrics(b, a, requests),
+            _ => StoreLoad::default(),
+        }
+    }
+}

@@ -1,0 +1,280 @@
+//! Everything a run starts and stops, and nothing it measures (that is `collect/`):
+//! - [`redis`]: the one `redis-server` starter, and a private server of the run's own;
+//! - [`cluster`]: a private Redis Cluster (its nodes started by the same starter);
+//! - [`delay_proxy`]: a TCP proxy that puts the store at a network distance (latency, jitter);
+//! - [`outage`]: store outages injected during a run (pause, or kill and restart empty);
+//! - [`target`]: target servers as child processes (`authbench target ...`), pinned to a CPU;
+//! - [`cpu`]: the CPU plan that keeps driver and target apart, and pinning the driver.
+//!
+//! [`Environment`] is what one `authbench run` holds for its whole length: the store and what every
+//! target is started with. [`VariantEnv`] is what one variant (a strategy at one matrix point) runs
+//! against: its target and, for a store at a distance, the delay proxy in front of the store.
+
+pub mod cluster;
+pub mod cpu;
+pub mod delay_proxy;
+pub mod outage;
+pub mod redis;
+pub mod target;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use tokio::task::JoinHandle;
+
+pub use self::cluster::RedisCluster;
+pub use self::cpu::{CpuPlan, cpu_plan, pin_current_process};
+pub use self::delay_proxy::DelayProxy;
+pub use self::redis::{RedisProcess, redis_server_available};
+pub use self::target::TargetProcess;
+use crate::collect::StoreSource;
+use crate::plan::{RunPlan, Variant};
+use crate::scenario::{Outage, StoreChoice};
+
+/// The run's store: a private redis-server or a private Redis Cluster; neither for the memory
+/// store (inside each target) and for `--target`.
+#[derive(Debug, Default)]
+pub struct Store {
+    redis: Option<RedisProcess>,
+    cluster: Option<RedisCluster>,
+}
+
+impl Store {
+    /// Start the store `plan` asks for. Returns it with its name in `report.json` (`store_kind`:
+    /// `external`, `cluster`, `redis` or `memory`); a fallback to memory is noted in `warnings`.
+    pub async fn start(plan: &RunPlan, warnings: &mut Vec<String>) -> anyhow::Result<(Store, &'static str)> {
+        if plan.target_url.is_some() {
+            return Ok((Store::default(), "external"));
+        }
+        let want_redis = match plan.store {
+            StoreChoice::Memory => false,
+            StoreChoice::Cluster => {
+                anyhow::ensure!(redis_server_available(), "store cluster: redis-server is not installed");
+                let cluster = RedisCluster::start(plan.cluster_nodes)
+                    .await
+                    .with_context(|| format!("starting a private {}-node Redis Cluster", plan.cluster_nodes))?;
+                return Ok((Store { redis: None, cluster: Some(cluster) }, "cluster"));
+            }
+            StoreChoice::Redis => {
+                anyhow::ensure!(
+                    redis_server_available(),
+                    "store redis (needed for store.delay / store.outage too): redis-server is not installed"
+                );
+                true
+            }
+            StoreChoice::Auto => {
+                let available = redis_server_available();
+                if !available {
+                    warnings.push("redis-server not installed: targets used the in-process memory store".to_owned());
+                }
+                available
+            }
+        };
+        if !want_redis {
+            return Ok((Store::default(), "memory"));
+        }
+        let redis = RedisProcess::start().await.context("starting a private redis-server")?;
+        Ok((Store { redis: Some(redis), cluster: None }, "redis"))
+    }
+
+    /// What the targets get as `--store`.
+    pub fn target_arg(&self) -> String {
+        match (&self.redis, &self.cluster) {
+            (Some(r), _) => r.url.clone(),
+            (None, Some(c)) => c.urls(),
+            (None, None) => "memory".to_owned(),
+        }
+    }
+
+    /// Where the store's own counters are read; `target_started`: whether the memory store's
+    /// counters can be read from a target this run started.
+    pub fn source(&self, target_started: bool) -> StoreSource {
+        match (&self.redis, &self.cluster) {
+            (Some(r), _) => StoreSource::Redis(vec![r.url.clone()]),
+            (None, Some(c)) => StoreSource::Redis(c.url_list()),
+            (None, None) if target_started => StoreSource::TargetMetrics,
+            (None, None) => StoreSource::None,
+        }
+    }
+
+    /// An empty store with zeroed counters, between variants.
+    pub async fn flush(&self) -> anyhow::Result<()> {
+        if let Some(r) = &self.redis {
+            r.flush().await?;
+        }
+        if let Some(c) = &self.cluster {
+            c.flush().await?;
+        }
+        Ok(())
+    }
+
+    /// Start `outage` at `at` on the private redis-server (none without one), running the caller's
+    /// `first` (a reading of the store, say) just before it. The task ends after the outage with
+    /// `first`'s output and, in kill mode, the fresh server now on the port, for [`Store::replace`].
+    pub fn schedule_outage<F>(
+        &self,
+        at: Instant,
+        outage: Outage,
+        first: F,
+    ) -> Option<JoinHandle<(F::Output, OutageEnd)>>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let r = self.redis.as_ref()?;
+        let (pid, port) = (r.pid(), r.port);
+        Some(tokio::spawn(async move {
+            tokio::time::sleep_until(at.into()).await;
+            let first = first.await;
+            (first, outage::inject_outage(pid, port, outage.mode, outage.duration.0).await)
+        }))
+    }
+
+    /// The private redis-server's URL (none without one).
+    pub fn redis_url(&self) -> Option<String> {
+        self.redis.as_ref().map(|r| r.url.clone())
+    }
+
+    /// The private redis-server's process id and port, for a store-down check (none without one).
+    pub fn redis_process(&self) -> Option<(u32, u16)> {
+        self.redis.as_ref().map(|r| (r.pid(), r.port))
+    }
+
+    /// After a kill-mode outage: the server that now serves the port takes the killed one's place.
+    pub fn replace(&mut self, restarted: RedisProcess) {
+        self.redis = Some(restarted);
+    }
+
+    pub async fn stop(self) {
+        if let Some(r) = self.redis {
+            r.stop().await;
+        }
+        if let Some(c) = self.cluster {
+            c.stop().await;
+        }
+    }
+}
+
+/// What an outage task ends with: in kill mode, the fresh server on the store's port.
+pub type OutageEnd = anyhow::Result<Option<RedisProcess>>;
+
+/// What a whole run holds: the store and what every target is started with.
+#[derive(Debug)]
+pub struct Environment {
+    pub store: Store,
+    /// `report.json`'s `store_kind`.
+    pub store_kind: &'static str,
+    /// Handed to every target started here (and the one of `--target`, if given): revoke-user and
+    /// key rotation need it.
+    pub admin_key: Option<String>,
+    /// `authbench` itself: targets are `authbench target ...` child processes.
+    exe: PathBuf,
+    /// The CPU targets are pinned to (and then run with one worker thread).
+    target_cpu: Option<usize>,
+    /// `--target URL`: no target is started.
+    external_url: Option<String>,
+    /// Spread of the store delay per round trip (with a delay proxy).
+    store_jitter: Duration,
+}
+
+impl Environment {
+    /// Start the run's store and settle what targets are started with.
+    pub async fn start(
+        plan: &RunPlan,
+        target_cpu: Option<usize>,
+        warnings: &mut Vec<String>,
+    ) -> anyhow::Result<Environment> {
+        let (store, store_kind) = Store::start(plan, warnings).await?;
+        let admin_key = match (&plan.target_url, &plan.admin_key) {
+            (Some(_), k) => k.clone(),
+            (None, _) => Some(random_hex(32)),
+        };
+        Ok(Environment {
+            store,
+            store_kind,
+            admin_key,
+            exe: std::env::current_exe().context("locating the authbench executable")?,
+            target_cpu,
+            external_url: plan.target_url.clone(),
+            store_jitter: plan.store_jitter,
+        })
+    }
+
+    /// Flush the store, then start what `variant` runs against.
+    pub async fn start_variant(&self, variant: &Variant) -> anyhow::Result<VariantEnv> {
+        self.store.flush().await.context("flushing the store between strategies")?;
+        if let Some(url) = &self.external_url {
+            return Ok(VariantEnv { target: None, proxy: None, base_url: url.trim_end_matches('/').to_owned() });
+        }
+        // The store at a distance: targets reach it through a delay proxy (snapshots go direct).
+        let proxy = match (variant.store_delay, &self.store.redis) {
+            (Some(delay), Some(r)) => Some(
+                DelayProxy::start(SocketAddr::from(([127, 0, 0, 1], r.port)), delay, self.store_jitter)
+                    .await
+                    .context("starting the store delay proxy")?,
+            ),
+            _ => None,
+        };
+        let store_arg = proxy.as_ref().map_or_else(|| self.store.target_arg(), |p| format!("redis://{}", p.addr()));
+        let args = self.target_args(variant, store_arg);
+        let target = TargetProcess::spawn(&self.exe, &args, self.target_cpu).await.context("starting the target")?;
+        let base_url = target.base_url.clone();
+        Ok(VariantEnv { target: Some(target), proxy, base_url })
+    }
+
+    /// `authbench target ...` flags for `variant`.
+    fn target_args(&self, variant: &Variant, store_arg: String) -> Vec<String> {
+        let mut args: Vec<String> =
+            ["target", "--strategy", variant.strategy.name(), "--listen", "127.0.0.1:0"].map(str::to_owned).to_vec();
+        args.extend(["--store".to_owned(), store_arg]);
+        if let Some(k) = &self.admin_key {
+            args.extend(["--admin-key".to_owned(), k.clone()]);
+        }
+        if self.target_cpu.is_some() {
+            args.extend(["--worker-threads".to_owned(), "1".to_owned()]);
+        }
+        args.extend(variant.target.to_args());
+        args
+    }
+
+    pub async fn stop(self) {
+        self.store.stop().await;
+    }
+}
+
+/// What one variant runs against.
+#[derive(Debug)]
+pub struct VariantEnv {
+    /// The target child process; `None` with `--target`.
+    pub target: Option<TargetProcess>,
+    /// In front of the store when the variant puts it at a distance.
+    proxy: Option<DelayProxy>,
+    /// `http://IP:PORT` of the target, without a trailing `/`.
+    pub base_url: String,
+}
+
+impl VariantEnv {
+    /// Stop the target (SIGTERM, then SIGKILL) and the proxy.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        let stopped = match self.target {
+            Some(t) => t.stop().await,
+            None => Ok(()),
+        };
+        if let Some(p) = self.proxy {
+            p.stop().await;
+        }
+        stopped
+    }
+}
+
+/// `n` random hex characters (the admin key handed to the targets this run starts).
+fn random_hex(n: usize) -> String {
+    let mut bytes = vec![0u8; n.div_ceil(2)];
+    // The OS CSPRNG when readable; the key only guards a loopback target during a benchmark.
+    if std::fs::File::open("/dev/urandom").and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes)).is_err() {
+        bytes.iter_mut().for_each(|b| *b = fastrand::u8(..));
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()[..n].to_owned()
+}

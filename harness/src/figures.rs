@@ -1,0 +1,887 @@
+//! The figure registry: every figure authbench reports, in one table. Each entry owns the figure's
+//! key (its one spelling, used by thresholds, `compare`, `summary.csv` and the terminal table), its
+//! label (table headers, plot axes), its unit, which direction is better, a one-paragraph
+//! definition (what is measured, from where, over which window) and how it is computed from a
+//! [`StrategyResult`]. Nothing else spells a figure's key, label or unit: adding a figure is one
+//! entry here plus its computation, and [`markdown_section`] renders the table for the docs.
+//!
+//! Key scheme: lower snake case with the unit in the name where there is one (`_us`, `_ms`,
+//! `_bytes`, `_rps`, `_per_sec`, `_pct`); a figure that belongs to one part of the result carries
+//! that part as a dotted prefix, as in `report.json` (`store.`, `revocation_window_ms.`,
+//! `errors.`, `outage.`, `rotation.`); figures of the traffic as a whole (rates, outcome counts,
+//! bytes, target CPU) have none. Per-operation figures are written `<operation>.<key>`
+//! (`api.p99_us`). Older spellings still read, as [`Figure::aliases`], and are deprecated.
+
+use std::fmt::Write as _;
+
+use crate::report::fmt;
+use crate::results::{LatencySummary, StrategyResult};
+
+/// Which way a figure is better. `compare` judges regressions by it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Better {
+    Lower,
+    Higher,
+    /// Neither direction is a regression (a count of what happened, an expected behaviour).
+    Neither,
+}
+
+impl Better {
+    /// The word the docs use.
+    pub fn word(self) -> &'static str {
+        match self {
+            Better::Lower => "lower",
+            Better::Higher => "higher",
+            Better::Neither => "neither",
+        }
+    }
+}
+
+/// A figure's unit: how its values are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    Microseconds,
+    /// Written in the largest readable unit (`850 ms`, `12.5 s`, `5.0 min`).
+    Milliseconds,
+    Bytes,
+    RequestsPerSecond,
+    Percent,
+    /// A plain number (a count, a ratio such as store operations per request).
+    Number,
+}
+
+impl Unit {
+    /// The symbol written after a value; empty for plain numbers.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Unit::Microseconds => "µs",
+            Unit::Milliseconds => "ms",
+            Unit::Bytes => "B",
+            Unit::RequestsPerSecond => "req/s",
+            Unit::Percent => "%",
+            Unit::Number => "",
+        }
+    }
+
+    /// `12.3 µs`, `5.0 min`, `not measured` for a null.
+    pub fn format(self, value: Option<f64>) -> String {
+        match (self, value) {
+            (Unit::Milliseconds, Some(v)) if v.is_finite() => fmt::ms(v),
+            (unit, v) => fmt::opt(v, unit.symbol()),
+        }
+    }
+}
+
+/// How a figure is read from one strategy's result.
+#[derive(Clone, Copy)]
+pub enum Compute {
+    /// A figure of the strategy as a whole; `None` when the run did not measure it.
+    Strategy(fn(&StrategyResult) -> Option<f64>),
+    /// A figure of one operation (`api`, `login`, ...); `None` when the operation had no requests.
+    Operation(fn(&StrategyResult, &str) -> Option<f64>),
+}
+
+/// One reported figure.
+pub struct Figure {
+    /// The one spelling: thresholds, `compare`, `summary.csv` and the docs use it.
+    pub key: &'static str,
+    /// Older spellings still accepted by thresholds (deprecated: use `key`).
+    pub aliases: &'static [&'static str],
+    /// Short human label for table headers and plot axes.
+    pub label: &'static str,
+    pub unit: Unit,
+    pub better: Better,
+    /// `compare` tracks it (a regression beyond the limit fails the compare).
+    pub tracked: bool,
+    /// What is measured, from where, over which window.
+    pub definition: &'static str,
+    pub compute: Compute,
+    /// How the figure is written when a number with its unit is not enough (the revocation window
+    /// says whether it is an observation or an upper bound); `None` for the value with its unit.
+    pub words: Option<fn(&StrategyResult) -> String>,
+}
+
+impl Figure {
+    /// The value for one strategy; `op` names the operation for per-operation figures and is
+    /// ignored otherwise.
+    pub fn value(&self, s: &StrategyResult, op: &str) -> Option<f64> {
+        match self.compute {
+            Compute::Strategy(f) => f(s),
+            Compute::Operation(f) => f(s, op),
+        }
+        .filter(|v| v.is_finite())
+    }
+
+    /// True for figures read per operation (`<operation>.<key>`).
+    pub fn per_operation(&self) -> bool {
+        matches!(self.compute, Compute::Operation(_))
+    }
+
+    /// The value written with its unit (or in the figure's own words), or "not measured".
+    pub fn format(&self, s: &StrategyResult, op: &str) -> String {
+        match self.words {
+            Some(words) => words(s),
+            None => self.unit.format(self.value(s, op)),
+        }
+    }
+
+    /// The label with the unit, for axes and column heads: `target CPU / req (µs)`.
+    pub fn axis_label(&self) -> String {
+        match self.unit.symbol() {
+            "" => self.label.to_string(),
+            u => format!("{} ({u})", self.label),
+        }
+    }
+
+    /// The whole definition: per-operation percentiles share the sentence on where latency comes from.
+    pub fn full_definition(&self) -> String {
+        if self.per_operation() && !self.definition.ends_with('.') {
+            format!("{}, {LATENCY_WINDOW}.", self.definition)
+        } else {
+            self.definition.to_string()
+        }
+    }
+
+    /// True when `name` is this figure's key or one of its aliases.
+    pub fn answers_to(&self, name: &str) -> bool {
+        self.key == name || self.aliases.contains(&name)
+    }
+}
+
+impl std::fmt::Debug for Figure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Figure({})", self.key)
+    }
+}
+
+impl PartialEq for Figure {
+    fn eq(&self, other: &Figure) -> bool {
+        self.key == other.key && self.per_operation() == other.per_operation()
+    }
+}
+
+fn latency(s: &StrategyResult, op: &str) -> Option<LatencySummary> {
+    s.latency_us.get(op).filter(|l| l.count > 0).copied()
+}
+
+fn service(s: &StrategyResult, op: &str) -> Option<LatencySummary> {
+    s.service_time_us.get(op).filter(|l| l.count > 0).copied()
+}
+
+fn count(n: u64) -> Option<f64> {
+    Some(n as f64)
+}
+
+const LATENCY_WINDOW: &str = "from the engine's HdrHistogram (microseconds, 3 significant digits) of that operation's \
+                              requests over the measured window (after warm-up); in open loop counted from each \
+                              request's intended send time, so a stall cannot hide (coordinated omission corrected)";
+
+pub static COUNT: Figure = Figure {
+    key: "count",
+    aliases: &[],
+    label: "requests",
+    unit: Unit::Number,
+    better: Better::Neither,
+    tracked: false,
+    definition: "Requests of this operation completed in the measured window, every outcome counted, from the \
+                 engine's latency histogram.",
+    compute: Compute::Operation(|s, op| latency(s, op).map(|l| l.count as f64)),
+    words: None,
+};
+
+pub static MEAN_US: Figure = Figure {
+    key: "mean_us",
+    aliases: &[],
+    label: "mean",
+    unit: Unit::Microseconds,
+    better: Better::Lower,
+    tracked: false,
+    definition: "Mean latency of the operation, read from the same histogram as the percentiles.",
+    compute: Compute::Operation(|s, op| latency(s, op).map(|l| l.mean)),
+    words: None,
+};
+
+pub static P50_US: Figure = Figure {
+    key: "p50_us",
+    aliases: &[],
+    label: "p50",
+    unit: Unit::Microseconds,
+    better: Better::Lower,
+    tracked: true,
+    definition: "Median latency of the operation",
+    compute: Compute::Operation(|s, op| latency(s, op).map(|l| l.p50 as f64)),
+    words: None,
+};
+
+pub static P90_US: Figure = Figure {
+    key: "p90_us",
+    aliases: &[],
+    label: "p90",
+    unit: Unit::Microseconds,
+    better: Better::Lower,
+    tracked: false,
+    definition: "90th percentile latency of the operation",
+    compute: Compute::Operation(|s, op| latency(s, op).map(|l| l.p90 as f64)),
+    words: None,
+};
+
+pub static P99_US: Figure = Figure {
+    key: "p99_us",
+    aliases: &[],
+    label: "p99",
+    unit: Unit::Microseconds,
+    better: Better::Lower,
+    tracked: true,
+    definition: "99th percentile latency of the operation",
+    compute: Compute::Operation(|s, op| latency(s, op).map(|l| l.p99 as f64)),
+    words: None,
+};
+
+pub static P999_US: Figure = Figure {
+    key: "p999_us",
+    aliases: &[],
+    label: "p99.9",
+    unit: Unit::Microseconds,
+    better: Better::Lower,
+    tracked: true,
+    definition: "99.9th percentile latency of the operation",
+    compute: Compute::Operation(|s, op| latency(s, op).map(|l| l.p999 as f64)),
+    words: None,
+};
+
+pub static MAX_US: Figure = Figure {
+    key: "max_us",
+    aliases: &[],
+    label: "max",
+    unit: Unit::Microseconds,
+    better: Better::Lower,
+    tracked: false,
+    definition: "Largest latency of the operation",
+    compute: Compute::Operation(|s, op| latency(s, op).map(|l| l.max as f64)),
+    words: None,
+};
+
+pub static MIN_US: Figure = Figure {
+    key: "min_us",
+    aliases: &[],
+    label: "min",
+    unit: Unit::Microseconds,
+    better: Better::Lower,
+    tracked: false,
+    definition: "Smallest latency of the operation",
+    compute: Compute::Operation(|s, op| latency(s, op).map(|l| l.min as f64)),
+    words: None,
+};
+
+pub static STDEV_US: Figure = Figure {
+    key: "stdev_us",
+    aliases: &[],
+    label: "stdev",
+    unit: Unit::Microseconds,
+    better: Better::Lower,
+    tracked: false,
+    definition: "Standard deviation of the operation's latency",
+    compute: Compute::Operation(|s, op| latency(s, op).map(|l| l.stdev)),
+    words: None,
+};
+
+pub static SERVICE_P50_US: Figure = Figure {
+    key: "service_p50_us",
+    aliases: &[],
+    label: "service p50",
+    unit: Unit::Microseconds,
+    better: Better::Lower,
+    tracked: false,
+    definition: "Median service time of the operation: latency counted from the actual send time instead of the \
+                 intended one (uncorrected), from the engine's second histogram over the measured window. The gap \
+                 to p50 is time requests waited behind the schedule.",
+    compute: Compute::Operation(|s, op| service(s, op).map(|l| l.p50 as f64)),
+    words: None,
+};
+
+pub static SERVICE_P99_US: Figure = Figure {
+    key: "service_p99_us",
+    aliases: &[],
+    label: "service p99",
+    unit: Unit::Microseconds,
+    better: Better::Lower,
+    tracked: false,
+    definition: "99th percentile service time of the operation (from the actual send time, uncorrected), from the \
+                 engine's service-time histogram over the measured window.",
+    compute: Compute::Operation(|s, op| service(s, op).map(|l| l.p99 as f64)),
+    words: None,
+};
+
+pub static REQUESTS: Figure = Figure {
+    key: "requests",
+    aliases: &[],
+    label: "requests",
+    unit: Unit::Number,
+    better: Better::Neither,
+    tracked: false,
+    definition: "Requests the engine completed in the measured window, every operation and every outcome, counted \
+                 by the driver.",
+    compute: Compute::Strategy(|s| count(s.requests)),
+    words: None,
+};
+
+pub static THROUGHPUT_RPS: Figure = Figure {
+    key: "throughput_rps",
+    aliases: &[],
+    label: "throughput",
+    unit: Unit::RequestsPerSecond,
+    better: Better::Higher,
+    tracked: true,
+    definition: "Completed requests per second over the measured window (all operations, all outcomes): the \
+                 driver's request count divided by the window's length.",
+    compute: Compute::Strategy(|s| Some(s.throughput_rps)),
+    words: None,
+};
+
+pub static SUCCESS_RPS: Figure = Figure {
+    key: "success_rps",
+    aliases: &[],
+    label: "successes",
+    unit: Unit::RequestsPerSecond,
+    better: Better::Higher,
+    tracked: false,
+    definition: "Requests per second that ended in an expected outcome (expected allow or expected deny), over \
+                 the measured window.",
+    compute: Compute::Strategy(|s| Some(s.success_rps)),
+    words: None,
+};
+
+pub static FAILURE_RPS: Figure = Figure {
+    key: "failure_rps",
+    aliases: &[],
+    label: "failures",
+    unit: Unit::RequestsPerSecond,
+    better: Better::Lower,
+    tracked: false,
+    definition: "Requests per second that ended in any other outcome (unexpected allow or deny, timeout, \
+                 connect or protocol error), over the measured window.",
+    compute: Compute::Strategy(|s| Some(s.failure_rps)),
+    words: None,
+};
+
+pub static ACHIEVED_RATE_PER_SEC: Figure = Figure {
+    key: "achieved_rate_per_sec",
+    aliases: &[],
+    label: "achieved rate",
+    unit: Unit::RequestsPerSecond,
+    better: Better::Higher,
+    tracked: false,
+    definition: "Requests per second the driver actually sent over the measured window; in open loop, set against \
+                 the scheduled rate to show whether the driver kept its schedule.",
+    compute: Compute::Strategy(|s| Some(s.schedule.achieved_rate_per_sec)),
+    words: None,
+};
+
+pub static LATE_STARTS: Figure = Figure {
+    key: "late_starts",
+    aliases: &[],
+    label: "late sends",
+    unit: Unit::Number,
+    better: Better::Lower,
+    tracked: false,
+    definition: "Requests the open-loop driver sent more than 1 ms after their intended send time, over the \
+                 measured window. Their latency still counts from the intended time; many late sends mean the \
+                 driver was saturated.",
+    compute: Compute::Strategy(|s| count(s.schedule.late_starts)),
+    words: None,
+};
+
+pub static ERRORS_TOTAL: Figure = Figure {
+    key: "errors.total",
+    aliases: &["errors"],
+    label: "errors",
+    unit: Unit::Number,
+    better: Better::Lower,
+    tracked: false,
+    definition: "Requests that got no usable answer or an error status, by class (connect, timeout, protocol, \
+                 status code), counted by the driver over the measured window.",
+    compute: Compute::Strategy(|s| count(s.errors.total)),
+    words: None,
+};
+
+pub static EXPECTED_ALLOW: Figure = Figure {
+    key: "expected_allow",
+    aliases: &[],
+    label: "expected allow",
+    unit: Unit::Number,
+    better: Better::Neither,
+    tracked: false,
+    definition: "Requests with a valid credential that the target accepted, as the driver classed them over the \
+                 measured window.",
+    compute: Compute::Strategy(|s| count(s.outcomes.expected_allow)),
+    words: None,
+};
+
+pub static EXPECTED_DENY: Figure = Figure {
+    key: "expected_deny",
+    aliases: &[],
+    label: "expected deny",
+    unit: Unit::Number,
+    better: Better::Neither,
+    tracked: false,
+    definition: "Requests with a missing, revoked or forged credential that the target refused, as the driver \
+                 classed them over the measured window.",
+    compute: Compute::Strategy(|s| count(s.outcomes.expected_deny)),
+    words: None,
+};
+
+pub static UNEXPECTED_ALLOW: Figure = Figure {
+    key: "unexpected_allow",
+    aliases: &[],
+    label: "unexpected allow",
+    unit: Unit::Number,
+    better: Better::Lower,
+    tracked: false,
+    definition: "Requests whose credential the driver knew to be revoked (outside the strategy's revocation \
+                 window) or forged, and that the target accepted anyway: a security failure, not a performance \
+                 figure. Counted by the driver over the measured window; must be 0.",
+    compute: Compute::Strategy(|s| count(s.outcomes.unexpected_allow)),
+    words: None,
+};
+
+pub static UNEXPECTED_DENY: Figure = Figure {
+    key: "unexpected_deny",
+    aliases: &[],
+    label: "unexpected deny",
+    unit: Unit::Number,
+    better: Better::Lower,
+    tracked: false,
+    definition: "Requests with a valid credential that the target refused, counted by the driver over the \
+                 measured window.",
+    compute: Compute::Strategy(|s| count(s.outcomes.unexpected_deny)),
+    words: None,
+};
+
+pub static TIMEOUT: Figure = Figure {
+    key: "timeout",
+    aliases: &[],
+    label: "timeouts",
+    unit: Unit::Number,
+    better: Better::Lower,
+    tracked: false,
+    definition: "Requests that got no answer within the driver's request timeout, over the measured window.",
+    compute: Compute::Strategy(|s| count(s.outcomes.timeout)),
+    words: None,
+};
+
+pub static CONNECT_ERROR: Figure = Figure {
+    key: "connect_error",
+    aliases: &[],
+    label: "connect errors",
+    unit: Unit::Number,
+    better: Better::Lower,
+    tracked: false,
+    definition: "Requests that could not be sent because the connection to the target failed, over the measured \
+                 window.",
+    compute: Compute::Strategy(|s| count(s.outcomes.connect_error)),
+    words: None,
+};
+
+pub static PROTOCOL_ERROR: Figure = Figure {
+    key: "protocol_error",
+    aliases: &[],
+    label: "protocol errors",
+    unit: Unit::Number,
+    better: Better::Lower,
+    tracked: false,
+    definition: "Requests whose answer was malformed or cut short (including a reset before the answer was \
+                 complete), over the measured window.",
+    compute: Compute::Strategy(|s| count(s.outcomes.protocol_error)),
+    words: None,
+};
+
+pub static CREDENTIAL_BYTES: Figure = Figure {
+    key: "credential_bytes",
+    aliases: &[],
+    label: "credential",
+    unit: Unit::Bytes,
+    better: Better::Lower,
+    tracked: true,
+    definition: "Mean bytes of the credential as sent on each api request (the cookie value or the bearer token), \
+                 measured by the driver on the requests it wrote in the measured window.",
+    compute: Compute::Strategy(|s| Some(s.credential_bytes)),
+    words: None,
+};
+
+pub static REQUEST_HEADER_BYTES: Figure = Figure {
+    key: "request_header_bytes",
+    aliases: &[],
+    label: "request head",
+    unit: Unit::Bytes,
+    better: Better::Lower,
+    tracked: false,
+    definition: "Mean bytes of the whole request head (request line and headers) of each api request, as the \
+                 driver wrote it in the measured window.",
+    compute: Compute::Strategy(|s| Some(s.request_header_bytes)),
+    words: None,
+};
+
+pub static TARGET_CPU_US_PER_REQUEST: Figure = Figure {
+    key: "target_cpu_us_per_request",
+    aliases: &[],
+    label: "target CPU / req",
+    unit: Unit::Microseconds,
+    better: Better::Lower,
+    tracked: true,
+    definition: "The target process's own CPU time (user + system of all its threads, from `/proc/<pid>/stat`) \
+                 between the snapshots at the start and the end of the measured window, divided by the requests the \
+                 target served in the window (its own /metrics count, the harness's probes included; the driver's \
+                 count when that cannot be read). Null when the target is not a process the harness started \
+                 (`--target URL`).",
+    compute: Compute::Strategy(|s| s.target_cpu_us_per_request),
+    words: None,
+};
+
+pub static STORE_OPS_PER_REQUEST: Figure = Figure {
+    key: "store.ops_per_request",
+    aliases: &["store_ops_per_request"],
+    label: "store ops / req",
+    unit: Unit::Number,
+    better: Better::Lower,
+    tracked: true,
+    definition: "Commands the store executed between the snapshots at the start and the end of the measured window, \
+                 read from the store itself (Redis `INFO commandstats`, or the memory store's counters in the \
+                 target's /metrics) with the harness's own snapshot commands left out, divided by the requests the \
+                 target served in the window (its own /metrics count, the harness's probes included; the driver's \
+                 count when that cannot be read). Null when the store could not be observed.",
+    compute: Compute::Strategy(|s| s.store.ops_per_request),
+    words: None,
+};
+
+pub static STORE_CPU_US_PER_REQUEST: Figure = Figure {
+    key: "store.cpu_us_per_request",
+    aliases: &[],
+    label: "store CPU / req",
+    unit: Unit::Microseconds,
+    better: Better::Lower,
+    tracked: false,
+    definition: "The store process's CPU time (user + system, Redis `INFO cpu`) over the measured window, less the \
+                 time spent in the harness's own snapshot commands, divided by the requests the target served in the \
+                 window (its own /metrics count, the harness's probes included; the driver's count when that cannot \
+                 be read). Null for the in-process memory store and external targets.",
+    compute: Compute::Strategy(|s| s.store.cpu_us_per_request),
+    words: None,
+};
+
+pub static STORE_NET_BYTES_PER_REQUEST: Figure = Figure {
+    key: "store.net_bytes_per_request",
+    aliases: &[],
+    label: "store net / req",
+    unit: Unit::Bytes,
+    better: Better::Lower,
+    tracked: false,
+    definition: "Bytes the store received and sent over all its clients (Redis `INFO stats` network counters) over \
+                 the measured window, less the snapshots' own, divided by the requests the target served in the \
+                 window (its own /metrics count, the harness's probes included; the driver's count when that cannot \
+                 be read).",
+    compute: Compute::Strategy(|s| s.store.net_bytes_per_request),
+    words: None,
+};
+
+pub static STORE_MEMORY_BYTES_PER_SESSION: Figure = Figure {
+    key: "store.memory_bytes_per_session",
+    aliases: &[],
+    label: "store memory / session",
+    unit: Unit::Bytes,
+    better: Better::Lower,
+    tracked: false,
+    definition: "Growth of the store's used memory (Redis `used_memory`) over the measured window divided by the \
+                 session or token records created in it; negative when records expired faster than they were \
+                 created. Null when no records were created or the store could not be observed.",
+    compute: Compute::Strategy(|s| s.store.memory_bytes_per_session),
+    words: None,
+};
+
+pub static REVOCATION_WINDOW_MS_P50: Figure = Figure {
+    key: "revocation_window_ms.p50",
+    aliases: &[],
+    label: "revocation window p50",
+    unit: Unit::Milliseconds,
+    better: Better::Lower,
+    tracked: false,
+    definition: "Median, over the revocation probes, of how long a logged-out or revoked credential was still \
+                 accepted.",
+    compute: Compute::Strategy(|s| s.revocation_window_ms.p50),
+    words: None,
+};
+
+pub static REVOCATION_WINDOW_MS_MAX: Figure = Figure {
+    key: "revocation_window_ms.max",
+    aliases: &["revocation_window_ms_max"],
+    label: "revocation window",
+    unit: Unit::Milliseconds,
+    better: Better::Lower,
+    tracked: false,
+    definition: "How long a logged-out or revoked credential was still accepted: probes log in, revoke (logout or \
+                 revoke-user) and keep sending the old credential until it is refused; the largest window over \
+                 the probes. When a credential was still accepted when probing ended, the value is an upper bound \
+                 read from the token's `exp` plus the target's leeway, and is printed as `≤ …` with what was \
+                 observed beside it.",
+    compute: Compute::Strategy(|s| s.revocation_window_ms.max),
+    words: Some(revocation_window_text),
+};
+
+pub static REVOCATION_WINDOW_MS_OBSERVED_MAX: Figure = Figure {
+    key: "revocation_window_ms.observed_max",
+    aliases: &[],
+    label: "revocation window observed",
+    unit: Unit::Milliseconds,
+    better: Better::Lower,
+    tracked: false,
+    definition: "The longest window the revocation probes actually observed (the credential was seen accepted that \
+                 long after the revocation), whether or not it was refused before probing ended.",
+    compute: Compute::Strategy(|s| s.revocation_window_ms.observed_max),
+    words: None,
+};
+
+pub static REVOCATION_WINDOW_MS_PROBES: Figure = Figure {
+    key: "revocation_window_ms.probes",
+    aliases: &[],
+    label: "revocation probes",
+    unit: Unit::Number,
+    better: Better::Neither,
+    tracked: false,
+    definition: "Revocation probes run for the strategy (each one login, one revocation and the polling after it).",
+    compute: Compute::Strategy(|s| count(s.revocation_window_ms.probes)),
+    words: None,
+};
+
+fn outage_ok_pct(s: &StrategyResult) -> Option<f64> {
+    let o = s.outage.as_ref()?;
+    let total: u64 = o.during.values().sum();
+    (total > 0).then(|| 100.0 * o.during.get("200").copied().unwrap_or(0) as f64 / total as f64)
+}
+
+pub static OUTAGE_OK_DURING_PCT: Figure = Figure {
+    key: "outage.ok_during_pct",
+    aliases: &[],
+    label: "answered 200 during store outage",
+    unit: Unit::Percent,
+    better: Better::Neither,
+    tracked: false,
+    definition: "Share of the availability prober's answers (one valid credential polling `GET /api/resource` \
+                 about every 10 ms) sent during an injected store outage that were 200. Null when the run \
+                 injected no outage. 100 % means the strategy stayed up; 0 % that it failed closed.",
+    compute: Compute::Strategy(outage_ok_pct),
+    words: None,
+};
+
+pub static OUTAGE_FIRST_FAILURE_MS: Figure = Figure {
+    key: "outage.first_failure_ms",
+    aliases: &[],
+    label: "first failure after outage start",
+    unit: Unit::Milliseconds,
+    better: Better::Neither,
+    tracked: false,
+    definition: "From the start of the injected store outage to the first prober answer that was not 200 (it \
+                 includes the target's store timeout). Null when no answer failed or no outage was injected.",
+    compute: Compute::Strategy(|s| s.outage.as_ref()?.first_failure_ms),
+    words: None,
+};
+
+pub static OUTAGE_RECOVERY_MS: Figure = Figure {
+    key: "outage.recovery_ms",
+    aliases: &[],
+    label: "recovery after outage end",
+    unit: Unit::Milliseconds,
+    better: Better::Lower,
+    tracked: false,
+    definition: "From the end of the injected store outage to the prober's first 200 again. Null when no outage \
+                 was injected or no 200 came before the window ended.",
+    compute: Compute::Strategy(|s| s.outage.as_ref()?.recovery_ms),
+    words: None,
+};
+
+pub static OUTAGE_REVOKED_ALLOWED_DURING: Figure = Figure {
+    key: "outage.revoked_allowed_during",
+    aliases: &[],
+    label: "revoked accepted during outage",
+    unit: Unit::Number,
+    better: Better::Lower,
+    tracked: false,
+    definition: "Answers 200 to a revoked credential the prober polled beside the valid one during the outage: \
+                 the security cost of failing open. Null when not probed or no outage was injected.",
+    compute: Compute::Strategy(|s| s.outage.as_ref()?.revoked_allowed_during.map(|n| n as f64)),
+    words: None,
+};
+
+pub static ROTATION_OLD_TOKEN_REJECTED_AFTER_MS: Figure = Figure {
+    key: "rotation.old_token_rejected_after_ms",
+    aliases: &[],
+    label: "old token rejected after rotation",
+    unit: Unit::Milliseconds,
+    better: Better::Neither,
+    tracked: false,
+    definition: "From a signing-key rotation's answer to the send time of the first 401 for a token issued before \
+                 it (the mass logout). Null when no rotation was run or old tokens were still accepted when the \
+                 window ended.",
+    compute: Compute::Strategy(|s| s.rotation.as_ref()?.old_token_rejected_after_ms),
+    words: None,
+};
+
+pub static ROTATION_LOGINS_PEAK_PER_S_AFTER: Figure = Figure {
+    key: "rotation.logins_peak_per_s_after",
+    aliases: &[],
+    label: "peak logins/s after rotation",
+    unit: Unit::Number,
+    better: Better::Lower,
+    tracked: false,
+    definition: "Most logins in one second of the measured window after a signing-key rotation (the re-login \
+                 storm), counted by the driver. Null when no rotation was run.",
+    compute: Compute::Strategy(|s| s.rotation.as_ref()?.logins_peak_per_s_after.map(|n| n as f64)),
+    words: None,
+};
+
+/// Every figure, per-operation ones first, in the order the docs list them.
+pub static ALL: [&Figure; 42] = [
+    &COUNT,
+    &MEAN_US,
+    &P50_US,
+    &P90_US,
+    &P99_US,
+    &P999_US,
+    &MAX_US,
+    &MIN_US,
+    &STDEV_US,
+    &SERVICE_P50_US,
+    &SERVICE_P99_US,
+    &REQUESTS,
+    &THROUGHPUT_RPS,
+    &SUCCESS_RPS,
+    &FAILURE_RPS,
+    &ACHIEVED_RATE_PER_SEC,
+    &LATE_STARTS,
+    &ERRORS_TOTAL,
+    &EXPECTED_ALLOW,
+    &EXPECTED_DENY,
+    &UNEXPECTED_ALLOW,
+    &UNEXPECTED_DENY,
+    &TIMEOUT,
+    &CONNECT_ERROR,
+    &PROTOCOL_ERROR,
+    &CREDENTIAL_BYTES,
+    &REQUEST_HEADER_BYTES,
+    &TARGET_CPU_US_PER_REQUEST,
+    &STORE_OPS_PER_REQUEST,
+    &STORE_CPU_US_PER_REQUEST,
+    &STORE_NET_BYTES_PER_REQUEST,
+    &STORE_MEMORY_BYTES_PER_SESSION,
+    &REVOCATION_WINDOW_MS_P50,
+    &REVOCATION_WINDOW_MS_MAX,
+    &REVOCATION_WINDOW_MS_OBSERVED_MAX,
+    &REVOCATION_WINDOW_MS_PROBES,
+    &OUTAGE_OK_DURING_PCT,
+    &OUTAGE_FIRST_FAILURE_MS,
+    &OUTAGE_RECOVERY_MS,
+    &OUTAGE_REVOKED_ALLOWED_DURING,
+    &ROTATION_OLD_TOKEN_REJECTED_AFTER_MS,
+    &ROTATION_LOGINS_PEAK_PER_S_AFTER,
+];
+
+/// Every registered figure, in docs order.
+pub fn all() -> impl Iterator<Item = &'static Figure> {
+    ALL.iter().copied()
+}
+
+/// The figure a name (key or deprecated alias) refers to, among per-operation figures
+/// (`per_operation`) or per-strategy ones.
+pub fn find(name: &str, per_operation: bool) -> Option<&'static Figure> {
+    all().find(|f| f.per_operation() == per_operation && f.answers_to(name))
+}
+
+/// The revocation window as every page prints it (terminal, Markdown, HTML, plots): the observed
+/// window with its probe count, or, when a credential was still accepted when probing ended, the
+/// upper bound from `exp` + leeway with what was observed: `≤ 15.5 min, from exp + leeway; still
+/// accepted after 1.5 s`.
+pub fn revocation_window_text(s: &StrategyResult) -> String {
+    let w = &s.revocation_window_ms;
+    match w.max.filter(|v| v.is_finite()) {
+        Some(bound) if w.bounded => {
+            let seen = w
+                .observed_max
+                .filter(|v| v.is_finite())
+                .map(|o| format!("; still accepted after {}", fmt::ms(o)))
+                .unwrap_or_default();
+            format!("≤ {}, from exp + leeway{seen}", fmt::ms(bound))
+        }
+        Some(max) => format!("{} ({} probes)", fmt::ms(max), w.probes),
+        None if w.probes == 0 && s.credential_bytes == 0.0 => "n/a (no credential sent)".to_string(),
+        None => fmt::NOT_MEASURED.to_string(),
+    }
+}
+
+/// The registry as a Markdown section (`docs/design.md`, between the figures marks): one entry per
+/// figure with its key, label, unit, better direction, deprecated aliases and definition.
+pub fn markdown_section() -> String {
+    let mut m = String::new();
+    m.push_str(
+        "Generated from `harness/src/figures.rs` (the figure registry); a test keeps it in step.\n\n\
+         Keys are what thresholds (`\"<strategy>.<key>\"`), `compare`, `summary.csv` and the terminal table use. \
+         Per-operation figures are written `<operation>.<key>` (`api.p99_us`); operations are login, api, \
+         logout, refresh and revoke. A figure a run did not measure is null in `report.json` and reads \
+         \"not measured\" in the report, never 0.\n\n",
+    );
+    for (title, per_op) in [("Per operation", true), ("Per strategy", false)] {
+        let _ = writeln!(m, "### {title}\n");
+        for f in all().filter(|f| f.per_operation() == per_op) {
+            let unit = match f.unit.symbol() {
+                "" => "number".to_string(),
+                u => u.to_string(),
+            };
+            let _ = write!(m, "- **`{}`** ({}; {unit}; better: {}", f.key, f.label, f.better.word());
+            if f.tracked {
+                m.push_str("; tracked by `compare`");
+            }
+            m.push(')');
+            if !f.aliases.is_empty() {
+                let aliases: Vec<String> = f.aliases.iter().map(|a| format!("`{a}`")).collect();
+                let _ = write!(m, ". Deprecated spelling: {}", aliases.join(", "));
+            }
+            let _ = writeln!(m, ". {}", f.full_definition());
+        }
+        m.push('\n');
+    }
+    m.push_str("Plots (`plots/`) draw these figures; [reports.md](reports.md) lists them with their axes.\n");
+    m
+}
+
+/// Marks around the generated figure definitions in a Markdown document.
+pub const DOCS_BEGIN: &str = "<!-- figures:begin -->";
+pub const DOCS_END: &str = "<!-- figures:end -->";
+
+/// `text` with the part between [`DOCS_BEGIN`] and [`DOCS_END`] replaced by [`markdown_section`];
+/// `None` when the marks are missing.
+pub fn with_docs_section(text: &str) -> Option<String> {
+    let start = text.find(DOCS_BEGIN)? + DOCS_BEGIN.len();
+    let end = start + text[start..].find(DOCS_END)?;
+    Some(format!("{}\n{}{}", &text[..start], markdown_section(), &text[end..]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_and_aliases_are_unique() {
+        let mut seen = std::collections::BTreeSet::new();
+        for f in all() {
+            for name in std::iter::once(f.key).chain(f.aliases.iter().copied()) {
+                assert!(seen.insert((f.per_operation(), name)), "`{name}` is spelled twice");
+            }
+        }
+    }
+
+    #[test]
+    fn labels_are_unique_and_definitions_present() {
+        let mut seen = std::collections::BTreeSet::new();
+        for f in all() {
+            assert!(seen.insert((f.per_operation(), f.label)), "label `{}` used twice", f.label);
+            assert!(f.definition.len() > 20, "`{}` needs a definition", f.key);
+        }
+    }
+}
