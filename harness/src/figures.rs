@@ -529,8 +529,10 @@ pub static TARGET_CPU_US_PER_REQUEST: Figure = Figure {
     better: Better::Lower,
     tracked: true,
     definition: "The target process's own CPU time (user + system of all its threads, from `/proc/<pid>/stat`) \
-                 between the snapshots at the start and the end of the measured window, divided by the requests \
-                 completed in it. Null when the target is not a process the harness started (`--target URL`).",
+                 between the snapshots at the start and the end of the measured window, divided by the requests the \
+                 target served in the window (its own /metrics count, the harness's probes included; the driver's \
+                 count when that cannot be read). Null when the target is not a process the harness started \
+                 (`--target URL`).",
     compute: Compute::Strategy(|s| s.target_cpu_us_per_request),
     words: None,
 };
@@ -542,10 +544,11 @@ pub static STORE_OPS_PER_REQUEST: Figure = Figure {
     unit: Unit::Number,
     better: Better::Lower,
     tracked: true,
-    definition: "Commands the store executed between the snapshots at the start and the end of the measured \
-                 window, read from the store itself (Redis `INFO commandstats`, or the memory store's counters in \
-                 the target's /metrics) with the harness's own snapshot commands left out, divided by the requests \
-                 completed in the window. Null when the store could not be observed.",
+    definition: "Commands the store executed between the snapshots at the start and the end of the measured window, \
+                 read from the store itself (Redis `INFO commandstats`, or the memory store's counters in the \
+                 target's /metrics) with the harness's own snapshot commands left out, divided by the requests the \
+                 target served in the window (its own /metrics count, the harness's probes included; the driver's \
+                 count when that cannot be read). Null when the store could not be observed.",
     compute: Compute::Strategy(|s| s.store.ops_per_request),
     words: None,
 };
@@ -558,8 +561,9 @@ pub static STORE_CPU_US_PER_REQUEST: Figure = Figure {
     better: Better::Lower,
     tracked: false,
     definition: "The store process's CPU time (user + system, Redis `INFO cpu`) over the measured window, less the \
-                 time spent in the harness's own snapshot commands, divided by the requests completed in it. Null \
-                 for the in-process memory store and external targets.",
+                 time spent in the harness's own snapshot commands, divided by the requests the target served in the \
+                 window (its own /metrics count, the harness's probes included; the driver's count when that cannot \
+                 be read). Null for the in-process memory store and external targets.",
     compute: Compute::Strategy(|s| s.store.cpu_us_per_request),
     words: None,
 };
@@ -572,7 +576,9 @@ pub static STORE_NET_BYTES_PER_REQUEST: Figure = Figure {
     better: Better::Lower,
     tracked: false,
     definition: "Bytes the store received and sent over all its clients (Redis `INFO stats` network counters) over \
-                 the measured window, less the snapshots' own, divided by the requests completed in it.",
+                 the measured window, less the snapshots' own, divided by the requests the target served in the \
+                 window (its own /metrics count, the harness's probes included; the driver's count when that cannot \
+                 be read).",
     compute: Compute::Strategy(|s| s.store.net_bytes_per_request),
     words: None,
 };

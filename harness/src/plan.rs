@@ -12,7 +12,7 @@ use std::time::Duration;
 use clap::Args;
 
 use crate::scenario::{
-    self, LoadedScenario, Mode, Outage, Scenario, ScenarioError, StoreChoice, StoreOptions, ThresholdEntry,
+    self, LoadedScenario, Mode, Outage, OutageMode, Scenario, ScenarioError, StoreChoice, StoreOptions, ThresholdEntry,
 };
 use crate::targets::config::{Alg, AuthzSource, StrategyKind, parse_duration};
 
@@ -204,6 +204,8 @@ pub struct Variant {
     /// Added latency per store round trip (through a delay proxy); `None`: targets talk to the store
     /// directly.
     pub store_delay: Option<Duration>,
+    /// `matrix.store.outage_mode`: this variant's `[store.outage]` mode; `None`: the table's own.
+    pub outage_mode: Option<OutageMode>,
 }
 
 impl Variant {
@@ -247,6 +249,10 @@ pub struct RunPlan {
     pub progress: bool,
     /// Repetitions of every variant (`--repeat`), run interleaved; 1 = a single run.
     pub repeat: u32,
+    /// The availability prober runs through every measured window (`[probe] availability`).
+    pub availability_prober: bool,
+    /// How long the store is paused after each measured window; None: no store-down check.
+    pub store_down_pause: Option<Duration>,
     /// The scenario after overrides, as TOML (recorded in report.json).
     pub resolved_toml: String,
 }
@@ -338,6 +344,9 @@ pub fn build_from(loaded: LoadedScenario, args: &RunArgs) -> Result<RunPlan, Pla
         // `RunArgs::default()` has 0; clap's default is 1.
         repeat: args.repeat.max(1),
         resolved_toml,
+        availability_prober: sc.probe.availability.unwrap_or(false),
+        store_down_pause: Some(sc.probe.store_down_pause.map_or(DEFAULT_STORE_DOWN_PAUSE, |d| d.0))
+            .filter(|d| !d.is_zero()),
     })
 }
 
@@ -358,6 +367,8 @@ fn parse_store_arg(s: &str) -> Result<StoreArg, String> {
         .map(|kind| StoreArg { kind, url: None })
         .map_err(|_| format!("expected auto, memory, redis, cluster, postgres or a postgres:// URL, got `{s}`"))
 }
+/// How long the store is paused after each measured window unless the scenario says otherwise.
+pub const DEFAULT_STORE_DOWN_PAUSE: Duration = Duration::from_millis(800);
 
 /// The flags, written into the scenario so the resolved TOML shows what ran.
 fn apply_flags(sc: &mut Scenario, args: &RunArgs) -> Result<(), PlanError> {
@@ -716,6 +727,7 @@ fn applies(key: &str, s: StrategyKind) -> bool {
         "alg" | "pad_bytes" | "scopes" => s.uses_jwt(),
         "roles" | "authz" | "store.delay" => s.profile().has_credential(),
         "fail_open" => s.profile().fail_open,
+        "access_ttl" | "leeway" => s.uses_jwt(),
         _ => true,
     }
 }
@@ -732,6 +744,12 @@ pub enum AxisValue {
     Connections(usize),
     FailOpen(bool),
     StoreDelay(Duration),
+    /// JWT strategies: the access-token lifetime.
+    AccessTtl(Duration),
+    /// JWT strategies: the clock-skew leeway on `exp`.
+    Leeway(Duration),
+    /// How the `[store.outage]` stops the store.
+    OutageMode(OutageMode),
 }
 
 impl AxisValue {
@@ -747,6 +765,9 @@ impl AxisValue {
             AxisValue::Connections(_) => "connections",
             AxisValue::FailOpen(_) => "fail_open",
             AxisValue::StoreDelay(_) => "store.delay",
+            AxisValue::AccessTtl(_) => "access_ttl",
+            AxisValue::Leeway(_) => "leeway",
+            AxisValue::OutageMode(_) => "store.outage_mode",
         }
     }
 
@@ -762,6 +783,8 @@ impl AxisValue {
             AxisValue::RatePerSec(r) => r.to_string(),
             AxisValue::FailOpen(b) => b.to_string(),
             AxisValue::StoreDelay(d) => delay_coord(d),
+            AxisValue::AccessTtl(d) | AxisValue::Leeway(d) => scenario::format_duration(d),
+            AxisValue::OutageMode(m) => m.name().to_owned(),
         }
     }
 
@@ -777,6 +800,9 @@ impl AxisValue {
             AxisValue::Connections(n) => v.connections = n,
             AxisValue::FailOpen(b) => v.target.fail_open = b,
             AxisValue::StoreDelay(d) => v.store_delay = Some(d),
+            AxisValue::AccessTtl(d) => v.target.access_ttl = Some(d),
+            AxisValue::Leeway(d) => v.target.leeway = d,
+            AxisValue::OutageMode(m) => v.outage_mode = Some(m),
         }
     }
 }
@@ -787,6 +813,7 @@ struct VariantDraft {
     connections: usize,
     rate_per_sec: Option<f64>,
     store_delay: Option<Duration>,
+    outage_mode: Option<OutageMode>,
 }
 
 /// Every swept `[matrix]` key with its values, in a fixed order.
@@ -800,6 +827,11 @@ fn axes(m: &scenario::Matrix) -> Result<Vec<Vec<AxisValue>>, PlanError> {
     }
     let delays: Option<Vec<Duration>> =
         m.store.as_ref().and_then(|s| s.delay.as_ref()).map(|v| v.iter().map(|d| d.0).collect());
+    let durations = |v: &Option<Vec<scenario::Dur>>| -> Option<Vec<Duration>> {
+        v.as_ref().map(|v| v.iter().map(|d| d.0).collect())
+    };
+    let (access_ttls, leeways) = (durations(&m.access_ttl), durations(&m.leeway));
+    let outage_modes = m.store.as_ref().and_then(|s| s.outage_mode.as_deref());
     let all = vec![
         axis("alg", m.alg.as_deref(), AxisValue::Alg)?,
         axis("pad_bytes", m.pad_bytes.as_deref(), AxisValue::PadBytes)?,
@@ -810,6 +842,9 @@ fn axes(m: &scenario::Matrix) -> Result<Vec<Vec<AxisValue>>, PlanError> {
         axis("connections", m.connections.as_deref(), AxisValue::Connections)?,
         axis("fail_open", m.fail_open.as_deref(), AxisValue::FailOpen)?,
         axis("store.delay", delays.as_deref(), AxisValue::StoreDelay)?,
+        axis("access_ttl", access_ttls.as_deref(), AxisValue::AccessTtl)?,
+        axis("leeway", leeways.as_deref(), AxisValue::Leeway)?,
+        axis("store.outage_mode", outage_modes, AxisValue::OutageMode)?,
     ];
     Ok(all.into_iter().filter(|a| !a.is_empty()).collect())
 }
@@ -843,6 +878,9 @@ fn expand(
     if traffic.mode == Mode::Closed && axes.iter().any(|a| a[0].key() == "rate") {
         return invalid("matrix.rate needs open loop (traffic.mode = \"open\")");
     }
+    if store.outage.is_none() && axes.iter().any(|a| a[0].key() == "store.outage_mode") {
+        return invalid("matrix.store.outage_mode needs a [store.outage] table (when and how long)");
+    }
     let mut out: Vec<Variant> = Vec::new();
     for &strategy in strategies {
         for point in points(&axes, strategy) {
@@ -865,6 +903,7 @@ fn variant(
         connections: traffic.connections,
         rate_per_sec: None,
         store_delay: store.delay,
+        outage_mode: None,
     };
     for v in &point {
         v.apply(&mut draft);
@@ -899,7 +938,15 @@ fn variant(
         let c: Vec<String> = coords.iter().map(|(k, v)| format!("{k}={v}")).collect();
         format!("{} {}", strategy.name(), c.join(" "))
     };
-    Ok(Variant { label, strategy, point, target: draft.target, schedule, store_delay: draft.store_delay })
+    Ok(Variant {
+        label,
+        strategy,
+        point,
+        target: draft.target,
+        schedule,
+        store_delay: draft.store_delay,
+        outage_mode: draft.outage_mode,
+    })
 }
 
 /// `[target]` and `[target.<strategy>]` with defaults.

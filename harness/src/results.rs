@@ -142,6 +142,67 @@ pub struct StrategyResult {
     /// `harness/src/repeats.rs`). Absent for a single run.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub repeats: Vec<StrategyResult>,
+    /// Who sent the requests the target served in the measured window, and which count divides the
+    /// per-request figures; null in results written before it existed.
+    #[serde(default)]
+    pub requests_accounting: Option<RequestAccounting>,
+    /// The store-down column, measured: a short store pause after the measured window (so it
+    /// skews nothing measured); null when none was run (memory store, `--target`, an in-window
+    /// outage already measured it, or the scenario turned it off).
+    #[serde(default)]
+    pub store_down: Option<StoreDownCheck>,
+}
+
+/// The requests of one measured window, counted by the target and by the harness's senders.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct RequestAccounting {
+    /// Requests the target answered in the window, by its own `/metrics` counter
+    /// (`authbench_requests_total`, every route but `/metrics`); null when it could not be read.
+    pub target_requests: Option<u64>,
+    /// Requests the driver completed in the window (the same as `requests`).
+    pub driver_requests: u64,
+    /// Requests the availability prober sent in the window (polls and re-logins): the harness's own.
+    pub prober_requests: u64,
+    /// Revocation-probe requests inside the window: 0, the probe runs after it.
+    pub revocation_probe_requests_in_window: u64,
+    /// Requests the target answered while the revocation probe ran after the window (its count).
+    pub revocation_probe_requests_after_window: Option<u64>,
+    /// `target_requests - driver_requests - prober_requests`: requests in flight at the window's
+    /// edges (negative: the driver counted answers the target had counted before the window).
+    pub unaccounted_requests: Option<i64>,
+    /// `target` or `driver`: the count that divides target CPU, store operations, store CPU and
+    /// store network per request.
+    pub per_request_denominator: String,
+}
+
+/// What a short store pause after the measured window did to one strategy's target, seen by a
+/// prober polling `GET /api/resource` with a valid credential and `POST /login`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct StoreDownCheck {
+    /// `pause` (SIGSTOP, then SIGCONT).
+    pub mode: String,
+    /// How long the store was stopped.
+    pub duration_ms: f64,
+    /// api answers by phase (`before`, `during`, `after` the pause, by when the answer arrived)
+    /// and status (`200`, `503`, `timeout`, `error`).
+    pub api: BTreeMap<String, BTreeMap<String, u64>>,
+    /// login answers, the same way.
+    pub login: BTreeMap<String, BTreeMap<String, u64>>,
+    /// Measured behaviour of api requests while the store was down: `unaffected` (all 200),
+    /// `fails closed` (no 200), `fails open` (200 while the store check failed; fail-open targets),
+    /// `mixed`, or `not measured` (no answer arrived during the pause).
+    pub api_behaviour: String,
+    /// The same for logins.
+    pub login_behaviour: String,
+    /// From the pause's end to the first 200 for an api poll sent after it; null if none came.
+    pub api_recovery_ms: Option<f64>,
+    /// From the pause's end to the first 200 for a login sent after it; null if none came.
+    pub login_recovery_ms: Option<f64>,
+    /// The behaviour the strategy's profile expects (`api/login`, as above); null until strategy
+    /// profiles carry one.
+    pub expected: Option<String>,
+    /// Whether the measured behaviour matched `expected`; null without an expectation.
+    pub matches_expected: Option<bool>,
 }
 
 /// Latency added to every store round trip by the harness's delay proxy.
@@ -189,6 +250,27 @@ pub struct OutageResult {
     /// design checked against what was measured. Null without answers.
     #[serde(default)]
     pub design_match_share: Option<f64>,
+    /// Kill mode: what losing the store's data cost; null in pause mode.
+    #[serde(default)]
+    pub kill_cost: Option<KillCost>,
+}
+
+/// What a kill-mode outage cost: the store came back empty, so every credential it held was lost.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct KillCost {
+    /// Keys the store held just before the kill (sessions, refresh families, denylist entries),
+    /// read from its `INFO keyspace`: the credentials (or revocations) lost; null if unread.
+    pub store_keys_lost: Option<u64>,
+    /// Requests the driver sent with a credential it held valid that were refused, over the
+    /// measured window (the engine's `unexpected_deny`; without the kill it is about 0): the users
+    /// logged out by it.
+    pub unexpected_deny: u64,
+    /// Logins (any answer) per second over the measured window, from the engine's histograms.
+    pub logins_per_second: Vec<u64>,
+    /// Median logins per second before the outage.
+    pub logins_per_s_before: Option<f64>,
+    /// Most logins in one second from the outage on: the re-login storm.
+    pub logins_peak_per_s_after: Option<u64>,
 }
 
 /// A signing-key rotation (`POST /admin/rotate-key`) and what followed.
@@ -271,6 +353,15 @@ pub struct RevocationWindow {
     pub bounded: bool,
     /// Longest window actually observed (credential still accepted), ms.
     pub observed_max: Option<f64>,
+    /// The access token's lifetime (`exp - iat` of the probed tokens), seconds; null without JWTs.
+    #[serde(default)]
+    pub access_ttl_s: Option<f64>,
+    /// The target's `--leeway`, seconds; null without JWTs.
+    #[serde(default)]
+    pub leeway_s: Option<f64>,
+    /// How often the revoked credential was presented again (the window's resolution), ms.
+    #[serde(default)]
+    pub poll_interval_ms: Option<f64>,
 }
 
 /// Whether the driver kept its schedule (open loop) and its own CPU.

@@ -26,10 +26,10 @@ use crate::progress::Progress;
 use crate::report::{OpLatency, RunLatency};
 use crate::results::LatencySummary;
 use crate::results::{
-    Errors, OutageResult, Report, RevocationWindow, RotationResult, SCHEMA_VERSION, ScenarioInfo, ScheduleHealth,
-    StoreDistance, StrategyResult, ThresholdResult, TrafficInfo,
+    Errors, KillCost, OutageResult, Report, RevocationWindow, RotationResult, SCHEMA_VERSION, ScenarioInfo,
+    ScheduleHealth, StoreDistance, StoreDownCheck, StrategyResult, ThresholdResult, TrafficInfo,
 };
-use crate::scenario::Outage;
+use crate::scenario::{Outage, OutageMode};
 
 /// Driver CPU above this share of its cores means the driver may have been the bottleneck.
 const DRIVER_SATURATED_PERCENT: f64 = 90.0;
@@ -274,6 +274,8 @@ struct Driven {
     probe_log: Option<ProbeLog>,
     /// Whether the store outage was injected (it is reported only then).
     outage_ran: bool,
+    /// Kill mode: the keys the store held when it was killed (what the kill lost).
+    keys_lost: Option<u64>,
     /// When the signing key was rotated, and the new key id.
     rotated: Option<(Instant, Option<String>)>,
 }
@@ -287,11 +289,12 @@ impl VariantCtx<'_> {
         let (driven, progress) = self.drive(environment, &venv, stop, &mut warnings).await?;
         let admin_key = environment.admin_key.as_deref();
         let revocation = self.probe_revocation(&venv.base_url, admin_key, &driven, &progress).await;
+        let after_window = self.after_window(environment, &venv, &driven, revocation.probes).await;
         progress.finish(if driven.out.interrupted { "interrupted" } else { "done" });
         if let Err(e) = venv.stop().await {
             warnings.push(format!("{}: stopping the target: {e:#}", self.variant.label));
         }
-        let result = self.assemble(&driven, revocation, &mut warnings);
+        let result = self.assemble(&driven, revocation, after_window, &mut warnings);
         self.write_exports(&driven.out)?;
         let interrupted = driven.out.interrupted;
         Ok(VariantDone { result, latency: latency_by_op(driven.out), interrupted, warnings })
@@ -312,19 +315,20 @@ impl VariantCtx<'_> {
         let total = plan.measured_duration().map(|d| d + plan.warmup);
         let progress = Progress::start(plan.progress, &variant.label, total, plan.warmup, engine.live());
         let rotation = plan.rotation.filter(|_| variant.strategy.uses_jwt());
-        let prober_creds =
-            if (plan.outage.is_some() || rotation.is_some()) && variant.strategy.profile().has_credential() {
-                Some(availability::ProberCredentials::login(&venv.base_url, variant.strategy).await?)
-            } else {
-                None
-            };
+        let outage = self.outage();
+        let wants_prober = outage.is_some() || rotation.is_some() || plan.availability_prober;
+        let prober_creds = if wants_prober && variant.strategy.profile().has_credential() {
+            Some(availability::ProberCredentials::login(&venv.base_url, variant.strategy).await?)
+        } else {
+            None
+        };
         let t0 = Instant::now();
-        let window = Window::new(t0, plan);
+        let window = Window::new(t0, plan, outage);
         let prober = match (prober_creds, window.end) {
             (Some(c), Some(end)) => Some(Prober::spawn(c, &venv.base_url, window.start, end, window.outage)),
             _ => None,
         };
-        let events = TimedEvents::schedule(&environment.store, venv, admin_key, window.start, plan.outage, rotation);
+        let events = TimedEvents::schedule(&environment.store, venv, admin_key, window.start, outage, rotation);
         let source = environment.store.source(venv.target.is_some());
         let target_pid = venv.target.as_ref().map(|t| t.pid);
         let snap_before = async {
@@ -333,13 +337,55 @@ impl VariantCtx<'_> {
         };
         let (out, before) = tokio::join!(engine.run(t0, stop), snap_before);
         let out = out?;
-        let (outage_ran, rotated) = events.finish(&variant.label, &mut environment.store, warnings).await;
+        let (outage_ran, keys_lost, rotated) = events.finish(&variant.label, &mut environment.store, warnings).await;
         let probe_log = match prober {
             Some(p) => Some(p.finish().await),
             None => None,
         };
         let after = Snapshots::take(&source, target_pid, &venv.base_url).await;
-        Ok((Driven { out, before, after, probe_log, outage_ran, rotated }, progress))
+        Ok((Driven { out, before, after, probe_log, outage_ran, keys_lost, rotated }, progress))
+    }
+
+    /// The run's `[store.outage]`, in this variant's `matrix.store.outage_mode` if it sweeps one.
+    fn outage(&self) -> Option<Outage> {
+        self.plan.outage.map(|o| Outage { mode: self.variant.outage_mode.unwrap_or(o.mode), ..o })
+    }
+
+    /// After-window phase: the target's counters after the revocation probes (they fall outside
+    /// the window), then the store-down check (a short store pause, so it skews nothing measured).
+    async fn after_window(
+        &self,
+        environment: &Environment,
+        venv: &VariantEnv,
+        driven: &Driven,
+        revocation_probes: u64,
+    ) -> AfterWindow {
+        let counters = match revocation_probes {
+            0 => None,
+            _ => collect::accounting::read_counters(&venv.base_url).await.ok(),
+        };
+        let store_down = self.store_down(environment, venv, driven.out.interrupted).await;
+        AfterWindow { counters, store_down }
+    }
+
+    /// The store-down check, when the plan asks for one, the run started the target and owns a
+    /// private redis-server (not after an interrupt, nor when an outage in the window measured it).
+    async fn store_down(
+        &self,
+        environment: &Environment,
+        venv: &VariantEnv,
+        interrupted: bool,
+    ) -> Option<anyhow::Result<StoreDownCheck>> {
+        let plan = self.plan;
+        let pause = plan.store_down_pause.filter(|_| venv.target.is_some() && !interrupted && plan.outage.is_none())?;
+        let (store_pid, store_port) = environment.store.redis_process()?;
+        let check_plan = collect::store_down::StoreDownPlan {
+            store_pid,
+            store_port,
+            pause,
+            transport: self.variant.strategy.profile().transport,
+        };
+        Some(collect::store_down::check(&venv.base_url, check_plan).await)
     }
 
     fn engine_config(&self, base_url: &str, admin_key: Option<&str>) -> EngineConfig {
@@ -385,18 +431,36 @@ impl VariantCtx<'_> {
     }
 
     /// Assemble phase: the variant's figures from what the drive phase measured.
-    fn assemble(&self, d: &Driven, revocation: RevocationWindow, warnings: &mut Vec<String>) -> StrategyResult {
+    fn assemble(
+        &self,
+        d: &Driven,
+        revocation: RevocationWindow,
+        after_window: AfterWindow,
+        warnings: &mut Vec<String>,
+    ) -> StrategyResult {
         let (plan, variant) = (self.plan, self.variant);
         let mut result = strategy_result(variant, &d.out, &d.before, &d.after, revocation, self.env, warnings);
+        let prober_requests = d.probe_log.as_ref().map_or(0, ProbeLog::requests);
+        let mut accounting = collect::accounting::reconcile(
+            d.before.counters.as_ref(),
+            d.after.counters.as_ref(),
+            result.requests,
+            prober_requests,
+        );
+        accounting.revocation_probe_requests_after_window =
+            after_window.counters.zip(d.after.counters.as_ref()).map(|(p, a)| p.requests.saturating_sub(a.requests));
+        collect::accounting::apply(&mut result, accounting);
+        result.store_down = store_down_result(after_window.store_down, variant, warnings);
         result.store_distance = variant.store_delay.map(|d| StoreDistance {
             delay_ms: d.as_secs_f64() * 1e3,
             jitter_ms: plan.store_jitter.as_secs_f64() * 1e3,
         });
-        if let (Some(o), Some(log), true) = (plan.outage, &d.probe_log, d.outage_ran) {
+        if let (Some(o), Some(log), true) = (self.outage(), &d.probe_log, d.outage_ran) {
             let design =
                 availability::design_check(variant.strategy, variant.target.authz, variant.target.fail_open, log);
             let mut outage = outage_result(o, log, variant.target.fail_open, result.outcomes.unexpected_allow);
             (outage.design_status, outage.design_match_share) = (design.design_status, design.design_match_share);
+            outage.kill_cost = (o.mode == OutageMode::Kill).then(|| kill_cost(&d.out, o.at.0, d.keys_lost, &result));
             result.outage = Some(outage);
         }
         if let (Some(r), Some((rotated_at, kid))) = (plan.rotation, &d.rotated) {
@@ -417,6 +481,58 @@ impl VariantCtx<'_> {
     }
 }
 
+/// What happened after the measured window, for the assemble phase.
+struct AfterWindow {
+    /// The target's counters after the revocation probes (`None` when none were sent).
+    counters: Option<collect::accounting::TargetCounters>,
+    /// The store-down check, if one ran.
+    store_down: Option<anyhow::Result<StoreDownCheck>>,
+}
+
+/// The store-down check as a result, compared with what the strategy's profile says it does.
+fn store_down_result(
+    check: Option<anyhow::Result<StoreDownCheck>>,
+    variant: &Variant,
+    warnings: &mut Vec<String>,
+) -> Option<StoreDownCheck> {
+    match check? {
+        Ok(mut c) => {
+            let expected = collect::store_down::expected_behaviour(
+                variant.strategy,
+                variant.target.authz,
+                variant.target.fail_open,
+            );
+            if let Some(w) = collect::store_down::compare_with_expected(&mut c, Some(expected)) {
+                warnings.push(format!("{}: {w}", variant.label));
+            }
+            Some(c)
+        }
+        Err(e) => {
+            warnings.push(format!("{}: the store-down check failed: {e:#}", variant.label));
+            None
+        }
+    }
+}
+
+/// What a kill-mode outage at `at` cost: the keys the store lost and the re-login storm.
+fn kill_cost(
+    out: &EngineOutput,
+    at: std::time::Duration,
+    store_keys_lost: Option<u64>,
+    result: &StrategyResult,
+) -> KillCost {
+    let logins = logins_per_second(out);
+    let at_s = at.as_secs() as usize;
+    let before: Vec<u64> = logins.iter().take(at_s).copied().collect();
+    KillCost {
+        store_keys_lost,
+        unexpected_deny: result.outcomes.unexpected_deny,
+        logins_per_s_before: median(&before),
+        logins_peak_per_s_after: logins.iter().skip(at_s).copied().max(),
+        logins_per_second: logins,
+    }
+}
+
 /// The measured window of one variant, from the engine's start `t0`.
 struct Window {
     start: Instant,
@@ -427,12 +543,12 @@ struct Window {
 }
 
 impl Window {
-    fn new(t0: Instant, plan: &RunPlan) -> Window {
+    fn new(t0: Instant, plan: &RunPlan, outage: Option<Outage>) -> Window {
         let start = t0 + plan.warmup;
         Window {
             start,
             end: plan.measured_duration().map(|d| start + d),
-            outage: plan.outage.map(|o| OutageWindow { at: o.at.0, duration: o.duration.0 }),
+            outage: outage.map(|o| OutageWindow { at: o.at.0, duration: o.duration.0 }),
         }
     }
 }
@@ -440,7 +556,8 @@ impl Window {
 /// The events a variant's measured window may hold besides the traffic, each a task that sleeps
 /// until its time.
 struct TimedEvents {
-    outage: Option<JoinHandle<OutageEnd>>,
+    /// Ends with the outage's end and, in kill mode, the keys the store held when it was killed.
+    outage: Option<JoinHandle<(Option<u64>, OutageEnd)>>,
     /// Ends with when the key was rotated and the answer (the new key id).
     rotation: Option<JoinHandle<(Instant, anyhow::Result<Option<String>>)>>,
 }
@@ -454,7 +571,17 @@ impl TimedEvents {
         outage: Option<Outage>,
         rotation: Option<RotationPlan>,
     ) -> TimedEvents {
-        let outage = outage.and_then(|o| store.schedule_outage(measure_start + o.at.0, o));
+        // Kill mode: what the store held is what the kill loses, read just before it.
+        let url = store.redis_url();
+        let outage = outage.and_then(|o| {
+            let keys = async move {
+                match (o.mode, url) {
+                    (OutageMode::Kill, Some(u)) => collect::snapshot(&u).await.ok().map(|s| s.keys),
+                    _ => None,
+                }
+            };
+            store.schedule_outage(measure_start + o.at.0, o, keys)
+        });
         let rotation = match (rotation, admin_key) {
             (Some(r), Some(key)) => {
                 let (base, key) = (venv.base_url.clone(), key.to_owned());
@@ -469,20 +596,21 @@ impl TimedEvents {
         TimedEvents { outage, rotation }
     }
 
-    /// Wait for both; whether the outage ran, and when (and to which key id) the key was rotated.
-    /// After a kill-mode outage the store's fresh server takes the killed one's place.
+    /// Wait for both; whether the outage ran (and the keys a kill lost), and when (and to which key
+    /// id) the key was rotated. After a kill-mode outage the store's fresh server takes the killed
+    /// one's place.
     async fn finish(
         self,
         label: &str,
         store: &mut Store,
         warnings: &mut Vec<String>,
-    ) -> (bool, Option<(Instant, Option<String>)>) {
-        let mut outage_ran = false;
+    ) -> (bool, Option<u64>, Option<(Instant, Option<String>)>) {
+        let (mut outage_ran, mut keys_lost) = (false, None);
         match self.outage {
             None => {}
             Some(task) => match task.await {
-                Ok(Ok(restarted)) => {
-                    outage_ran = true;
+                Ok((keys, Ok(restarted))) => {
+                    (outage_ran, keys_lost) = (true, keys);
                     if let Some(r) = restarted {
                         store.replace(r);
                         warnings.push(format!(
@@ -490,7 +618,7 @@ impl TimedEvents {
                         ));
                     }
                 }
-                Ok(Err(e)) => warnings.push(format!("{label}: the store outage could not be injected: {e:#}")),
+                Ok((_, Err(e))) => warnings.push(format!("{label}: the store outage could not be injected: {e:#}")),
                 Err(e) => warnings.push(format!("{label}: the store outage task failed: {e}")),
             },
         }
@@ -508,7 +636,7 @@ impl TimedEvents {
                 }
             },
         };
-        (outage_ran, rotated)
+        (outage_ran, keys_lost, rotated)
     }
 }
 
@@ -715,6 +843,8 @@ fn strategy_result(
         outage: None,
         rotation: None,
         repeats: Vec::new(),
+        requests_accounting: None,
+        store_down: None,
     }
 }
 

@@ -399,6 +399,10 @@ pub struct Matrix {
     pub fail_open: Option<Vec<bool>>,
     /// `store.delay = ["0ms", "1ms", "5ms"]`: the store at several network distances.
     pub store: Option<MatrixStore>,
+    /// JWT strategies: access-token lifetimes (the revocation window of a pure JWT).
+    pub access_ttl: Option<Vec<Dur>>,
+    /// JWT strategies: clock-skew leeways (they add to the revocation window).
+    pub leeway: Option<Vec<Dur>>,
 }
 
 /// Store options swept in `[matrix]` (`store.delay = [...]`).
@@ -406,6 +410,8 @@ pub struct Matrix {
 #[serde(deny_unknown_fields)]
 pub struct MatrixStore {
     pub delay: Option<Vec<Dur>>,
+    /// `store.outage_mode = ["pause", "kill"]`: the `[store.outage]` in each mode, side by side.
+    pub outage_mode: Option<Vec<OutageMode>>,
 }
 
 /// The revocation-window probe run against each target after its traffic.
@@ -416,6 +422,12 @@ pub struct Probe {
     pub revocation_probes: Option<u32>,
     /// How long to keep probing one revoked credential. Default 2s.
     pub revocation_max_wait: Option<Dur>,
+    /// Run the availability prober through the measured window even without an outage or a key
+    /// rotation (its requests are counted, and divide the per-request figures like any other).
+    pub availability: Option<bool>,
+    /// After each strategy's measured window, pause the store this long and record what the target
+    /// does (the store-down column, measured). Default 800ms; "0s" skips it. Private Redis only.
+    pub store_down_pause: Option<Dur>,
 }
 
 /// One `[thresholds]` entry as written, with where it was written.

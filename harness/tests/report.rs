@@ -69,15 +69,21 @@ fn strategy(name: &str, kind: &str, api_p50: u64) -> StrategyResult {
         },
         target_cpu_us_per_request: Some(20.0 + api_p50 as f64 / 10.0),
         revocation_window_ms: match kind {
-            "session" | "jwt-denylist" => {
-                RevocationWindow { p50: Some(0.0), max: Some(0.0), probes: 40, bounded: false, observed_max: Some(0.0) }
-            }
+            "session" | "jwt-denylist" => RevocationWindow {
+                p50: Some(0.0),
+                max: Some(0.0),
+                probes: 40,
+                bounded: false,
+                observed_max: Some(0.0),
+                ..RevocationWindow::default()
+            },
             "jwt" => RevocationWindow {
                 p50: Some(330_000.0),
                 max: Some(330_000.0),
                 probes: 40,
                 bounded: true,
                 observed_max: Some(9_000.0),
+                ..RevocationWindow::default()
             },
             "jwt-refresh" => RevocationWindow {
                 p50: Some(150_000.0),
@@ -85,6 +91,7 @@ fn strategy(name: &str, kind: &str, api_p50: u64) -> StrategyResult {
                 probes: 40,
                 bounded: true,
                 observed_max: Some(9_000.0),
+                ..RevocationWindow::default()
             },
             _ => RevocationWindow::default(),
         },
@@ -109,6 +116,8 @@ fn strategy(name: &str, kind: &str, api_p50: u64) -> StrategyResult {
         outage: None,
         rotation: None,
         repeats: Vec::new(),
+        requests_accounting: None,
+        store_down: None,
     }
 }
 
@@ -563,6 +572,9 @@ fn revocation_sweep_report() -> Report {
                     probes: 5,
                     bounded: false,
                     observed_max: Some(window_ms),
+                    access_ttl_s: Some(ttl as f64),
+                    leeway_s: Some(leeway as f64),
+                    ..RevocationWindow::default()
                 };
                 r.strategies.push(s);
             }

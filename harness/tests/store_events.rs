@@ -132,7 +132,7 @@ fn redis_or_skip() -> bool {
 }
 
 /// Run `authbench run` on a scenario text; the report, validated against results/schema.json.
-fn run(text: &str, out: &Path) -> Report {
+pub(crate) fn run(text: &str, out: &Path) -> Report {
     let file = out.with_extension("toml");
     std::fs::write(&file, text).expect("write scenario");
     let output = Command::new(crate::util::authbench_exe())

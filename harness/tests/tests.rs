@@ -9,6 +9,7 @@ mod environment;
 
 mod engine;
 mod engine_wire;
+mod measure;
 mod run_e2e;
 mod scenario;
 mod store_events;

@@ -65,6 +65,15 @@ pub struct ProbeLog {
     pub first_401_sent: Option<Instant>,
     pub credential_lost: bool,
     pub polls: u64,
+    /// Logins the prober sent after its credential was lost (each one a request to the target).
+    pub relogins: u64,
+}
+
+impl ProbeLog {
+    /// Requests the prober sent to the target: its polls and its re-logins.
+    pub fn requests(&self) -> u64 {
+        self.polls + self.relogins
+    }
 }
 
 /// A running prober; [`Prober::finish`] waits for it and returns what it saw.
@@ -189,6 +198,7 @@ async fn poll_loop(
             _ = tick.tick() => {
                 if need_relogin && last_relogin.is_none_or(|t| t.elapsed() >= RELOGIN_EVERY) {
                     last_relogin = Some(Instant::now());
+                    log.relogins += 1;
                     if let Ok(Ok(c)) = tokio::time::timeout(POLL_TIMEOUT, login(&base, PROBER_USER, transport)).await {
                         valid = c;
                         need_relogin = false;

@@ -12,8 +12,12 @@
 //! - [`machine`]: what the run ran on and with (`Machine`, `ToolInfo`);
 //! - [`revocation`]: the revocation window, probed directly over HTTP;
 //! - [`availability`]: a health prober (store outages, key rotation) and the outage injector;
+//! - [`accounting`]: the requests the target served in the window (its `/metrics`), reconciled with
+//!   the driver's and the probes' counts; the denominator of every per-request figure;
+//! - [`store_down`]: the store-down column measured by a short store pause after the window;
 //! - [`http`]: a tiny HTTP/1.1 client (one connection per request) for probes and setup calls.
 
+pub mod accounting;
 pub mod availability;
 pub mod http;
 pub mod machine;
@@ -22,6 +26,7 @@ pub mod process;
 pub mod redis;
 pub mod revocation;
 pub mod snapshot;
+pub mod store_down;
 
 pub use self::machine::{machine, tool_info};
 pub use self::process::{peak_rss_bytes, self_cpu_time};

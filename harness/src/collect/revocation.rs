@@ -71,7 +71,7 @@ pub async fn probe(
         set.spawn(async move {
             let _slot = slots.acquire_owned().await.ok()?;
             match probe_one(&base, strategy, &key, n, max_wait, leeway).await {
-                Ok(outcome) => Some(outcome),
+                Ok(done) => Some(done),
                 Err(e) => {
                     tracing::warn!(probe = n, "revocation probe skipped: {e:#}");
                     None
@@ -80,12 +80,22 @@ pub async fn probe(
         });
     }
     let mut outcomes = Vec::with_capacity(probes as usize);
+    let mut ttl_s = None;
     while let Some(done) = set.join_next().await {
-        if let Ok(Some(outcome)) = done {
+        if let Ok(Some((outcome, ttl))) = done {
             outcomes.push(outcome);
+            ttl_s = ttl_s.or(ttl);
         }
     }
-    summarize(&outcomes)
+    let mut window = summarize(&outcomes);
+    if window.probes > 0 {
+        window.poll_interval_ms = Some(ms(POLL_INTERVAL));
+        if strategy.uses_jwt() {
+            window.access_ttl_s = ttl_s.map(|t| t as f64);
+            window.leeway_s = Some(leeway.as_secs_f64());
+        }
+    }
+    window
 }
 
 async fn probe_one(
@@ -95,10 +105,11 @@ async fn probe_one(
     n: u32,
     max_wait: Duration,
     leeway: Duration,
-) -> anyhow::Result<ProbeOutcome> {
+) -> anyhow::Result<(ProbeOutcome, Option<u64>)> {
     let user = format!("revprobe-{n}");
     let profile = strategy.profile();
     let cred = login(base, &user, profile.transport).await?;
+    let ttl_s = cred.access_token().and_then(jwt_lifetime_s);
     let status = resource_status(base, &cred).await?;
     anyhow::ensure!(status == 200, "the fresh credential of {user} was refused ({status})");
 
@@ -144,7 +155,7 @@ async fn probe_one(
         check_refresh_dead(base, &cred).await;
     }
     if let Some(sent) = refused_at {
-        return Ok(ProbeOutcome::Refused { window_ms: ms(sent) });
+        return Ok((ProbeOutcome::Refused { window_ms: ms(sent) }, ttl_s));
     }
 
     let observed_ms = last_accepted.map(ms);
@@ -156,7 +167,7 @@ async fn probe_one(
     if bound_ms.is_none() && observed_ms.is_some() {
         tracing::warn!(%user, strategy = %strategy, "a revoked credential without exp was still accepted after {} ms", ms(max_wait));
     }
-    Ok(ProbeOutcome::StillAccepted { observed_ms, bound_ms })
+    Ok((ProbeOutcome::StillAccepted { observed_ms, bound_ms }, ttl_s))
 }
 
 /// Log in `user` over the contract's `POST /login`; the credential the target handed out.
@@ -196,10 +207,20 @@ async fn check_refresh_dead(base: &str, cred: &Grant) {
 
 /// The `exp` claim of a JWT, read without verifying anything (the target already did).
 fn jwt_exp(token: &str) -> Option<u64> {
+    numeric_claim(token, "exp")
+}
+
+/// `exp - iat` of a JWT: the access token's lifetime as the target issued it, seconds.
+fn jwt_lifetime_s(token: &str) -> Option<u64> {
+    numeric_claim(token, "exp")?.checked_sub(numeric_claim(token, "iat")?)
+}
+
+/// A NumericDate claim of a JWT, read without verifying anything.
+fn numeric_claim(token: &str, name: &str) -> Option<u64> {
     let payload = token.split('.').nth(1)?;
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
     let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-    claims["exp"].as_u64().or_else(|| claims["exp"].as_f64().filter(|e| *e >= 0.0).map(|e| e as u64))
+    claims[name].as_u64().or_else(|| claims[name].as_f64().filter(|e| *e >= 0.0).map(|e| e as u64))
 }
 
 fn ms(d: Duration) -> f64 {
@@ -234,6 +255,7 @@ fn summarize(outcomes: &[ProbeOutcome]) -> RevocationWindow {
         probes: outcomes.len() as u64,
         bounded: outcomes.iter().any(|o| matches!(o, ProbeOutcome::StillAccepted { .. })),
         observed_max,
+        ..RevocationWindow::default()
     }
 }
 
@@ -248,6 +270,8 @@ mod tests {
         assert_eq!(jwt_exp(&token), Some(1_700_000_000));
         assert_eq!(jwt_exp("not-a-jwt"), None);
         assert_eq!(jwt_exp(&format!("x.{}.y", enc(r#"{"sub":"a"}"#))), None);
+        let token = format!("{}.{}.sig", enc(r#"{"alg":"HS256"}"#), enc(r#"{"iat":1700000000,"exp":1700000003}"#));
+        assert_eq!(jwt_lifetime_s(&token), Some(3));
     }
 
     #[test]

@@ -4,9 +4,10 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use super::accounting::{TargetCounters, read_counters};
 use super::postgres::PgSnapshot;
 use super::process::{proc_cpu_time, self_cpu_time};
-use super::redis::{InfoSnapshot, metrics_store_ops, snapshot_sum, store_load, store_load_from_metrics};
+use super::redis::{InfoSnapshot, snapshot_sum, store_load, store_load_from_metrics};
 use crate::results::StoreLoad;
 
 /// Where the store's own counters are read.
@@ -28,6 +29,8 @@ pub enum StoreSource {
 pub struct Snapshots {
     /// Redis's counters (summed over a cluster's nodes).
     pub redis: Option<InfoSnapshot>,
+    /// The target's own `/metrics` counters (requests served, store operations); None if unread.
+    pub counters: Option<TargetCounters>,
     /// The memory store's operations by command, from the target's `/metrics` (also read for a
     /// PostgreSQL store without `pg_stat_statements`).
     pub memory_ops: Option<BTreeMap<String, u64>>,
@@ -49,18 +52,20 @@ impl Snapshots {
         let driver_cpu = self_cpu_time();
         let target_cpu = target_pid.and_then(|pid| proc_cpu_time(pid).ok());
         let (mut redis, mut memory_ops, mut postgres) = (None, None, None);
+        let counters = read_counters(base_url).await.ok();
+        let metrics_ops = || counters.as_ref().map(|c| c.store_ops.clone());
         match store {
             StoreSource::Redis(urls) => redis = snapshot_sum(urls).await.ok(),
-            StoreSource::TargetMetrics => memory_ops = metrics_store_ops(base_url).await.ok(),
+            StoreSource::TargetMetrics => memory_ops = metrics_ops(),
             StoreSource::Postgres { server_url, schema, statements } => {
                 postgres = super::postgres::snapshot(server_url, schema, *statements).await.ok();
                 if !statements {
-                    memory_ops = metrics_store_ops(base_url).await.ok();
+                    memory_ops = metrics_ops();
                 }
             }
             StoreSource::None => {}
         }
-        Snapshots { redis, memory_ops, postgres, target_cpu, driver_cpu, at }
+        Snapshots { redis, counters, memory_ops, postgres, target_cpu, driver_cpu, at }
     }
 
     /// Store load between `self` and the later `after`, per request (see [`store_load`]); not

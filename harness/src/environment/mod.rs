@@ -139,15 +139,36 @@ impl Store {
         Ok(())
     }
 
-    /// Start `outage` at `at` on the private redis-server (none without one). The task ends after
-    /// the outage; in kill mode it returns the fresh server now on the port, for [`Store::replace`].
-    pub fn schedule_outage(&self, at: Instant, outage: Outage) -> Option<JoinHandle<OutageEnd>> {
+    /// Start `outage` at `at` on the private redis-server (none without one), running the caller's
+    /// `first` (a reading of the store, say) just before it. The task ends after the outage with
+    /// `first`'s output and, in kill mode, the fresh server now on the port, for [`Store::replace`].
+    pub fn schedule_outage<F>(
+        &self,
+        at: Instant,
+        outage: Outage,
+        first: F,
+    ) -> Option<JoinHandle<(F::Output, OutageEnd)>>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
         let r = self.redis.as_ref()?;
         let (pid, port) = (r.pid(), r.port);
         Some(tokio::spawn(async move {
             tokio::time::sleep_until(at.into()).await;
-            outage::inject_outage(pid, port, outage.mode, outage.duration.0).await
+            let first = first.await;
+            (first, outage::inject_outage(pid, port, outage.mode, outage.duration.0).await)
         }))
+    }
+
+    /// The private redis-server's URL (none without one).
+    pub fn redis_url(&self) -> Option<String> {
+        self.redis.as_ref().map(|r| r.url.clone())
+    }
+
+    /// The private redis-server's process id and port, for a store-down check (none without one).
+    pub fn redis_process(&self) -> Option<(u32, u16)> {
+        self.redis.as_ref().map(|r| (r.pid(), r.port))
     }
 
     /// After a kill-mode outage: the server that now serves the port takes the killed one's place.

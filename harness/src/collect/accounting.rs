@@ -1,0 +1,130 @@
+//! Request accounting over a measured window: how many requests the target itself served, how many
+//! of them were the driver's and how many the harness's own probes, and which count divides the
+//! per-request figures (target CPU, store operations, store CPU and network).
+//!
+//! The target counts every request it answers in `authbench_requests_total{route,status}` on
+//! `GET /metrics`. Two readings, one at each edge of the window, give the requests it served in
+//! between; the `/metrics` route itself is left out (the readings are the harness's, not load).
+//! Everything the target did in the window (CPU, store commands) was done for those requests, the
+//! availability prober's polls included, so they are the denominator; the driver's own count is
+//! kept beside it, and the difference (requests in flight at the window's edges) is shown, not
+//! hidden.
+
+use std::collections::BTreeMap;
+
+use crate::results::{RequestAccounting, StrategyResult};
+
+/// The metric a target counts its answers in.
+const REQUESTS_METRIC: &str = "authbench_requests_total";
+/// The route of the readings themselves, left out of the count.
+const METRICS_ROUTE: &str = "/metrics";
+
+/// One reading of a target's `/metrics` counters.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TargetCounters {
+    /// Requests answered so far, every route but `/metrics`.
+    pub requests: u64,
+    /// Store operations issued so far, by command (the memory store's only load figure).
+    pub store_ops: BTreeMap<String, u64>,
+}
+
+/// Read the target's counters (`GET /metrics`).
+pub async fn read_counters(base_url: &str) -> anyhow::Result<TargetCounters> {
+    let (status, _, body) = super::http::get(base_url, METRICS_ROUTE, &[]).await?;
+    anyhow::ensure!(status == 200, "GET {base_url}{METRICS_ROUTE} answered {status}");
+    let text = String::from_utf8_lossy(&body);
+    Ok(TargetCounters {
+        requests: parse_requests_total(&text),
+        store_ops: super::redis::parse_metrics_store_ops(&text),
+    })
+}
+
+/// Sum of `authbench_requests_total` over every route but `/metrics`.
+pub fn parse_requests_total(text: &str) -> u64 {
+    let mut total = 0u64;
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix(REQUESTS_METRIC).and_then(|r| r.strip_prefix('{')) else { continue };
+        let Some((labels, value)) = rest.rsplit_once('}') else { continue };
+        if labels.split(',').any(|kv| kv.trim() == format!("route=\"{METRICS_ROUTE}\"")) {
+            continue;
+        }
+        let Some(n) = value.split_ascii_whitespace().next().and_then(|v| v.parse::<f64>().ok()) else { continue };
+        if n.is_finite() && n >= 0.0 {
+            total = total.saturating_add(n as u64);
+        }
+    }
+    total
+}
+
+/// The window's accounting from the target's two readings, the driver's count and the prober's.
+pub fn reconcile(
+    before: Option<&TargetCounters>,
+    after: Option<&TargetCounters>,
+    driver_requests: u64,
+    prober_requests: u64,
+) -> RequestAccounting {
+    let target_requests = match (before, after) {
+        (Some(b), Some(a)) => Some(a.requests.saturating_sub(b.requests)),
+        _ => None,
+    };
+    let usable = target_requests.filter(|n| *n > 0);
+    RequestAccounting {
+        target_requests,
+        driver_requests,
+        prober_requests,
+        revocation_probe_requests_in_window: 0,
+        revocation_probe_requests_after_window: None,
+        unaccounted_requests: target_requests.map(|t| t as i64 - driver_requests as i64 - prober_requests as i64),
+        per_request_denominator: if usable.is_some() { "target" } else { "driver" }.to_owned(),
+    }
+}
+
+/// Re-divide `result`'s per-request figures (computed over the driver's requests) by the requests
+/// the target served, and record the accounting. Without a target count they stay as they are.
+pub fn apply(result: &mut StrategyResult, accounting: RequestAccounting) {
+    let driver = accounting.driver_requests;
+    if let Some(served) = accounting.target_requests.filter(|n| *n > 0 && driver > 0) {
+        let scale = driver as f64 / served as f64;
+        let rescale = |v: &mut Option<f64>| {
+            if let Some(x) = v {
+                *x *= scale;
+            }
+        };
+        rescale(&mut result.target_cpu_us_per_request);
+        rescale(&mut result.store.ops_per_request);
+        rescale(&mut result.store.cpu_us_per_request);
+        rescale(&mut result.store.net_bytes_per_request);
+        result.store.ops_by_command.values_mut().for_each(|x| *x *= scale);
+    }
+    result.requests_accounting = Some(accounting);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const METRICS: &str = "# TYPE authbench_requests_total counter\n\
+        authbench_requests_total{strategy=\"session\",route=\"/login\",status=\"200\"} 10\n\
+        authbench_requests_total{strategy=\"session\",route=\"/api/resource\",status=\"200\"} 85\n\
+        authbench_requests_total{strategy=\"session\",route=\"/api/resource\",status=\"401\"} 5\n\
+        authbench_requests_total{strategy=\"session\",route=\"/metrics\",status=\"200\"} 7\n\
+        authbench_store_operations_total{store=\"memory\",command=\"get\"} 90\n";
+
+    #[test]
+    fn counts_every_route_but_metrics() {
+        assert_eq!(parse_requests_total(METRICS), 100);
+        assert_eq!(parse_requests_total(""), 0);
+    }
+
+    #[test]
+    fn reconciles_and_rescales() {
+        let before = TargetCounters { requests: 100, ..TargetCounters::default() };
+        let after = TargetCounters { requests: 1100, ..TargetCounters::default() };
+        let acc = reconcile(Some(&before), Some(&after), 600, 390);
+        assert_eq!(acc.target_requests, Some(1000));
+        assert_eq!(acc.unaccounted_requests, Some(10));
+        assert_eq!(acc.per_request_denominator, "target");
+        let none = reconcile(None, Some(&after), 600, 0);
+        assert_eq!((none.target_requests, none.per_request_denominator.as_str()), (None, "driver"));
+    }
+}
