@@ -56,7 +56,7 @@ async fn target_child_cpu_time_grows_under_load() {
 
 #[tokio::test]
 async fn target_that_fails_to_start_reports_its_stderr() {
-    let args = target_args("session", &["--store", "postgres://nowhere"]);
+    let args = target_args("session", &["--store", "mysql://nowhere"]);
     let err = TargetProcess::spawn(exe(), &args, None).await.unwrap_err();
     let text = format!("{err:#}");
     assert!(text.contains("exited before listening"), "{text}");
