@@ -204,8 +204,8 @@ fn decision_table(h: &mut String, summary: &Summary) {
          second (all operations, all outcomes); target CPU: target process user+system CPU per request; store ops: \
          commands the store executed per request; revocation window: how long a revoked credential was still \
          accepted (\"≤ …, from exp + leeway\": still accepted when probing ended, so only this upper bound is \
-         known); store down: what a store outage injected by this run did, measured by a prober holding a valid \
-         credential, \"not measured\" when the run injected none; unexpected allow: revoked or forged credentials accepted, must be 0.</p>\n",
+         known); store down: what a store outage injected by this run (in the window, or a short pause after it) did, \
+         measured by a prober holding a valid credential, \"not measured\" when the run injected none; unexpected allow: revoked or forged credentials accepted, must be 0.</p>\n",
     );
 }
 

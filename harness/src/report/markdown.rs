@@ -63,8 +63,8 @@ fn decision_table(m: &mut String, summary: &Summary) {
         let _ = writeln!(m, "| {} |", cells.join(" | "));
     }
     m.push_str(
-        "\n*store down*: what a store outage injected by this run did, measured by a prober holding a valid \
-         credential; \"not measured\" when the run injected none. *revocation window* \"≤ …, from exp + leeway\": \
+        "\n*store down*: what a store outage injected by this run (in the window, or a short pause after it) did, \
+         measured by a prober holding a valid credential; \"not measured\" when the run injected none. *revocation window* \"≤ …, from exp + leeway\": \
          the revoked credential was still accepted when probing ended, so only this upper bound is known.\n\n",
     );
 }

@@ -99,7 +99,9 @@ pub struct Summary {
 /// What the store-down cell says: what the injected store outage did, measured by the
 /// availability prober, or "not measured" when the run injected none.
 pub fn store_down_cell(s: &StrategyResult) -> String {
-    let Some(o) = &s.outage else { return fmt::NOT_MEASURED.to_string() };
+    let Some(o) = &s.outage else {
+        return s.store_down.as_ref().map_or_else(|| fmt::NOT_MEASURED.to_string(), store_down_check_cell);
+    };
     let total: u64 = o.during.values().sum();
     let ok = o.during.get("200").copied().unwrap_or(0);
     let failed = total - ok;
@@ -126,6 +128,23 @@ pub fn store_down_cell(s: &StrategyResult) -> String {
         String::new()
     };
     format!("measured ({} {}): {how}{recovery}{open}", o.mode, fmt::ms(o.duration_s * 1000.0))
+}
+
+/// The store-down cell from the short store pause after the measured window: what api and login
+/// did while the store was stopped, and how soon api answered 200 again when it had failed.
+fn store_down_check_cell(d: &crate::results::StoreDownCheck) -> String {
+    let recovery = match d.api_recovery_ms {
+        _ if d.api_behaviour.starts_with("unaffected") => String::new(),
+        Some(r) => format!(", back in {}", fmt::ms(r)),
+        None => ", not back when probing ended".to_string(),
+    };
+    format!(
+        "measured ({} {} after the window): api {}, login {}{recovery}",
+        d.mode,
+        fmt::ms(d.duration_ms),
+        d.api_behaviour,
+        d.login_behaviour
+    )
 }
 
 /// `503 ×176, 200 ×24`: answers by status, most frequent first.
