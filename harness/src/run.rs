@@ -456,10 +456,10 @@ impl VariantCtx<'_> {
             jitter_ms: plan.store_jitter.as_secs_f64() * 1e3,
         });
         if let (Some(o), Some(log), true) = (self.outage(), &d.probe_log, d.outage_ran) {
-            let design =
+            let (status, share) =
                 availability::design_check(variant.strategy, variant.target.authz, variant.target.fail_open, log);
             let mut outage = outage_result(o, log, variant.target.fail_open, result.outcomes.unexpected_allow);
-            (outage.design_status, outage.design_match_share) = (design.design_status, design.design_match_share);
+            (outage.design_status, outage.design_match_share) = (Some(status), share);
             outage.kill_cost = (o.mode == OutageMode::Kill).then(|| kill_cost(&d.out, o.at.0, d.keys_lost, &result));
             result.outage = Some(outage);
         }

@@ -24,7 +24,6 @@ use anyhow::Context;
 use tokio::task::{JoinHandle, JoinSet};
 
 use super::http;
-use crate::results::OutageResult;
 use crate::targets::StrategyKind;
 use crate::targets::config::AuthzSource;
 use crate::targets::strategy::profile::{RouteClass, Transport};
@@ -125,18 +124,14 @@ impl ProberCredentials {
     }
 }
 
-/// The profile's expected api status while the store is down, and the share of the prober's
-/// answers during the outage that had it (the other fields are left default for the caller).
-pub fn design_check(strategy: StrategyKind, authz: AuthzSource, fail_open: bool, log: &ProbeLog) -> OutageResult {
+/// The profile's expected api status while the store is down, and the share (0..1) of the prober's
+/// answers during the outage that had it (None without answers).
+pub fn design_check(strategy: StrategyKind, authz: AuthzSource, fail_open: bool, log: &ProbeLog) -> (u16, Option<f64>) {
     let expected = strategy.profile().store_down(RouteClass::Api, authz, fail_open).status();
     let during = &log.phases[1];
     let total: u64 = during.values().sum();
     let matching = during.get(&expected.to_string()).copied().unwrap_or(0);
-    OutageResult {
-        design_status: Some(expected),
-        design_match_share: (total > 0).then(|| matching as f64 / total as f64),
-        ..OutageResult::default()
-    }
+    (expected, (total > 0).then(|| matching as f64 / total as f64))
 }
 
 impl Prober {
