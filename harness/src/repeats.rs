@@ -85,6 +85,13 @@ fn merge_numbers(numbers: &[&Number], sum: bool) -> Value {
         ints.sort_unstable();
         return Value::from(ints[(ints.len() - 1) / 2]);
     }
+    if let Some(mut ints) = numbers.iter().map(|n| n.as_i64()).collect::<Option<Vec<i64>>>() {
+        if sum {
+            return Value::from(ints.iter().sum::<i64>());
+        }
+        ints.sort_unstable();
+        return Value::from(ints[(ints.len() - 1) / 2]);
+    }
     let floats: Vec<f64> = numbers.iter().filter_map(|n| n.as_f64()).collect();
     let v = if sum { Some(floats.iter().sum()) } else { stats::median(&floats) };
     v.and_then(Number::from_f64).map_or(Value::Null, Value::Number)
@@ -174,7 +181,7 @@ pub fn table(report: &Report) -> Vec<[String; 6]> {
 mod tests {
     use super::*;
     use crate::figures;
-    use crate::results::LatencySummary;
+    use crate::results::{LatencySummary, RequestAccounting};
 
     fn rep(cpu: f64, p50: u64, requests: u64, unexpected_allow: u64, bounded: bool) -> StrategyResult {
         let mut s: StrategyResult = serde_json::from_value(serde_json::json!({
@@ -220,6 +227,19 @@ mod tests {
         assert_eq!((e.median, e.n), (12.0, 5));
         assert!(e.ci.is_some_and(|ci| ci.contains(12.0)));
         assert_eq!(count(&c), 5);
+    }
+
+    #[test]
+    fn signed_counts_of_either_sign_combine_as_integers() {
+        let mut a = rep(12.0, 200, 1000, 0, false);
+        let mut b = rep(12.0, 200, 1000, 0, false);
+        let accounting =
+            |unaccounted| RequestAccounting { unaccounted_requests: Some(unaccounted), ..Default::default() };
+        a.requests_accounting = Some(accounting(-3));
+        b.requests_accounting = Some(accounting(5));
+        let c = combine(vec![a, b]).expect("a negative and a positive count combine");
+        let unaccounted = c.requests_accounting.and_then(|r| r.unaccounted_requests);
+        assert_eq!(unaccounted, Some(-3), "the lower median, still an integer");
     }
 
     #[test]
