@@ -8,11 +8,7 @@ use crate::targets::TargetArgs;
 /// Run a target until Ctrl-C or SIGTERM.
 pub fn main(args: &TargetArgs) -> anyhow::Result<()> {
     let config = args.validate()?;
-    let mut rt = tokio::runtime::Builder::new_multi_thread();
-    if let Some(n) = args.worker_threads {
-        rt.worker_threads(n);
-    }
-    let rt = rt.enable_all().build().context("starting the tokio runtime")?;
+    let rt = runtime(args.worker_threads).context("starting the tokio runtime")?;
     rt.block_on(async move {
         let listener = TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
         let addr = listener.local_addr()?;
@@ -22,6 +18,21 @@ pub fn main(args: &TargetArgs) -> anyhow::Result<()> {
         let _ = std::io::stdout().flush();
         authbench_targets::serve(config, listener, shutdown_signal()).await
     })
+}
+
+/// One worker thread: the current-thread runtime (see `TargetArgs::worker_threads`); otherwise
+/// the multi-thread runtime with the given number of workers.
+fn runtime(worker_threads: Option<usize>) -> std::io::Result<tokio::runtime::Runtime> {
+    let mut builder = match worker_threads {
+        Some(1) => tokio::runtime::Builder::new_current_thread(),
+        Some(n) => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            b.worker_threads(n);
+            b
+        }
+        None => tokio::runtime::Builder::new_multi_thread(),
+    };
+    builder.enable_all().build()
 }
 
 /// Completes on SIGINT or SIGTERM.

@@ -179,10 +179,17 @@ pub struct TargetArgs {
     /// Per-command store timeout in milliseconds; past it the request gets 503.
     #[arg(long, default_value_t = 250)]
     pub store_timeout_ms: u64,
-    /// Store connections in the pool (Redis clients, or PostgreSQL connections).
-    #[arg(long, default_value_t = 4)]
-    pub store_pool_size: usize,
-    /// Serve on a single-threaded runtime (for pinning a target to one core).
+    /// Store connections in the pool. Default: one Redis connection per worker thread (commands
+    /// from concurrent requests are pipelined on it; more connections only spread the same commands
+    /// over more, smaller socket writes, measured in docs/design.md), four PostgreSQL connections
+    /// (a PostgreSQL connection runs one statement at a time).
+    #[arg(long)]
+    pub store_pool_size: Option<usize>,
+    /// Worker threads serving requests (default: one per CPU). With 1 (how the harness runs a
+    /// target pinned to one core) the target runs on tokio's current-thread runtime: no work
+    /// stealing to pay for, and a store command queued by one request is written together with
+    /// those of the requests served after it (measured in docs/design.md, "What a store
+    /// operation costs the target").
     #[arg(long)]
     pub worker_threads: Option<usize>,
     /// jwt-denylist only: when the store fails on the per-request denylist check, allow the
@@ -245,6 +252,22 @@ pub enum StoreSpec {
     Redis(Vec<String>),
     /// One `postgres://` URL (with an optional `schema=` parameter).
     Postgres(String),
+}
+
+impl StoreSpec {
+    /// The pool size when `--store-pool-size` is not given. Redis: one connection per worker
+    /// thread, because a Redis connection pipelines the commands of concurrent requests and a
+    /// larger pool only spreads them over more, smaller socket writes (each a loopback send the
+    /// target pays for). PostgreSQL: four, because a connection runs one statement at a time.
+    pub fn default_pool_size(&self, worker_threads: Option<usize>) -> usize {
+        match self {
+            StoreSpec::Memory => 1,
+            StoreSpec::Redis(_) => {
+                worker_threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+            }
+            StoreSpec::Postgres(_) => 4,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -316,6 +339,7 @@ impl TargetArgs {
         if self.fail_open && !profile.fail_open {
             return Err(ConfigError::FailOpen(self.strategy));
         }
+        let store_pool_size = self.store_pool_size.unwrap_or_else(|| store.default_pool_size(self.worker_threads)).max(1);
         let key_pem = match &self.key_file {
             Some(p) => Some(
                 std::fs::read(p).map_err(|source| ConfigError::KeyFile { path: p.display().to_string(), source })?,
@@ -340,7 +364,7 @@ impl TargetArgs {
             max_body_bytes: self.max_body_bytes,
             max_header_bytes: self.max_header_bytes,
             store_timeout: Duration::from_millis(self.store_timeout_ms),
-            store_pool_size: self.store_pool_size.max(1),
+            store_pool_size,
             fail_open: self.fail_open,
             rotation_overlap: self.rotation_overlap,
         })
@@ -379,5 +403,20 @@ mod tests {
             a.fail_open = true;
             assert_eq!(a.validate().is_ok(), kind == StrategyKind::JWT_DENYLIST, "--fail-open with {kind}");
         }
+    }
+
+    #[test]
+    fn pool_default_is_one_redis_connection_per_worker_and_four_postgres_connections() {
+        let mut a = TargetArgs::new(StrategyKind::SESSION);
+        a.store = "redis://127.0.0.1:1".into();
+        a.worker_threads = Some(1);
+        assert_eq!(a.validate().unwrap().store_pool_size, 1);
+        a.worker_threads = Some(3);
+        assert_eq!(a.validate().unwrap().store_pool_size, 3);
+        a.store_pool_size = Some(8);
+        assert_eq!(a.validate().unwrap().store_pool_size, 8, "an explicit size wins");
+        a.store_pool_size = None;
+        a.store = "postgres://u@h/db".into();
+        assert_eq!(a.validate().unwrap().store_pool_size, 4);
     }
 }

@@ -68,6 +68,21 @@ pub struct Metrics {
     /// Requests allowed *without* their store check because the store failed and the target runs
     /// `--fail-open`: each one is a request whose revocation state was never looked at.
     fail_open_allows: AtomicU64,
+    /// Store operations in flight right now: what the next operation will be pipelined with.
+    store_in_flight: AtomicU64,
+    /// Sum over every store operation of the operations in flight when it started (itself
+    /// included): divided by the operation count, the concurrency the store client worked at,
+    /// which is what its per-operation cost depends on.
+    store_in_flight_at_start: AtomicU64,
+}
+
+/// Marks one store operation in flight until dropped (see [`Metrics::store_started`]).
+pub struct InFlight<'a>(&'a AtomicU64);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Default for Metrics {
@@ -83,6 +98,8 @@ impl Metrics {
             store_ops: std::array::from_fn(|_| AtomicU64::new(0)),
             store_errors: std::array::from_fn(|_| AtomicU64::new(0)),
             fail_open_allows: AtomicU64::new(0),
+            store_in_flight: AtomicU64::new(0),
+            store_in_flight_at_start: AtomicU64::new(0),
         }
     }
 
@@ -95,6 +112,13 @@ impl Metrics {
         if !ok {
             self.store_errors[cmd.index()].fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// One store operation starts; it stays counted in flight until the guard is dropped.
+    pub fn store_started(&self) -> InFlight<'_> {
+        let now = self.store_in_flight.fetch_add(1, Ordering::Relaxed) + 1;
+        self.store_in_flight_at_start.fetch_add(now, Ordering::Relaxed);
+        InFlight(&self.store_in_flight)
     }
 
     /// Count one request allowed unchecked under `--fail-open`.
@@ -162,6 +186,15 @@ impl Metrics {
             out,
             "authbench_fail_open_allows_total{{strategy=\"{strategy}\"}} {}",
             self.fail_open_allows.load(Ordering::Relaxed)
+        );
+        out.push_str(
+            "# HELP authbench_store_in_flight_at_start_total Sum over store operations of the operations in flight when each started (itself included).\n",
+        );
+        out.push_str("# TYPE authbench_store_in_flight_at_start_total counter\n");
+        let _ = writeln!(
+            out,
+            "authbench_store_in_flight_at_start_total{{store=\"{store_kind}\"}} {}",
+            self.store_in_flight_at_start.load(Ordering::Relaxed)
         );
         if let Some(keys) = store_keys {
             out.push_str("# HELP authbench_store_keys Entries held by the in-process store (live or not yet swept).\n");

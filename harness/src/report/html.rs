@@ -446,6 +446,9 @@ fn method_of(h: &mut String, r: &Report) {
             ),
         ],
     );
+    if let Some(line) = super::summary::store_op_cost_line(r) {
+        let _ = writeln!(h, "<p><strong>What a store operation costs the target:</strong> {}</p>", esc(&line));
+    }
     if !r.scenario.description.trim().is_empty() {
         let _ = writeln!(h, "<p><strong>Question:</strong> {}</p>", esc(r.scenario.description.trim()));
     }

@@ -253,7 +253,46 @@ fn latency_vs(s: &StrategyResult, base: Option<&StrategyResult>) -> String {
     }
 }
 
-fn store_part(s: &StrategyResult) -> String {
+/// Target CPU per store operation above the baseline: (target CPU per request − the baseline's)
+/// / store operations per request. An upper bound on what one store round trip costs the target,
+/// since it also holds the strategy's own per-request work. `None` without a baseline, without
+/// CPU figures, or with fewer than 0.5 store operations per request (too few to divide by).
+pub fn target_cpu_us_per_store_op(s: &StrategyResult, base: Option<&StrategyResult>) -> Option<f64> {
+    let cpu = &figures::TARGET_CPU_US_PER_REQUEST;
+    let ops = s.store.ops_per_request.filter(|&o| o >= 0.5)?;
+    let b = base.filter(|b| b.name != s.name)?;
+    Some((cpu.value(s, "")? - cpu.value(b, "")?) / ops)
+}
+
+/// For the method section: what a store operation cost the target in this run, per strategy
+/// that has one; `None` when no strategy's figure could be derived.
+pub fn store_op_cost_line(report: &Report) -> Option<String> {
+    let base = baseline(report)?;
+    let parts: Vec<String> = report
+        .strategies
+        .iter()
+        .filter_map(|s| Some(format!("{} {}", s.name, fmt::with_unit(target_cpu_us_per_store_op(s, Some(base))?, "µs"))))
+        .collect();
+    (!parts.is_empty()).then(|| {
+        format!(
+            "{}: (target CPU per request − {}'s) / store operations per request. An upper bound on one store round \
+             trip as the target pays for it (socket write and read, the client library, waking the request again), \
+             since it also holds the strategy's own check. The target runs on one core with one pipelined Redis \
+             connection; see docs/design.md.",
+            parts.join(", "),
+            base.name
+        )
+    })
+}
+
+fn store_part(s: &StrategyResult, base: Option<&StrategyResult>) -> String {
+    let per_op = target_cpu_us_per_store_op(s, base)
+        .map(|us| format!(", about {} of target CPU per store operation", fmt::with_unit(us, "µs")))
+        .unwrap_or_default();
+    store_ops_part(s) + &per_op
+}
+
+fn store_ops_part(s: &StrategyResult) -> String {
     match s.store.ops_per_request {
         Some(ops) => {
             let cmds: Vec<String> =
@@ -314,7 +353,7 @@ fn tradeoff(s: &StrategyResult, base: Option<&StrategyResult>, smallest: Option<
             s.name,
             latency_vs(s, base),
             cpu_part(s, base),
-            store_part(s),
+            store_part(s, base),
             credential_part(s, smallest),
             figures::revocation_window_text(s),
             store_down_cell(s)

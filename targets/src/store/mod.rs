@@ -164,75 +164,99 @@ impl Store {
         result
     }
 
+    /// Run one operation: counted in flight while it runs, then accounted by its commands.
+    async fn op<T>(&self, cmds: &[Command], run: impl Future<Output = Result<T, StoreError>>) -> Result<T, StoreError> {
+        let in_flight = self.metrics.store_started();
+        let result = run.await;
+        drop(in_flight);
+        self.account(cmds, result)
+    }
+
     pub async fn get(&self, key: &str) -> Result<Option<Bytes>, StoreError> {
-        let r = match &self.backend {
-            Backend::Memory(s) => s.get(key).await,
-            Backend::Redis(s) => s.get(key).await,
-            Backend::Postgres(s) => s.get(key).await,
-        };
-        self.account(&[Command::Get], r)
+        self.op(&[Command::Get], async {
+            match &self.backend {
+                Backend::Memory(s) => s.get(key).await,
+                Backend::Redis(s) => s.get(key).await,
+                Backend::Postgres(s) => s.get(key).await,
+            }
+        })
+        .await
     }
 
     pub async fn mget(&self, keys: &[&str]) -> Result<Vec<Option<Bytes>>, StoreError> {
-        let r = match &self.backend {
-            Backend::Memory(s) => s.mget(keys).await,
-            Backend::Redis(s) => s.mget(keys).await,
-            Backend::Postgres(s) => s.mget(keys).await,
-        };
-        self.account(&[Command::Mget], r)
+        self.op(&[Command::Mget], async {
+            match &self.backend {
+                Backend::Memory(s) => s.mget(keys).await,
+                Backend::Redis(s) => s.mget(keys).await,
+                Backend::Postgres(s) => s.mget(keys).await,
+            }
+        })
+        .await
     }
 
     pub async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), StoreError> {
-        let r = match &self.backend {
-            Backend::Memory(s) => s.set(key, value, ttl).await,
-            Backend::Redis(s) => s.set(key, value, ttl).await,
-            Backend::Postgres(s) => s.set(key, value, ttl).await,
-        };
-        self.account(&[Command::Set], r)
+        self.op(&[Command::Set], async {
+            match &self.backend {
+                Backend::Memory(s) => s.set(key, value, ttl).await,
+                Backend::Redis(s) => s.set(key, value, ttl).await,
+                Backend::Postgres(s) => s.set(key, value, ttl).await,
+            }
+        })
+        .await
     }
 
     pub async fn del(&self, keys: &[&str]) -> Result<u64, StoreError> {
-        let r = match &self.backend {
-            Backend::Memory(s) => s.del(keys).await,
-            Backend::Redis(s) => s.del(keys).await,
-            Backend::Postgres(s) => s.del(keys).await,
-        };
-        self.account(&[Command::Del], r)
+        self.op(&[Command::Del], async {
+            match &self.backend {
+                Backend::Memory(s) => s.del(keys).await,
+                Backend::Redis(s) => s.del(keys).await,
+                Backend::Postgres(s) => s.del(keys).await,
+            }
+        })
+        .await
     }
 
     pub async fn set_xx_get(&self, key: &str, value: &[u8]) -> Result<Option<Bytes>, StoreError> {
-        let r = match &self.backend {
-            Backend::Memory(s) => s.set_xx_get(key, value).await,
-            Backend::Redis(s) => s.set_xx_get(key, value).await,
-            Backend::Postgres(s) => s.set_xx_get(key, value).await,
-        };
-        self.account(&[Command::Set], r)
+        self.op(&[Command::Set], async {
+            match &self.backend {
+                Backend::Memory(s) => s.set_xx_get(key, value).await,
+                Backend::Redis(s) => s.set_xx_get(key, value).await,
+                Backend::Postgres(s) => s.set_xx_get(key, value).await,
+            }
+        })
+        .await
     }
 
     pub async fn sadd(&self, key: &str, member: &str, ttl: Duration) -> Result<(), StoreError> {
-        let r = match &self.backend {
-            Backend::Memory(s) => s.sadd(key, member, ttl).await,
-            Backend::Redis(s) => s.sadd(key, member, ttl).await,
-            Backend::Postgres(s) => s.sadd(key, member, ttl).await,
-        };
-        self.account(&[Command::Sadd, Command::Pexpire], r)
+        self.op(&[Command::Sadd, Command::Pexpire], async {
+            match &self.backend {
+                Backend::Memory(s) => s.sadd(key, member, ttl).await,
+                Backend::Redis(s) => s.sadd(key, member, ttl).await,
+                Backend::Postgres(s) => s.sadd(key, member, ttl).await,
+            }
+        })
+        .await
     }
 
     pub async fn smembers(&self, key: &str) -> Result<Vec<String>, StoreError> {
-        let r = match &self.backend {
-            Backend::Memory(s) => s.smembers(key).await,
-            Backend::Redis(s) => s.smembers(key).await,
-            Backend::Postgres(s) => s.smembers(key).await,
-        };
-        self.account(&[Command::Smembers], r)
+        self.op(&[Command::Smembers], async {
+            match &self.backend {
+                Backend::Memory(s) => s.smembers(key).await,
+                Backend::Redis(s) => s.smembers(key).await,
+                Backend::Postgres(s) => s.smembers(key).await,
+            }
+        })
+        .await
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {
-        let r = match &self.backend {
-            Backend::Memory(s) => s.ping().await,
-            Backend::Redis(s) => s.ping().await,
-            Backend::Postgres(s) => s.ping().await,
-        };
-        self.account(&[Command::Ping], r)
+        self.op(&[Command::Ping], async {
+            match &self.backend {
+                Backend::Memory(s) => s.ping().await,
+                Backend::Redis(s) => s.ping().await,
+                Backend::Postgres(s) => s.ping().await,
+            }
+        })
+        .await
     }
 }
