@@ -597,6 +597,28 @@ pub static STORE_MEMORY_BYTES_PER_SESSION: Figure = Figure {
     words: None,
 };
 
+pub static AUTH_PRIMARY_PATH_PCT: Figure = Figure {
+    key: "auth.primary_path_pct",
+    aliases: &[],
+    label: "api on first path",
+    unit: Unit::Percent,
+    better: Better::Neither,
+    tracked: false,
+    definition: "For a strategy that can verify an api request more than one way (a hybrid: the token where the \
+                 client has one, else the session lookup), the share of the api requests verified in the measured \
+                 window that took the first way its profile names, from the target's own \
+                 `authbench_auth_path_total` counters. Null for strategies with one way.",
+    compute: Compute::Strategy(primary_path_pct),
+    words: None,
+};
+
+fn primary_path_pct(s: &StrategyResult) -> Option<f64> {
+    let kind = crate::targets::config::StrategyKind::from_name(&s.strategy)?;
+    let first = kind.profile().auth_paths.first()?;
+    let total: u64 = s.auth_paths.values().sum();
+    (total > 0).then(|| s.auth_paths.get(*first).copied().unwrap_or(0) as f64 * 100.0 / total as f64)
+}
+
 pub static REVOCATION_WINDOW_MS_P50: Figure = Figure {
     key: "revocation_window_ms.p50",
     aliases: &[],
@@ -738,7 +760,7 @@ pub static ROTATION_LOGINS_PEAK_PER_S_AFTER: Figure = Figure {
 };
 
 /// Every figure, per-operation ones first, in the order the docs list them.
-pub static ALL: [&Figure; 42] = [
+pub static ALL: [&Figure; 43] = [
     &COUNT,
     &MEAN_US,
     &P50_US,
@@ -771,6 +793,7 @@ pub static ALL: [&Figure; 42] = [
     &STORE_CPU_US_PER_REQUEST,
     &STORE_NET_BYTES_PER_REQUEST,
     &STORE_MEMORY_BYTES_PER_SESSION,
+    &AUTH_PRIMARY_PATH_PCT,
     &REVOCATION_WINDOW_MS_P50,
     &REVOCATION_WINDOW_MS_MAX,
     &REVOCATION_WINDOW_MS_OBSERVED_MAX,

@@ -244,6 +244,8 @@ pub struct RunPlan {
     pub thresholds: Vec<ThresholdEntry>,
     pub revoked_fraction: f64,
     pub tampered_fraction: f64,
+    /// Share of users that log in as older clients (`[traffic] legacy_fraction`).
+    pub legacy_fraction: f64,
     pub revocation_probes: u32,
     pub revocation_max_wait: Duration,
     pub progress: bool,
@@ -338,6 +340,7 @@ pub fn build_from(loaded: LoadedScenario, args: &RunArgs) -> Result<RunPlan, Pla
         thresholds: loaded.thresholds,
         revoked_fraction: traffic.revoked_fraction,
         tampered_fraction: traffic.tampered_fraction,
+        legacy_fraction: traffic.legacy_fraction,
         revocation_probes: sc.probe.revocation_probes.unwrap_or(5),
         revocation_max_wait: sc.probe.revocation_max_wait.map_or(Duration::from_secs(2), |d| d.0),
         progress: !args.no_progress,
@@ -431,6 +434,7 @@ struct TrafficPlan {
     timeout: Duration,
     revoked_fraction: f64,
     tampered_fraction: f64,
+    legacy_fraction: f64,
     mode: Mode,
     /// Open loop without a swept rate: the stages every variant runs.
     stages: Option<Vec<RateStage>>,
@@ -474,6 +478,7 @@ impl TrafficPlan {
             timeout,
             revoked_fraction: fraction("revoked_fraction", t.revoked_fraction, 0.01)?,
             tampered_fraction: fraction("tampered_fraction", t.tampered_fraction, 0.005)?,
+            legacy_fraction: fraction("legacy_fraction", t.legacy_fraction, 0.0)?,
             mode,
             stages,
             stop,

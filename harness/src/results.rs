@@ -151,6 +151,11 @@ pub struct StrategyResult {
     /// outage already measured it, or the scenario turned it off).
     #[serde(default)]
     pub store_down: Option<StoreDownCheck>,
+    /// Api requests verified on each of the strategy's verification paths in the measured window
+    /// (from the target's `/metrics`), for strategies with more than one (a hybrid's token and
+    /// session paths); empty otherwise.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub auth_paths: BTreeMap<String, u64>,
 }
 
 /// The requests of one measured window, counted by the target and by the harness's senders.

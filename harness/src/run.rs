@@ -402,6 +402,7 @@ impl VariantCtx<'_> {
             admin_key: admin_key.map(str::to_owned),
             revoked_fraction: plan.revoked_fraction,
             tampered_fraction: plan.tampered_fraction,
+            legacy_users: (plan.legacy_fraction * plan.users as f64).round() as usize,
             workers: self.env.driver_threads,
         }
     }
@@ -450,6 +451,7 @@ impl VariantCtx<'_> {
         accounting.revocation_probe_requests_after_window =
             after_window.counters.zip(d.after.counters.as_ref()).map(|(p, a)| p.requests.saturating_sub(a.requests));
         collect::accounting::apply(&mut result, accounting);
+        result.auth_paths = collect::accounting::auth_paths(d.before.counters.as_ref(), d.after.counters.as_ref());
         result.store_down = store_down_result(after_window.store_down, variant, warnings);
         result.store_distance = variant.store_delay.map(|d| StoreDistance {
             delay_ms: d.as_secs_f64() * 1e3,
@@ -845,6 +847,7 @@ fn strategy_result(
         repeats: Vec::new(),
         requests_accounting: None,
         store_down: None,
+        auth_paths: BTreeMap::new(),
     }
 }
 

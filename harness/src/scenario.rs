@@ -369,6 +369,9 @@ pub struct Traffic {
     pub revoked_fraction: Option<f64>,
     /// Fraction of api requests sent with a tampered credential.
     pub tampered_fraction: Option<f64>,
+    /// Fraction of users that log in as older clients (`"legacy": true`: a strategy migrating
+    /// between credentials hands them the old kind, to be upgraded). Default 0.
+    pub legacy_fraction: Option<f64>,
 }
 
 /// Operation mix: relative weights.

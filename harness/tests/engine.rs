@@ -25,6 +25,7 @@ fn config(base_url: String, strategy: StrategyKind, schedule: Schedule, mix: Mix
         admin_key: Some("k".into()),
         revoked_fraction: 0.2,
         tampered_fraction: 0.1,
+        legacy_users: 0,
         workers: 1,
     }
 }

@@ -123,6 +123,7 @@ async fn run(url: String, requests: u32) -> EngineOutput {
         admin_key: None,
         revoked_fraction: 0.0,
         tampered_fraction: 0.0,
+        legacy_users: 0,
         workers: 1,
     };
     let (_tx, rx) = watch::channel(false);

@@ -339,7 +339,8 @@ impl TargetArgs {
         if self.fail_open && !profile.fail_open {
             return Err(ConfigError::FailOpen(self.strategy));
         }
-        let store_pool_size = self.store_pool_size.unwrap_or_else(|| store.default_pool_size(self.worker_threads)).max(1);
+        let store_pool_size =
+            self.store_pool_size.unwrap_or_else(|| store.default_pool_size(self.worker_threads)).max(1);
         let key_pem = match &self.key_file {
             Some(p) => Some(
                 std::fs::read(p).map_err(|source| ConfigError::KeyFile { path: p.display().to_string(), source })?,

@@ -45,6 +45,9 @@ pub enum ApiError {
     Internal(&'static str),
 }
 
+/// The reason given for an expired token (see [`ApiError::is_token_expired`]).
+pub const TOKEN_EXPIRED: &str = "token expired";
+
 impl ApiError {
     pub const fn unauthorized(reason: &'static str) -> Self {
         ApiError::Unauthorized { reason, bearer: false }
@@ -52,6 +55,12 @@ impl ApiError {
 
     pub const fn bearer(reason: &'static str) -> Self {
         ApiError::Unauthorized { reason, bearer: true }
+    }
+
+    /// Whether this is a token refused only because its `exp` (+ leeway) has passed: a strategy
+    /// that can verify the client another way falls back to it then, and only then.
+    pub fn is_token_expired(&self) -> bool {
+        matches!(self, ApiError::Unauthorized { reason: TOKEN_EXPIRED, .. })
     }
 
     /// The single mapping from error to status code.

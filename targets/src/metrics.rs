@@ -8,6 +8,7 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::store::Command;
+use crate::strategy::profile::MAX_AUTH_PATHS;
 
 /// The routes of the HTTP contract (plus everything else, counted as `other`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,6 +69,9 @@ pub struct Metrics {
     /// Requests allowed *without* their store check because the store failed and the target runs
     /// `--fail-open`: each one is a request whose revocation state was never looked at.
     fail_open_allows: AtomicU64,
+    /// Api requests verified, by the index of the path that verified them (the strategy profile's
+    /// `auth_paths`; index 0 only for a strategy with one path).
+    auth_paths: [AtomicU64; MAX_AUTH_PATHS],
     /// Store operations in flight right now: what the next operation will be pipelined with.
     store_in_flight: AtomicU64,
     /// Sum over every store operation of the operations in flight when it started (itself
@@ -98,6 +102,7 @@ impl Metrics {
             store_ops: std::array::from_fn(|_| AtomicU64::new(0)),
             store_errors: std::array::from_fn(|_| AtomicU64::new(0)),
             fail_open_allows: AtomicU64::new(0),
+            auth_paths: std::array::from_fn(|_| AtomicU64::new(0)),
             store_in_flight: AtomicU64::new(0),
             store_in_flight_at_start: AtomicU64::new(0),
         }
@@ -111,6 +116,13 @@ impl Metrics {
         self.store_ops[cmd.index()].fetch_add(1, Ordering::Relaxed);
         if !ok {
             self.store_errors[cmd.index()].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// One api request verified on path `index` of the strategy's profile.
+    pub fn auth_path(&self, index: usize) {
+        if let Some(counter) = self.auth_paths.get(index) {
+            counter.fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -143,7 +155,8 @@ impl Metrics {
 
     /// Render in Prometheus text exposition format 0.0.4. `store_keys` is the memory store's live
     /// entry count (None on Redis, whose own INFO is authoritative).
-    pub fn render(&self, strategy: &str, store_kind: &str, store_keys: Option<usize>) -> String {
+    /// `auth_paths` names the strategy's api verification paths (its profile's; none for one path).
+    pub fn render(&self, strategy: &str, auth_paths: &[&str], store_kind: &str, store_keys: Option<usize>) -> String {
         let mut out = String::with_capacity(4096);
         out.push_str("# HELP authbench_requests_total Requests answered, by route and status.\n");
         out.push_str("# TYPE authbench_requests_total counter\n");
@@ -187,6 +200,14 @@ impl Metrics {
             "authbench_fail_open_allows_total{{strategy=\"{strategy}\"}} {}",
             self.fail_open_allows.load(Ordering::Relaxed)
         );
+        if !auth_paths.is_empty() {
+            out.push_str("# HELP authbench_auth_path_total Api requests verified, by the path that verified them.\n");
+            out.push_str("# TYPE authbench_auth_path_total counter\n");
+            for (name, counter) in auth_paths.iter().zip(&self.auth_paths) {
+                let n = counter.load(Ordering::Relaxed);
+                let _ = writeln!(out, "authbench_auth_path_total{{strategy=\"{strategy}\",path=\"{name}\"}} {n}");
+            }
+        }
         out.push_str(
             "# HELP authbench_store_in_flight_at_start_total Sum over store operations of the operations in flight when each started (itself included).\n",
         );

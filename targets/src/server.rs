@@ -213,6 +213,9 @@ async fn dispatch<S: Strategy>(app: &App<S>, req: Request<Incoming>) -> (Route, 
 #[serde(deny_unknown_fields)]
 struct LoginBody {
     user: String,
+    /// Ask for the credential an older client holds ([`Strategy::login_legacy`]).
+    #[serde(default)]
+    legacy: bool,
 }
 
 #[derive(Deserialize, Default)]
@@ -234,14 +237,23 @@ async fn login<S: Strategy>(app: &App<S>, req: Request<Incoming>) -> Result<Resp
         return Err(ApiError::BadRequest("user must be 1-64 characters of [A-Za-z0-9_.-]"));
     }
     let offered = offered_owned.as_deref().map_or(Credential::Missing, Credential::Cookie);
-    let grant = app.strategy.login(&body.user, offered).await?;
+    let grant = if body.legacy {
+        app.strategy.login_legacy(&body.user, offered).await?
+    } else {
+        app.strategy.login(&body.user, offered).await?
+    };
     Ok(grant_response(grant))
 }
 
 async fn resource<S: Strategy>(app: &App<S>, req: &Request<Incoming>) -> Result<Response<Body>, ApiError> {
     let principal = app.strategy.authenticate(credential(req, S::PROFILE.transport)).await?;
+    app.metrics.auth_path(principal.path);
     let body = serde_json::json!({ "sub": principal.sub, "roles": principal.roles }).to_string();
-    Ok(json(StatusCode::OK, body))
+    let mut resp = json(StatusCode::OK, body);
+    if let Some(Grant::Session { sid, max_age_secs }) = principal.renewed {
+        set_session_cookie(&mut resp, &sid, max_age_secs);
+    }
+    Ok(resp)
 }
 
 async fn logout<S: Strategy>(app: &App<S>, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
@@ -309,7 +321,7 @@ fn metrics<S: Strategy>(app: &App<S>) -> Response<Body> {
         Backend::Memory(m) => Some(m.len()),
         Backend::Redis(_) | Backend::Postgres(_) => None,
     };
-    let text = app.metrics.render(S::PROFILE.name, app.store.kind(), keys);
+    let text = app.metrics.render(S::PROFILE.name, S::PROFILE.auth_paths, app.store.kind(), keys);
     let mut resp = Response::new(Full::new(Bytes::from(text)));
     resp.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
@@ -411,10 +423,7 @@ fn grant_response(grant: Grant) -> Response<Body> {
         Grant::Anonymous { user } => json(StatusCode::OK, serde_json::json!({ "user": user }).to_string()),
         Grant::Session { sid, max_age_secs } => {
             let mut resp = json(StatusCode::OK, r#"{"session":true}"#.into());
-            let cookie = format!("sid={sid}; HttpOnly; Secure; SameSite=Lax; Path=/; Max-Age={max_age_secs}");
-            if let Ok(v) = HeaderValue::from_str(&cookie) {
-                resp.headers_mut().insert(header::SET_COOKIE, v);
-            }
+            set_session_cookie(&mut resp, &sid, max_age_secs);
             resp
         }
         Grant::Tokens { access_token, expires_in_secs, refresh_token } => {
@@ -430,6 +439,14 @@ fn grant_response(grant: Grant) -> Response<Body> {
             resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             resp
         }
+    }
+}
+
+/// `Set-Cookie: sid=...` with the flags every session cookie carries.
+fn set_session_cookie(resp: &mut Response<Body>, sid: &str, max_age_secs: u64) {
+    let cookie = format!("sid={sid}; HttpOnly; Secure; SameSite=Lax; Path=/; Max-Age={max_age_secs}");
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        resp.headers_mut().insert(header::SET_COOKIE, v);
     }
 }
 

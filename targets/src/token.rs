@@ -283,7 +283,7 @@ impl JwtCodec {
         let key = self.check_header(&ring, token)?;
         let data = jsonwebtoken::decode::<AccessClaims>(token, &key.keys.decoding, &self.validation).map_err(|e| {
             match e.kind() {
-                jsonwebtoken::errors::ErrorKind::ExpiredSignature => ApiError::bearer("token expired"),
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature => ApiError::bearer(crate::error::TOKEN_EXPIRED),
                 jsonwebtoken::errors::ErrorKind::ImmatureSignature => ApiError::bearer("token not yet valid"),
                 jsonwebtoken::errors::ErrorKind::InvalidSignature => ApiError::bearer("invalid signature"),
                 jsonwebtoken::errors::ErrorKind::InvalidAudience => ApiError::bearer("wrong audience"),

@@ -16,6 +16,8 @@ use crate::results::{RequestAccounting, StrategyResult};
 
 /// The metric a target counts its answers in.
 const REQUESTS_METRIC: &str = "authbench_requests_total";
+/// The metric a target counts its api verification paths in.
+const AUTH_PATH_METRIC: &str = "authbench_auth_path_total";
 /// The route of the readings themselves, left out of the count.
 const METRICS_ROUTE: &str = "/metrics";
 
@@ -26,6 +28,8 @@ pub struct TargetCounters {
     pub requests: u64,
     /// Store operations issued so far, by command (the memory store's only load figure).
     pub store_ops: BTreeMap<String, u64>,
+    /// Api requests verified so far, by verification path (strategies with more than one).
+    pub auth_paths: BTreeMap<String, u64>,
 }
 
 /// Read the target's counters (`GET /metrics`).
@@ -36,6 +40,7 @@ pub async fn read_counters(base_url: &str) -> anyhow::Result<TargetCounters> {
     Ok(TargetCounters {
         requests: parse_requests_total(&text),
         store_ops: super::redis::parse_metrics_store_ops(&text),
+        auth_paths: super::redis::parse_counter_by_label(&text, AUTH_PATH_METRIC, "path"),
     })
 }
 
@@ -77,6 +82,15 @@ pub fn reconcile(
         unaccounted_requests: target_requests.map(|t| t as i64 - driver_requests as i64 - prober_requests as i64),
         per_request_denominator: if usable.is_some() { "target" } else { "driver" }.to_owned(),
     }
+}
+
+/// Api requests verified on each path in the window (empty for a strategy with one path).
+pub fn auth_paths(before: Option<&TargetCounters>, after: Option<&TargetCounters>) -> BTreeMap<String, u64> {
+    let (Some(b), Some(a)) = (before, after) else { return BTreeMap::new() };
+    a.auth_paths
+        .iter()
+        .map(|(path, n)| (path.clone(), n.saturating_sub(b.auth_paths.get(path).copied().unwrap_or(0))))
+        .collect()
 }
 
 /// Re-divide `result`'s per-request figures (computed over the driver's requests) by the requests

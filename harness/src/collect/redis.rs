@@ -257,13 +257,18 @@ pub async fn metrics_store_ops(base_url: &str) -> anyhow::Result<BTreeMap<String
 
 /// Parse the `authbench_store_operations_total` samples of a Prometheus text exposition.
 pub fn parse_metrics_store_ops(text: &str) -> BTreeMap<String, u64> {
-    const METRIC: &str = "authbench_store_operations_total";
+    parse_counter_by_label(text, "authbench_store_operations_total", "command")
+}
+
+/// The samples of counter `metric` in a Prometheus text exposition, summed by the value of label
+/// `by`.
+pub fn parse_counter_by_label(text: &str, metric: &str, by: &str) -> BTreeMap<String, u64> {
     let mut out = BTreeMap::new();
     for line in text.lines() {
-        let Some(rest) = line.strip_prefix(METRIC) else { continue };
+        let Some(rest) = line.strip_prefix(metric) else { continue };
         let Some(labels_and_value) = rest.strip_prefix('{') else { continue };
         let Some((labels, value)) = labels_and_value.rsplit_once('}') else { continue };
-        let Some(command) = label(labels, "command") else { continue };
+        let Some(command) = label(labels, by) else { continue };
         // Counters are integers, but the format allows floats (`1e+06`).
         let Some(n) = value.split_ascii_whitespace().next().and_then(|v| v.parse::<f64>().ok()) else { continue };
         if n.is_finite() && n >= 0.0 {

@@ -37,7 +37,7 @@ use crate::targets::config::StrategyKind;
 use http::{Client, Fail};
 use record::{Finished, FinishedInterval, Intervals, Op, Outcome, Recorder};
 use schedule::Timetable;
-use vu::ConnUsers;
+use vu::{ConnUsers, Population};
 
 /// A request sent more than this long after its intended time is a late start.
 pub const LATE_START: Duration = Duration::from_millis(1);
@@ -59,6 +59,8 @@ pub struct EngineConfig {
     pub admin_key: Option<String>,
     pub revoked_fraction: f64,
     pub tampered_fraction: f64,
+    /// Users (the first this many) that log in as older clients (`"legacy": true`).
+    pub legacy_users: usize,
     /// Driver threads, each with its own event loop (normally one per driver CPU).
     pub workers: usize,
 }
@@ -203,7 +205,14 @@ impl Engine {
         let workers = cfg.workers.clamp(1, connections);
         let mut per_worker: Vec<Vec<ConnState>> = (0..workers).map(|_| Vec::new()).collect();
         for c in 0..connections {
-            let users = ConnUsers::new(c, connections, cfg.users, cfg.strategy, &self.host, c as u64 + 1);
+            let users = ConnUsers::new(
+                c,
+                connections,
+                Population { users: cfg.users, legacy: cfg.legacy_users },
+                cfg.strategy,
+                &self.host,
+                c as u64 + 1,
+            );
             per_worker[c % workers].push(ConnState { index: c, seq: 0, client: Client::new(self.addr), users });
         }
         let mut aborts = Vec::new();

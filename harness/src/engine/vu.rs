@@ -89,6 +89,13 @@ pub(super) struct Planned {
     pub bytes: Option<(u32, u32)>,
 }
 
+/// The users of a run: `u0` .. `u{users-1}`, of which the first `legacy` log in as older clients.
+#[derive(Debug, Clone, Copy)]
+pub struct Population {
+    pub users: usize,
+    pub legacy: usize,
+}
+
 /// The users served by one connection (user `i` belongs to connection `i % C`).
 pub(super) struct ConnUsers {
     vus: Vec<Vu>,
@@ -102,13 +109,21 @@ pub(super) struct ConnUsers {
 }
 
 impl ConnUsers {
-    pub fn new(conn: usize, connections: usize, users: usize, strategy: StrategyKind, host: &str, seed: u64) -> Self {
-        let vus = (conn..users)
+    pub fn new(
+        conn: usize,
+        connections: usize,
+        users: Population,
+        strategy: StrategyKind,
+        host: &str,
+        seed: u64,
+    ) -> Self {
+        let vus = (conn..users.users)
             .step_by(connections.max(1))
             .map(|i| {
                 let name = format!("u{i}");
+                let legacy = if i < users.legacy { r#","legacy":true"# } else { "" };
                 Vu {
-                    login_body: format!(r#"{{"user":"{name}"}}"#).into_bytes(),
+                    login_body: format!(r#"{{"user":"{name}"{legacy}}}"#).into_bytes(),
                     revoke_path: format!("/admin/revoke-user/{name}"),
                     cred: None,
                 }
@@ -261,6 +276,12 @@ impl ConnUsers {
         match (p.op, status.is_success()) {
             (Op::Login | Op::Refresh, true) => {
                 vu.cred = cred_of(profile, set_cookie.as_ref(), body, now, base_head_len);
+            }
+            // An answer that hands a cookie strategy's client a new credential (an upgrade).
+            (Op::Api, true) if set_cookie.is_some() && profile.transport.cookie() => {
+                if let Some(new) = cred_of(profile, set_cookie.as_ref(), body, now, base_head_len) {
+                    vu.cred = Some(new);
+                }
             }
             (Op::Refresh, false) => vu.cred = None,
             (Op::Api, false) if status == StatusCode::UNAUTHORIZED => vu.cred = None,

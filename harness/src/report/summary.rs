@@ -271,7 +271,9 @@ pub fn store_op_cost_line(report: &Report) -> Option<String> {
     let parts: Vec<String> = report
         .strategies
         .iter()
-        .filter_map(|s| Some(format!("{} {}", s.name, fmt::with_unit(target_cpu_us_per_store_op(s, Some(base))?, "µs"))))
+        .filter_map(|s| {
+            Some(format!("{} {}", s.name, fmt::with_unit(target_cpu_us_per_store_op(s, Some(base))?, "µs")))
+        })
         .collect();
     (!parts.is_empty()).then(|| {
         format!(
@@ -289,7 +291,21 @@ fn store_part(s: &StrategyResult, base: Option<&StrategyResult>) -> String {
     let per_op = target_cpu_us_per_store_op(s, base)
         .map(|us| format!(", about {} of target CPU per store operation", fmt::with_unit(us, "µs")))
         .unwrap_or_default();
-    store_ops_part(s) + &per_op
+    store_ops_part(s) + &per_op + &paths_part(s)
+}
+
+/// `; api requests verified by token 92 %, session 8 %` for a strategy with several ways.
+fn paths_part(s: &StrategyResult) -> String {
+    let total: u64 = s.auth_paths.values().sum();
+    if total == 0 {
+        return String::new();
+    }
+    let shares: Vec<String> = s
+        .auth_paths
+        .iter()
+        .map(|(path, n)| format!("{path} {} %", fmt::num(*n as f64 * 100.0 / total as f64)))
+        .collect();
+    format!("; api requests verified by {}", shares.join(", "))
 }
 
 fn store_ops_part(s: &StrategyResult) -> String {

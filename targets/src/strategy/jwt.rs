@@ -26,6 +26,7 @@ pub static PROFILE: StrategyProfile = StrategyProfile {
     authz_store_lookup: true,
     ttls: DefaultTtls { access: Duration::from_secs(900) },
     fail_open: false,
+    auth_paths: &[],
 };
 
 pub struct JwtStrategy {
@@ -82,7 +83,7 @@ pub(crate) async fn authenticate_bearer(
         AuthzSource::Claims => claims.roles.len(),
         AuthzSource::Store => count_roles(store.get(&roles_key(&claims.sub)).await?.as_deref()),
     };
-    Ok(Principal { sub: claims.sub, roles })
+    Ok(Principal::new(claims.sub, roles))
 }
 
 impl Strategy for JwtStrategy {

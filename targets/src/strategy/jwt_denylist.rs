@@ -74,6 +74,7 @@ pub static PROFILE: StrategyProfile = StrategyProfile {
     authz_store_lookup: true,
     ttls: DefaultTtls { access: Duration::from_secs(900) },
     fail_open: true,
+    auth_paths: &[],
 };
 
 pub struct JwtDenylistStrategy {
@@ -193,7 +194,7 @@ impl Strategy for JwtDenylistStrategy {
                     metrics.fail_open_allow();
                 }
                 tracing::warn!(error = %e, sub = %claims.sub, "store down: request allowed without the denylist check (--fail-open)");
-                return Ok(Principal { roles: claims.roles.len(), sub: claims.sub });
+                return Ok(Principal::new(claims.sub, claims.roles.len()));
             }
             Err(e) => return Err(e.into()),
         };
@@ -212,7 +213,7 @@ impl Strategy for JwtDenylistStrategy {
             AuthzSource::Claims => claims.roles.len(),
             AuthzSource::Store => count_roles(values.get(2).and_then(|v| v.as_deref())),
         };
-        Ok(Principal { sub: claims.sub, roles })
+        Ok(Principal::new(claims.sub, roles))
     }
 
     async fn logout(&self, cred: Credential<'_>, _refresh_token: Option<&str>) -> Result<bool, ApiError> {

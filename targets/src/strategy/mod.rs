@@ -46,6 +46,19 @@ pub struct Principal {
     pub sub: String,
     /// How many roles the request was authorized with (from claims or the store).
     pub roles: usize,
+    /// Which of the profile's [`StrategyProfile::auth_paths`] verified the request (0 for a
+    /// strategy with one path), counted on `/metrics` so the report can show each path's share.
+    pub path: usize,
+    /// A credential to hand the client with the answer (a `Set-Cookie`), e.g. an upgraded cookie
+    /// for a client that came with an older kind. `None`: the client keeps what it has.
+    pub renewed: Option<Grant>,
+}
+
+impl Principal {
+    /// Verified on the strategy's first path, nothing to hand back.
+    pub fn new(sub: String, roles: usize) -> Self {
+        Principal { sub, roles, path: 0, renewed: None }
+    }
 }
 
 /// What a successful login or refresh hands the client.
@@ -99,6 +112,17 @@ pub trait Strategy: Send + Sync + Sized + 'static {
     /// `POST /login`. `offered` is whatever credential the client already sent: it is never adopted
     /// (session fixation), and a session strategy ends the session it names.
     fn login(&self, user: &str, offered: Credential<'_>) -> impl Future<Output = Result<Grant, ApiError>> + Send;
+
+    /// `POST /login` with `"legacy": true`: the credential an older client of this strategy holds
+    /// (a strategy migrating from one kind of credential to another starts such clients on the
+    /// old kind). By default the same as [`Strategy::login`].
+    fn login_legacy(
+        &self,
+        user: &str,
+        offered: Credential<'_>,
+    ) -> impl Future<Output = Result<Grant, ApiError>> + Send {
+        self.login(user, offered)
+    }
 
     /// `GET /api/resource`: the per-request check being measured.
     fn authenticate(&self, cred: Credential<'_>) -> impl Future<Output = Result<Principal, ApiError>> + Send;

@@ -19,6 +19,7 @@ pub static PROFILE: StrategyProfile = StrategyProfile {
     authz_store_lookup: false,
     ttls: DefaultTtls { access: Duration::from_secs(900) },
     fail_open: false,
+    auth_paths: &[],
 };
 
 pub struct NoneStrategy;
@@ -35,7 +36,7 @@ impl Strategy for NoneStrategy {
     }
 
     async fn authenticate(&self, _cred: Credential<'_>) -> Result<Principal, ApiError> {
-        Ok(Principal { sub: "anonymous".to_owned(), roles: 0 })
+        Ok(Principal::new("anonymous".to_owned(), 0))
     }
 
     async fn logout(&self, _cred: Credential<'_>, _refresh_token: Option<&str>) -> Result<bool, ApiError> {

@@ -187,7 +187,15 @@ pub struct StrategyProfile {
     pub ttls: DefaultTtls,
     /// Whether `--fail-open` is supported (the api check may be allowed without the store).
     pub fail_open: bool,
+    /// Names of the ways an api request can be verified, when there is more than one (a hybrid
+    /// checks a token where the client has one and falls back to the session lookup): the report
+    /// shows each one's share ([`super::Principal::path`] indexes this). Empty: one way. At most
+    /// [`MAX_AUTH_PATHS`].
+    pub auth_paths: &'static [&'static str],
 }
+
+/// How many api verification paths a profile may name (the `/metrics` counters are fixed).
+pub const MAX_AUTH_PATHS: usize = 4;
 
 impl StrategyProfile {
     /// Whether the api check needs the store with these options.

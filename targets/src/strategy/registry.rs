@@ -3,7 +3,8 @@
 //! a handle on a registered profile; its names, `ALL`, parsing and serialization come from here.
 //!
 //! Adding a strategy: its file (implementation, `PROFILE`, [`Strategy::build`]), `pub mod` in
-//! `strategy/mod.rs`, one line in [`REGISTRY`] (and a named constant below for tests and benches).
+//! `strategy/mod.rs` and one line in [`REGISTRY`]. Tests reach it by name
+//! (`StrategyKind::from_name`) or through its own `Strategy::KIND`.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -34,7 +35,7 @@ pub struct Registered {
 }
 
 /// Every strategy, in report order. One line each.
-pub static REGISTRY: [Registered; 5] = [
+pub const REGISTRY: &[Registered] = &[
     Registered { profile: NoneStrategy::PROFILE, serve: serve_with::<NoneStrategy> },
     Registered { profile: SessionStrategy::PROFILE, serve: serve_with::<SessionStrategy> },
     Registered { profile: JwtStrategy::PROFILE, serve: serve_with::<JwtStrategy> },
@@ -43,8 +44,8 @@ pub static REGISTRY: [Registered; 5] = [
 ];
 
 /// Every strategy's kind, in registry order (what `StrategyKind::ALL` is).
-static KINDS: [StrategyKind; 5] = {
-    let mut kinds = [StrategyKind(REGISTRY[0].profile); 5];
+static KINDS: [StrategyKind; REGISTRY.len()] = {
+    let mut kinds = [StrategyKind(REGISTRY[0].profile); REGISTRY.len()];
     let mut i = 0;
     while i < REGISTRY.len() {
         kinds[i] = StrategyKind(REGISTRY[i].profile);
@@ -185,7 +186,7 @@ mod tests {
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), REGISTRY.len(), "names are unique");
-        for (kind, r) in StrategyKind::ALL.iter().zip(&REGISTRY) {
+        for (kind, r) in StrategyKind::ALL.iter().zip(REGISTRY) {
             let p = r.profile;
             assert_eq!(kind.name(), p.name, "ALL follows the registry");
             assert!(
@@ -209,6 +210,8 @@ mod tests {
                 assert!(!p.store_ops.api.is_empty(), "{}: fail-open needs a store check to skip", p.name);
             }
             assert!(!p.ttls.access.is_zero(), "{}", p.name);
+            assert!(p.auth_paths.len() <= super::super::profile::MAX_AUTH_PATHS, "{}: too many auth paths", p.name);
+            assert_ne!(p.auth_paths.len(), 1, "{}: one path is named by none", p.name);
             assert_eq!(name_of(kind.name()), Some(*kind), "parses back");
         }
     }

@@ -35,6 +35,7 @@ pub static PROFILE: StrategyProfile = StrategyProfile {
     authz_store_lookup: false,
     ttls: DefaultTtls { access: Duration::from_secs(900) },
     fail_open: false,
+    auth_paths: &[],
 };
 
 pub struct SessionStrategy {
@@ -86,7 +87,7 @@ impl Strategy for SessionStrategy {
         let text = std::str::from_utf8(&record).map_err(|_| crate::error::StoreError::Corrupt("session record"))?;
         let (user, roles) = text.split_once('\n').unwrap_or((text, ""));
         let roles = if roles.is_empty() { 0 } else { roles.split(',').count() };
-        Ok(Principal { sub: user.to_owned(), roles })
+        Ok(Principal::new(user.to_owned(), roles))
     }
 
     async fn logout(&self, cred: Credential<'_>, _refresh_token: Option<&str>) -> Result<bool, ApiError> {
