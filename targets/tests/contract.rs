@@ -214,9 +214,10 @@ impl Env {
         let sid = set_cookie_sid(&r);
         let (status, v) = body(r).await;
         assert_eq!(status, StatusCode::OK, "login {user}: {v}");
+        let transport = self.kind.profile().transport;
         match self.kind {
             StrategyKind::NONE => Cred::Nothing,
-            StrategyKind::SESSION => Cred::Cookie(sid.expect("session login sets the sid cookie")),
+            _ if transport.cookie() => Cred::Cookie(sid.expect("a cookie strategy's login sets the sid cookie")),
             _ => Cred::Bearer {
                 access: v["access_token"].as_str().expect("access_token").to_owned(),
                 refresh: v["refresh_token"].as_str().map(str::to_owned),

@@ -4,6 +4,7 @@
 mod cluster;
 mod contract;
 mod fail_open;
+mod hybrid;
 mod jwt_attacks;
 mod outage;
 mod postgres;

@@ -4,6 +4,7 @@
 //! stores beyond what the trait and the strategy's [`StrategyProfile`] say; `server::serve` picks the
 //! concrete strategy once at start-up through the [`registry`].
 
+pub mod hybrid;
 pub mod jwt;
 pub mod jwt_denylist;
 pub mod jwt_refresh;

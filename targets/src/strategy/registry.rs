@@ -41,6 +41,7 @@ pub const REGISTRY: &[Registered] = &[
     Registered { profile: JwtStrategy::PROFILE, serve: serve_with::<JwtStrategy> },
     Registered { profile: JwtDenylistStrategy::PROFILE, serve: serve_with::<JwtDenylistStrategy> },
     Registered { profile: JwtRefreshStrategy::PROFILE, serve: serve_with::<JwtRefreshStrategy> },
+    Registered { profile: &super::hybrid::PROFILE, serve: serve_with::<super::hybrid::HybridStrategy> },
 ];
 
 /// Every strategy's kind, in registry order (what `StrategyKind::ALL` is).
