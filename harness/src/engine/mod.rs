@@ -37,7 +37,7 @@ use crate::targets::config::StrategyKind;
 use http::{Client, Fail};
 use record::{Finished, FinishedInterval, Intervals, Op, Outcome, Recorder};
 use schedule::Timetable;
-use vu::{ConnUsers, Population};
+use vu::{ConnUsers, Planned, Population};
 
 /// A request sent more than this long after its intended time is a late start.
 pub const LATE_START: Duration = Duration::from_millis(1);
@@ -163,9 +163,23 @@ impl Engine {
     }
 
     /// Drive traffic from `t0` (warm-up first) until the stop condition or `stop` turns true.
-    pub async fn run(self, t0: Instant, mut stop: watch::Receiver<bool>) -> Result<EngineOutput, EngineError> {
+    pub async fn run(self, t0: Instant, stop: watch::Receiver<bool>) -> Result<EngineOutput, EngineError> {
+        let shared = self.shared(t0)?;
+        let (aborts, results) = self.spawn_workers(&shared)?;
+        let (merged, interrupted) = join_workers(aborts, results, stop).await?;
+        let window_end = match shared.end {
+            Some(e) if !interrupted => e,
+            _ => Instant::now(),
+        };
+        let measured = window_end.saturating_duration_since(shared.measure_start);
+        let (intervals, stages) = self.intervals.finish_all(&self.stage_rates, &self.stage_secs);
+        let target_rate_per_sec = target_rate(&self.cfg.schedule, shared.end.is_some());
+        Ok(EngineOutput { recorder: merged, measured, interrupted, intervals, stages, target_rate_per_sec })
+    }
+
+    /// What every connection of the run reads: the schedule, the window, the mix, the injections.
+    fn shared(&self, t0: Instant) -> Result<Arc<Shared>, EngineError> {
         let cfg = &self.cfg;
-        let connections = cfg.schedule.connections();
         let measure_start = t0 + cfg.warmup;
         let end = match cfg.stop {
             Stop::Duration(d) => Some(measure_start + d),
@@ -175,18 +189,10 @@ impl Engine {
             Schedule::Open { stages, .. } => Some(Timetable::new(cfg.warmup, stages, end.is_none())),
             Schedule::Closed { .. } => None,
         };
-        let w = [cfg.mix.login, cfg.mix.api, cfg.mix.logout, cfg.mix.refresh, cfg.mix.revoke];
-        let total: f64 = w.iter().sum();
-        let mut cumulative_mix = [0.0; 5];
-        let mut acc = 0.0;
-        for (c, x) in cumulative_mix.iter_mut().zip(w) {
-            acc += x / total;
-            *c = acc;
-        }
-        let shared = Arc::new(Shared {
+        Ok(Arc::new(Shared {
             host: HeaderValue::from_str(&self.host).map_err(|_| EngineError::BadUrl(cfg.base_url.clone()))?,
             timetable,
-            connections,
+            connections: cfg.schedule.connections(),
             t0,
             measure_start,
             end,
@@ -195,28 +201,27 @@ impl Engine {
                 Stop::Interrupted => None,
             },
             timeout: cfg.timeout,
-            cumulative_mix,
+            cumulative_mix: cumulative_mix(&cfg.mix),
             revoked_fraction: cfg.revoked_fraction,
             tampered_fraction: cfg.tampered_fraction,
             admin_key: cfg.admin_key.as_deref().and_then(|k| HeaderValue::from_str(k).ok()),
             intervals: self.intervals.clone(),
             closed_loop: matches!(cfg.schedule, Schedule::Closed { .. }),
-        });
+        }))
+    }
+
+    /// Deal the connections (and their users) round-robin to the driver threads and start them.
+    fn spawn_workers(&self, shared: &Arc<Shared>) -> Result<(Vec<AbortHandle>, Vec<WorkerResult>), EngineError> {
+        let cfg = &self.cfg;
+        let connections = shared.connections;
         let workers = cfg.workers.clamp(1, connections);
+        let population = Population { users: cfg.users, legacy: cfg.legacy_users };
         let mut per_worker: Vec<Vec<ConnState>> = (0..workers).map(|_| Vec::new()).collect();
         for c in 0..connections {
-            let users = ConnUsers::new(
-                c,
-                connections,
-                Population { users: cfg.users, legacy: cfg.legacy_users },
-                cfg.strategy,
-                &self.host,
-                c as u64 + 1,
-            );
+            let users = ConnUsers::new(c, connections, population, cfg.strategy, &self.host, c as u64 + 1);
             per_worker[c % workers].push(ConnState { index: c, seq: 0, client: Client::new(self.addr), users });
         }
-        let mut aborts = Vec::new();
-        let mut results = Vec::new();
+        let (mut aborts, mut results) = (Vec::new(), Vec::new());
         for (i, conns) in per_worker.into_iter().enumerate() {
             let (abort, reg) = AbortHandle::new_pair();
             let (tx, rx) = oneshot::channel();
@@ -230,55 +235,77 @@ impl Engine {
             aborts.push(abort);
             results.push(rx);
         }
-        let collect = async {
-            let mut out = Vec::new();
-            for rx in results {
-                out.push(rx.await);
-            }
-            out
-        };
-        tokio::pin!(collect);
-        let stopped = async {
-            // A dropped sender means nobody can interrupt: wait for the workers.
-            if stop.wait_for(|s| *s).await.is_ok() {
-                for a in &aborts {
-                    a.abort();
-                }
-            } else {
-                std::future::pending::<()>().await;
-            }
-        };
-        let results = tokio::select! {
-            r = &mut collect => r,
-            () = stopped => collect.await,
-        };
-        let mut merged = Recorder::new();
-        for r in results {
-            let r = r
-                .map_err(|_| EngineError::Worker("a driver thread ended without a result".into()))?
-                .map_err(EngineError::Worker)?;
-            merged.merge(&r);
+        Ok((aborts, results))
+    }
+}
+
+/// A driver thread's recorder, when it ends.
+type WorkerResult = oneshot::Receiver<Result<Recorder, String>>;
+
+/// Wait for every driver thread (aborting them all when `stop` turns true) and merge their
+/// recorders. Also returns whether the run was interrupted.
+async fn join_workers(
+    aborts: Vec<AbortHandle>,
+    results: Vec<WorkerResult>,
+    mut stop: watch::Receiver<bool>,
+) -> Result<(Recorder, bool), EngineError> {
+    let collect = async {
+        let mut out = Vec::new();
+        for rx in results {
+            out.push(rx.await);
         }
-        let interrupted = *stop.borrow_and_update();
-        let now = Instant::now();
-        let window_end = match end {
-            Some(e) if !interrupted => e,
-            _ => now,
-        };
-        let measured = window_end.saturating_duration_since(measure_start);
-        let (intervals, stages) = self.intervals.finish_all(&self.stage_rates, &self.stage_secs);
-        let target_rate_per_sec = match &cfg.schedule {
-            Schedule::Open { stages, .. } => {
-                let secs: f64 = stages.iter().map(|s| s.duration.as_secs_f64()).sum();
-                let n: f64 = stages
-                    .iter()
-                    .map(|s| (s.from_rate_per_sec + s.rate_per_sec) / 2.0 * s.duration.as_secs_f64())
-                    .sum();
-                Some(if secs > 0.0 && end.is_some() { n / secs } else { stages[0].rate_per_sec })
+        out
+    };
+    tokio::pin!(collect);
+    let stopped = async {
+        // A dropped sender means nobody can interrupt: wait for the workers.
+        if stop.wait_for(|s| *s).await.is_ok() {
+            for a in &aborts {
+                a.abort();
             }
-            Schedule::Closed { .. } => None,
-        };
-        Ok(EngineOutput { recorder: merged, measured, interrupted, intervals, stages, target_rate_per_sec })
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    let results = tokio::select! {
+        r = &mut collect => r,
+        () = stopped => collect.await,
+    };
+    let mut merged = Recorder::new();
+    for r in results {
+        let r = r
+            .map_err(|_| EngineError::Worker("a driver thread ended without a result".into()))?
+            .map_err(EngineError::Worker)?;
+        merged.merge(&r);
+    }
+    let interrupted = *stop.borrow_and_update();
+    Ok((merged, interrupted))
+}
+
+/// The mix as cumulative shares in the order login, api, logout, refresh, revoke (for one draw).
+fn cumulative_mix(mix: &MixWeights) -> [f64; 5] {
+    let w = [mix.login, mix.api, mix.logout, mix.refresh, mix.revoke];
+    let total: f64 = w.iter().sum();
+    let mut cumulative = [0.0; 5];
+    let mut acc = 0.0;
+    for (c, x) in cumulative.iter_mut().zip(w) {
+        acc += x / total;
+        *c = acc;
+    }
+    cumulative
+}
+
+/// Open loop: the schedule's mean rate over its stages (the first stage's rate when the run has
+/// no end); closed loop: none.
+fn target_rate(schedule: &Schedule, bounded: bool) -> Option<f64> {
+    match schedule {
+        Schedule::Open { stages, .. } => {
+            let secs: f64 = stages.iter().map(|s| s.duration.as_secs_f64()).sum();
+            let n: f64 =
+                stages.iter().map(|s| (s.from_rate_per_sec + s.rate_per_sec) / 2.0 * s.duration.as_secs_f64()).sum();
+            Some(if secs > 0.0 && bounded { n / secs } else { stages[0].rate_per_sec })
+        }
+        Schedule::Closed { .. } => None,
     }
 }
 
@@ -326,33 +353,7 @@ async fn connection_loop(shared: &Shared, mut st: ConnState, rec: &RefCell<Recor
     tokio::pin!(timeout);
     let pace = tokio::time::sleep(Duration::ZERO);
     tokio::pin!(pace);
-    loop {
-        let now = Instant::now();
-        let (intended, sent) = match &shared.timetable {
-            Some(tt) => {
-                let n = st.seq * shared.connections as u64 + st.index as u64;
-                let Some(off) = tt.offset(n) else { break };
-                let intended = shared.t0 + off;
-                if shared.end.is_some_and(|end| intended >= end) {
-                    break;
-                }
-                // tokio's timer rounds up to the next millisecond: wake up to 1 ms early rather
-                // than late.
-                if intended > now + LATE_START {
-                    pace.as_mut().reset((intended - LATE_START).into());
-                    pace.as_mut().await;
-                    (intended, Instant::now())
-                } else {
-                    (intended, now)
-                }
-            }
-            None => {
-                if shared.end.is_some_and(|end| now >= end) {
-                    break;
-                }
-                (now, now)
-            }
-        };
+    while let Some((intended, sent)) = next_start(shared, &st, pace.as_mut()).await {
         st.seq += 1;
         let planned = st.users.plan(shared, sent, &mut st.client.req);
         timeout.as_mut().reset((sent + shared.timeout).into());
@@ -381,37 +382,77 @@ async fn connection_loop(shared: &Shared, mut st: ConnState, rec: &RefCell<Recor
         };
         let connect_failed = matches!(wire, Wire::Connect);
         let outcome = st.users.settle(shared, &planned, &wire, done);
-        let start = intended.min(sent);
-        if start >= shared.measure_start {
-            let latency_us = done.saturating_duration_since(start).as_micros() as u64;
-            let service_us = done.saturating_duration_since(sent).as_micros() as u64;
-            let mut second = done.saturating_duration_since(shared.measure_start).as_secs();
-            if let Some(n) = shared.measured_secs {
-                second = second.min(n - 1);
-            }
-            let mut r = rec.borrow_mut();
-            if !shared.closed_loop {
-                let lag = sent.saturating_duration_since(intended);
-                if lag > LATE_START {
-                    r.late_starts += 1;
-                }
-                r.max_lag_us = r.max_lag_us.max(lag.as_micros() as u64);
-            }
-            if planned.op == Op::Api
-                && let Some((cred, head)) = planned.bytes
-            {
-                r.credential_bytes_sum += u64::from(cred);
-                r.header_bytes_sum += u64::from(head);
-                r.bytes_samples += 1;
-            }
-            if planned.op == Op::Login && outcome == Outcome::ExpectedAllow {
-                r.logins_ok += 1;
-            }
-            r.record(Finished { op: planned.op, outcome, latency_us, service_us, status }, second, &shared.intervals);
-        }
+        let timing = Timing { intended, sent, done };
+        record(shared, &mut rec.borrow_mut(), &planned, outcome, status, timing);
         if connect_failed && shared.closed_loop {
             // Do not spin on a refused port.
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
+}
+
+/// When the connection's next request is due (open loop: its place in the timetable, waited
+/// for) and when it is sent; `None` once the run is over for this connection.
+async fn next_start(
+    shared: &Shared,
+    st: &ConnState,
+    mut pace: std::pin::Pin<&mut tokio::time::Sleep>,
+) -> Option<(Instant, Instant)> {
+    let now = Instant::now();
+    let Some(tt) = &shared.timetable else {
+        return shared.end.is_none_or(|end| now < end).then_some((now, now));
+    };
+    let n = st.seq * shared.connections as u64 + st.index as u64;
+    let intended = shared.t0 + tt.offset(n)?;
+    if shared.end.is_some_and(|end| intended >= end) {
+        return None;
+    }
+    // tokio's timer rounds up to the next millisecond: wake up to 1 ms early rather than late.
+    if intended > now + LATE_START {
+        pace.as_mut().reset((intended - LATE_START).into());
+        pace.as_mut().await;
+        return Some((intended, Instant::now()));
+    }
+    Some((intended, now))
+}
+
+/// A request's three instants: due (open loop; the send time in closed loop), sent, answered.
+#[derive(Clone, Copy)]
+struct Timing {
+    intended: Instant,
+    sent: Instant,
+    done: Instant,
+}
+
+/// Record a finished request when it started inside the measured window (latency counts from the
+/// intended send time: coordinated omission corrected).
+fn record(shared: &Shared, r: &mut Recorder, planned: &Planned, outcome: Outcome, status: Option<u16>, t: Timing) {
+    let start = t.intended.min(t.sent);
+    if start < shared.measure_start {
+        return;
+    }
+    let latency_us = t.done.saturating_duration_since(start).as_micros() as u64;
+    let service_us = t.done.saturating_duration_since(t.sent).as_micros() as u64;
+    let mut second = t.done.saturating_duration_since(shared.measure_start).as_secs();
+    if let Some(n) = shared.measured_secs {
+        second = second.min(n - 1);
+    }
+    if !shared.closed_loop {
+        let lag = t.sent.saturating_duration_since(t.intended);
+        if lag > LATE_START {
+            r.late_starts += 1;
+        }
+        r.max_lag_us = r.max_lag_us.max(lag.as_micros() as u64);
+    }
+    if planned.op == Op::Api
+        && let Some((cred, head)) = planned.bytes
+    {
+        r.credential_bytes_sum += u64::from(cred);
+        r.header_bytes_sum += u64::from(head);
+        r.bytes_samples += 1;
+    }
+    if planned.op == Op::Login && outcome == Outcome::ExpectedAllow {
+        r.logins_ok += 1;
+    }
+    r.record(Finished { op: planned.op, outcome, latency_us, service_us, status }, second, &shared.intervals);
 }

@@ -137,6 +137,21 @@ impl ConnUsers {
 
     /// Choose the next operation, user and credential, and write the request into `out`.
     pub fn plan(&mut self, shared: &Shared, now: Instant, out: &mut Vec<u8>) -> Planned {
+        let vi = self.next;
+        self.next = (self.next + 1) % self.vus.len().max(1);
+        let op = self.choose_op(shared, vi, now);
+        if op == Op::Api
+            && self.profile.has_credential()
+            && let Some(planned) = self.inject(shared, vi, out)
+        {
+            return planned;
+        }
+        self.write(shared, op, vi, now, out)
+    }
+
+    /// Draw the operation from the mix, then let the user's credential decide: without a live
+    /// one the user logs in first, and one due for renewal is refreshed.
+    fn choose_op(&mut self, shared: &Shared, vi: usize, now: Instant) -> Op {
         let r = self.rng.f64();
         let mut op = match shared.cumulative_mix.iter().position(|c| r < *c).unwrap_or(1) {
             0 => Op::Login,
@@ -145,14 +160,11 @@ impl ConnUsers {
             3 => Op::Refresh,
             _ => Op::Revoke,
         };
-        let profile = self.profile;
-        let vi = self.next;
-        self.next = (self.next + 1) % self.vus.len().max(1);
-        if op == Op::Refresh && profile.refresh == Refresh::None {
+        if op == Op::Refresh && self.profile.refresh == Refresh::None {
             op = Op::Api;
         }
         let needs_cred = matches!(op, Op::Api | Op::Logout | Op::Refresh);
-        if profile.has_credential() && needs_cred {
+        if self.profile.has_credential() && needs_cred {
             match &self.vus[vi].cred {
                 None => op = Op::Login,
                 Some(c) if c.revoked.is_none() && c.expires_at.is_some_and(|e| now >= e) => op = Op::Login,
@@ -160,43 +172,44 @@ impl ConnUsers {
                 Some(_) => {}
             }
         }
+        op
+    }
+
+    /// An api request replaced by a known-revoked or tampered credential, by the scenario's shares.
+    fn inject(&mut self, shared: &Shared, vi: usize, out: &mut Vec<u8>) -> Option<Planned> {
         let host = shared.host.as_bytes();
-
-        // Injection of known-revoked or tampered credentials into api traffic.
-        if op == Op::Api && profile.has_credential() {
-            let roll = self.rng.f64();
-            if roll < shared.revoked_fraction && !self.stale.is_empty() {
-                let i = self.rng.usize(..self.stale.len());
-                return match &self.stale[i] {
-                    Stale::Api { name, header, claimed } => {
-                        let mut w = RequestWriter::start(out, "GET", API_PATH, host);
-                        w.header(name, header.as_bytes());
-                        w.finish(false, b"");
-                        Planned { op: Op::Api, vu: vi, usage: Use::InjectedRevoked { claimed: *claimed }, bytes: None }
-                    }
-                    Stale::Refresh { body, claimed } => {
-                        RequestWriter::start(out, "POST", b"/refresh", host).finish(true, body);
-                        Planned {
-                            op: Op::Refresh,
-                            vu: vi,
-                            usage: Use::InjectedRevoked { claimed: *claimed },
-                            bytes: None,
-                        }
-                    }
-                };
-            }
-            if roll < shared.revoked_fraction + shared.tampered_fraction
-                && let Some(c) = &self.vus[vi].cred
-                && c.header.len() >= 16
-            {
-                let mut w = RequestWriter::start(out, "GET", API_PATH, host);
-                let at = w.header(c.name, c.header.as_bytes());
-                w.finish(false, b"");
-                tamper(&mut out[at..at + c.header.len()]);
-                return Planned { op: Op::Api, vu: vi, usage: Use::Tampered, bytes: None };
-            }
+        let roll = self.rng.f64();
+        if roll < shared.revoked_fraction && !self.stale.is_empty() {
+            let i = self.rng.usize(..self.stale.len());
+            return Some(match &self.stale[i] {
+                Stale::Api { name, header, claimed } => {
+                    let mut w = RequestWriter::start(out, "GET", API_PATH, host);
+                    w.header(name, header.as_bytes());
+                    w.finish(false, b"");
+                    Planned { op: Op::Api, vu: vi, usage: Use::InjectedRevoked { claimed: *claimed }, bytes: None }
+                }
+                Stale::Refresh { body, claimed } => {
+                    RequestWriter::start(out, "POST", b"/refresh", host).finish(true, body);
+                    Planned { op: Op::Refresh, vu: vi, usage: Use::InjectedRevoked { claimed: *claimed }, bytes: None }
+                }
+            });
         }
+        if roll < shared.revoked_fraction + shared.tampered_fraction
+            && let Some(c) = &self.vus[vi].cred
+            && c.header.len() >= 16
+        {
+            let mut w = RequestWriter::start(out, "GET", API_PATH, host);
+            let at = w.header(c.name, c.header.as_bytes());
+            w.finish(false, b"");
+            tamper(&mut out[at..at + c.header.len()]);
+            return Some(Planned { op: Op::Api, vu: vi, usage: Use::Tampered, bytes: None });
+        }
+        None
+    }
 
+    /// Write `op` for user `vi` with the user's own credential.
+    fn write(&self, shared: &Shared, op: Op, vi: usize, now: Instant, out: &mut Vec<u8>) -> Planned {
+        let host = shared.host.as_bytes();
         let vu = &self.vus[vi];
         let own = |c: &Cred| -> Use {
             match c.revoked {
