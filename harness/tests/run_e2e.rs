@@ -191,6 +191,8 @@ fn repeated_run_keeps_every_repetition_and_reports_medians_with_intervals() {
     let md = std::fs::read_to_string(dir.join("report.md")).expect("report.md");
     assert!(md.contains("## Repetitions: median and 95 % interval"), "{md}");
     assert!(md.contains("percentile bootstrap"), "the method is stated");
+    let html = std::fs::read_to_string(dir.join("report.html")).expect("report.html");
+    assert!(html.contains("each dot one repetition"), "the per-request plots show every repetition");
     // The same run compared with itself: nothing differs, so nothing is significant.
     let out = Command::new(crate::util::authbench_exe())
         .args(["compare", "--format", "markdown"])

@@ -140,6 +140,9 @@ pub struct Bar {
     /// A lower bound, not an observation: hatched.
     pub bounded: bool,
     pub color: RGBColor,
+    /// With `--repeat`: every repetition's value, drawn as dots joined by a line over the bar
+    /// (which is their median). Empty for a single run.
+    pub spread: Vec<f64>,
 }
 
 fn font(size: u32) -> FontDesc<'static> {
@@ -317,7 +320,12 @@ fn draw_bars<DB: DrawingBackend>(
     c: &BarChart,
 ) -> anyhow::Result<()> {
     let n_rows = c.rows.len().max(1);
-    let max = c.rows.iter().flat_map(|r| r.bars.iter().filter_map(|b| b.value)).fold(0.0f64, f64::max);
+    let max = c
+        .rows
+        .iter()
+        .flat_map(|r| r.bars.iter().flat_map(|b| b.value.into_iter().chain(b.spread.iter().copied())))
+        .filter(|x| x.is_finite())
+        .fold(0.0f64, f64::max);
     let x_hi = if max > 0.0 { max * 1.45 } else { 1.0 };
     let longest = c.rows.iter().map(|r| r.label.chars().count()).max().unwrap_or(4);
     let label_px = ((longest as u32) * 8 + 20).clamp(80, 380);
@@ -396,6 +404,8 @@ fn draw_one_bar<DB: DrawingBackend>(
                 hatch(root, (l, t, r, b), bar.color)?;
                 root.draw(&Rectangle::new([(l, t), (r, b)], bar.color.stroke_width(2))).plot()?;
             }
+            draw_spread(chart, &bar.spread, (top, bottom))?;
+            let (r, _) = chart.backend_coord(&(bar.spread.iter().copied().fold(v, f64::max), mid));
             let (_, ty) = chart.backend_coord(&(v, mid));
             let color = if bar.bounded { ALERT } else { BLACK };
             root.draw(&Text::new(
@@ -415,6 +425,23 @@ fn draw_one_bar<DB: DrawingBackend>(
             .plot()?;
         }
     }
+    Ok(())
+}
+
+/// Every repetition's value as a dot across the bar's middle, joined by a line from the lowest to
+/// the highest: the spread the median bar hides.
+fn draw_spread<DB: DrawingBackend>(
+    chart: &mut BarGrid<'_, DB>,
+    spread: &[f64],
+    (top, bottom): (f64, f64),
+) -> anyhow::Result<()> {
+    let xs: Vec<f64> = spread.iter().copied().filter(|x| x.is_finite()).collect();
+    let (Some(lo), Some(hi)) = (xs.iter().copied().reduce(f64::min), xs.iter().copied().reduce(f64::max)) else {
+        return Ok(());
+    };
+    let mid = (top + bottom) / 2.0;
+    chart.draw_series(std::iter::once(PathElement::new(vec![(lo, mid), (hi, mid)], BLACK.stroke_width(2)))).plot()?;
+    chart.draw_series(xs.iter().map(|&x| Circle::new((x, mid), 4, BLACK.filled()))).plot()?;
     Ok(())
 }
 
@@ -624,7 +651,10 @@ fn revocation_bars(report: &Report, color: &dyn Fn(&StrategyResult) -> RGBColor)
             let w = &s.revocation_window_ms;
             let value = figures::REVOCATION_WINDOW_MS_MAX.value(s, "");
             let text = figures::revocation_window_text(s);
-            BarRow { label: s.name.clone(), bars: vec![Bar { value, text, bounded: w.bounded, color: color(s) }] }
+            BarRow {
+                label: s.name.clone(),
+                bars: vec![Bar { value, text, bounded: w.bounded, color: color(s), spread: Vec::new() }],
+            }
         })
         .collect();
     bar_spec(
@@ -640,12 +670,19 @@ fn revocation_bars(report: &Report, color: &dyn Fn(&StrategyResult) -> RGBColor)
 }
 
 fn bar(value: Option<f64>, unit: &str, color: RGBColor) -> Bar {
-    Bar { value: value.filter(|v| v.is_finite()), text: fmt::opt(value, unit), bounded: false, color }
+    Bar {
+        value: value.filter(|v| v.is_finite()),
+        text: fmt::opt(value, unit),
+        bounded: false,
+        color,
+        spread: Vec::new(),
+    }
 }
 
 /// One registry figure of one strategy as a bar, labelled with its value and unit.
 fn figure_bar(s: &StrategyResult, f: &Figure, color: RGBColor) -> Bar {
-    Bar { value: f.value(s, ""), text: f.format(s, ""), bounded: false, color }
+    let spread = if s.repeats.is_empty() { Vec::new() } else { crate::repeats::samples(s, f, "") };
+    Bar { value: f.value(s, ""), text: f.format(s, ""), bounded: false, color, spread }
 }
 
 fn bar_spec(
@@ -656,12 +693,17 @@ fn bar_spec(
     legend: Vec<(String, RGBColor)>,
     rows: Vec<BarRow>,
 ) -> PlotSpec {
+    let caption = if rows.iter().any(|r| r.bars.iter().any(|b| !b.spread.is_empty())) {
+        format!("{caption} Repeated run: each bar is the median, each dot one repetition.")
+    } else {
+        caption.to_owned()
+    };
     let per_row = rows.iter().map(|r| r.bars.len()).max().unwrap_or(1) as u32;
     let height = 150 + (rows.len() as u32).max(1) * (18 + 20 * per_row);
     PlotSpec {
         stem: stem.into(),
         title: title.into(),
-        caption: caption.into(),
+        caption,
         size: (1000, height.clamp(260, 1600)),
         chart: Chart::Bars(BarChart { x_label: x_label.into(), legend, rows }),
     }
