@@ -179,33 +179,8 @@ pub struct RedisCluster {
 impl RedisCluster {
     pub fn start(n: usize) -> Self {
         assert!(n >= 3, "a Redis Cluster needs at least 3 masters");
-        let nodes: Vec<RedisServer> = (0..n)
-            .map(|_| {
-                let dir = tempfile::tempdir().unwrap();
-                let port = free_port();
-                let child = Command::new("redis-server")
-                    .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-                    // The bus port must be free too (the default, port + 10000, may not even exist).
-                    .args(["--cluster-enabled", "yes", "--cluster-node-timeout", "2000"])
-                    .args(["--cluster-port", &free_port().to_string()])
-                    .arg("--cluster-config-file")
-                    .arg(dir.path().join(format!("nodes-{port}.conf")))
-                    .arg("--dir")
-                    .arg(dir.path())
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .spawn()
-                    .expect("redis-server must be installed (scripts/setup installs it)");
-                RedisServer { port, child: Some(child), dir }
-            })
-            .collect();
+        let nodes: Vec<RedisServer> = (0..n).map(|_| Self::start_node()).collect();
         let deadline = Instant::now() + Duration::from_secs(10);
-        for node in &nodes {
-            while !redis_ping(node.port) {
-                assert!(Instant::now() < deadline, "cluster node {} did not answer PING", node.port);
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
         let addrs: Vec<String> = nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)).collect();
         let out = Command::new("redis-cli")
             .arg("--cluster")
@@ -223,6 +198,38 @@ impl RedisCluster {
             }
         }
         RedisCluster { nodes }
+    }
+
+    /// One cluster-mode node on free ports, answering PING. A port taken between `free_port` and the
+    /// server's bind (a parallel test won the race) makes the server exit: try again on new ports.
+    fn start_node() -> RedisServer {
+        for _ in 0..5 {
+            let dir = tempfile::tempdir().unwrap();
+            let port = free_port();
+            let mut child = Command::new("redis-server")
+                .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+                // The bus port must be free too (the default, port + 10000, may not even exist).
+                .args(["--cluster-enabled", "yes", "--cluster-node-timeout", "2000"])
+                .args(["--cluster-port", &free_port().to_string()])
+                .arg("--cluster-config-file")
+                .arg(dir.path().join(format!("nodes-{port}.conf")))
+                .arg("--dir")
+                .arg(dir.path())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("redis-server must be installed (scripts/setup installs it)");
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while Instant::now() < deadline && child.try_wait().unwrap().is_none() {
+                if redis_ping(port) {
+                    return RedisServer { port, child: Some(child), dir };
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        panic!("no cluster node answered PING after 5 attempts");
     }
 
     /// Comma-joined `redis://` URLs of every node: what `--store` takes for a cluster.
