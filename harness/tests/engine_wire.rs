@@ -124,6 +124,7 @@ async fn run(url: String, requests: u32) -> EngineOutput {
         revoked_fraction: 0.0,
         tampered_fraction: 0.0,
         workers: 1,
+        user_prefix: String::new(),
     };
     let (_tx, rx) = watch::channel(false);
     Engine::new(cfg).await.expect("engine").run(Instant::now(), rx).await.expect("run")
