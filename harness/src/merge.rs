@@ -16,9 +16,11 @@
 //! - Warned: clock skew between parts (starts more than [`SKEW_WARN_MS`] apart), a part that
 //!   lagged its schedule, a part with error classes no other part saw, and every part's own
 //!   warnings.
+//! - Revocation window: probes summed, the largest window and observed window over the parts.
 //! - Not measured: target CPU and store figures (the parts drove external targets that the
 //!   drivers cannot see into; one target's `/metrics` counts every part's traffic), per-stage
-//!   figures of staged runs, the driver's CPU (several processes).
+//!   figures of staged runs, the driver's CPU (several processes), the median revocation window
+//!   (not recomposable from the parts' medians).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -48,21 +50,21 @@ pub enum MergeError {
     #[error(
         "{0}: not a part of a split run (its report.json has no `part`): run each part with `authbench run --part K/N`"
     )]
-    NotAPart(PathBuf),
+    NotAPart(String),
     #[error("parts of different scenarios: {a} has scenario {ha}, {b} has {hb} (run every part with the same scenario file and flags)")]
-    Scenario { a: PathBuf, ha: String, b: PathBuf, hb: String },
+    Scenario { a: String, ha: String, b: String, hb: String },
     #[error("parts of different builds: {a} ran authbench {va} ({ba}), {b} ran {vb} ({bb}); run every part from one build (image)")]
-    Build { a: PathBuf, va: String, ba: String, b: PathBuf, vb: String, bb: String },
+    Build { a: String, va: String, ba: String, b: String, vb: String, bb: String },
     #[error("parts of different splits: {a} is part of {na}, {b} of {nb}")]
-    Split { a: PathBuf, na: u32, b: PathBuf, nb: u32 },
+    Split { a: String, na: u32, b: String, nb: u32 },
     #[error("part {k}/{n} given twice: {a} and {b}")]
-    Duplicate { k: u32, n: u32, a: PathBuf, b: PathBuf },
+    Duplicate { k: u32, n: u32, a: String, b: String },
     #[error("missing part(s) {missing} of {n}: give every part's results directory")]
     Missing { missing: String, n: u32 },
     #[error("{b} ran strategies [{sb}] but {a} ran [{sa}]: parts of one run drive the same strategies")]
-    Strategies { a: PathBuf, sa: String, b: PathBuf, sb: String },
+    Strategies { a: String, sa: String, b: String, sb: String },
     #[error("{path}: {what} (a part written by `authbench run --part` has it)")]
-    Histograms { path: PathBuf, what: String },
+    Histograms { path: String, what: String },
     #[error("writing the merged results: {0}")]
     Write(String),
     #[error("give at least one part's results directory")]
@@ -105,14 +107,14 @@ fn load_parts(dirs: &[PathBuf]) -> Result<Vec<Part>, MergeError> {
     let mut parts = Vec::with_capacity(dirs.len());
     for d in dirs {
         let report = crate::compare::load_report(d)?;
-        let info = report.part.clone().ok_or_else(|| MergeError::NotAPart(d.clone()))?;
+        let info = report.part.clone().ok_or_else(|| MergeError::NotAPart(d.display().to_string()))?;
         let dir = if d.is_dir() { d.clone() } else { d.parent().map(Path::to_path_buf).unwrap_or_default() };
         parts.push(Part { dir, report, info });
     }
     let first = parts.first().ok_or(MergeError::NoParts)?.clone();
     let names = |r: &Report| r.strategies.iter().map(|s| s.name.clone()).collect::<Vec<_>>().join(", ");
     for p in &parts[1..] {
-        let (a, b) = (first.dir.clone(), p.dir.clone());
+        let (a, b) = (first.dir.display().to_string(), p.dir.display().to_string());
         if p.info.scenario_hash != first.info.scenario_hash {
             let (ha, hb) = (first.info.scenario_hash.clone(), p.info.scenario_hash.clone());
             return Err(MergeError::Scenario { a, ha, b, hb });
@@ -132,7 +134,7 @@ fn load_parts(dirs: &[PathBuf]) -> Result<Vec<Part>, MergeError> {
     parts.sort_by_key(|p| p.info.k);
     for w in parts.windows(2) {
         if w[0].info.k == w[1].info.k {
-            let (a, b) = (w[0].dir.clone(), w[1].dir.clone());
+            let (a, b) = (w[0].dir.display().to_string(), w[1].dir.display().to_string());
             return Err(MergeError::Duplicate { k: w[0].info.k, n: first.info.n, a, b });
         }
     }
@@ -245,10 +247,7 @@ fn sum_strategy(each: &[&StrategyResult], windows: &[Option<&PartStrategy>]) -> 
         request_header_bytes: head as f64 / samples.max(1) as f64,
         store: StoreLoad::default(),
         target_cpu_us_per_request: None,
-        revocation_window_ms: each
-            .iter()
-            .find(|s| s.revocation_window_ms.probes > 0)
-            .map_or_else(RevocationWindow::default, |s| s.revocation_window_ms.clone()),
+        revocation_window_ms: merge_revocation(each),
         schedule: ScheduleHealth {
             target_rate_per_sec: target_rate,
             achieved_rate_per_sec: sum_f(|s| s.schedule.achieved_rate_per_sec),
@@ -264,6 +263,24 @@ fn sum_strategy(each: &[&StrategyResult], windows: &[Option<&PartStrategy>]) -> 
         repeats: Vec::new(),
         requests_accounting: None,
         store_down: None,
+    }
+}
+
+/// The parts' revocation probes together: probes summed, the largest window (or bound) and the
+/// longest observed one; the median of all the probes cannot be recomposed from the parts'
+/// medians, so it is null (not measured) when more than one part probed.
+fn merge_revocation(each: &[&StrategyResult]) -> RevocationWindow {
+    let probed: Vec<&RevocationWindow> =
+        each.iter().map(|s| &s.revocation_window_ms).filter(|w| w.probes > 0).collect();
+    let Some(first) = probed.first() else { return RevocationWindow::default() };
+    let max_of = |f: fn(&RevocationWindow) -> Option<f64>| probed.iter().filter_map(|w| f(w)).reduce(f64::max);
+    RevocationWindow {
+        p50: if probed.len() == 1 { first.p50 } else { None },
+        max: max_of(|w| w.max),
+        probes: probed.iter().map(|w| w.probes).sum(),
+        bounded: probed.iter().any(|w| w.bounded),
+        observed_max: max_of(|w| w.observed_max),
+        ..(*first).clone()
     }
 }
 
@@ -323,7 +340,7 @@ fn strategy_warnings(
 
 /// Reads `histograms.b64`: one `<name> <base64 V2 histogram>` per line.
 pub fn read_full_histograms(path: &Path) -> Result<Vec<(String, Histogram<u64>)>, MergeError> {
-    let err = |what: String| MergeError::Histograms { path: path.to_path_buf(), what };
+    let err = |what: String| MergeError::Histograms { path: path.display().to_string(), what };
     let text = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read the full-resolution histograms: {e}")))?;
     let mut out = Vec::new();
     for (n, line) in text.lines().enumerate() {
@@ -344,7 +361,7 @@ fn decode_histogram(b64: &str) -> Result<Histogram<u64>, String> {
 }
 
 fn add_into(into: &mut Histogram<u64>, h: &Histogram<u64>, path: &Path) -> Result<(), MergeError> {
-    into.add(h).map_err(|e| MergeError::Histograms { path: path.to_path_buf(), what: format!("cannot add: {e:?}") })
+    into.add(h).map_err(|e| MergeError::Histograms { path: path.display().to_string(), what: format!("cannot add: {e:?}") })
 }
 
 /// One merged second while it is being filled.
@@ -405,7 +422,7 @@ fn finish_second(index: u64, slot: SecondSlot) -> FinishedInterval {
 
 /// `(second, operation index, histogram)` for every interval of an authbench interval log.
 fn read_interval_log(path: &Path) -> Result<Vec<(u64, usize, Histogram<u64>)>, MergeError> {
-    let err = |what: String| MergeError::Histograms { path: path.to_path_buf(), what };
+    let err = |what: String| MergeError::Histograms { path: path.display().to_string(), what };
     let bytes = std::fs::read(path).map_err(|e| err(format!("cannot read the interval log: {e}")))?;
     let mut out = Vec::new();
     for entry in IntervalLogIterator::new(&bytes) {

@@ -140,8 +140,9 @@ impl TargetList {
 }
 
 /// Narrow a whole-scenario plan to part `part`: its share of users (named `p<K>-u<i>`), of the
-/// connections (at least 1) and of the rate; the revocation probe only in part 1 (its users would
-/// collide across parts on a shared target).
+/// connections (at least 1) and of the rate. Every part runs the revocation probe after each
+/// window, with probe users of its own (`p<K>-revprobe-<n>`), so the parts stay in step from one
+/// strategy to the next.
 pub fn apply(plan: &mut RunPlan, part: PartSpec) -> Result<(), PlanError> {
     let invalid = |m: String| Err(PlanError::Invalid(m));
     if plan.targets.is_empty() {
@@ -188,9 +189,6 @@ pub fn apply(plan: &mut RunPlan, part: PartSpec) -> Result<(), PlanError> {
                 v.schedule.connections()
             ));
         }
-    }
-    if part.k > 1 {
-        plan.revocation_probes = 0;
     }
     plan.user_prefix = part.user_prefix();
     plan.part = Some(part);

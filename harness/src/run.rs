@@ -475,7 +475,8 @@ impl VariantCtx<'_> {
             return RevocationWindow::default();
         }
         progress.message("probing the revocation window");
-        collect::probe(
+        collect::revocation::probe_as(
+            &plan.user_prefix,
             base_url,
             variant.strategy,
             admin_key.unwrap_or(""),

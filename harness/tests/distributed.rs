@@ -231,7 +231,7 @@ fn part_flags_are_validated_in_the_plan() {
     assert_eq!(p.users, 333, "1000 users over 3 parts: 334, 333, 333");
     assert_eq!(p.variants[0].schedule.connections(), 5, "16 connections over 3: 6, 5, 5");
     assert_eq!(p.user_prefix, "p2-");
-    assert_eq!(p.revocation_probes, 0, "only part 1 probes the revocation window");
+    assert_eq!(p.revocation_probes, 5, "every part probes (its own probe users), so parts stay in step");
     let e = build(&RunArgs { target: Vec::new(), ..args("1/2") }).expect_err("--part without --target");
     assert!(e.to_string().contains("--target"), "{e}");
     let out = Command::new(crate::util::authbench_exe()).args(["run", "--part", "5/4", "--dry-run"]).output().expect("runs");

@@ -139,7 +139,9 @@ impl Engine {
                 .next()
                 .ok_or_else(|| EngineError::BadUrl(url.to_owned()))?;
             addrs.push(addr);
-            first_host.get_or_insert(host);
+            if first_host.is_none() {
+                first_host = Some(host);
+            }
         }
         let host = first_host.ok_or_else(|| EngineError::BadUrl(cfg.base_url.clone()))?;
         let connections = cfg.schedule.connections();
