@@ -305,6 +305,17 @@ pub fn write_run_readme(dir: &Path, report: &Report) -> anyhow::Result<()> {
         "- `hist/<strategy>/histograms.b64`: every histogram at full resolution (HdrHistogram V2, base64), for \
          `authbench merge`"
     );
+    if !report.parts.is_empty() {
+        let each: Vec<String> = report.parts.iter().map(|p| format!("{}/{}", p.k, p.n)).collect();
+        let _ = writeln!(
+            out,
+            "\nMerged by `authbench merge` from parts {} (scenario {}, build {}); `report.json`'s `parts` has each \
+             part's clock and windows.",
+            each.join(", "),
+            report.parts[0].scenario_hash,
+            report.parts[0].build_id
+        );
+    }
     if let Some(p) = &report.part {
         let _ = writeln!(
             out,

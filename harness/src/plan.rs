@@ -328,10 +328,7 @@ pub fn build_from(loaded: LoadedScenario, args: &RunArgs) -> Result<RunPlan, Pla
     // `[target.<strategy>]` tables for strategies the flags left out did not run: drop them.
     sc.target.overrides.retain(|(k, _)| strategies.contains(k));
     let variants = expand(&strategies, &sc, &traffic, &store_plan)?;
-    check_variants(&variants, &traffic)?;
-    if external {
-        targets.check(&strategies, variants.len())?;
-    }
+    check_variants(&variants, &traffic, &targets, &strategies)?;
     if args.repeat > 1 && traffic.stop == Stop::Interrupted {
         return invalid("--repeat needs a measured duration: duration 0 runs until Ctrl-C");
     }
@@ -570,8 +567,16 @@ fn mix_of(sc: &Scenario) -> Result<MixWeights, PlanError> {
     Ok(mix)
 }
 
-/// What the variants together need of users and the stop rule.
-fn check_variants(variants: &[Variant], traffic: &TrafficPlan) -> Result<(), PlanError> {
+/// What the variants together need of users, the stop rule and the `--target` URLs.
+fn check_variants(
+    variants: &[Variant],
+    traffic: &TrafficPlan,
+    targets: &TargetList,
+    strategies: &[StrategyKind],
+) -> Result<(), PlanError> {
+    if !targets.is_empty() {
+        targets.check(strategies, variants.len())?;
+    }
     let users = traffic.users;
     if let Some(v) = variants.iter().find(|v| v.schedule.connections() > users) {
         return invalid(format!(

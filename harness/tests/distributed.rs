@@ -161,6 +161,19 @@ fn check_merge_is_exact(parts: &[PathBuf], merged_dir: &Path) {
     for f in ["report.html", "report.md", "summary.csv", "hist/session/api.hgrm", "hist/session/intervals.hlog"] {
         assert!(merged_dir.join(f).is_file(), "{f} missing from the merged directory");
     }
+    validate_against_schema(merged_dir);
+    validate_against_schema(&parts[0]);
+}
+
+/// `report.json` in `dir` matches `results/schema.json` (the contract: parts and merges only add).
+fn validate_against_schema(dir: &Path) {
+    let text = std::fs::read_to_string(crate::util::repo_root().join("results/schema.json")).expect("schema");
+    let schema: serde_json::Value = serde_json::from_str(&text).expect("schema is JSON");
+    let instance: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).expect("read")).expect("JSON");
+    let validator = jsonschema::validator_for(&schema).expect("valid schema");
+    let errors: Vec<String> = validator.iter_errors(&instance).map(|e| format!("{e} at {}", e.instance_path)).collect();
+    assert!(errors.is_empty(), "{}: report.json does not match results/schema.json: {errors:#?}", dir.display());
 }
 
 #[test]
