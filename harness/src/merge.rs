@@ -247,7 +247,7 @@ fn sum_strategy(each: &[&StrategyResult], windows: &[Option<&PartStrategy>]) -> 
         request_header_bytes: head as f64 / samples.max(1) as f64,
         store: StoreLoad::default(),
         target_cpu_us_per_request: None,
-        revocation_window_ms: merge_revocation(each),
+        revocation_window_ms: merge_revocation(&each.iter().map(|s| &s.revocation_window_ms).collect::<Vec<_>>()),
         schedule: ScheduleHealth {
             target_rate_per_sec: target_rate,
             achieved_rate_per_sec: sum_f(|s| s.schedule.achieved_rate_per_sec),
@@ -269,9 +269,8 @@ fn sum_strategy(each: &[&StrategyResult], windows: &[Option<&PartStrategy>]) -> 
 /// The parts' revocation probes together: probes summed, the largest window (or bound) and the
 /// longest observed one; the median of all the probes cannot be recomposed from the parts'
 /// medians, so it is null (not measured) when more than one part probed.
-fn merge_revocation(each: &[&StrategyResult]) -> RevocationWindow {
-    let probed: Vec<&RevocationWindow> =
-        each.iter().map(|s| &s.revocation_window_ms).filter(|w| w.probes > 0).collect();
+fn merge_revocation(windows: &[&RevocationWindow]) -> RevocationWindow {
+    let probed: Vec<&RevocationWindow> = windows.iter().copied().filter(|w| w.probes > 0).collect();
     let Some(first) = probed.first() else { return RevocationWindow::default() };
     let max_of = |f: fn(&RevocationWindow) -> Option<f64>| probed.iter().filter_map(|w| f(w)).reduce(f64::max);
     RevocationWindow {
@@ -383,7 +382,7 @@ fn merge_intervals(
     let mut seconds: BTreeMap<u64, SecondSlot> = BTreeMap::new();
     for (p, w) in parts.iter().zip(windows) {
         let offset_s = w.map_or(0.0, |w| (w.window_start_unix_ms - base_ms) as f64 / 1000.0);
-        let merged_index = |i: f64| (offset_s + i + 0.5).floor().max(0.0) as u64;
+        let merged_index = |i: f64| merged_second(offset_s, i);
         let timeline = p.report.strategies.iter().find(|s| s.name == name).map_or(&[][..], |s| s.timeline.as_slice());
         for point in timeline {
             let e = seconds.entry(merged_index(point.t_s)).or_insert_with(new_slot);
@@ -397,6 +396,12 @@ fn merge_intervals(
         }
     }
     Ok(seconds.into_iter().map(|(index, slot)| finish_second(index, slot)).collect())
+}
+
+/// The merged second that part second `second` falls in, its part's window having started
+/// `offset_s` after the earliest part's: the one holding the part second's midpoint.
+fn merged_second(offset_s: f64, second: f64) -> u64 {
+    (offset_s + second + 0.5).floor().max(0.0) as u64
 }
 
 fn new_slot() -> SecondSlot {
@@ -512,4 +517,28 @@ fn write(out: &Path, report: &Report, files: &[(String, NamedHistograms, Vec<Fin
     output::write_run_readme(out, report).map_err(w)?;
     crate::report::render(out, report).map_err(w)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn part_seconds_land_in_the_merged_second_holding_their_midpoint() {
+        assert_eq!(merged_second(0.0, 0.0), 0);
+        assert_eq!(merged_second(0.0, 3.0), 3);
+        assert_eq!(merged_second(0.3, 3.0), 3, "[3.3, 4.3) is mostly merged second 3");
+        assert_eq!(merged_second(0.7, 3.0), 4, "[3.7, 4.7) is mostly merged second 4");
+        assert_eq!(merged_second(2.0, 0.0), 2);
+    }
+
+    #[test]
+    fn revocation_windows_combine_exactly_or_not_at_all() {
+        let a = RevocationWindow { p50: Some(1.0), max: Some(2.0), probes: 5, observed_max: Some(2.0), ..Default::default() };
+        let b = RevocationWindow { p50: Some(3.0), max: Some(9.0), probes: 5, bounded: true, observed_max: Some(4.0), ..Default::default() };
+        let none = RevocationWindow::default();
+        let m = merge_revocation(&[&a, &b, &none]);
+        assert_eq!((m.probes, m.max, m.observed_max, m.bounded, m.p50), (10, Some(9.0), Some(4.0), true, None));
+        assert_eq!(merge_revocation(&[&a, &none]), a, "one part probed: its window as it is");
+    }
 }
