@@ -51,10 +51,12 @@ pub enum MergeError {
         "{0}: not a part of a split run (its report.json has no `part`): run each part with `authbench run --part K/N`"
     )]
     NotAPart(String),
-    #[error("parts of different scenarios: {a} has scenario {ha}, {b} has {hb} (run every part with the same scenario file and flags)")]
+    #[error(
+        "parts of different scenarios: {a} has scenario {ha}, {b} has {hb} (run every part with the same scenario file and flags)"
+    )]
     Scenario { a: String, ha: String, b: String, hb: String },
-    #[error("parts of different builds: {a} ran authbench {va} ({ba}), {b} ran {vb} ({bb}); run every part from one build (image)")]
-    Build { a: String, va: String, ba: String, b: String, vb: String, bb: String },
+    #[error("parts of different builds: {a}, {b}; run every part from one build (image)")]
+    Build { a: String, b: String },
     #[error("parts of different splits: {a} is part of {na}, {b} of {nb}")]
     Split { a: String, na: u32, b: String, nb: u32 },
     #[error("part {k}/{n} given twice: {a} and {b}")]
@@ -120,9 +122,9 @@ fn load_parts(dirs: &[PathBuf]) -> Result<Vec<Part>, MergeError> {
             return Err(MergeError::Scenario { a, ha, b, hb });
         }
         if p.info.build_id != first.info.build_id || p.info.version != first.info.version {
-            let (va, ba) = (first.info.version.clone(), first.info.build_id.clone());
-            let (vb, bb) = (p.info.version.clone(), p.info.build_id.clone());
-            return Err(MergeError::Build { a, va, ba, b, vb, bb });
+            let a = format!("{a} ran authbench {} (build {})", first.info.version, first.info.build_id);
+            let b = format!("{b} ran authbench {} (build {})", p.info.version, p.info.build_id);
+            return Err(MergeError::Build { a, b });
         }
         if p.info.n != first.info.n {
             return Err(MergeError::Split { a, na: first.info.n, b, nb: p.info.n });
@@ -152,7 +154,8 @@ fn part_warnings(parts: &[Part]) -> Vec<String> {
     let starts: Vec<u64> = parts.iter().map(|p| p.info.started_unix_ms).collect();
     let (lo, hi) = (starts.iter().min().copied().unwrap_or(0), starts.iter().max().copied().unwrap_or(0));
     if hi - lo > SKEW_WARN_MS {
-        let each: Vec<String> = parts.iter().map(|p| format!("part {} +{} ms", p.info.k, p.info.started_unix_ms - lo)).collect();
+        let each: Vec<String> =
+            parts.iter().map(|p| format!("part {} +{} ms", p.info.k, p.info.started_unix_ms - lo)).collect();
         warnings.push(format!(
             "clock skew or a late start: the parts started {} ms apart ({}), by each driver's own clock; the merged \
              timeline aligns them on those clocks",
@@ -317,13 +320,17 @@ fn strategy_warnings(
             ));
         }
         for (class, n) in s.errors.by_class.iter().filter(|(_, n)| **n > 0) {
-            let elsewhere = each.iter().filter(|o| !std::ptr::eq(**o, *s)).any(|o| o.errors.by_class.get(class).is_some_and(|m| *m > 0));
+            let elsewhere = each
+                .iter()
+                .filter(|o| !std::ptr::eq(**o, *s))
+                .any(|o| o.errors.by_class.get(class).is_some_and(|m| *m > 0));
             if !elsewhere && each.len() > 1 {
                 warnings.push(format!("{tag} saw {n} `{class}` error(s) that no other part saw"));
             }
         }
         if !s.stages.is_empty() && p.info.k == 1 {
-            warnings.push(format!("{name}: per-stage figures are not merged (not measured here); see each part's report"));
+            warnings
+                .push(format!("{name}: per-stage figures are not merged (not measured here); see each part's report"));
         }
     }
     let starts: Vec<u64> = windows.iter().flatten().map(|w| w.window_start_unix_ms).collect();
@@ -340,14 +347,16 @@ fn strategy_warnings(
 /// Reads `histograms.b64`: one `<name> <base64 V2 histogram>` per line.
 pub fn read_full_histograms(path: &Path) -> Result<Vec<(String, Histogram<u64>)>, MergeError> {
     let err = |what: String| MergeError::Histograms { path: path.display().to_string(), what };
-    let text = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read the full-resolution histograms: {e}")))?;
+    let text =
+        std::fs::read_to_string(path).map_err(|e| err(format!("cannot read the full-resolution histograms: {e}")))?;
     let mut out = Vec::new();
     for (n, line) in text.lines().enumerate() {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let (name, b64) = line.split_once(' ').ok_or_else(|| err(format!("line {}: expected `<name> <base64>`", n + 1)))?;
+        let (name, b64) =
+            line.split_once(' ').ok_or_else(|| err(format!("line {}: expected `<name> <base64>`", n + 1)))?;
         out.push((name.to_owned(), decode_histogram(b64).map_err(|e| err(format!("line {}: {e}", n + 1)))?));
     }
     Ok(out)
@@ -360,7 +369,8 @@ fn decode_histogram(b64: &str) -> Result<Histogram<u64>, String> {
 }
 
 fn add_into(into: &mut Histogram<u64>, h: &Histogram<u64>, path: &Path) -> Result<(), MergeError> {
-    into.add(h).map_err(|e| MergeError::Histograms { path: path.display().to_string(), what: format!("cannot add: {e:?}") })
+    into.add(h)
+        .map_err(|e| MergeError::Histograms { path: path.display().to_string(), what: format!("cannot add: {e:?}") })
 }
 
 /// One merged second while it is being filled.
@@ -488,7 +498,11 @@ fn reevaluate(t: &ThresholdResult, report: &Report) -> ThresholdResult {
 
 /// Write the merged results directory: report.json, summary.csv, README.md, the histogram files
 /// and the rendered report.
-fn write(out: &Path, report: &Report, files: &[(String, NamedHistograms, Vec<FinishedInterval>)]) -> Result<(), MergeError> {
+fn write(
+    out: &Path,
+    report: &Report,
+    files: &[(String, NamedHistograms, Vec<FinishedInterval>)],
+) -> Result<(), MergeError> {
     let w = |e: anyhow::Error| MergeError::Write(format!("{e:#}"));
     std::fs::create_dir_all(out).map_err(|e| MergeError::Write(format!("creating {}: {e}", out.display())))?;
     let base = std::time::UNIX_EPOCH
@@ -534,8 +548,21 @@ mod tests {
 
     #[test]
     fn revocation_windows_combine_exactly_or_not_at_all() {
-        let a = RevocationWindow { p50: Some(1.0), max: Some(2.0), probes: 5, observed_max: Some(2.0), ..Default::default() };
-        let b = RevocationWindow { p50: Some(3.0), max: Some(9.0), probes: 5, bounded: true, observed_max: Some(4.0), ..Default::default() };
+        let a = RevocationWindow {
+            p50: Some(1.0),
+            max: Some(2.0),
+            probes: 5,
+            observed_max: Some(2.0),
+            ..Default::default()
+        };
+        let b = RevocationWindow {
+            p50: Some(3.0),
+            max: Some(9.0),
+            probes: 5,
+            bounded: true,
+            observed_max: Some(4.0),
+            ..Default::default()
+        };
         let none = RevocationWindow::default();
         let m = merge_revocation(&[&a, &b, &none]);
         assert_eq!((m.probes, m.max, m.observed_max, m.bounded, m.p50), (10, Some(9.0), Some(4.0), true, None));

@@ -153,11 +153,16 @@ pub fn apply(plan: &mut RunPlan, part: PartSpec) -> Result<(), PlanError> {
         return invalid(format!("[rotation] cannot be split: each of the {} parts would rotate the key", part.n));
     }
     if plan.stop == Stop::Interrupted {
-        return invalid("--part needs a measured duration (not 0 = until Ctrl-C): parts are merged window by window".to_owned());
+        return invalid(
+            "--part needs a measured duration (not 0 = until Ctrl-C): parts are merged window by window".to_owned(),
+        );
     }
     let users = part.share(plan.users);
     if users == 0 {
-        return invalid(format!("users = {} cannot be split into {} parts: each part needs a user", plan.users, part.n));
+        return invalid(format!(
+            "users = {} cannot be split into {} parts: each part needs a user",
+            plan.users, part.n
+        ));
     }
     plan.users = users;
     for v in &mut plan.variants {
@@ -214,7 +219,12 @@ pub fn build_id() -> String {
 /// `authbench run --dry-run`: what the validated plan would do, one line per setting and variant.
 pub fn describe(plan: &RunPlan) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "plan: scenario {} ({})", plan.name, plan.file.as_ref().map_or_else(|| "built-in".to_owned(), |f| f.display().to_string()));
+    let _ = writeln!(
+        out,
+        "plan: scenario {} ({})",
+        plan.name,
+        plan.file.as_ref().map_or_else(|| "built-in".to_owned(), |f| f.display().to_string())
+    );
     let _ = writeln!(out, "scenario hash: {}", scenario_hash(&plan.resolved_toml));
     match plan.part {
         Some(p) => {

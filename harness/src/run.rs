@@ -26,8 +26,8 @@ use crate::progress::Progress;
 use crate::report::{OpLatency, RunLatency};
 use crate::results::LatencySummary;
 use crate::results::{
-    Errors, KillCost, OutageResult, PartInfo, PartStrategy, Report, RevocationWindow, RotationResult, SCHEMA_VERSION, ScenarioInfo,
-    ScheduleHealth, StoreDistance, StoreDownCheck, StrategyResult, ThresholdResult, TrafficInfo,
+    Errors, KillCost, OutageResult, PartInfo, PartStrategy, Report, RevocationWindow, RotationResult, SCHEMA_VERSION,
+    ScenarioInfo, ScheduleHealth, StoreDistance, StoreDownCheck, StrategyResult, ThresholdResult, TrafficInfo,
 };
 use crate::scenario::{Outage, OutageMode};
 

@@ -65,8 +65,27 @@ fn part_args(url: &str, k: u32, n: u32, out: &Path) -> Vec<String> {
     let rate = RATE_PER_SEC.to_string();
     let part = format!("{k}/{n}");
     let mut a: Vec<String> = [
-        "run", "--strategy", "session", "--target", url, "--admin-key", ADMIN_KEY, "--part", &part, "-R", &rate, "-c",
-        "4", "--users", "40", "-z", "2s", "--warmup", "500ms", "--no-progress", "-o",
+        "run",
+        "--strategy",
+        "session",
+        "--target",
+        url,
+        "--admin-key",
+        ADMIN_KEY,
+        "--part",
+        &part,
+        "-R",
+        &rate,
+        "-c",
+        "4",
+        "--users",
+        "40",
+        "-z",
+        "2s",
+        "--warmup",
+        "500ms",
+        "--no-progress",
+        "-o",
     ]
     .iter()
     .map(|s| (*s).to_owned())
@@ -247,7 +266,8 @@ fn part_flags_are_validated_in_the_plan() {
     assert_eq!(p.revocation_probes, 5, "every part probes (its own probe users), so parts stay in step");
     let e = build(&RunArgs { target: Vec::new(), ..args("1/2") }).expect_err("--part without --target");
     assert!(e.to_string().contains("--target"), "{e}");
-    let out = Command::new(crate::util::authbench_exe()).args(["run", "--part", "5/4", "--dry-run"]).output().expect("runs");
+    let out =
+        Command::new(crate::util::authbench_exe()).args(["run", "--part", "5/4", "--dry-run"]).output().expect("runs");
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("1 <= K <= N"), "{}", String::from_utf8_lossy(&out.stderr));
 }
@@ -318,15 +338,15 @@ fn deploy_manifests_parse_and_the_driver_job_is_a_valid_run() {
     // The drivers: an Indexed Job whose completion index becomes --part.
     let job = find(&docs, "Job").into_iter().find(|j| j["spec"]["completionMode"] == "Indexed").expect("Indexed Job");
     let completions = job["spec"]["completions"].as_u64().expect("completions");
-    let script = script(&job["spec"]["template"]["spec"]);
-    assert!(script.contains("JOB_COMPLETION_INDEX"), "{script}");
+    let job_script = script(&job["spec"]["template"]["spec"]);
+    assert!(job_script.contains("JOB_COMPLETION_INDEX"), "{job_script}");
     let bin = tempfile::tempdir().expect("tmp");
     std::os::unix::fs::symlink(crate::util::authbench_exe(), bin.path().join("authbench")).expect("symlink");
     let path = format!("{}:{}", bin.path().display(), std::env::var("PATH").unwrap_or_default());
     for index in 0..completions {
         let out = Command::new("sh")
             .arg("-c")
-            .arg(format!("{script} --dry-run"))
+            .arg(format!("{job_script} --dry-run"))
             .env("PATH", &path)
             .env("JOB_COMPLETION_INDEX", index.to_string())
             .env("AUTHBENCH_ADMIN_KEY", ADMIN_KEY)

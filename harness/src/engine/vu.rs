@@ -111,7 +111,14 @@ pub(super) struct Naming<'a> {
 }
 
 impl ConnUsers {
-    pub fn new(conn: usize, connections: usize, users: usize, strategy: StrategyKind, naming: Naming<'_>, seed: u64) -> Self {
+    pub fn new(
+        conn: usize,
+        connections: usize,
+        users: usize,
+        strategy: StrategyKind,
+        naming: Naming<'_>,
+        seed: u64,
+    ) -> Self {
         let (prefix, host) = (naming.prefix, naming.host);
         let vus = (conn..users)
             .step_by(connections.max(1))
