@@ -211,6 +211,34 @@ fn split_runs_merge_exactly() {
         assert_eq!(merged.strategies[0].outcomes.unexpected_allow, 0);
     }
     refusals(&tmp.path().join("n2"));
+    warnings(&tmp.path().join("n2"));
+}
+
+/// A copy of the part directory `from` at `to`, its `report.json` changed by `edit`.
+fn doctored(from: &Path, to: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
+    copy_dir(from, to);
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(to.join("report.json")).expect("read")).expect("json");
+    edit(&mut v);
+    std::fs::write(to.join("report.json"), v.to_string()).expect("write");
+}
+
+/// What a distributed run must be warned about: clock skew, a part behind its schedule, an error
+/// class one part saw alone.
+fn warnings(root: &Path) {
+    let (p1, p2, odd) = (root.join("part-1"), root.join("part-2"), root.join("odd-part-2"));
+    doctored(&p2, &odd, |v| {
+        let start = v["part"]["started_unix_ms"].as_u64().expect("start");
+        v["part"]["started_unix_ms"] = (start + 5_000).into();
+        v["strategies"][0]["schedule"]["achieved_rate_per_sec"] = 1.0.into();
+        v["strategies"][0]["errors"]["by_class"]["status_503"] = 3.into();
+    });
+    let out = merge(&[p1, odd], &root.join("odd-merged"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    for what in ["clock skew", "lagged its schedule", "`status_503` error(s) that no other part saw"] {
+        assert!(err.contains(what), "expected a warning with `{what}` in: {err}");
+    }
 }
 
 /// Parts that do not belong together are refused with exit 2 and a message naming why.
@@ -227,11 +255,7 @@ fn refusals(root: &Path) {
     refused(&[root.join("merged"), p2.clone()], "not a part");
     for (field, what) in [("scenario_hash", "different scenarios"), ("build_id", "different builds")] {
         let other = root.join(format!("other-{field}"));
-        copy_dir(&p2, &other);
-        let mut v: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(other.join("report.json")).expect("read")).expect("json");
-        v["part"][field] = serde_json::Value::String("fnv1a64:0000000000000000".into());
-        std::fs::write(other.join("report.json"), v.to_string()).expect("write");
+        doctored(&p2, &other, |v| v["part"][field] = "fnv1a64:0000000000000000".into());
         refused(&[p1.clone(), other], what);
     }
 }
