@@ -305,6 +305,16 @@ pub fn write_run_readme(dir: &Path, report: &Report) -> anyhow::Result<()> {
         "- `hist/<strategy>/histograms.b64`: every histogram at full resolution (HdrHistogram V2, base64), for \
          `authbench merge`"
     );
+    let _ = writeln!(out, "- `report.html`, `report.md`, plots: the human report, when rendered");
+    out.push_str(&split_run_note(report));
+    let _ = writeln!(out, "\n## Scenario as run\n\n```toml\n{}```", report.scenario.resolved_toml);
+    std::fs::write(dir.join("README.md"), out)?;
+    Ok(())
+}
+
+/// The run's README lines for a split run: which part this is, or which parts were merged.
+fn split_run_note(report: &Report) -> String {
+    let mut out = String::new();
     if !report.parts.is_empty() {
         let each: Vec<String> = report.parts.iter().map(|p| format!("{}/{}", p.k, p.n)).collect();
         let _ = writeln!(
@@ -323,10 +333,7 @@ pub fn write_run_readme(dir: &Path, report: &Report) -> anyhow::Result<()> {
             p.k, p.n, p.scenario_hash, p.build_id
         );
     }
-    let _ = writeln!(out, "- `report.html`, `report.md`, plots: the human report, when rendered");
-    let _ = writeln!(out, "\n## Scenario as run\n\n```toml\n{}```", report.scenario.resolved_toml);
-    std::fs::write(dir.join("README.md"), out)?;
-    Ok(())
+    out
 }
 
 /// The terminal table's figures after the strategy name: each with the operation it is read for
