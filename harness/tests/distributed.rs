@@ -387,3 +387,27 @@ fn deploy_manifests_parse_and_the_driver_job_is_a_valid_run() {
     });
     assert!(collect.into_iter().any(|s| s.contains("authbench merge")), "a collection step runs authbench merge");
 }
+
+#[test]
+fn several_target_urls_share_the_connections() {
+    let (a, b) = (InProcessTarget::start(), InProcessTarget::start());
+    let tmp = tempfile::tempdir().expect("tmp");
+    let urls = format!("{},{}", a.url, b.url);
+    let out = Command::new(crate::util::authbench_exe())
+        .args(["run", "--strategy", "session", "--target", &urls, "--admin-key", ADMIN_KEY, "-c", "4", "--users", "8"])
+        .args(["-z", "1s", "--warmup", "0s", "--no-progress", "-o"])
+        .arg(tmp.path().join("run"))
+        .output()
+        .expect("runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
+    for t in [&a, &b] {
+        let served = rt.block_on(authbench::collect::accounting::read_counters(&t.url)).expect("metrics").requests;
+        assert!(served > 50, "{} served {served} requests: every URL gets its share of the connections", t.url);
+    }
+    let report = load(&tmp.path().join("run"));
+    let s = &report.strategies[0];
+    assert_eq!(s.outcomes.unexpected_deny, 0, "each user stays on its connection's target");
+    let accounting = s.requests_accounting.as_ref().expect("accounting");
+    assert_eq!(accounting.per_request_denominator, "driver", "one target's /metrics does not count the run");
+}
