@@ -36,6 +36,23 @@ pub enum Command {
     Compare(CompareArgs),
     /// List the registered strategies: one `name<TAB>description` line each (for scripts).
     Strategies,
+    /// Merge the parts of a split run (`authbench run --part K/N`) into one results directory and
+    /// report: histograms added exactly, counters summed, timelines aligned on the wall clock.
+    ///
+    /// Exits 2 when the parts cannot be merged (different scenarios or builds, a part missing or
+    /// given twice), 1 when a scenario threshold fails on the merged figures.
+    Merge(MergeArgs),
+}
+
+/// `authbench merge DIR... -o OUT`.
+#[derive(Debug, clap::Args)]
+pub struct MergeArgs {
+    /// The parts' results directories (each written by `authbench run --part K/N`).
+    #[arg(required = true, value_name = "DIR")]
+    pub dirs: Vec<std::path::PathBuf>,
+    /// Where to write the merged results directory.
+    #[arg(short = 'o', long = "out", value_name = "OUT", required = true)]
+    pub out: std::path::PathBuf,
 }
 
 /// `authbench report DIR [DIR...] [-o OUT]`.

@@ -106,6 +106,45 @@ pub fn write_histograms(dir: &Path, label: &str, ops: &[(Op, &Histogram<u64>, &H
     Ok(())
 }
 
+/// The file holding a variant's full-resolution histograms: `hist/<slug>/histograms.b64`.
+pub const FULL_HISTOGRAMS_FILE: &str = "histograms.b64";
+
+/// Write `hist/<slug>/histograms.b64`: every histogram of the variant at full resolution
+/// (HdrHistogram V2 serialization, base64), one per line as `<name> <base64>`. Names are
+/// `latency.<op>`, `service.<op>` and `api_outcome.<outcome>`. `authbench merge` adds these
+/// exactly; the `.hgrm` files are percentiles only.
+pub fn write_full_histograms(dir: &Path, label: &str, rec: &crate::engine::record::Recorder) -> anyhow::Result<()> {
+    use base64::Engine as _;
+    use hdrhistogram::serialization::Serializer as _;
+    let d = dir.join("hist").join(slug(label));
+    std::fs::create_dir_all(&d).with_context(|| format!("creating {}", d.display()))?;
+    let mut named: Vec<(String, &Histogram<u64>)> = Vec::new();
+    for op in Op::ALL {
+        let s = &rec.ops[op as usize];
+        if !s.latency.is_empty() {
+            named.push((format!("latency.{}", op.name()), &s.latency));
+            named.push((format!("service.{}", op.name()), &s.service));
+        }
+    }
+    for o in crate::engine::record::Outcome::ALL {
+        if let Some(h) = rec.api_by_outcome[o as usize].as_ref().filter(|h| !h.is_empty()) {
+            named.push((format!("api_outcome.{}", o.name()), h));
+        }
+    }
+    let mut out = String::from(
+        "# authbench full-resolution histograms (HdrHistogram V2, base64; values in µs): <name> <base64>\n",
+    );
+    let mut ser = V2Serializer::new();
+    for (name, h) in named {
+        let mut bytes = Vec::new();
+        ser.serialize(h, &mut bytes).map_err(|e| anyhow::anyhow!("serializing histogram {name}: {e:?}"))?;
+        let _ = writeln!(out, "{name} {}", base64::engine::general_purpose::STANDARD.encode(&bytes));
+    }
+    let path = d.join(FULL_HISTOGRAMS_FILE);
+    std::fs::write(&path, out).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
 /// Write `hist/<slug>/intervals.hlog`: one histogram per operation per second, tagged by operation.
 pub fn write_interval_log(
     dir: &Path,
@@ -261,10 +300,40 @@ pub fn write_run_readme(dir: &Path, report: &Report) -> anyhow::Result<()> {
         out,
         "- `hist/<strategy>/intervals.hlog`: HdrHistogram interval log, one histogram per operation per second"
     );
+    let _ = writeln!(
+        out,
+        "- `hist/<strategy>/histograms.b64`: every histogram at full resolution (HdrHistogram V2, base64), for \
+         `authbench merge`"
+    );
     let _ = writeln!(out, "- `report.html`, `report.md`, plots: the human report, when rendered");
+    out.push_str(&split_run_note(report));
     let _ = writeln!(out, "\n## Scenario as run\n\n```toml\n{}```", report.scenario.resolved_toml);
     std::fs::write(dir.join("README.md"), out)?;
     Ok(())
+}
+
+/// The run's README lines for a split run: which part this is, or which parts were merged.
+fn split_run_note(report: &Report) -> String {
+    let mut out = String::new();
+    if !report.parts.is_empty() {
+        let each: Vec<String> = report.parts.iter().map(|p| format!("{}/{}", p.k, p.n)).collect();
+        let _ = writeln!(
+            out,
+            "\nMerged by `authbench merge` from parts {} (scenario {}, build {}); `report.json`'s `parts` has each \
+             part's clock and windows.",
+            each.join(", "),
+            report.parts[0].scenario_hash,
+            report.parts[0].build_id
+        );
+    }
+    if let Some(p) = &report.part {
+        let _ = writeln!(
+            out,
+            "\nThis is part {}/{} of a split run (scenario {}, build {}): merge the parts with `authbench merge`.",
+            p.k, p.n, p.scenario_hash, p.build_id
+        );
+    }
+    out
 }
 
 /// The terminal table's figures after the strategy name: each with the operation it is read for

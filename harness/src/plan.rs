@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use clap::Args;
 
+use crate::part::{PartSpec, TargetList};
 use crate::scenario::{
     self, LoadedScenario, Mode, Outage, OutageMode, Scenario, ScenarioError, StoreChoice, StoreOptions, ThresholdEntry,
 };
@@ -47,10 +48,19 @@ pub struct RunArgs {
     /// Results directory. Default: results/<scenario>-<timestamp>.
     #[arg(short = 'o', long = "out")]
     pub out: Option<PathBuf>,
-    /// Drive an already-running server speaking the target contract instead of starting targets.
-    /// Figures that need the target process or the store are then null.
-    #[arg(long, value_name = "URL")]
-    pub target: Option<String>,
+    /// Drive already-running servers speaking the target contract instead of starting targets.
+    /// Figures that need the target process or the store are then null. Several URLs
+    /// (comma-separated or repeated) share the connections round-robin; `STRATEGY=URL` keys a URL
+    /// to one strategy, so one run can drive a target per strategy.
+    #[arg(long, value_name = "URL", value_delimiter = ',')]
+    pub target: Vec<String>,
+    /// Drive part K of N of the scenario (`2/4`): its share of the rate, connections and users
+    /// (named `p<K>-u<i>`), against shared `--target`s; `authbench merge` joins the parts.
+    #[arg(long, value_name = "K/N", value_parser = crate::part::parse_part)]
+    pub part: Option<crate::part::PartSpec>,
+    /// Validate the scenario and flags into a plan, print it, and start nothing.
+    #[arg(long)]
+    pub dry_run: bool,
     /// Admin key of the `--target` server (for revoke-user); ignored when targets are started here.
     #[arg(long, env = "AUTHBENCH_ADMIN_KEY", hide_env_values = true)]
     pub admin_key: Option<String>,
@@ -238,7 +248,12 @@ pub struct RunPlan {
     pub outage: Option<Outage>,
     /// Rotate the signing key during each JWT variant's measured window.
     pub rotation: Option<RotationPlan>,
-    pub target_url: Option<String>,
+    /// `--target`: the external targets (empty: the run starts its own).
+    pub targets: TargetList,
+    /// `--part K/N`: this run is one part of a split run; `None`: the whole run.
+    pub part: Option<PartSpec>,
+    /// Prefix of the virtual users' names (`p2-` for part 2, so parts never share a user).
+    pub user_prefix: String,
     pub admin_key: Option<String>,
     pub out: Option<PathBuf>,
     pub thresholds: Vec<ThresholdEntry>,
@@ -303,22 +318,24 @@ pub fn build(args: &RunArgs) -> Result<RunPlan, PlanError> {
 pub fn build_from(loaded: LoadedScenario, args: &RunArgs) -> Result<RunPlan, PlanError> {
     let mut sc: Scenario = loaded.scenario.clone();
     apply_flags(&mut sc, args)?;
+    let targets = TargetList::parse(&args.target)?;
+    let external = !targets.is_empty();
     let traffic = TrafficPlan::from_scenario(&sc)?;
     let mix = mix_of(&sc)?;
     let strategies = sc.strategies.clone().unwrap_or_else(|| StrategyKind::ALL.to_vec());
     if strategies.is_empty() {
         return invalid("strategies is empty");
     }
-    let store_plan = store_plan(&sc, &strategies, traffic.stop, args.target.is_some())?;
+    let store_plan = store_plan(&sc, &strategies, traffic.stop, external)?;
     // `[target.<strategy>]` tables for strategies the flags left out did not run: drop them.
     sc.target.overrides.retain(|(k, _)| strategies.contains(k));
     let variants = expand(&strategies, &sc, &traffic, &store_plan)?;
-    check_variants(&variants, &traffic, args)?;
+    check_variants(&variants, &traffic, &targets, &strategies)?;
     if args.repeat > 1 && traffic.stop == Stop::Interrupted {
         return invalid("--repeat needs a measured duration: duration 0 runs until Ctrl-C");
     }
     let resolved_toml = toml::to_string(&sc).unwrap_or_default();
-    Ok(RunPlan {
+    let mut plan = RunPlan {
         name: loaded.name,
         description: loaded.description,
         file: loaded.file,
@@ -328,13 +345,15 @@ pub fn build_from(loaded: LoadedScenario, args: &RunArgs) -> Result<RunPlan, Pla
         users: traffic.users,
         timeout: traffic.timeout,
         mix,
-        store: if args.target.is_some() { StoreChoice::Auto } else { store_plan.kind },
+        store: if external { StoreChoice::Auto } else { store_plan.kind },
         postgres_url: store_plan.postgres_url,
         cluster_nodes: store_plan.cluster_nodes,
         store_jitter: store_plan.jitter,
         outage: store_plan.outage,
         rotation: store_plan.rotation,
-        target_url: args.target.clone(),
+        targets,
+        part: None,
+        user_prefix: String::new(),
         admin_key: args.admin_key.clone(),
         out: args.out.clone(),
         thresholds: loaded.thresholds,
@@ -350,7 +369,11 @@ pub fn build_from(loaded: LoadedScenario, args: &RunArgs) -> Result<RunPlan, Pla
         availability_prober: sc.probe.availability.unwrap_or(false),
         store_down_pause: Some(sc.probe.store_down_pause.map_or(DEFAULT_STORE_DOWN_PAUSE, |d| d.0))
             .filter(|d| !d.is_zero()),
-    })
+    };
+    if let Some(part) = args.part {
+        crate::part::apply(&mut plan, part)?;
+    }
+    Ok(plan)
 }
 
 /// `--store`: a store kind, or a `postgres://` URL (kind `postgres` on that server).
@@ -549,8 +572,16 @@ fn mix_of(sc: &Scenario) -> Result<MixWeights, PlanError> {
     Ok(mix)
 }
 
-/// What the variants together need of users, the stop rule and `--target`.
-fn check_variants(variants: &[Variant], traffic: &TrafficPlan, args: &RunArgs) -> Result<(), PlanError> {
+/// What the variants together need of users, the stop rule and the `--target` URLs.
+fn check_variants(
+    variants: &[Variant],
+    traffic: &TrafficPlan,
+    targets: &TargetList,
+    strategies: &[StrategyKind],
+) -> Result<(), PlanError> {
+    if !targets.is_empty() {
+        targets.check(strategies, variants.len())?;
+    }
     let users = traffic.users;
     if let Some(v) = variants.iter().find(|v| v.schedule.connections() > users) {
         return invalid(format!(
@@ -560,14 +591,6 @@ fn check_variants(variants: &[Variant], traffic: &TrafficPlan, args: &RunArgs) -
     }
     if traffic.stop == Stop::Interrupted && variants.len() > 1 {
         return invalid("duration 0 (run until Ctrl-C) needs exactly one strategy and no matrix");
-    }
-    if let Some(url) = &args.target {
-        if !url.starts_with("http://") {
-            return invalid(format!("--target must be an http:// URL, got `{url}`"));
-        }
-        if variants.len() != 1 {
-            return invalid("--target drives one server: name its strategy with exactly one --strategy");
-        }
     }
     Ok(())
 }

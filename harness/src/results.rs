@@ -40,6 +40,49 @@ pub struct Report {
     /// Anything the reader must know to trust the numbers (driver saturated, clock lag, ...).
     #[serde(default)]
     pub warnings: Vec<String>,
+    /// `authbench run --part K/N`: which part of a split run this is, and what must match for
+    /// `authbench merge`; absent for a whole run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub part: Option<PartInfo>,
+    /// `authbench merge`: the parts this report was merged from, in part order; absent otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<PartInfo>,
+}
+
+/// One part of a split run (`authbench run --part K/N`), as `authbench merge` checks and aligns it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct PartInfo {
+    /// This part's number, 1..=n.
+    pub k: u32,
+    /// How many parts the run was split into.
+    pub n: u32,
+    /// Fingerprint of the whole scenario as resolved (before the split): parts of one run agree.
+    pub scenario_hash: String,
+    /// authbench's version.
+    pub version: String,
+    /// Fingerprint of the `authbench` executable that ran the part: parts of one build agree.
+    pub build_id: String,
+    /// Wall-clock start and end of the part's run, ms since the Unix epoch (this driver's clock).
+    pub started_unix_ms: u64,
+    pub ended_unix_ms: u64,
+    /// Per strategy (by `name`): the measured window on this driver's clock and the raw sums
+    /// behind the byte means, so merged means are exact.
+    pub strategies: BTreeMap<String, PartStrategy>,
+}
+
+/// One strategy's measured window in one part.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct PartStrategy {
+    /// Start of the measured window (after warm-up), ms since the Unix epoch.
+    pub window_start_unix_ms: u64,
+    /// Its length, ms.
+    pub window_ms: u64,
+    /// Sum of the credential bytes of the api requests whose bytes were counted.
+    pub credential_bytes_sum: u64,
+    /// Sum of their request-head bytes.
+    pub header_bytes_sum: u64,
+    /// How many api requests were counted (the means' denominator).
+    pub bytes_samples: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -26,8 +26,8 @@ use crate::progress::Progress;
 use crate::report::{OpLatency, RunLatency};
 use crate::results::LatencySummary;
 use crate::results::{
-    Errors, KillCost, OutageResult, Report, RevocationWindow, RotationResult, SCHEMA_VERSION, ScenarioInfo,
-    ScheduleHealth, StoreDistance, StoreDownCheck, StrategyResult, ThresholdResult, TrafficInfo,
+    Errors, KillCost, OutageResult, PartInfo, PartStrategy, Report, RevocationWindow, RotationResult, SCHEMA_VERSION,
+    ScenarioInfo, ScheduleHealth, StoreDistance, StoreDownCheck, StrategyResult, ThresholdResult, TrafficInfo,
 };
 use crate::scenario::{Outage, OutageMode};
 
@@ -37,7 +37,12 @@ const DRIVER_SATURATED_PERCENT: f64 = 90.0;
 /// Entry point of `authbench run`.
 pub fn main(args: &RunArgs) -> anyhow::Result<ExitCode> {
     let plan = plan::build(args)?;
-    let external = plan.target_url.is_some();
+    if args.dry_run {
+        print!("{}", crate::part::describe(&plan));
+        println!("dry run: the plan is valid; nothing was started");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let external = !plan.targets.is_empty();
     let cpu = environment::cpu_plan();
     let (target_cpu, driver_threads, pinning) = if external {
         let n = std::thread::available_parallelism().map_or(1, usize::from);
@@ -159,6 +164,7 @@ pub async fn execute(plan: &RunPlan, env: &RunEnv) -> anyhow::Result<(PathBuf, R
         .collect::<Result<Vec<_>, _>>()?;
     let mut report = report_of(plan, env, started, store_kind, done.interrupted, strategies, warnings);
     report.thresholds = evaluate_thresholds(plan, &report);
+    report.part = plan.part.map(|p| part_info(plan, p, started, done.part_strategies));
     output::write_report_json(&dir, &report)?;
     output::write_summary_csv(&dir, &report)?;
     output::write_run_readme(&dir, &report)?;
@@ -177,6 +183,9 @@ struct RunSoFar {
     /// first repetition's with --repeat).
     latency: RunLatency,
     interrupted: bool,
+    /// Each variant's window on the wall clock and byte sums, for a part's `report.json` (the
+    /// first repetition's; parts do not repeat).
+    part_strategies: BTreeMap<String, PartStrategy>,
 }
 
 impl RunSoFar {
@@ -185,6 +194,7 @@ impl RunSoFar {
         self.interrupted |= v.interrupted;
         warnings.extend(v.warnings.into_iter().map(|w| format!("{tag}{w}")));
         self.latency.entry(v.result.name.clone()).or_insert(v.latency);
+        self.part_strategies.entry(v.result.name.clone()).or_insert(v.part);
         self.runs[index].push(v.result);
     }
 }
@@ -226,7 +236,33 @@ fn report_of(
         strategies,
         thresholds: Vec::new(),
         warnings,
+        part: None,
+        parts: Vec::new(),
     }
+}
+
+/// What identifies this part of a split run for `authbench merge`.
+fn part_info(
+    plan: &RunPlan,
+    part: crate::part::PartSpec,
+    started: SystemTime,
+    strategies: BTreeMap<String, PartStrategy>,
+) -> PartInfo {
+    PartInfo {
+        k: part.k,
+        n: part.n,
+        scenario_hash: crate::part::scenario_hash(&plan.resolved_toml),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        build_id: crate::part::build_id(),
+        started_unix_ms: unix_ms(started),
+        ended_unix_ms: unix_ms(SystemTime::now()),
+        strategies,
+    }
+}
+
+/// Milliseconds since the Unix epoch (0 for a clock before it).
+pub fn unix_ms(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 /// The scenario's thresholds against the report, in file order.
@@ -260,6 +296,8 @@ struct VariantCtx<'a> {
 struct VariantDone {
     result: StrategyResult,
     latency: OpLatency,
+    /// The window on the wall clock and the byte sums (for a part's `report.json`).
+    part: PartStrategy,
     interrupted: bool,
     warnings: Vec<String>,
 }
@@ -278,6 +316,8 @@ struct Driven {
     keys_lost: Option<u64>,
     /// When the signing key was rotated, and the new key id.
     rotated: Option<(Instant, Option<String>)>,
+    /// Start of the measured window on the wall clock.
+    window_start_wall: SystemTime,
 }
 
 impl VariantCtx<'_> {
@@ -297,7 +337,15 @@ impl VariantCtx<'_> {
         let result = self.assemble(&driven, revocation, after_window, &mut warnings);
         self.write_exports(&driven.out)?;
         let interrupted = driven.out.interrupted;
-        Ok(VariantDone { result, latency: latency_by_op(driven.out), interrupted, warnings })
+        let rec = &driven.out.recorder;
+        let part = PartStrategy {
+            window_start_unix_ms: unix_ms(driven.window_start_wall),
+            window_ms: driven.out.measured.as_millis() as u64,
+            credential_bytes_sum: rec.credential_bytes_sum,
+            header_bytes_sum: rec.header_bytes_sum,
+            bytes_samples: rec.bytes_samples,
+        };
+        Ok(VariantDone { result, latency: latency_by_op(driven.out), part, interrupted, warnings })
     }
 
     /// Drive phase: the engine's traffic, with the availability prober and the timed events (store
@@ -311,7 +359,7 @@ impl VariantCtx<'_> {
     ) -> anyhow::Result<(Driven, Progress)> {
         let (plan, variant) = (self.plan, self.variant);
         let admin_key = environment.admin_key.as_deref();
-        let engine = Engine::new(self.engine_config(&venv.base_url, admin_key)).await?;
+        let engine = Engine::new(self.engine_config(&venv.urls.join(","), admin_key)).await?;
         let total = plan.measured_duration().map(|d| d + plan.warmup);
         let progress = Progress::start(plan.progress, &variant.label, total, plan.warmup, engine.live());
         let rotation = plan.rotation.filter(|_| variant.strategy.uses_jwt());
@@ -322,7 +370,7 @@ impl VariantCtx<'_> {
         } else {
             None
         };
-        let t0 = Instant::now();
+        let (t0, t0_wall) = (Instant::now(), SystemTime::now());
         let window = Window::new(t0, plan, outage);
         let prober = match (prober_creds, window.end) {
             (Some(c), Some(end)) => Some(Prober::spawn(c, &venv.base_url, window.start, end, window.outage)),
@@ -335,15 +383,22 @@ impl VariantCtx<'_> {
             tokio::time::sleep_until(window.start.into()).await;
             Snapshots::take(&source, target_pid, &venv.base_url).await
         };
-        let (out, before) = tokio::join!(engine.run(t0, stop), snap_before);
+        let (out, mut before) = tokio::join!(engine.run(t0, stop), snap_before);
         let out = out?;
         let (outage_ran, keys_lost, rotated) = events.finish(&variant.label, &mut environment.store, warnings).await;
         let probe_log = match prober {
             Some(p) => Some(p.finish().await),
             None => None,
         };
-        let after = Snapshots::take(&source, target_pid, &venv.base_url).await;
-        Ok((Driven { out, before, after, probe_log, outage_ran, keys_lost, rotated }, progress))
+        let mut after = Snapshots::take(&source, target_pid, &venv.base_url).await;
+        if plan.part.is_some() || venv.urls.len() > 1 {
+            // A target shared with other parts, or several targets: one target's /metrics does not
+            // count this driver's requests, so the driver's own count divides instead.
+            (before.counters, after.counters) = (None, None);
+        }
+        let window_start_wall = t0_wall + plan.warmup;
+        let driven = Driven { out, before, after, probe_log, outage_ran, keys_lost, rotated, window_start_wall };
+        Ok((driven, progress))
     }
 
     /// The run's `[store.outage]`, in this variant's `matrix.store.outage_mode` if it sweeps one.
@@ -404,6 +459,7 @@ impl VariantCtx<'_> {
             tampered_fraction: plan.tampered_fraction,
             legacy_users: (plan.legacy_fraction * plan.users as f64).round() as usize,
             workers: self.env.driver_threads,
+            user_prefix: plan.user_prefix.clone(),
         }
     }
 
@@ -420,7 +476,8 @@ impl VariantCtx<'_> {
             return RevocationWindow::default();
         }
         progress.message("probing the revocation window");
-        collect::probe(
+        collect::revocation::probe_as(
+            &plan.user_prefix,
             base_url,
             variant.strategy,
             admin_key.unwrap_or(""),
@@ -479,6 +536,7 @@ impl VariantCtx<'_> {
             Op::ALL.iter().map(|op| (*op, &rec.ops[*op as usize].latency, &rec.ops[*op as usize].service)).collect();
         output::write_histograms(self.dir, &self.variant.label, &ops)?;
         output::write_interval_log(self.dir, &self.variant.label, self.started, &out.intervals)?;
+        output::write_full_histograms(self.dir, &self.variant.label, rec)?;
         Ok(())
     }
 }

@@ -27,6 +27,7 @@ fn config(base_url: String, strategy: StrategyKind, schedule: Schedule, mix: Mix
         tampered_fraction: 0.1,
         legacy_users: 0,
         workers: 1,
+        user_prefix: String::new(),
     }
 }
 

@@ -125,6 +125,7 @@ async fn run(url: String, requests: u32) -> EngineOutput {
         tampered_fraction: 0.0,
         legacy_users: 0,
         workers: 1,
+        user_prefix: String::new(),
     };
     let (_tx, rx) = watch::channel(false);
     Engine::new(cfg).await.expect("engine").run(Instant::now(), rx).await.expect("run")

@@ -199,6 +199,8 @@ pub fn sample_report() -> Report {
             },
         ],
         warnings: vec!["driver CPU reached 40% of one core".into()],
+        part: None,
+        parts: Vec::new(),
     }
 }
 

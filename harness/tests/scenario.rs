@@ -147,7 +147,7 @@ fn invalid_combinations_are_refused_before_any_work() {
     assert!(e.to_string().contains("closed"), "{e}");
     let e = plan::build(&RunArgs { connections: Some(0), ..RunArgs::default() }).expect_err("0 connections");
     assert!(e.to_string().contains("connections"), "{e}");
-    let e = plan::build(&RunArgs { target: Some("http://127.0.0.1:1".into()), ..RunArgs::default() })
+    let e = plan::build(&RunArgs { target: vec!["http://127.0.0.1:1".into()], ..RunArgs::default() })
         .expect_err("--target with five strategies");
     assert!(e.to_string().contains("--strategy"), "{e}");
 }

@@ -19,5 +19,6 @@ mod report;
 
 mod ci_workflow;
 mod compare;
+mod distributed;
 
 mod thresholds;

@@ -32,6 +32,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Merge(args) => Ok(merge(&args)),
         Command::Compare(args) => match authbench::compare::main(&args) {
             Ok(false) => Ok(ExitCode::SUCCESS),
             Ok(true) => Ok(ExitCode::from(1)),
@@ -41,6 +42,32 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         },
     }
+}
+
+/// `authbench merge`: the merged report, its warnings and thresholds; exit 2 when the parts
+/// cannot be merged, 1 when a threshold fails.
+fn merge(args: &authbench::cli::MergeArgs) -> ExitCode {
+    let merged = match authbench::merge::main(&args.dirs, &args.out) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("authbench merge: error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let report = &merged.report;
+    eprintln!("\n{}", authbench::output::summary_table(report));
+    for w in &report.warnings {
+        eprintln!("warning: {w}");
+    }
+    let mut failed = false;
+    for t in &report.thresholds {
+        let actual = t.actual.map_or_else(|| "not measured".to_owned(), |a| format!("{a}"));
+        let verdict = if t.passed { "pass" } else { "FAIL" };
+        eprintln!("threshold {} {}: {verdict} (actual {actual})", t.metric, t.condition);
+        failed |= !t.passed;
+    }
+    eprintln!("merged {} parts: {}", report.parts.len(), merged.dir.join("report.html").display());
+    if failed { ExitCode::from(1) } else { ExitCode::SUCCESS }
 }
 
 fn init_logging() {

@@ -1,7 +1,7 @@
 //! The revocation window, probed directly: after a logout or revoke-user, how long does the revoked
 //! credential keep working?
 //!
-//! Each probe uses a fresh user (`revprobe-<n>`): log in, check the credential works, revoke it
+//! Each probe uses a fresh user (`revprobe-<n>`; `p<K>-revprobe-<n>` in part K of a split run): log in, check the credential works, revoke it
 //! (even probes by `POST /logout`, odd ones by `POST /admin/revoke-user/{user}`), then present the
 //! *old* credential on `GET /api/resource` every [`POLL_INTERVAL`] until it is refused (401) or
 //! `max_wait` passes.
@@ -59,18 +59,34 @@ pub async fn probe(
     max_wait: Duration,
     leeway: Duration,
 ) -> RevocationWindow {
+    probe_as("", base_url, strategy, admin_key, probes, max_wait, leeway).await
+}
+
+/// [`probe`] with users named `<user_prefix>revprobe-<n>`: the parts of a split run
+/// (`p2-revprobe-0`, …) probe the same target at once without revoking each other's probe users.
+pub async fn probe_as(
+    user_prefix: &str,
+    base_url: &str,
+    strategy: StrategyKind,
+    admin_key: &str,
+    probes: u32,
+    max_wait: Duration,
+    leeway: Duration,
+) -> RevocationWindow {
     if !strategy.profile().has_credential() || probes == 0 {
         return RevocationWindow::default();
     }
     let base: Arc<str> = Arc::from(base_url);
     let key: Arc<str> = Arc::from(admin_key);
+    let prefix: Arc<str> = Arc::from(user_prefix);
     let slots = Arc::new(Semaphore::new(MAX_CONCURRENT_PROBES));
     let mut set = JoinSet::new();
     for n in 0..probes {
         let (base, key, slots) = (Arc::clone(&base), Arc::clone(&key), Arc::clone(&slots));
+        let user = format!("{prefix}revprobe-{n}");
         set.spawn(async move {
             let _slot = slots.acquire_owned().await.ok()?;
-            match probe_one(&base, strategy, &key, n, max_wait, leeway).await {
+            match probe_one(&base, strategy, &key, (n, &user), max_wait, leeway).await {
                 Ok(done) => Some(done),
                 Err(e) => {
                     tracing::warn!(probe = n, "revocation probe skipped: {e:#}");
@@ -102,13 +118,12 @@ async fn probe_one(
     base: &str,
     strategy: StrategyKind,
     admin_key: &str,
-    n: u32,
+    (n, user): (u32, &str),
     max_wait: Duration,
     leeway: Duration,
 ) -> anyhow::Result<(ProbeOutcome, Option<u64>)> {
-    let user = format!("revprobe-{n}");
     let profile = strategy.profile();
-    let cred = login(base, &user, profile.transport).await?;
+    let cred = login(base, user, profile.transport).await?;
     let ttl_s = cred.access_token().and_then(jwt_lifetime_s);
     let status = resource_status(base, &cred).await?;
     anyhow::ensure!(status == 200, "the fresh credential of {user} was refused ({status})");

@@ -45,7 +45,9 @@ pub const LATE_START: Duration = Duration::from_millis(1);
 /// What the engine needs to drive one target.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
-    /// `http://host:port` of the target.
+    /// `http://host:port` of the target; several comma-separated URLs share the connections
+    /// round-robin (connection `c` goes to URL `c % n`; every request carries the first URL's host
+    /// in `Host`).
     pub base_url: String,
     pub strategy: StrategyKind,
     pub schedule: Schedule,
@@ -63,6 +65,8 @@ pub struct EngineConfig {
     pub legacy_users: usize,
     /// Driver threads, each with its own event loop (normally one per driver CPU).
     pub workers: usize,
+    /// Put before every user name (`p2-` gives `p2-u0`, …): parts of a split run never share users.
+    pub user_prefix: String,
 }
 
 /// Why the engine could not start.
@@ -113,7 +117,8 @@ struct Shared {
 /// A prepared run; [`Engine::live`] gives the counters a progress display reads.
 pub struct Engine {
     cfg: EngineConfig,
-    addr: SocketAddr,
+    /// One address per target URL; connection `c` connects to `addrs[c % len]`.
+    addrs: Vec<SocketAddr>,
     host: String,
     intervals: Arc<Intervals>,
     stage_rates: Vec<f64>,
@@ -122,17 +127,25 @@ pub struct Engine {
 
 impl Engine {
     pub async fn new(cfg: EngineConfig) -> Result<Engine, EngineError> {
-        let host = cfg
-            .base_url
-            .strip_prefix("http://")
-            .map(|r| r.split('/').next().unwrap_or(r).to_owned())
-            .filter(|h| !h.is_empty())
-            .ok_or_else(|| EngineError::BadUrl(cfg.base_url.clone()))?;
-        let addr = tokio::net::lookup_host(&host)
-            .await
-            .map_err(|e| EngineError::Resolve(host.clone(), e))?
-            .next()
-            .ok_or_else(|| EngineError::BadUrl(cfg.base_url.clone()))?;
+        let mut addrs = Vec::new();
+        let mut first_host = None;
+        for url in cfg.base_url.split(',').map(str::trim).filter(|u| !u.is_empty()) {
+            let host = url
+                .strip_prefix("http://")
+                .map(|r| r.split('/').next().unwrap_or(r).to_owned())
+                .filter(|h| !h.is_empty())
+                .ok_or_else(|| EngineError::BadUrl(url.to_owned()))?;
+            let addr = tokio::net::lookup_host(&host)
+                .await
+                .map_err(|e| EngineError::Resolve(host.clone(), e))?
+                .next()
+                .ok_or_else(|| EngineError::BadUrl(url.to_owned()))?;
+            addrs.push(addr);
+            if first_host.is_none() {
+                first_host = Some(host);
+            }
+        }
+        let host = first_host.ok_or_else(|| EngineError::BadUrl(cfg.base_url.clone()))?;
         let connections = cfg.schedule.connections();
         if cfg.users < connections {
             return Err(EngineError::TooFewUsers { users: cfg.users, connections });
@@ -154,7 +167,7 @@ impl Engine {
         };
         let keep_open = cfg.timeout.as_secs() + 2;
         let intervals = Arc::new(Intervals::new(keep_open, stage_of_second, stage_rates.len()));
-        Ok(Engine { cfg, addr, host, intervals, stage_rates, stage_secs })
+        Ok(Engine { cfg, addrs, host, intervals, stage_rates, stage_secs })
     }
 
     /// Live counters of the measured window (requests, errors), updated about once a second.
@@ -218,8 +231,10 @@ impl Engine {
         let population = Population { users: cfg.users, legacy: cfg.legacy_users };
         let mut per_worker: Vec<Vec<ConnState>> = (0..workers).map(|_| Vec::new()).collect();
         for c in 0..connections {
-            let users = ConnUsers::new(c, connections, population, cfg.strategy, &self.host, c as u64 + 1);
-            per_worker[c % workers].push(ConnState { index: c, seq: 0, client: Client::new(self.addr), users });
+            let naming = vu::Naming { prefix: &cfg.user_prefix, host: &self.host };
+            let users = ConnUsers::new(c, connections, population, cfg.strategy, naming, c as u64 + 1);
+            let client = Client::new(self.addrs[c % self.addrs.len()]);
+            per_worker[c % workers].push(ConnState { index: c, seq: 0, client, users });
         }
         let (mut aborts, mut results) = (Vec::new(), Vec::new());
         for (i, conns) in per_worker.into_iter().enumerate() {

@@ -108,19 +108,29 @@ pub(super) struct ConnUsers {
     base_head_len: u32,
 }
 
+/// How a connection's users are named and addressed.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Naming<'a> {
+    /// Put before `u<i>` (a part of a split run: `p2-`).
+    pub prefix: &'a str,
+    /// The `Host` header value (for header byte accounting).
+    pub host: &'a str,
+}
+
 impl ConnUsers {
     pub fn new(
         conn: usize,
         connections: usize,
         users: Population,
         strategy: StrategyKind,
-        host: &str,
+        naming: Naming<'_>,
         seed: u64,
     ) -> Self {
+        let (prefix, host) = (naming.prefix, naming.host);
         let vus = (conn..users.users)
             .step_by(connections.max(1))
             .map(|i| {
-                let name = format!("u{i}");
+                let name = format!("{prefix}u{i}");
                 let legacy = if i < users.legacy { r#","legacy":true"# } else { "" };
                 Vu {
                     login_body: format!(r#"{{"user":"{name}"{legacy}}}"#).into_bytes(),

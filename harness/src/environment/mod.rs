@@ -49,7 +49,7 @@ impl Store {
     /// Start the store `plan` asks for. Returns it with its name in `report.json` (`store_kind`:
     /// `external`, `cluster`, `redis` or `memory`); a fallback to memory is noted in `warnings`.
     pub async fn start(plan: &RunPlan, warnings: &mut Vec<String>) -> anyhow::Result<(Store, &'static str)> {
-        if plan.target_url.is_some() {
+        if !plan.targets.is_empty() {
             return Ok((Store::default(), "external"));
         }
         let want_redis = match plan.store {
@@ -207,8 +207,8 @@ pub struct Environment {
     exe: PathBuf,
     /// The CPU targets are pinned to (and then run with one worker thread).
     target_cpu: Option<usize>,
-    /// `--target URL`: no target is started.
-    external_url: Option<String>,
+    /// `--target`: no target is started; each variant drives the URLs given for its strategy.
+    external: crate::part::TargetList,
     /// Spread of the store delay per round trip (with a delay proxy).
     store_jitter: Duration,
 }
@@ -221,17 +221,14 @@ impl Environment {
         warnings: &mut Vec<String>,
     ) -> anyhow::Result<Environment> {
         let (store, store_kind) = Store::start(plan, warnings).await?;
-        let admin_key = match (&plan.target_url, &plan.admin_key) {
-            (Some(_), k) => k.clone(),
-            (None, _) => Some(random_hex(32)),
-        };
+        let admin_key = if plan.targets.is_empty() { Some(random_hex(32)) } else { plan.admin_key.clone() };
         Ok(Environment {
             store,
             store_kind,
             admin_key,
             exe: std::env::current_exe().context("locating the authbench executable")?,
             target_cpu,
-            external_url: plan.target_url.clone(),
+            external: plan.targets.clone(),
             store_jitter: plan.store_jitter,
         })
     }
@@ -239,8 +236,10 @@ impl Environment {
     /// Flush the store, then start what `variant` runs against.
     pub async fn start_variant(&self, variant: &Variant) -> anyhow::Result<VariantEnv> {
         self.store.flush().await.context("flushing the store between strategies")?;
-        if let Some(url) = &self.external_url {
-            return Ok(VariantEnv { target: None, proxy: None, base_url: url.trim_end_matches('/').to_owned() });
+        if !self.external.is_empty() {
+            let urls = self.external.urls_for(variant.strategy);
+            let base_url = urls.first().cloned().context("no --target URL for this strategy")?;
+            return Ok(VariantEnv { target: None, proxy: None, base_url, urls });
         }
         // The store at a distance: targets reach it through a delay proxy (snapshots go direct).
         let proxy = match (variant.store_delay, &self.store.redis) {
@@ -255,7 +254,7 @@ impl Environment {
         let args = self.target_args(variant, store_arg);
         let target = TargetProcess::spawn(&self.exe, &args, self.target_cpu).await.context("starting the target")?;
         let base_url = target.base_url.clone();
-        Ok(VariantEnv { target: Some(target), proxy, base_url })
+        Ok(VariantEnv { target: Some(target), proxy, urls: vec![base_url.clone()], base_url })
     }
 
     /// `authbench target ...` flags for `variant`.
@@ -285,8 +284,12 @@ pub struct VariantEnv {
     pub target: Option<TargetProcess>,
     /// In front of the store when the variant puts it at a distance.
     proxy: Option<DelayProxy>,
-    /// `http://IP:PORT` of the target, without a trailing `/`.
+    /// `http://IP:PORT` of the target, without a trailing `/` (with several `--target` URLs, the
+    /// first: the probes and the `/metrics` readings go there).
     pub base_url: String,
+    /// Every URL the engine spreads its connections over (round-robin); `[base_url]` unless
+    /// `--target` gave several.
+    pub urls: Vec<String>,
 }
 
 impl VariantEnv {
