@@ -191,6 +191,10 @@ pub struct Comparison {
     pub only_in_base: Vec<String>,
     /// Strategies only NEW has (not compared).
     pub only_in_new: Vec<String>,
+    /// The control (a strategy that sends no credential) moved its target CPU per request
+    /// significantly and beyond the allowed regression: the machine changed between the runs, so
+    /// the other strategies' changes hold that drift too. Says by how much; `None` otherwise.
+    pub machine_drift: Option<String>,
 }
 
 impl Comparison {
@@ -260,6 +264,9 @@ impl Comparison {
             let _ = writeln!(out, "note: `{name}` is only in NEW (not compared)");
         }
         let _ = writeln!(out, "\nmethod: {}\ngated: {}", self.method(), self.gate_text());
+        if let Some(drift) = &self.machine_drift {
+            let _ = writeln!(out, "WARNING: {drift}");
+        }
         out.push_str(&self.verdict_lines());
         out
     }
@@ -308,6 +315,9 @@ impl Comparison {
             writeln!(out, "**{n} gated figure(s) regressed** ({}).\n", self.gate_text())
         };
         let _ = writeln!(out, "{}\n", self.method());
+        if let Some(drift) = &self.machine_drift {
+            let _ = writeln!(out, "> [!WARNING]\n> {drift}\n");
+        }
         let notable: Vec<&Row> = self
             .rows
             .iter()
@@ -418,7 +428,34 @@ pub fn compare(base: &Report, new: &Report, rule: &Rule) -> Comparison {
     let (base_names, new_names) = (names(base), names(new));
     let only_in_base = base_names.iter().filter(|b| !new_names.contains(b)).cloned().collect();
     let only_in_new = new_names.iter().filter(|n| !base_names.contains(n)).cloned().collect();
-    Comparison { rule: rule.clone(), rows, only_in_base, only_in_new }
+    let machine_drift = machine_drift(base, &rows, rule);
+    Comparison { rule: rule.clone(), rows, only_in_base, only_in_new, machine_drift }
+}
+
+/// The control's own target CPU change, when significant (with repetitions) and beyond the
+/// allowed regression in either direction: the control does no authentication, so a change in
+/// it is the machine's, not the change under test's.
+fn machine_drift(base: &Report, rows: &[Row], rule: &Rule) -> Option<String> {
+    use crate::targets::config::StrategyKind;
+    use crate::targets::strategy::profile::Transport;
+    let control = |name: &str| {
+        base.strategies.iter().any(|s| {
+            s.name == name
+                && StrategyKind::from_name(&s.strategy).is_some_and(|k| k.profile().transport == Transport::None)
+        })
+    };
+    let row = rows.iter().find(|r| r.figure == figures::TARGET_CPU_US_PER_REQUEST.key && control(&r.strategy))?;
+    let (change, p) = (row.change_pct?, row.p_value?);
+    (p < rule.alpha && change.abs() > rule.max_regression_pct).then(|| {
+        format!(
+            "the control `{}` (no authentication) itself moved its target CPU per request {} (p = {}): the machine \
+             changed between the runs, and every other change below includes that drift. Compare runs made under \
+             the same load.",
+            row.strategy,
+            fmt_change(Some(change)),
+            fmt_p(Some(p))
+        )
+    })
 }
 
 fn compare_strategy(b: &StrategyResult, n: &StrategyResult, rule: &Rule, rows: &mut Vec<Row>) {

@@ -175,3 +175,38 @@ fn strategies_in_one_run_only_are_noted_not_failed() {
     assert!(!cmp.regressed());
     assert!(cmp.rows.iter().any(|r| r.figure == "target_cpu_us_per_request" && r.verdict == Verdict::NotComparable));
 }
+
+/// `sample_report` with five repetitions per strategy, each strategy's target CPU scaled by
+/// `scale(strategy index)` and spread a little per repetition.
+fn repeated(scale: impl Fn(usize) -> f64) -> Report {
+    let mut r = sample_report();
+    for (i, s) in r.strategies.iter_mut().enumerate() {
+        let base = s.target_cpu_us_per_request.unwrap_or(10.0) * scale(i);
+        s.repeats = (0..5)
+            .map(|k| {
+                let mut one = s.clone();
+                one.target_cpu_us_per_request = Some(base * (1.0 + 0.01 * k as f64));
+                one
+            })
+            .collect();
+        s.target_cpu_us_per_request = Some(base * 1.02);
+    }
+    r
+}
+
+#[test]
+fn a_control_that_moved_is_called_machine_drift() {
+    let base = repeated(|_| 1.0);
+    let same = compare(&base, &repeated(|_| 1.0), &Rule::new(10.0));
+    assert_eq!(same.machine_drift, None, "nothing moved");
+    // Every strategy 30 % dearer, the control (`none`, no authentication) included: the machine.
+    let loaded = compare(&base, &repeated(|_| 1.3), &Rule::new(10.0));
+    let drift = loaded.machine_drift.clone().expect("the control moved");
+    assert!(drift.contains("`none`") && drift.contains("+30"), "{drift}");
+    assert!(loaded.to_table().contains("WARNING: the control `none`"));
+    assert!(loaded.to_markdown().contains("[!WARNING]"));
+    // Only an authenticating strategy dearer: a real change, no drift.
+    let real = compare(&base, &repeated(|i| if i == 2 { 1.3 } else { 1.0 }), &Rule::new(10.0));
+    assert_eq!(real.machine_drift, None);
+    assert!(real.regressed());
+}
