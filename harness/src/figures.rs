@@ -531,8 +531,10 @@ pub static TARGET_CPU_US_PER_REQUEST: Figure = Figure {
     definition: "The target process's own CPU time (user + system of all its threads, from `/proc/<pid>/stat`) \
                  between the snapshots at the start and the end of the measured window, divided by the requests the \
                  target served in the window (its own /metrics count, the harness's probes included; the driver's \
-                 count when that cannot be read). Null when the target is not a process the harness started \
-                 (`--target URL`).",
+                 count when that cannot be read). For a target the harness did not start (`--target URL`, split runs) \
+                 the CPU is the target's own `authbench_process_cpu_seconds_total` from its /metrics (in a merged \
+                 split run: from the first part's window start to the last part's window end); null when it does \
+                 not report it.",
     compute: Compute::Strategy(|s| s.target_cpu_us_per_request),
     words: None,
 };

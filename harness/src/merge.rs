@@ -171,8 +171,9 @@ fn part_warnings(parts: &[Part]) -> Vec<String> {
         }
     }
     warnings.push(
-        "target CPU and store figures are not measured in a split run: the parts drove external targets, and one \
-         target's /metrics counts every part's traffic"
+        "target CPU and store operations per request come from the targets' own /metrics over the whole split run \
+         (the first part's window start to the last part's window end), divided by the requests the target served \
+         in it; store CPU, network and memory are not measured in a split run"
             .to_owned(),
     );
     warnings
@@ -200,6 +201,7 @@ fn merge_strategy(
     let intervals = merge_intervals(parts, &first.name, &windows)?;
     strategy_warnings(parts, &each, &windows, warnings);
     let mut result = sum_strategy(&each, &windows);
+    target_figures(&mut result, &windows);
     let summary = |prefix: &str, key: &str| hists.get(&format!("{prefix}.{key}")).map(summarize);
     for op in Op::ALL {
         if let Some(s) = summary("latency", op.name()) {
@@ -216,6 +218,30 @@ fn merge_strategy(
     }
     result.timeline = intervals.iter().map(|iv| iv.point.clone()).collect();
     Ok((result, hists, intervals))
+}
+
+/// Target CPU, store operations and verification paths per request over the whole split run, from
+/// the target's own cumulative `/metrics`: the earliest window-start reading and the latest
+/// window-end reading of the parts. Every part drove the same target, so its counters between the
+/// two hold all of them (and nothing else: warm-up ended before, probes start after). Left not
+/// measured when a reading is missing or the target served nothing in between.
+fn target_figures(result: &mut StrategyResult, windows: &[Option<&PartStrategy>]) {
+    let start = windows.iter().flatten().filter_map(|w| w.target_start.as_ref()).min_by_key(|r| r.unix_ms);
+    let end = windows.iter().flatten().filter_map(|w| w.target_end.as_ref()).max_by_key(|r| r.unix_ms);
+    let (Some(a), Some(b)) = (start, end) else { return };
+    let Some(requests) = b.requests.checked_sub(a.requests).filter(|n| *n > 0) else { return };
+    let n = requests as f64;
+    if let (Some(c0), Some(c1)) = (a.cpu_seconds, b.cpu_seconds) {
+        result.target_cpu_us_per_request = Some((c1 - c0).max(0.0) * 1e6 / n);
+    }
+    let delta = |after: &BTreeMap<String, u64>, before: &BTreeMap<String, u64>| -> BTreeMap<String, u64> {
+        after.iter().map(|(k, v)| (k.clone(), v.saturating_sub(before.get(k).copied().unwrap_or(0)))).collect()
+    };
+    let ops = delta(&b.store_ops, &a.store_ops);
+    result.store.measured = true;
+    result.store.ops_per_request = Some(ops.values().sum::<u64>() as f64 / n);
+    result.store.ops_by_command = ops.into_iter().filter(|(_, v)| *v > 0).map(|(k, v)| (k, v as f64 / n)).collect();
+    result.auth_paths = delta(&b.auth_paths, &a.auth_paths);
 }
 
 /// The counters and rates of one strategy, summed over the parts (latency filled in by the caller).
@@ -266,7 +292,7 @@ fn sum_strategy(each: &[&StrategyResult], windows: &[Option<&PartStrategy>]) -> 
         repeats: Vec::new(),
         requests_accounting: None,
         store_down: None,
-        // Read from the shared targets' /metrics, which every part saw whole: not a per-part sum.
+        // From the shared target's /metrics over the whole run (`target_figures`), not a per-part sum.
         auth_paths: Default::default(),
     }
 }

@@ -83,6 +83,29 @@ pub struct PartStrategy {
     pub header_bytes_sum: u64,
     /// How many api requests were counted (the means' denominator).
     pub bytes_samples: u64,
+    /// The target's `/metrics` counters at the start and at the end of the window: `merge` takes
+    /// the earliest start and the latest end over the parts, so target CPU and store operations
+    /// per request cover the whole split run. Absent when the target could not be read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_start: Option<TargetReading>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_end: Option<TargetReading>,
+}
+
+/// One reading of a target's cumulative `/metrics` counters, with when it was taken.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct TargetReading {
+    /// When it was read, ms since the Unix epoch (this driver's clock).
+    pub unix_ms: u64,
+    /// Requests the target had answered (every route but `/metrics`).
+    pub requests: u64,
+    /// The target process's own CPU so far, seconds; null when it does not report it.
+    pub cpu_seconds: Option<f64>,
+    /// Store operations it had issued, by command.
+    pub store_ops: BTreeMap<String, u64>,
+    /// Api requests it had verified, by verification path.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub auth_paths: BTreeMap<String, u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

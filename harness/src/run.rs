@@ -15,6 +15,7 @@ use hdrhistogram::Histogram;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::collect::accounting::TargetCounters;
 use crate::collect::availability::{self, OutageWindow, ProbeLog, Prober};
 use crate::collect::{self, Snapshots};
 use crate::engine::record::{Op, Outcome, Recorder, outcomes_from};
@@ -27,7 +28,8 @@ use crate::report::{OpLatency, RunLatency};
 use crate::results::LatencySummary;
 use crate::results::{
     Errors, KillCost, OutageResult, PartInfo, PartStrategy, Report, RevocationWindow, RotationResult, SCHEMA_VERSION,
-    ScenarioInfo, ScheduleHealth, StoreDistance, StoreDownCheck, StrategyResult, ThresholdResult, TrafficInfo,
+    ScenarioInfo, ScheduleHealth, StoreDistance, StoreDownCheck, StrategyResult, TargetReading, ThresholdResult,
+    TrafficInfo,
 };
 use crate::scenario::{Outage, OutageMode};
 
@@ -308,6 +310,9 @@ struct Driven {
     /// Collector readings at the start and the end of the measured window.
     before: Snapshots,
     after: Snapshots,
+    /// The target's `/metrics` counters at both ends, even where `before`/`after` drop them (a
+    /// split run): a part keeps them for `merge`.
+    target_readings: (Option<TargetCounters>, Option<TargetCounters>),
     /// What the availability prober saw (store outage, key rotation).
     probe_log: Option<ProbeLog>,
     /// Whether the store outage was injected (it is reported only then).
@@ -338,12 +343,16 @@ impl VariantCtx<'_> {
         self.write_exports(&driven.out)?;
         let interrupted = driven.out.interrupted;
         let rec = &driven.out.recorder;
+        let start_ms = unix_ms(driven.window_start_wall);
+        let window_ms = driven.out.measured.as_millis() as u64;
         let part = PartStrategy {
-            window_start_unix_ms: unix_ms(driven.window_start_wall),
-            window_ms: driven.out.measured.as_millis() as u64,
+            window_start_unix_ms: start_ms,
+            window_ms,
             credential_bytes_sum: rec.credential_bytes_sum,
             header_bytes_sum: rec.header_bytes_sum,
             bytes_samples: rec.bytes_samples,
+            target_start: driven.target_readings.0.as_ref().map(|c| target_reading(c, start_ms)),
+            target_end: driven.target_readings.1.as_ref().map(|c| target_reading(c, start_ms + window_ms)),
         };
         Ok(VariantDone { result, latency: latency_by_op(driven.out), part, interrupted, warnings })
     }
@@ -391,13 +400,27 @@ impl VariantCtx<'_> {
             None => None,
         };
         let mut after = Snapshots::take(&source, target_pid, &venv.base_url).await;
+        // Kept for `merge`, which reads the shared target over the whole split run.
+        let target_readings = (before.counters.clone(), after.counters.clone());
         if plan.part.is_some() || venv.urls.len() > 1 {
             // A target shared with other parts, or several targets: one target's /metrics does not
-            // count this driver's requests, so the driver's own count divides instead.
+            // count this driver's requests (nor its CPU this driver's load alone), so the driver's
+            // own count divides and target CPU is left to `merge`.
             (before.counters, after.counters) = (None, None);
+            (before.target_cpu, after.target_cpu) = (None, None);
         }
         let window_start_wall = t0_wall + plan.warmup;
-        let driven = Driven { out, before, after, probe_log, outage_ran, keys_lost, rotated, window_start_wall };
+        let driven = Driven {
+            out,
+            before,
+            after,
+            target_readings,
+            probe_log,
+            outage_ran,
+            keys_lost,
+            rotated,
+            window_start_wall,
+        };
         Ok((driven, progress))
     }
 
@@ -906,6 +929,17 @@ fn strategy_result(
         requests_accounting: None,
         store_down: None,
         auth_paths: BTreeMap::new(),
+    }
+}
+
+/// A `/metrics` reading as a split run keeps it for `merge`.
+fn target_reading(c: &TargetCounters, unix_ms: u64) -> TargetReading {
+    TargetReading {
+        unix_ms,
+        requests: c.requests,
+        cpu_seconds: c.cpu_seconds,
+        store_ops: c.store_ops.clone(),
+        auth_paths: c.auth_paths.clone(),
     }
 }
 

@@ -153,6 +153,7 @@ fn external_target_leaves_process_and_store_figures_null() {
     assert_eq!(report.store_kind, "external");
     let s = &report.strategies[0];
     assert!(s.requests > 0);
+    // A server that does not report its CPU on /metrics (an authbench target does): not measured.
     assert_eq!(s.target_cpu_us_per_request, None);
     assert!(!s.store.measured && s.store.ops_per_request.is_none());
     drop(rt);

@@ -80,6 +80,19 @@ pub struct Metrics {
     store_in_flight_at_start: AtomicU64,
 }
 
+/// This process's user + system CPU so far (`getrusage(RUSAGE_SELF)`, microsecond resolution):
+/// what lets a harness that did not start the target (a split run against targets in a cluster)
+/// still measure target CPU per request, from two `/metrics` readings.
+fn process_cpu_seconds() -> Option<f64> {
+    // SAFETY: getrusage only writes into the zeroed struct we own.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) } != 0 {
+        return None;
+    }
+    let secs = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
+    Some(secs(ru.ru_utime) + secs(ru.ru_stime))
+}
+
 /// Marks one store operation in flight until dropped (see [`Metrics::store_started`]).
 pub struct InFlight<'a>(&'a AtomicU64);
 
@@ -207,6 +220,13 @@ impl Metrics {
                 let n = counter.load(Ordering::Relaxed);
                 let _ = writeln!(out, "authbench_auth_path_total{{strategy=\"{strategy}\",path=\"{name}\"}} {n}");
             }
+        }
+        if let Some(cpu_s) = process_cpu_seconds() {
+            out.push_str(
+                "# HELP authbench_process_cpu_seconds_total User + system CPU of the target process (all threads).\n",
+            );
+            out.push_str("# TYPE authbench_process_cpu_seconds_total counter\n");
+            let _ = writeln!(out, "authbench_process_cpu_seconds_total {cpu_s:.6}");
         }
         out.push_str(
             "# HELP authbench_store_in_flight_at_start_total Sum over store operations of the operations in flight when each started (itself included).\n",

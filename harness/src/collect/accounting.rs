@@ -18,6 +18,8 @@ use crate::results::{RequestAccounting, StrategyResult};
 const REQUESTS_METRIC: &str = "authbench_requests_total";
 /// The metric a target counts its api verification paths in.
 const AUTH_PATH_METRIC: &str = "authbench_auth_path_total";
+/// The metric a target reports its own CPU in.
+const CPU_METRIC: &str = "authbench_process_cpu_seconds_total";
 /// The route of the readings themselves, left out of the count.
 const METRICS_ROUTE: &str = "/metrics";
 
@@ -30,6 +32,9 @@ pub struct TargetCounters {
     pub store_ops: BTreeMap<String, u64>,
     /// Api requests verified so far, by verification path (strategies with more than one).
     pub auth_paths: BTreeMap<String, u64>,
+    /// The target process's own CPU so far (`authbench_process_cpu_seconds_total`), seconds:
+    /// target CPU for a target this run did not start.
+    pub cpu_seconds: Option<f64>,
 }
 
 /// Read the target's counters (`GET /metrics`).
@@ -41,6 +46,15 @@ pub async fn read_counters(base_url: &str) -> anyhow::Result<TargetCounters> {
         requests: parse_requests_total(&text),
         store_ops: super::redis::parse_metrics_store_ops(&text),
         auth_paths: super::redis::parse_counter_by_label(&text, AUTH_PATH_METRIC, "path"),
+        cpu_seconds: parse_gauge(&text, CPU_METRIC),
+    })
+}
+
+/// The value of an unlabelled sample `metric VALUE`.
+fn parse_gauge(text: &str, metric: &str) -> Option<f64> {
+    text.lines().find_map(|l| {
+        let v = l.strip_prefix(metric)?.strip_prefix(' ')?;
+        v.trim().parse::<f64>().ok().filter(|x| x.is_finite() && *x >= 0.0)
     })
 }
 

@@ -36,7 +36,8 @@ pub struct Snapshots {
     pub memory_ops: Option<BTreeMap<String, u64>>,
     /// PostgreSQL's counters for the run's schema.
     pub postgres: Option<PgSnapshot>,
-    /// The target process's CPU so far (none with `--target`).
+    /// The target process's CPU so far: from `/proc` for a target this run started, else from the
+    /// target's own `/metrics` (none when it does not report it).
     pub target_cpu: Option<Duration>,
     /// The driver's own CPU so far.
     pub driver_cpu: Duration,
@@ -50,9 +51,13 @@ impl Snapshots {
     pub async fn take(store: &StoreSource, target_pid: Option<u32>, base_url: &str) -> Snapshots {
         let at = Instant::now();
         let driver_cpu = self_cpu_time();
-        let target_cpu = target_pid.and_then(|pid| proc_cpu_time(pid).ok());
         let (mut redis, mut memory_ops, mut postgres) = (None, None, None);
         let counters = read_counters(base_url).await.ok();
+        // A target this run did not start reports its own CPU on `/metrics`.
+        let target_cpu = match target_pid {
+            Some(pid) => proc_cpu_time(pid).ok(),
+            None => counters.as_ref().and_then(|c| c.cpu_seconds).map(Duration::from_secs_f64),
+        };
         let metrics_ops = || counters.as_ref().map(|c| c.store_ops.clone());
         match store {
             StoreSource::Redis(urls) => redis = snapshot_sum(urls).await.ok(),
