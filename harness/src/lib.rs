@@ -1,6 +1,7 @@
 //! authbench, the driver: command line, scenarios, traffic engine, measurement, reports and compare.
 //! The target servers live in the `authbench-targets` crate, re-exported here as [`targets`].
 
+pub mod capacity;
 pub mod cli;
 pub mod collect;
 pub mod compare;
@@ -10,6 +11,7 @@ pub mod figures;
 pub mod grant;
 pub mod output;
 pub mod plan;
+pub mod project;
 pub mod progress;
 pub mod repeats;
 pub mod report;
@@ -19,5 +21,6 @@ pub mod scenario;
 pub mod stats;
 pub mod target;
 pub mod thresholds;
+pub mod usl;
 
 pub use authbench_targets as targets;

@@ -151,12 +151,13 @@ pub async fn execute(plan: &RunPlan, env: &RunEnv) -> anyhow::Result<(PathBuf, R
     let store_kind = environment.store_kind;
     environment.stop().await;
 
-    let strategies = done
+    let mut strategies = done
         .runs
         .into_iter()
         .filter(|reps| !reps.is_empty())
         .map(crate::repeats::combine)
         .collect::<Result<Vec<_>, _>>()?;
+    crate::capacity::annotate(plan.capacity, &plan.variants, &mut strategies);
     let mut report = report_of(plan, env, started, store_kind, done.interrupted, strategies, warnings);
     report.thresholds = evaluate_thresholds(plan, &report);
     output::write_report_json(&dir, &report)?;
@@ -845,6 +846,8 @@ fn strategy_result(
         repeats: Vec::new(),
         requests_accounting: None,
         store_down: None,
+        capacity: None,
+        usl: None,
     }
 }
 

@@ -118,6 +118,8 @@ fn strategy(name: &str, kind: &str, api_p50: u64) -> StrategyResult {
         repeats: Vec::new(),
         requests_accounting: None,
         store_down: None,
+        capacity: None,
+        usl: None,
     }
 }
 

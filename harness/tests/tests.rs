@@ -21,3 +21,5 @@ mod ci_workflow;
 mod compare;
 
 mod thresholds;
+
+mod capacity;
