@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use crate::plan::{RateStage, Schedule, Variant};
 use crate::report::fmt;
-use crate::results::{BreakingPoint, StageResult, StrategyResult, UslPoint, UslResult};
+use crate::results::{BreakingPoint, Report, StageResult, StrategyResult, UslPoint, UslResult};
 use crate::scenario::CapacitySection;
 
 /// `max_error_rate` when the scenario leaves it out.
@@ -52,7 +52,24 @@ pub fn objective(section: Option<CapacitySection>, variants: &[Variant]) -> Resu
             return Err("[capacity] needs a rising ladder: each traffic.stages rate above the one before".to_string());
         }
     }
+    if let Some(r) = c.project_rps.filter(|r| !(r.is_finite() && *r > 0.0)) {
+        return Err(format!("capacity.project_rps must be a request rate > 0, got {r}"));
+    }
+    if let Some(h) = c.project_headroom_pct.filter(|h| !(h.is_finite() && (0.0..100.0).contains(h))) {
+        return Err(format!("capacity.project_headroom_pct must be a percentage from 0 up to 100, got {h}"));
+    }
     Ok(Some(Objective { p99_ms: c.p99_ms, max_error_rate }))
+}
+
+/// The projection the scenario asks for (`[capacity] project_rps`, `project_users`,
+/// `project_headroom_pct`), made from this report's own figures; `None` when it asks for none.
+pub fn scenario_projection(report: &Report) -> Option<crate::project::Projection> {
+    let sc: crate::scenario::Scenario = toml::from_str(&report.scenario.resolved_toml).ok()?;
+    let c = sc.capacity?;
+    let rps = c.project_rps?;
+    let headroom = c.project_headroom_pct.unwrap_or(crate::project::DEFAULT_HEADROOM_PCT);
+    let runs = [("this run".to_string(), report.clone())];
+    crate::project::project(&runs, rps, c.project_users, headroom).ok()
 }
 
 /// Why a stage missed the objective; `None` when it met it.

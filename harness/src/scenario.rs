@@ -440,6 +440,12 @@ pub struct CapacitySection {
     pub p99_ms: f64,
     /// Largest share (0..1) of a stage's requests that may end in an error. Default 0.001.
     pub max_error_rate: Option<f64>,
+    /// The report also projects this many requests per second (`authbench project --rps`).
+    pub project_rps: Option<f64>,
+    /// ... and this many live users (`--users`).
+    pub project_users: Option<u64>,
+    /// ... with this CPU headroom, percent (`--headroom`; default 30).
+    pub project_headroom_pct: Option<f64>,
 }
 
 /// One `[thresholds]` entry as written, with where it was written.

@@ -197,10 +197,14 @@ fn report_shows_breaking_points_and_usl_fits() {
         let stages = ladder(&s.stages.iter().map(|st| st.target_rate_per_sec).collect::<Vec<_>>());
         s.capacity = Some(capacity::breaking_point(obj, &stages, &s.stages));
     }
+    // The shipped scenario's resolved TOML carries its projection settings into the report.
+    let args = RunArgs { scenario: Some(crate::util::repo_root().join("scenarios/capacity.toml")), ..RunArgs::default() };
+    r.scenario.resolved_toml = plan::build(&args).expect("plan").resolved_toml;
     let dir = tempfile::tempdir().expect("tempdir");
     authbench::report::render(dir.path(), &r).expect("render");
     let md = std::fs::read_to_string(dir.path().join("report.md")).expect("report.md");
     assert!(md.contains("## Capacity: breaking points"), "{md}");
+    assert!(md.contains("## Capacity: projection from this run") && md.contains("500"), "{md}");
     assert!(md.contains("p99 ≤ 1"), "{md}");
     let html = std::fs::read_to_string(dir.path().join("report.html")).expect("report.html");
     assert!(html.contains("id=\"capacity\""));

@@ -346,6 +346,15 @@ fn capacity_tables(h: &mut String, report: &Report) {
         table(h, capacity::USL_HEADERS, &usl);
         let _ = writeln!(h, "<p class=\"foot\">{}</p>", esc(capacity::USL_METHOD));
     }
+    if let Some(p) = capacity::scenario_projection(report) {
+        h.push_str("<h2 id=\"projection\">Capacity: projection from this run</h2>\n");
+        let _ = writeln!(h, "<pre>{}</pre>", esc(&crate::project::table(&p)));
+        h.push_str(
+            "<p class=\"foot\">The scenario's <code>[capacity] project_rps</code> and <code>project_users</code>, \
+             projected from this run's measured figures (<code>authbench project</code> does the same from any \
+             results directories).</p>\n",
+        );
+    }
 }
 
 /// The outcomes table's figure columns; errors by class sit between the counts and the store figures.

@@ -113,6 +113,11 @@ fn capacity_tables(m: &mut String, report: &Report) {
         md_table(m, &capacity::USL_HEADERS, usl.iter().map(|r| r.as_slice()));
         let _ = writeln!(m, "\n{}\n", capacity::USL_METHOD);
     }
+    if let Some(p) = capacity::scenario_projection(report) {
+        m.push_str("## Capacity: projection from this run\n\n```\n");
+        m.push_str(&crate::project::table(&p));
+        m.push_str("```\n\n");
+    }
 }
 
 /// The trade-off sentences, then the warnings (security ones in bold) when there are any.
