@@ -64,8 +64,12 @@ pub fn objective(section: Option<CapacitySection>, variants: &[Variant]) -> Resu
 /// The projection the scenario asks for (`[capacity] project_rps`, `project_users`,
 /// `project_headroom_pct`), made from this report's own figures; `None` when it asks for none.
 pub fn scenario_projection(report: &Report) -> Option<crate::project::Projection> {
-    let sc: crate::scenario::Scenario = toml::from_str(&report.scenario.resolved_toml).ok()?;
-    let c = sc.capacity?;
+    /// Only the `[capacity]` table of the resolved scenario; every other key is ignored here.
+    #[derive(serde::Deserialize)]
+    struct Resolved {
+        capacity: Option<CapacitySection>,
+    }
+    let c = toml::from_str::<Resolved>(&report.scenario.resolved_toml).ok()?.capacity?;
     let rps = c.project_rps?;
     let headroom = c.project_headroom_pct.unwrap_or(crate::project::DEFAULT_HEADROOM_PCT);
     let runs = [("this run".to_string(), report.clone())];
@@ -262,7 +266,7 @@ pub fn usl_rows(strategies: &[StrategyResult]) -> Vec<[String; 8]> {
             num(u.sigma, 4),
             num(u.kappa, 6),
             fmt::opt(u.lambda_rps, "req/s"),
-            u.peak_connections.map_or_else(|| "none (κ = 0)".to_string(), |n| fmt::num(n)),
+            u.peak_connections.map_or_else(|| "none (κ = 0)".to_string(), fmt::num),
             fmt::opt(u.peak_throughput_rps, "req/s"),
             quality,
         ]);

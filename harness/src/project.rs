@@ -208,7 +208,7 @@ fn output(what: &str, value: Option<f64>, unit: &str, formula: &str, note: Optio
 }
 
 /// Target cores, store operations, Redis shards, store memory and bandwidth from the inputs.
-fn outputs(inputs: &[Input], rate: f64, users: Option<u64>, keep: f64) -> Vec<Output> {
+fn outputs(inputs: &[Input], rate_per_sec: f64, users: Option<u64>, keep: f64) -> Vec<Output> {
     let cpu_us = value(inputs, &figures::TARGET_CPU_US_PER_REQUEST);
     let ops = value(inputs, &figures::STORE_OPS_PER_REQUEST);
     let head_bytes = value(inputs, &figures::REQUEST_HEADER_BYTES);
@@ -216,24 +216,24 @@ fn outputs(inputs: &[Input], rate: f64, users: Option<u64>, keep: f64) -> Vec<Ou
     let mut out = vec![
         output(
             "target cores",
-            cpu_us.map(|c| rate * c / 1e6 / keep),
+            cpu_us.map(|c| rate_per_sec * c / 1e6 / keep),
             "cores",
             "rps × target_cpu_us_per_request / 1e6 / (1 − headroom)",
             cpu_us.is_none().then(|| "target CPU per request not measured".to_string()),
         ),
         output(
             "store operations",
-            ops.map(|o| rate * o),
+            ops.map(|o| rate_per_sec * o),
             "ops/s",
             "rps × store.ops_per_request",
             ops.is_none().then(|| "store operations not measured".to_string()),
         ),
     ];
-    out.extend(store_cpu(inputs, rate, keep, no_store));
+    out.extend(store_cpu(inputs, rate_per_sec, keep, no_store));
     out.push(memory(inputs, users, no_store));
     out.push(output(
         "inbound bandwidth",
-        head_bytes.map(|b| rate * b),
+        head_bytes.map(|b| rate_per_sec * b),
         "B/s",
         "rps × request_header_bytes",
         Some("request heads only; outbound (responses) not measured".to_string()),
@@ -242,7 +242,7 @@ fn outputs(inputs: &[Input], rate: f64, users: Option<u64>, keep: f64) -> Vec<Ou
 }
 
 /// Store CPU per operation and the Redis shards it takes.
-fn store_cpu(inputs: &[Input], rate: f64, keep: f64, no_store: bool) -> [Output; 2] {
+fn store_cpu(inputs: &[Input], rate_per_sec: f64, keep: f64, no_store: bool) -> [Output; 2] {
     let ops = value(inputs, &figures::STORE_OPS_PER_REQUEST);
     let store_cpu_us = value(inputs, &figures::STORE_CPU_US_PER_REQUEST);
     let per_op = match (ops, store_cpu_us) {
@@ -251,7 +251,7 @@ fn store_cpu(inputs: &[Input], rate: f64, keep: f64, no_store: bool) -> [Output;
     };
     let (shards, note) = match (no_store, store_cpu_us) {
         (true, _) => (Some(0.0), Some("no store commands were measured: no store needed".to_string())),
-        (false, Some(c)) => (Some((rate * c / 1e6 / keep).ceil().max(1.0)), None),
+        (false, Some(c)) => (Some((rate_per_sec * c / 1e6 / keep).ceil().max(1.0)), None),
         (false, None) => (None, Some("store CPU not measured (memory store or external target)".to_string())),
     };
     [
