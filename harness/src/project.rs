@@ -14,6 +14,8 @@ use crate::compare::{CompareError, load_report};
 use crate::figures::{self, Figure};
 use crate::report::fmt;
 use crate::results::{Report, StrategyResult};
+use crate::targets::StrategyKind;
+use crate::targets::strategy::profile::StoreOp;
 
 /// Command-line options of `authbench project`.
 #[derive(Debug, Clone, clap::Args)]
@@ -170,7 +172,17 @@ pub fn project(
         .into_iter()
         .map(|name| {
             let inputs: Vec<Input> = INPUT_FIGURES.iter().map(|f| input(runs, name, f)).collect();
-            let outputs = outputs(&inputs, rate_per_sec, users, keep);
+            let mut outputs = outputs(&inputs, rate_per_sec, users, keep);
+            if login_writes(runs, name) == Some(false) {
+                for o in outputs.iter_mut().filter(|o| o.what == "store memory" && o.value.is_some_and(|v| v > 0.0)) {
+                    o.value = None;
+                    o.note = Some(
+                        "not measured: this strategy's logins write no store record (its records come from \
+                         revocations), so memory per login says nothing about memory per user"
+                            .to_string(),
+                    );
+                }
+            }
             StrategyProjection { strategy: name.to_string(), inputs, outputs }
         })
         .collect();
@@ -181,6 +193,14 @@ pub fn project(
         assumptions: ASSUMPTIONS.iter().map(|a| (*a).to_string()).collect(),
         strategies,
     })
+}
+
+/// Whether strategy `name`'s login writes a store record, from its kind's profile; `None` when no
+/// run knows the kind.
+fn login_writes(runs: &[(String, Report)], name: &str) -> Option<bool> {
+    let kind = runs.iter().find_map(|(_, r)| r.strategies.iter().find(|s| s.name == name))?.strategy.as_str();
+    let kind: StrategyKind = kind.parse().ok()?;
+    Some(kind.profile().store_ops.login.iter().any(|op| matches!(op, StoreOp::Set | StoreOp::Sadd)))
 }
 
 /// `figure` of strategy `name` from the first run that measured it.

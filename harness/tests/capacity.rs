@@ -145,6 +145,10 @@ fn projection_prints_inputs_with_sources_and_never_guesses() {
     // jwt: no store commands measured, so no store and nothing stored (from the measurement).
     assert_eq!(out("jwt", "Redis shards").value, Some(0.0));
     assert_eq!(out("jwt", "store memory").value, Some(0.0));
+    // jwt-denylist: its logins write no record (the profile says so), so memory per login is no
+    // memory per user.
+    let dl = out("jwt-denylist", "store memory");
+    assert!(dl.value.is_none() && dl.note.as_deref().is_some_and(|n| n.contains("logins write no store record")));
     // jwt-refresh: target CPU was not measured, so no cores figure.
     let missing = out("jwt-refresh", "target cores");
     assert_eq!(missing.value, None);
