@@ -138,7 +138,8 @@ pub fn breaking_point(obj: Objective, stages: &[RateStage], results: &[StageResu
 pub fn annotate(objective: Option<Objective>, variants: &[Variant], strategies: &mut [StrategyResult]) {
     if let Some(obj) = objective {
         for s in strategies.iter_mut().filter(|s| !s.stages.is_empty()) {
-            if let Some(Schedule::Open { stages, .. }) = variants.iter().find(|v| v.label == s.name).map(|v| &v.schedule)
+            if let Some(Schedule::Open { stages, .. }) =
+                variants.iter().find(|v| v.label == s.name).map(|v| &v.schedule)
             {
                 s.capacity = Some(breaking_point(obj, stages, &s.stages));
             }
@@ -162,12 +163,14 @@ fn sweep_of(s: &StrategyResult) -> Option<String> {
 pub fn annotate_usl(strategies: &mut [StrategyResult]) {
     let mut sweeps: BTreeMap<String, Vec<UslPoint>> = BTreeMap::new();
     for s in strategies.iter() {
-        if let (Some(sweep), Some(n)) = (sweep_of(s), s.variant.get(CONNECTIONS_KEY).and_then(|c| c.parse::<f64>().ok()))
+        if let (Some(sweep), Some(n)) =
+            (sweep_of(s), s.variant.get(CONNECTIONS_KEY).and_then(|c| c.parse::<f64>().ok()))
         {
             sweeps.entry(sweep).or_default().push(UslPoint { connections: n, throughput_rps: s.throughput_rps });
         }
     }
-    let fits: BTreeMap<String, UslResult> = sweeps.into_iter().map(|(k, pts)| (k.clone(), usl_result(k, pts))).collect();
+    let fits: BTreeMap<String, UslResult> =
+        sweeps.into_iter().map(|(k, pts)| (k.clone(), usl_result(k, pts))).collect();
     for s in strategies.iter_mut() {
         if let Some(fit) = sweep_of(s).and_then(|k| fits.get(&k)) {
             s.usl = Some(fit.clone());
@@ -215,7 +218,8 @@ pub fn breaking_rows(strategies: &[StrategyResult]) -> Vec<[String; 6]> {
                 (Some(r), Some(a)) => format!("{} req/s (achieved {})", fmt::num(r), fmt::num(a)),
                 _ => "none: the first stage missed it".to_string(),
             };
-            let knee = b.knee_rate_per_sec.map_or_else(|| "not reached".to_string(), |k| format!("{} req/s", fmt::num(k)));
+            let knee =
+                b.knee_rate_per_sec.map_or_else(|| "not reached".to_string(), |k| format!("{} req/s", fmt::num(k)));
             let ladder: Vec<String> = s
                 .stages
                 .iter()
@@ -230,7 +234,9 @@ pub fn breaking_rows(strategies: &[StrategyResult]) -> Vec<[String; 6]> {
                 format!("p99 ≤ {}, errors ≤ {:.2} %", fmt::ms(b.objective_p99_ms), b.objective_max_error_rate * 100.0),
                 met,
                 knee,
-                b.first_miss.clone().unwrap_or_else(|| "none: every stage met it (breaking point above the ladder)".into()),
+                b.first_miss
+                    .clone()
+                    .unwrap_or_else(|| "none: every stage met it (breaking point above the ladder)".into()),
                 ladder.join("; "),
             ])
         })
@@ -259,7 +265,9 @@ pub fn usl_rows(strategies: &[StrategyResult]) -> Vec<[String; 8]> {
                 if u.poor_fit { " — poor fit: do not use the coefficients" } else { " — good fit" }
             ),
         };
-        let num = |v: Option<f64>, digits: usize| v.map_or_else(|| fmt::NOT_MEASURED.to_string(), |v| format!("{v:.digits$}"));
+        let num = |v: Option<f64>, digits: usize| {
+            v.map_or_else(|| fmt::NOT_MEASURED.to_string(), |v| format!("{v:.digits$}"))
+        };
         rows.push([
             u.sweep.clone(),
             pts.join(", "),

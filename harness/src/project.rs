@@ -301,7 +301,10 @@ fn memory(inputs: &[Input], users: Option<u64>, no_store: bool) -> Output {
         (Some(u), Some(p), false) if p >= 0.0 => (Some(u as f64 * p), None),
         (Some(_), Some(p), false) => (
             None,
-            Some(format!("not usable: measured {} B per credential (records expired faster than created)", fmt::num(p))),
+            Some(format!(
+                "not usable: measured {} B per credential (records expired faster than created)",
+                fmt::num(p)
+            )),
         ),
         (Some(_), None, false) => (None, Some("store memory per credential not measured".to_string())),
     };

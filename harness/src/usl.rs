@@ -94,7 +94,16 @@ pub fn fit(points: &[(f64, f64)]) -> Result<UslFit, UslError> {
     let peak_concurrency = (kappa > 0.0 && sigma < 1.0).then(|| ((1.0 - sigma) / kappa).sqrt());
     let peak_throughput_rps = peak_concurrency.map(|n| usl(lambda_rps, sigma, kappa, n));
     let poor = points.len() < MIN_GOOD_POINTS || r_squared.is_none_or(|r| r < MIN_GOOD_R_SQUARED);
-    Ok(UslFit { sigma, kappa, lambda_rps, peak_concurrency, peak_throughput_rps, r_squared, points: points.len(), poor })
+    Ok(UslFit {
+        sigma,
+        kappa,
+        lambda_rps,
+        peak_concurrency,
+        peak_throughput_rps,
+        r_squared,
+        points: points.len(),
+        poor,
+    })
 }
 
 /// λ by grid then golden section over `[floor, 4·floor]` (λ ≥ X/N for every point when σ, κ ≥ 0);
@@ -157,7 +166,10 @@ fn sigma_kappa(points: &[(f64, f64)], lambda: f64) -> (f64, f64) {
     }
     // The unconstrained optimum is outside the quadrant: the best of the two edges.
     let cost = |s: f64, k: f64| -> f64 {
-        points.iter().map(|(n, x)| (x * x / n).powi(2) * (lambda * n / x - 1.0 - s * (n - 1.0) - k * n * (n - 1.0)).powi(2)).sum()
+        points
+            .iter()
+            .map(|(n, x)| (x * x / n).powi(2) * (lambda * n / x - 1.0 - s * (n - 1.0) - k * n * (n - 1.0)).powi(2))
+            .sum()
     };
     if cost(only_sigma, 0.0) <= cost(0.0, only_kappa) { (only_sigma, 0.0) } else { (0.0, only_kappa) }
 }

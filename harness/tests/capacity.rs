@@ -202,7 +202,8 @@ fn report_shows_breaking_points_and_usl_fits() {
         s.capacity = Some(capacity::breaking_point(obj, &stages, &s.stages));
     }
     // The shipped scenario's resolved TOML carries its projection settings into the report.
-    let args = RunArgs { scenario: Some(crate::util::repo_root().join("scenarios/capacity.toml")), ..RunArgs::default() };
+    let args =
+        RunArgs { scenario: Some(crate::util::repo_root().join("scenarios/capacity.toml")), ..RunArgs::default() };
     r.scenario.resolved_toml = plan::build(&args).expect("plan").resolved_toml;
     let dir = tempfile::tempdir().expect("tempdir");
     authbench::report::render(dir.path(), &r).expect("render");
