@@ -288,7 +288,9 @@ intended send time). A stage meets the objective when the p99 of all its request
 engine's per-stage histogram, is at or below the objective, its error share (errors / requests of the stage) is \
 at or below the limit, and it achieved at least 95 % of its target rate. The highest rate meeting it is the last \
 such stage before the first that misses; the knee is the first stage whose p99 exceeds twice the lowest stage's \
-or whose achieved rate falls below 95 % of its target.";
+or whose achieved rate falls below 95 % of its target. A request counts in the stage in which its answer \
+arrived; answers that arrive after the ladder's end count in its last stage, whose achieved rate can then exceed \
+its target (the backlog draining).";
 
 /// The method sentence under the USL table.
 pub const USL_METHOD: &str = "X(N) = λN / (1 + σ(N−1) + κN(N−1)) fitted by least squares to the closed-loop \

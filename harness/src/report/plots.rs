@@ -977,7 +977,8 @@ fn capacity(report: &Report, color: &dyn Fn(&StrategyResult) -> RGBColor) -> Opt
         stem: "capacity".into(),
         title: "Capacity: p99 latency vs achieved rate".into(),
         caption: "One point per rate stage. The knee (circled) is the first stage whose p99 exceeds twice the \
-                  lowest-rate p99 or whose achieved rate falls below 95 % of the target."
+                  lowest-rate p99 or whose achieved rate falls below 95 % of the target. Requests count in the stage their answer arrived in; \
+                  the last stage also holds the backlog that drained after the ladder."
             .into(),
         size: (1000, 540),
         chart: Chart::Lines(LineChart {
