@@ -34,6 +34,9 @@ pub enum Command {
     /// Exits 1 when a tracked figure (latency, target CPU, store ops, credential bytes up; throughput
     /// down) worsened by more than --max-regression percent, 2 on unreadable or malformed input.
     Compare(CompareArgs),
+    /// Project what N requests per second (and M live users) cost per strategy from saved runs:
+    /// target cores, Redis shards, store memory and bandwidth, each beside its measured inputs.
+    Project(crate::project::ProjectArgs),
     /// List the registered strategies: one `name<TAB>description` line each (for scripts).
     Strategies,
     /// Merge the parts of a split run (`authbench run --part K/N`) into one results directory and

@@ -761,8 +761,114 @@ pub static ROTATION_LOGINS_PEAK_PER_S_AFTER: Figure = Figure {
     words: None,
 };
 
+pub static CAPACITY_MAX_RATE_PER_SEC: Figure = Figure {
+    key: "capacity.max_rate_meeting_objective_per_sec",
+    aliases: &[],
+    label: "highest rate meeting objective",
+    unit: Unit::RequestsPerSecond,
+    better: Better::Higher,
+    tracked: false,
+    definition: "The breaking point: target rate of the highest open-loop rate stage, of those before the first \
+                 that missed the scenario's `[capacity]` objective, whose p99 (all of the stage's requests, from \
+                 the engine's per-stage histogram) was at or below the objective, whose error share was at or below \
+                 its limit and which achieved at least 95 % of its target rate. Null without a `[capacity]` \
+                 objective and a rate ladder, or when the first stage already missed it.",
+    compute: Compute::Strategy(|s| s.capacity.as_ref()?.max_rate_meeting_objective_per_sec),
+    words: None,
+};
+
+pub static CAPACITY_KNEE_RATE_PER_SEC: Figure = Figure {
+    key: "capacity.knee_rate_per_sec",
+    aliases: &[],
+    label: "knee",
+    unit: Unit::RequestsPerSecond,
+    better: Better::Higher,
+    tracked: false,
+    definition: "Target rate of the first rate stage past the knee of the latency-vs-rate curve: its p99 (all \
+                 requests of the stage) above twice the lowest-rate stage's, or its achieved rate below 95 % of its \
+                 target. Null when no stage was past it or the run had no `[capacity]` objective.",
+    compute: Compute::Strategy(|s| s.capacity.as_ref()?.knee_rate_per_sec),
+    words: None,
+};
+
+pub static USL_SIGMA: Figure = Figure {
+    key: "usl.sigma",
+    aliases: &[],
+    label: "USL contention σ",
+    unit: Unit::Number,
+    better: Better::Lower,
+    tracked: false,
+    definition: "Contention coefficient of the Universal Scalability Law X(N) = λN / (1 + σ(N−1) + κN(N−1)), fitted \
+                 by least squares to the closed-loop throughput of a `matrix.connections` sweep (N = connections); \
+                 the same on every variant of the sweep. Null outside such a sweep or with fewer than 3 points.",
+    compute: Compute::Strategy(|s| s.usl.as_ref()?.sigma),
+    words: None,
+};
+
+pub static USL_KAPPA: Figure = Figure {
+    key: "usl.kappa",
+    aliases: &[],
+    label: "USL coherency κ",
+    unit: Unit::Number,
+    better: Better::Lower,
+    tracked: false,
+    definition: "Coherency (crosstalk) coefficient κ of the same USL fit: what makes throughput fall past the peak.",
+    compute: Compute::Strategy(|s| s.usl.as_ref()?.kappa),
+    words: None,
+};
+
+pub static USL_LAMBDA_RPS: Figure = Figure {
+    key: "usl.lambda_rps",
+    aliases: &[],
+    label: "USL λ",
+    unit: Unit::RequestsPerSecond,
+    better: Better::Higher,
+    tracked: false,
+    definition: "λ of the same USL fit: the throughput of one connection without contention or coherency cost.",
+    compute: Compute::Strategy(|s| s.usl.as_ref()?.lambda_rps),
+    words: None,
+};
+
+pub static USL_PEAK_CONNECTIONS: Figure = Figure {
+    key: "usl.peak_connections",
+    aliases: &[],
+    label: "USL peak N*",
+    unit: Unit::Number,
+    better: Better::Neither,
+    tracked: false,
+    definition: "The concurrency of peak throughput the USL fit predicts, N* = sqrt((1 − σ)/κ). Null when κ = 0 \
+                 (throughput never turns down within the model) or there is no fit.",
+    compute: Compute::Strategy(|s| s.usl.as_ref()?.peak_connections),
+    words: None,
+};
+
+pub static USL_PEAK_THROUGHPUT_RPS: Figure = Figure {
+    key: "usl.peak_throughput_rps",
+    aliases: &[],
+    label: "USL peak X(N*)",
+    unit: Unit::RequestsPerSecond,
+    better: Better::Higher,
+    tracked: false,
+    definition: "The peak throughput the USL fit predicts, X(N*). Null without a peak.",
+    compute: Compute::Strategy(|s| s.usl.as_ref()?.peak_throughput_rps),
+    words: None,
+};
+
+pub static USL_R_SQUARED: Figure = Figure {
+    key: "usl.r_squared",
+    aliases: &[],
+    label: "USL fit R²",
+    unit: Unit::Number,
+    better: Better::Higher,
+    tracked: false,
+    definition: "R² = 1 − SSE/SST of the USL fit over the sweep's measured throughputs. Below 0.9, or with fewer \
+                 than 4 points, the report calls the fit poor and its coefficients are not to be used.",
+    compute: Compute::Strategy(|s| s.usl.as_ref()?.r_squared),
+    words: None,
+};
+
 /// Every figure, per-operation ones first, in the order the docs list them.
-pub static ALL: [&Figure; 43] = [
+pub static ALL: [&Figure; 51] = [
     &COUNT,
     &MEAN_US,
     &P50_US,
@@ -806,6 +912,14 @@ pub static ALL: [&Figure; 43] = [
     &OUTAGE_REVOKED_ALLOWED_DURING,
     &ROTATION_OLD_TOKEN_REJECTED_AFTER_MS,
     &ROTATION_LOGINS_PEAK_PER_S_AFTER,
+    &CAPACITY_MAX_RATE_PER_SEC,
+    &CAPACITY_KNEE_RATE_PER_SEC,
+    &USL_SIGMA,
+    &USL_KAPPA,
+    &USL_LAMBDA_RPS,
+    &USL_PEAK_CONNECTIONS,
+    &USL_PEAK_THROUGHPUT_RPS,
+    &USL_R_SQUARED,
 ];
 
 /// Every registered figure, in docs order.

@@ -272,6 +272,8 @@ pub struct RunPlan {
     pub store_down_pause: Option<Duration>,
     /// The scenario after overrides, as TOML (recorded in report.json).
     pub resolved_toml: String,
+    /// `[capacity]`: the objective each rate stage is judged against (breaking points).
+    pub capacity: Option<crate::capacity::Objective>,
 }
 
 /// `[rotation]`, validated.
@@ -334,8 +336,10 @@ pub fn build_from(loaded: LoadedScenario, args: &RunArgs) -> Result<RunPlan, Pla
     if args.repeat > 1 && traffic.stop == Stop::Interrupted {
         return invalid("--repeat needs a measured duration: duration 0 runs until Ctrl-C");
     }
+    let capacity = crate::capacity::objective(sc.capacity, &variants).map_err(PlanError::Invalid)?;
     let resolved_toml = toml::to_string(&sc).unwrap_or_default();
     let mut plan = RunPlan {
+        capacity,
         name: loaded.name,
         description: loaded.description,
         file: loaded.file,

@@ -222,6 +222,71 @@ pub struct StrategyResult {
     /// session paths); empty otherwise.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub auth_paths: BTreeMap<String, u64>,
+    /// The breaking point of a staged open-loop run against the scenario's `[capacity]` objective
+    /// (`harness/src/capacity.rs`); null when the run had no objective or no stages.
+    #[serde(default)]
+    pub capacity: Option<BreakingPoint>,
+    /// The Universal Scalability Law fit of the closed-loop `matrix.connections` sweep this variant
+    /// belongs to (the same fit on every variant of the sweep); null outside such a sweep.
+    #[serde(default)]
+    pub usl: Option<UslResult>,
+}
+
+/// Where one strategy stops meeting the capacity objective, from its rate stages.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct BreakingPoint {
+    /// The objective: p99 latency of every request of a stage (all operations), ms.
+    pub objective_p99_ms: f64,
+    /// The objective: largest share of a stage's requests that ended in an error.
+    pub objective_max_error_rate: f64,
+    /// Target rate of the highest stage, of those below the first miss, that met the objective
+    /// (p99, error share, and achieved rate at least 95 % of the target); null when the first
+    /// stage already missed it.
+    pub max_rate_meeting_objective_per_sec: Option<f64>,
+    /// Achieved rate of that stage, req/s.
+    pub achieved_rps_at_max: Option<f64>,
+    /// Target rate of the first stage past the knee (p99 above twice the lowest stage's, or the
+    /// achieved rate below 95 % of the target); null when no stage was.
+    pub knee_rate_per_sec: Option<f64>,
+    /// Why the first stage that missed the objective missed it; null when every stage met it (the
+    /// breaking point is then above the ladder).
+    pub first_miss: Option<String>,
+    /// Error share of each stage, in stage order (errors / requests of the stage); null for a
+    /// stage without requests.
+    pub stage_error_rates: Vec<Option<f64>>,
+}
+
+/// A USL fit of (connections, throughput) points from a closed-loop connections sweep.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct UslResult {
+    /// The sweep's name: the strategy label without its `connections=` coordinate.
+    pub sweep: String,
+    /// Where the points came from, e.g. `closed-loop matrix.connections sweep: throughput_rps`.
+    pub source: String,
+    /// The fitted points: connections -> measured throughput, req/s.
+    pub points: Vec<UslPoint>,
+    /// Contention coefficient σ.
+    pub sigma: Option<f64>,
+    /// Coherency coefficient κ.
+    pub kappa: Option<f64>,
+    /// Throughput of one connection without contention, req/s.
+    pub lambda_rps: Option<f64>,
+    /// N* = sqrt((1 − σ)/κ); null when κ = 0 (no peak within the model) or the fit failed.
+    pub peak_connections: Option<f64>,
+    /// X(N*), req/s.
+    pub peak_throughput_rps: Option<f64>,
+    pub r_squared: Option<f64>,
+    /// Fewer than 4 points or R² below 0.9: the coefficients are not to be trusted.
+    pub poor_fit: bool,
+    /// Why there is no fit, when there is none (too few points).
+    pub error: Option<String>,
+}
+
+/// One measured point of a USL sweep.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
+pub struct UslPoint {
+    pub connections: f64,
+    pub throughput_rps: f64,
 }
 
 /// The requests of one measured window, counted by the target and by the harness's senders.

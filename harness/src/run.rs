@@ -158,12 +158,13 @@ pub async fn execute(plan: &RunPlan, env: &RunEnv) -> anyhow::Result<(PathBuf, R
     let store_kind = environment.store_kind;
     environment.stop().await;
 
-    let strategies = done
+    let mut strategies = done
         .runs
         .into_iter()
         .filter(|reps| !reps.is_empty())
         .map(crate::repeats::combine)
         .collect::<Result<Vec<_>, _>>()?;
+    crate::capacity::annotate(plan.capacity, &plan.variants, &mut strategies);
     let mut report = report_of(plan, env, started, store_kind, done.interrupted, strategies, warnings);
     report.thresholds = evaluate_thresholds(plan, &report);
     report.part = plan.part.map(|p| part_info(plan, p, started, done.part_strategies));
@@ -929,6 +930,8 @@ fn strategy_result(
         requests_accounting: None,
         store_down: None,
         auth_paths: BTreeMap::new(),
+        capacity: None,
+        usl: None,
     }
 }
 

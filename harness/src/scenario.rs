@@ -222,6 +222,8 @@ pub struct Scenario {
     pub probe: Probe,
     /// Rotate the signing key during the run (JWT strategies).
     pub rotation: Option<Rotation>,
+    /// `[capacity]`: the latency objective a rate ladder's breaking point is found against.
+    pub capacity: Option<CapacitySection>,
     /// `"strategy.operation.figure" = "< 2000"`; evaluated by [`crate::thresholds`].
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub thresholds: BTreeMap<String, toml::Spanned<String>>,
@@ -431,6 +433,22 @@ pub struct Probe {
     /// After each strategy's measured window, pause the store this long and record what the target
     /// does (the store-down column, measured). Default 800ms; "0s" skips it. Private Redis only.
     pub store_down_pause: Option<Dur>,
+}
+
+/// `[capacity]`: the objective each rate stage is judged against (docs/scenarios.md, "Capacity").
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CapacitySection {
+    /// p99 latency of all of a stage's requests must stay at or below this, milliseconds.
+    pub p99_ms: f64,
+    /// Largest share (0..1) of a stage's requests that may end in an error. Default 0.001.
+    pub max_error_rate: Option<f64>,
+    /// The report also projects this many requests per second (`authbench project --rps`).
+    pub project_rps: Option<f64>,
+    /// ... and this many live users (`--users`).
+    pub project_users: Option<u64>,
+    /// ... with this CPU headroom, percent (`--headroom`; default 30).
+    pub project_headroom_pct: Option<f64>,
 }
 
 /// One `[thresholds]` entry as written, with where it was written.

@@ -119,6 +119,8 @@ fn strategy(name: &str, kind: &str, api_p50: u64) -> StrategyResult {
         requests_accounting: None,
         store_down: None,
         auth_paths: BTreeMap::new(),
+        capacity: None,
+        usl: None,
     }
 }
 

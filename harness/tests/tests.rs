@@ -22,3 +22,5 @@ mod compare;
 mod distributed;
 
 mod thresholds;
+
+mod capacity;

@@ -26,6 +26,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             eprintln!("report written to {}", out.join("report.html").display());
             Ok(ExitCode::SUCCESS)
         }
+        Command::Project(args) => authbench::project::main(&args).map(|()| ExitCode::SUCCESS).map_err(Into::into),
         Command::Strategies => {
             for kind in authbench::targets::StrategyKind::ALL {
                 println!("{}\t{}", kind.name(), kind.profile().description);

@@ -52,6 +52,7 @@ pub fn page(report: &Report, summary: &Summary, plots: &[Rendered], runs: &[Run<
     decision_table(&mut h, summary);
     repetitions_table(&mut h, report);
     events_tables(&mut h, summary);
+    capacity_tables(&mut h, report);
     tradeoffs(&mut h, summary);
     answers(&mut h, summary);
     warnings(&mut h, summary);
@@ -311,6 +312,47 @@ fn events_tables(h: &mut String, summary: &Summary) {
              rejected after: from the rotation's answer to the send time of the first 401 for a token issued before it \
              (the mass logout; about the overlap, 0 without one). Logins per second of the measured window show the \
              re-login storm that follows.</p>\n",
+        );
+    }
+}
+
+/// The breaking points and the USL fits, when the run measured them.
+fn capacity_tables(h: &mut String, report: &Report) {
+    use crate::capacity;
+    fn table<const N: usize>(h: &mut String, heads: [&str; N], rows: &[[String; N]]) {
+        h.push_str("<table>\n<tr>");
+        for head in heads {
+            let _ = write!(h, "<th>{}</th>", esc(head));
+        }
+        h.push_str("</tr>\n");
+        for row in rows {
+            h.push_str("<tr>");
+            for cell in row {
+                let _ = write!(h, "<td>{}</td>", esc(cell));
+            }
+            h.push_str("</tr>\n");
+        }
+        h.push_str("</table>\n");
+    }
+    let breaking = capacity::breaking_rows(&report.strategies);
+    if !breaking.is_empty() {
+        h.push_str("<h2 id=\"capacity\">Capacity: breaking points</h2>\n");
+        table(h, capacity::BREAKING_HEADERS, &breaking);
+        let _ = writeln!(h, "<p class=\"foot\">{}</p>", esc(capacity::BREAKING_METHOD));
+    }
+    let usl = capacity::usl_rows(&report.strategies);
+    if !usl.is_empty() {
+        h.push_str("<h2 id=\"usl\">Capacity: Universal Scalability Law fit</h2>\n");
+        table(h, capacity::USL_HEADERS, &usl);
+        let _ = writeln!(h, "<p class=\"foot\">{}</p>", esc(capacity::USL_METHOD));
+    }
+    if let Some(p) = capacity::scenario_projection(report) {
+        h.push_str("<h2 id=\"projection\">Capacity: projection from this run</h2>\n");
+        let _ = writeln!(h, "<pre>{}</pre>", esc(&crate::project::table(&p)));
+        h.push_str(
+            "<p class=\"foot\">The scenario's <code>[capacity] project_rps</code> and <code>project_users</code>, \
+             projected from this run's measured figures (<code>authbench project</code> does the same from any \
+             results directories).</p>\n",
         );
     }
 }

@@ -14,6 +14,7 @@ pub fn page(report: &Report, summary: &Summary, plots: &[Rendered]) -> String {
     decision_table(&mut m, summary);
     repetitions(&mut m, report);
     events_tables(&mut m, summary);
+    capacity_tables(&mut m, report);
     tradeoffs_and_warnings(&mut m, summary);
     thresholds(&mut m, report);
     plot_links(&mut m, plots);
@@ -94,6 +95,28 @@ fn events_tables(m: &mut String, summary: &Summary) {
         m.push_str("## Key rotation\n\n");
         md_table(m, &ROTATION_HEADERS, summary.rotation_rows.iter().map(|r| r.as_slice()));
         m.push('\n');
+    }
+}
+
+/// The breaking points and USL fits, each only when the run measured them.
+fn capacity_tables(m: &mut String, report: &Report) {
+    use crate::capacity;
+    let breaking = capacity::breaking_rows(&report.strategies);
+    if !breaking.is_empty() {
+        m.push_str("## Capacity: breaking points\n\n");
+        md_table(m, &capacity::BREAKING_HEADERS, breaking.iter().map(|r| r.as_slice()));
+        let _ = writeln!(m, "\n{}\n", capacity::BREAKING_METHOD);
+    }
+    let usl = capacity::usl_rows(&report.strategies);
+    if !usl.is_empty() {
+        m.push_str("## Capacity: Universal Scalability Law fit\n\n");
+        md_table(m, &capacity::USL_HEADERS, usl.iter().map(|r| r.as_slice()));
+        let _ = writeln!(m, "\n{}\n", capacity::USL_METHOD);
+    }
+    if let Some(p) = capacity::scenario_projection(report) {
+        m.push_str("## Capacity: projection from this run\n\n```\n");
+        m.push_str(&crate::project::table(&p));
+        m.push_str("```\n\n");
     }
 }
 

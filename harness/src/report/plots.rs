@@ -15,7 +15,9 @@
 //!   revocation window against access TTL + leeway; skipped without such a sweep.
 //!
 //! Axis labels and units of figures come from the figure registry ([`crate::figures`]).
-//! - `capacity`: p99 against achieved rate per rate stage, the knee marked.
+//! - `capacity`: p99 against achieved rate per rate stage, the knee marked, the `[capacity]` p99
+//!   objective as a grey line.
+//! - `usl`: throughput against connections per closed-loop connections sweep, with its USL fit.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Display;
@@ -502,6 +504,9 @@ pub fn all(report: &Report, curves: Curves<'_>) -> Vec<PlotSpec> {
     }
     specs.extend(sweeps(report, &color));
     if let Some(spec) = capacity(report, &color) {
+        specs.push(spec);
+    }
+    if let Some(spec) = usl_fits(report, &color) {
         specs.push(spec);
     }
     specs
@@ -1009,11 +1014,13 @@ fn capacity(report: &Report, color: &dyn Fn(&StrategyResult) -> RGBColor) -> Opt
             });
         }
     }
+    objective_line(report, &mut series);
     Some(PlotSpec {
         stem: "capacity".into(),
         title: "Capacity: p99 latency vs achieved rate".into(),
         caption: "One point per rate stage. The knee (circled) is the first stage whose p99 exceeds twice the \
-                  lowest-rate p99 or whose achieved rate falls below 95 % of the target."
+                  lowest-rate p99 or whose achieved rate falls below 95 % of the target. Requests count in the stage their answer arrived in; \
+                  the last stage also holds the backlog that drained after the ladder."
             .into(),
         size: (1000, 540),
         chart: Chart::Lines(LineChart {
@@ -1025,6 +1032,74 @@ fn capacity(report: &Report, color: &dyn Fn(&StrategyResult) -> RGBColor) -> Opt
             markers,
         }),
     })
+}
+
+/// Measured throughput against connections per USL sweep (dots) with the fitted curve (thin).
+fn usl_fits(report: &Report, color: &dyn Fn(&StrategyResult) -> RGBColor) -> Option<PlotSpec> {
+    let mut series = Vec::new();
+    let mut seen: Vec<&str> = Vec::new();
+    for s in &report.strategies {
+        let Some(u) = s.usl.as_ref().filter(|u| !seen.contains(&u.sweep.as_str())) else { continue };
+        seen.push(&u.sweep);
+        let c = color(s);
+        series.push(Series {
+            label: format!("{} measured", u.sweep),
+            color: c,
+            points: u.points.iter().map(|p| (p.connections, p.throughput_rps)).collect(),
+            secondary: false,
+            dots: true,
+        });
+        if let (Some(l), Some(sg), Some(k)) = (u.lambda_rps, u.sigma, u.kappa) {
+            let top = u.points.iter().map(|p| p.connections).fold(1.0f64, f64::max);
+            let curve = (0..=60).map(|i| 1.0 + (top - 1.0) * f64::from(i) / 60.0);
+            series.push(Series {
+                label: format!("{} USL fit{}", u.sweep, if u.poor_fit { " (poor)" } else { "" }),
+                color: c,
+                points: curve.map(|n| (n, crate::usl::usl(l, sg, k, n))).collect(),
+                secondary: true,
+                dots: false,
+            });
+        }
+    }
+    if series.is_empty() {
+        return None;
+    }
+    Some(PlotSpec {
+        stem: "usl".into(),
+        title: "Scalability: throughput vs connections, USL fit".into(),
+        caption: "Closed loop, one point per matrix.connections value; the thin line is X(N) = λN / (1 + σ(N−1) + \
+                  κN(N−1)) fitted by least squares. A poor fit (R² < 0.9 or fewer than 4 points) is marked."
+            .into(),
+        size: (1000, 540),
+        chart: Chart::Lines(LineChart {
+            x_label: "connections (N)".into(),
+            y_label: "throughput (requests per second)".into(),
+            x_axis: XAxis::Plain,
+            log_y: false,
+            series,
+            markers: Vec::new(),
+        }),
+    })
+}
+
+/// The `[capacity]` p99 objective as a flat grey line across the measured rates (when the run had one).
+fn objective_line(report: &Report, series: &mut Vec<Series>) {
+    let Some(objective_us) =
+        report.strategies.iter().find_map(|s| s.capacity.as_ref()).map(|c| c.objective_p99_ms * 1000.0)
+    else {
+        return;
+    };
+    let rates = report.strategies.iter().flat_map(|s| s.stages.iter().map(|st| st.achieved_rps));
+    let (lo, hi) = rates.fold((f64::INFINITY, 0.0f64), |(lo, hi), r| (lo.min(r), hi.max(r)));
+    if lo.is_finite() && hi > 0.0 {
+        series.push(Series {
+            label: format!("objective: p99 ≤ {}", fmt::ms(objective_us / 1000.0)),
+            color: RGBColor(120, 120, 120),
+            points: vec![(lo, objective_us), (hi, objective_us)],
+            secondary: false,
+            dots: false,
+        });
+    }
 }
 
 /// Matrix coordinates that set the revocation bound of a JWT: `exp` is `access_ttl` after issue and
