@@ -173,7 +173,8 @@ fn part_warnings(parts: &[Part]) -> Vec<String> {
     warnings.push(
         "target CPU and store operations per request come from the targets' own /metrics over the whole split run \
          (the first part's window start to the last part's window end), divided by the requests the target served \
-         in it; store CPU, network and memory are not measured in a split run"
+         in it; store CPU, network and commands come from the store's own INFO the same way when the parts were given \
+         --observe-store (else not measured); store memory per session is not measured in a split run"
             .to_owned(),
     );
     warnings
@@ -242,6 +243,21 @@ fn target_figures(result: &mut StrategyResult, windows: &[Option<&PartStrategy>]
     result.store.ops_per_request = Some(ops.values().sum::<u64>() as f64 / n);
     result.store.ops_by_command = ops.into_iter().filter(|(_, v)| *v > 0).map(|(k, v)| (k, v as f64 / n)).collect();
     result.auth_paths = delta(&b.auth_paths, &a.auth_paths);
+    store_figures(result, windows, requests);
+}
+
+/// The observed store's own figures (`--observe-store`) over the whole split run: its `INFO` at
+/// the earliest part's window start and the latest part's window end, per request the targets
+/// served. Other parts' `INFO` readings in between are its housekeeping and are left out as for
+/// one run, apart from their few reply bytes.
+fn store_figures(result: &mut StrategyResult, windows: &[Option<&PartStrategy>], requests: u64) {
+    let first = windows.iter().flatten().filter(|w| w.store_start.is_some()).min_by_key(|w| w.window_start_unix_ms);
+    let last =
+        windows.iter().flatten().filter(|w| w.store_end.is_some()).max_by_key(|w| w.window_start_unix_ms + w.window_ms);
+    if let (Some(Some(a)), Some(Some(b))) = (first.map(|w| w.store_start.as_ref()), last.map(|w| w.store_end.as_ref()))
+    {
+        result.store = crate::collect::redis::store_load(a, b, requests, 0);
+    }
 }
 
 /// The counters and rates of one strategy, summed over the parts (latency filled in by the caller).

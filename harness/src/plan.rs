@@ -54,6 +54,11 @@ pub struct RunArgs {
     /// to one strategy, so one run can drive a target per strategy.
     #[arg(long, value_name = "URL", value_delimiter = ',')]
     pub target: Vec<String>,
+    /// With `--target`: the Redis the external targets use (`redis://HOST:PORT`; every node of a
+    /// cluster, comma-separated), read over each measured window for the store figures (its own
+    /// `INFO`: commands, CPU, network, memory), as for a store the run starts itself.
+    #[arg(long, value_name = "URL", value_delimiter = ',')]
+    pub observe_store: Vec<String>,
     /// Drive part K of N of the scenario (`2/4`): its share of the rate, connections and users
     /// (named `p<K>-u<i>`), against shared `--target`s; `authbench merge` joins the parts.
     #[arg(long, value_name = "K/N", value_parser = crate::part::parse_part)]
@@ -250,6 +255,8 @@ pub struct RunPlan {
     pub rotation: Option<RotationPlan>,
     /// `--target`: the external targets (empty: the run starts its own).
     pub targets: TargetList,
+    /// `--observe-store`: the external targets' Redis, read for the store figures (empty: none).
+    pub observe_store: Vec<String>,
     /// `--part K/N`: this run is one part of a split run; `None`: the whole run.
     pub part: Option<PartSpec>,
     /// Prefix of the virtual users' names (`p2-` for part 2, so parts never share a user).
@@ -316,6 +323,25 @@ pub fn build(args: &RunArgs) -> Result<RunPlan, PlanError> {
     build_from(loaded, args)
 }
 
+/// `--observe-store`, checked: only beside `--target` (a store the run starts is read anyway), and
+/// only Redis URLs (its `INFO` is what is read).
+fn observe_store(args: &RunArgs, external: bool) -> Result<Vec<String>, PlanError> {
+    if args.observe_store.is_empty() {
+        return Ok(Vec::new());
+    }
+    if !external {
+        return invalid(
+            "--observe-store names the store of --target servers; a store the run starts is observed anyway",
+        );
+    }
+    if let Some(bad) = args.observe_store.iter().find(|u| !u.starts_with("redis://")) {
+        return invalid(format!(
+            "--observe-store takes redis://HOST:PORT URLs (the store's INFO is read), got `{bad}`"
+        ));
+    }
+    Ok(args.observe_store.clone())
+}
+
 /// Apply the flags to a parsed scenario and validate the result.
 pub fn build_from(loaded: LoadedScenario, args: &RunArgs) -> Result<RunPlan, PlanError> {
     let mut sc: Scenario = loaded.scenario.clone();
@@ -355,6 +381,7 @@ pub fn build_from(loaded: LoadedScenario, args: &RunArgs) -> Result<RunPlan, Pla
         store_jitter: store_plan.jitter,
         outage: store_plan.outage,
         rotation: store_plan.rotation,
+        observe_store: observe_store(args, external)?,
         targets,
         part: None,
         user_prefix: String::new(),

@@ -90,6 +90,12 @@ pub struct PartStrategy {
     pub target_start: Option<TargetReading>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_end: Option<TargetReading>,
+    /// The observed store's `INFO` (`--observe-store`) at the start and the end of the window, for
+    /// `merge` the same way: store CPU, network and commands over the whole split run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store_start: Option<crate::collect::redis::InfoSnapshot>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store_end: Option<crate::collect::redis::InfoSnapshot>,
 }
 
 /// One reading of a target's cumulative `/metrics` counters, with when it was taken.

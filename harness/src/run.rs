@@ -17,6 +17,7 @@ use tokio::task::JoinHandle;
 
 use crate::collect::accounting::TargetCounters;
 use crate::collect::availability::{self, OutageWindow, ProbeLog, Prober};
+use crate::collect::redis::InfoSnapshot;
 use crate::collect::{self, Snapshots};
 use crate::engine::record::{Op, Outcome, Recorder, outcomes_from};
 use crate::engine::{Engine, EngineConfig, EngineOutput};
@@ -314,6 +315,8 @@ struct Driven {
     /// The target's `/metrics` counters at both ends, even where `before`/`after` drop them (a
     /// split run): a part keeps them for `merge`.
     target_readings: (Option<TargetCounters>, Option<TargetCounters>),
+    /// The observed store's `INFO` at both ends, kept the same way (`--observe-store`).
+    store_readings: (Option<InfoSnapshot>, Option<InfoSnapshot>),
     /// What the availability prober saw (store outage, key rotation).
     probe_log: Option<ProbeLog>,
     /// Whether the store outage was injected (it is reported only then).
@@ -354,6 +357,8 @@ impl VariantCtx<'_> {
             bytes_samples: rec.bytes_samples,
             target_start: driven.target_readings.0.as_ref().map(|c| target_reading(c, start_ms)),
             target_end: driven.target_readings.1.as_ref().map(|c| target_reading(c, start_ms + window_ms)),
+            store_start: driven.store_readings.0.clone(),
+            store_end: driven.store_readings.1.clone(),
         };
         Ok(VariantDone { result, latency: latency_by_op(driven.out), part, interrupted, warnings })
     }
@@ -403,6 +408,11 @@ impl VariantCtx<'_> {
         let mut after = Snapshots::take(&source, target_pid, &venv.base_url).await;
         // Kept for `merge`, which reads the shared target over the whole split run.
         let target_readings = (before.counters.clone(), after.counters.clone());
+        let store_readings = (before.redis.clone(), after.redis.clone());
+        if plan.part.is_some() {
+            // The observed store served every part: its counters are merged, not divided here.
+            (before.redis, after.redis) = (None, None);
+        }
         if plan.part.is_some() || venv.urls.len() > 1 {
             // A target shared with other parts, or several targets: one target's /metrics does not
             // count this driver's requests (nor its CPU this driver's load alone), so the driver's
@@ -416,6 +426,7 @@ impl VariantCtx<'_> {
             before,
             after,
             target_readings,
+            store_readings,
             probe_log,
             outage_ran,
             keys_lost,

@@ -210,3 +210,26 @@ fn a_control_that_moved_is_called_machine_drift() {
     assert_eq!(real.machine_drift, None);
     assert!(real.regressed());
 }
+
+#[test]
+fn tail_percentiles_are_shown_but_not_gated_by_default_with_repetitions() {
+    let base = repeated(|_| 1.0);
+    let mut new = repeated(|_| 1.0);
+    let triple_p99 = |r: &mut authbench::results::StrategyResult| {
+        if let Some(api) = r.latency_us.get_mut("api") {
+            api.p99 *= 3;
+        }
+    };
+    for s in &mut new.strategies {
+        s.repeats.iter_mut().for_each(triple_p99);
+        triple_p99(s);
+    }
+    let cmp = compare(&base, &new, &Rule::new(10.0));
+    let p99 = cmp.rows.iter().find(|r| r.figure == "p99_us" && r.operation.as_deref() == Some("api")).expect("row");
+    assert_eq!(p99.verdict, Verdict::Regressed, "shown as regressed");
+    assert!(!p99.gated && !cmp.regressed(), "but not gated without --gate");
+    assert!(cmp.to_table().contains("but the tail percentiles"));
+    let mut rule = Rule::new(10.0);
+    rule.gate = vec!["api.p99_us".to_owned()];
+    assert!(compare(&base, &new, &rule).regressed(), "gated when named");
+}

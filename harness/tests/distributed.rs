@@ -27,8 +27,14 @@ struct InProcessTarget {
 
 impl InProcessTarget {
     fn start() -> InProcessTarget {
+        Self::on_store("memory")
+    }
+
+    /// A session target on `store` (`memory` or a `redis://` URL).
+    fn on_store(store: &str) -> InProcessTarget {
         let mut args = TargetArgs::new(StrategyKind::SESSION);
         args.admin_key = Some(ADMIN_KEY.to_owned());
+        args.store = store.to_owned();
         let config = args.validate().expect("valid target config");
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
@@ -96,12 +102,18 @@ fn part_args(url: &str, k: u32, n: u32, out: &Path) -> Vec<String> {
 
 /// Run N parts at the same time; their results directories.
 fn run_parts(url: &str, n: u32, root: &Path) -> Vec<PathBuf> {
+    run_parts_with(url, n, root, &[])
+}
+
+/// As [`run_parts`], with `extra` flags on every part.
+fn run_parts_with(url: &str, n: u32, root: &Path, extra: &[&str]) -> Vec<PathBuf> {
     let dirs: Vec<PathBuf> = (1..=n).map(|k| root.join(format!("part-{k}"))).collect();
     // Output piped, so the parallel parts do not interleave on the test's terminal.
     let children: Vec<_> = (1..=n)
         .map(|k| {
             Command::new(crate::util::authbench_exe())
                 .args(part_args(url, k, n, &dirs[k as usize - 1]))
+                .args(extra)
                 .stdout(std::process::Stdio::piped())
                 .stderr(std::process::Stdio::piped())
                 .spawn()
@@ -415,4 +427,35 @@ fn several_target_urls_share_the_connections() {
     assert_eq!(s.outcomes.unexpected_deny, 0, "each user stays on its connection's target");
     let accounting = s.requests_accounting.as_ref().expect("accounting");
     assert_eq!(accounting.per_request_denominator, "driver", "one target's /metrics does not count the run");
+}
+
+/// With `--observe-store`, the store's own INFO at the earliest window start and the latest window
+/// end gives the merged run its store figures; no single part divides them by its own requests.
+#[test]
+fn the_observed_store_is_measured_over_the_whole_split_run() {
+    let rt = tokio::runtime::Runtime::new().expect("rt");
+    let redis = rt.block_on(authbench::environment::RedisProcess::start()).expect("redis-server starts");
+    let target = InProcessTarget::on_store(&redis.url);
+    let tmp = tempfile::tempdir().expect("tmp");
+    let parts = run_parts_with(&target.url, 2, tmp.path(), &["--observe-store", &redis.url]);
+    for p in &parts {
+        let s = &load(p).strategies[0];
+        assert!(s.store.cpu_us_per_request.is_none(), "a part does not divide the shared store by its own count");
+    }
+    let merged_dir = tmp.path().join("merged");
+    let out = merge(&parts, &merged_dir);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let s = &load(&merged_dir).strategies[0];
+    assert!(s.store.measured && s.store.cpu_us_per_request.is_some_and(|us| us > 0.0), "{:?}", s.store);
+    let gets = s.store.ops_by_command.get("get").copied().unwrap_or(0.0);
+    assert!(gets > 0.5, "a session api request is one GET, read from Redis itself: {gets}");
+    assert!(s.store.net_bytes_per_request.is_some_and(|b| b > 0.0));
+    validate_against_schema(&merged_dir);
+    // Only beside --target, and only Redis.
+    let bad = Command::new(crate::util::authbench_exe())
+        .args(["run", "--dry-run", "--target", &target.url, "--strategy", "session", "--observe-store", "memory"])
+        .output()
+        .expect("runs");
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--observe-store takes redis://"));
 }

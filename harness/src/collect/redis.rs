@@ -43,7 +43,7 @@ pub fn redis_server_version() -> Option<String> {
 }
 
 /// Redis's own counters at one instant (cumulative since start or the last `CONFIG RESETSTAT`).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct InfoSnapshot {
     /// `commandstats` calls by lower-case command name (subcommands folded into their command),
     /// without [`HOUSEKEEPING_COMMANDS`].

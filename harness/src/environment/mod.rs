@@ -40,6 +40,8 @@ use crate::scenario::{Outage, StoreChoice};
 /// run's own; none for the memory store (inside each target) and for `--target`.
 #[derive(Debug, Default)]
 pub struct Store {
+    /// `--observe-store`: the external targets' Redis, read but not run by us.
+    observed: Vec<String>,
     redis: Option<RedisProcess>,
     cluster: Option<RedisCluster>,
     postgres: Option<PgRunSchema>,
@@ -50,7 +52,7 @@ impl Store {
     /// `external`, `cluster`, `redis` or `memory`); a fallback to memory is noted in `warnings`.
     pub async fn start(plan: &RunPlan, warnings: &mut Vec<String>) -> anyhow::Result<(Store, &'static str)> {
         if !plan.targets.is_empty() {
-            return Ok((Store::default(), "external"));
+            return Ok((Store { observed: plan.observe_store.clone(), ..Store::default() }, "external"));
         }
         let want_redis = match plan.store {
             StoreChoice::Memory => false,
@@ -120,6 +122,7 @@ impl Store {
                 schema: p.schema.clone(),
                 statements: p.has_statements,
             },
+            (None, None, None) if !self.observed.is_empty() => StoreSource::Redis(self.observed.clone()),
             (None, None, None) if target_started => StoreSource::TargetMetrics,
             (None, None, None) => StoreSource::None,
         }
