@@ -54,6 +54,9 @@ pub struct RunArgs {
     /// to one strategy, so one run can drive a target per strategy.
     #[arg(long, value_name = "URL", value_delimiter = ',')]
     pub target: Vec<String>,
+    /// Target processes per strategy, sharing the store (overrides the scenario's `instances`).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub instances: Option<u32>,
     /// With `--target`: the Redis the external targets use (`redis://HOST:PORT`; every node of a
     /// cluster, comma-separated), read over each measured window for the store figures (its own
     /// `INFO`: commands, CPU, network, memory), as for a store the run starts itself.
@@ -255,6 +258,9 @@ pub struct RunPlan {
     pub rotation: Option<RotationPlan>,
     /// `--target`: the external targets (empty: the run starts its own).
     pub targets: TargetList,
+    /// Target processes per strategy, sharing the store and one signing key; the driver's
+    /// connections are spread over them round-robin, their CPU and counters are summed.
+    pub instances: usize,
     /// `--observe-store`: the external targets' Redis, read for the store figures (empty: none).
     pub observe_store: Vec<String>,
     /// `--part K/N`: this run is one part of a split run; `None`: the whole run.
@@ -323,6 +329,24 @@ pub fn build(args: &RunArgs) -> Result<RunPlan, PlanError> {
     build_from(loaded, args)
 }
 
+/// `instances` (the flag over the file), checked: several need a store they share, targets the run
+/// starts itself, and one signing key for their whole life (no key rotation).
+fn instances(sc: &Scenario, args: &RunArgs, external: bool, store: &StorePlan) -> Result<usize, PlanError> {
+    let n = args.instances.map(|n| n as usize).or(sc.instances).unwrap_or(1);
+    match n {
+        0 => invalid("instances must be at least 1"),
+        1 => Ok(1),
+        _ if external => invalid("instances starts target processes; with --target, give every instance's URL instead"),
+        _ if store.kind == StoreChoice::Memory => invalid(
+            "instances > 1 needs a shared store (redis, cluster or postgres): each memory store lives in one target",
+        ),
+        _ if store.rotation.is_some() => {
+            invalid("instances > 1 with [rotation]: a key rotated on one instance is not on the others")
+        }
+        n => Ok(n),
+    }
+}
+
 /// `--observe-store`, checked: only beside `--target` (a store the run starts is read anyway), and
 /// only Redis URLs (its `INFO` is what is read).
 fn observe_store(args: &RunArgs, external: bool) -> Result<Vec<String>, PlanError> {
@@ -364,6 +388,7 @@ pub fn build_from(loaded: LoadedScenario, args: &RunArgs) -> Result<RunPlan, Pla
     }
     let capacity = crate::capacity::objective(sc.capacity, &variants).map_err(PlanError::Invalid)?;
     let resolved_toml = toml::to_string(&sc).unwrap_or_default();
+    let instances = instances(&sc, args, external, &store_plan)?;
     let mut plan = RunPlan {
         capacity,
         name: loaded.name,
@@ -382,6 +407,7 @@ pub fn build_from(loaded: LoadedScenario, args: &RunArgs) -> Result<RunPlan, Pla
         outage: store_plan.outage,
         rotation: store_plan.rotation,
         observe_store: observe_store(args, external)?,
+        instances,
         targets,
         part: None,
         user_prefix: String::new(),

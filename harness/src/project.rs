@@ -108,8 +108,8 @@ pub struct Projection {
 /// What the projection assumes, printed with it.
 pub const ASSUMPTIONS: [&str; 6] = [
     "targets scale linearly: N req/s need N × (target CPU per request) of CPU, spread over as many cores as it takes \
-     (the measured CPU is of one target process pinned to one core); not yet checked against a measurement: the \
-     harness cannot run several instances of a target (`instances = N` is not built)",
+     (the measured CPU is of one target process pinned to one core) (check it with `instances = 2`: \
+     the run sums the instances' CPU and requests)",
     "Redis executes commands on one thread: one shard gives at most one core of command CPU; shards = store CPU \
      needed / (one core × (1 − headroom)), rounded up, with the keys spread evenly (hash tags keep each request's \
      keys on one shard)",

@@ -157,6 +157,13 @@ pub struct TrafficInfo {
     pub duration_s: f64,
     /// Operation mix weights by operation name.
     pub mix: BTreeMap<String, f64>,
+    /// Target processes per strategy sharing the store (`instances`); 1 in results written before.
+    #[serde(default = "one")]
+    pub instances: usize,
+}
+
+fn one() -> usize {
+    1
 }
 
 /// Everything measured for one strategy (or one matrix variant of it).

@@ -234,6 +234,7 @@ fn report_of(
             warmup_s: plan.warmup.as_secs_f64(),
             duration_s: plan.measured_duration().map_or(0.0, |d| d.as_secs_f64()),
             mix: plan.mix.as_map(),
+            instances: plan.instances,
         },
         store_kind: store_kind.to_owned(),
         interrupted,
@@ -393,10 +394,12 @@ impl VariantCtx<'_> {
         };
         let events = TimedEvents::schedule(&environment.store, venv, admin_key, window.start, outage, rotation);
         let source = environment.store.source(venv.target.is_some());
-        let target_pid = venv.target.as_ref().map(|t| t.pid);
+        let target_pids = venv.pids();
+        // Own instances are all read and summed; of several external targets, the first (below).
+        let readable = if target_pids.is_empty() { &venv.urls[..1] } else { &venv.urls[..] };
         let snap_before = async {
             tokio::time::sleep_until(window.start.into()).await;
-            Snapshots::take(&source, target_pid, &venv.base_url).await
+            Snapshots::take(&source, &target_pids, readable).await
         };
         let (out, mut before) = tokio::join!(engine.run(t0, stop), snap_before);
         let out = out?;
@@ -405,7 +408,7 @@ impl VariantCtx<'_> {
             Some(p) => Some(p.finish().await),
             None => None,
         };
-        let mut after = Snapshots::take(&source, target_pid, &venv.base_url).await;
+        let mut after = Snapshots::take(&source, &target_pids, readable).await;
         // Kept for `merge`, which reads the shared target over the whole split run.
         let target_readings = (before.counters.clone(), after.counters.clone());
         let store_readings = (before.redis.clone(), after.redis.clone());
@@ -413,7 +416,7 @@ impl VariantCtx<'_> {
             // The observed store served every part: its counters are merged, not divided here.
             (before.redis, after.redis) = (None, None);
         }
-        if plan.part.is_some() || venv.urls.len() > 1 {
+        if plan.part.is_some() || (target_pids.is_empty() && venv.urls.len() > 1) {
             // A target shared with other parts, or several targets: one target's /metrics does not
             // count this driver's requests (nor its CPU this driver's load alone), so the driver's
             // own count divides and target CPU is left to `merge`.

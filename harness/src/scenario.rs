@@ -209,6 +209,10 @@ pub struct Scenario {
     pub strategies: Option<Vec<StrategyKind>>,
     /// `store = "auto"` (default), `"memory"`, `"redis"`, `"cluster"`, or a `[store]` table.
     pub store: Option<StoreOptions>,
+    /// Target processes per strategy, sharing one store (and one signing key), as a deployment runs
+    /// them behind a load balancer: the driver spreads its connections over them round-robin.
+    /// Default 1.
+    pub instances: Option<usize>,
     /// `[target]`, with `[target.<strategy>]` overrides.
     #[serde(default)]
     pub target: TargetSection,

@@ -182,6 +182,7 @@ pub fn sample_report() -> Report {
             warmup_s: 5.0,
             duration_s: 10.0,
             mix: BTreeMap::from([("api".to_string(), 0.9), ("login".to_string(), 0.05), ("logout".to_string(), 0.05)]),
+            instances: 1,
         },
         store_kind: "redis".into(),
         interrupted: false,

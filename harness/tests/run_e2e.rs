@@ -205,3 +205,50 @@ fn repeated_run_keeps_every_repetition_and_reports_medians_with_intervals() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("No significant regression") && text.contains("Mann-Whitney"), "{text}");
 }
+
+/// `instances = 2`: two target processes per strategy on one private redis-server, sharing one
+/// signing key; the driver spreads its connections over both and the per-request figures count
+/// both (their requests, CPU and store operations are summed).
+#[test]
+fn two_instances_share_the_store_and_both_serve() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let scenario = tmp.path().join("i.toml");
+    std::fs::write(
+        &scenario,
+        "# Test.\nstrategies = [\"session\", \"jwt\"]\ninstances = 2\nstore = \"redis\"\n[target]\nalg = \"ES256\"\n\
+         [traffic]\nduration = \"1s\"\nwarmup = \"0s\"\nconnections = 4\nusers = 40\n[probe]\nrevocation_probes = 2\n",
+    )
+    .expect("write");
+    let dir = tmp.path().join("run");
+    let status = Command::new(crate::util::authbench_exe())
+        .args(["run", "--no-progress", "-o"])
+        .arg(&dir)
+        .arg(&scenario)
+        .status()
+        .expect("runs");
+    assert!(status.success(), "{status}");
+    validate_against_schema(&dir);
+    let report: Report =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).expect("read")).expect("parse");
+    assert_eq!(report.traffic.instances, 2);
+    for s in &report.strategies {
+        assert!(s.requests > 0, "{}", s.name);
+        assert_eq!(s.outcomes.unexpected_deny + s.outcomes.unexpected_allow, 0, "{}: {:?}", s.name, s.outcomes);
+        let acc = s.requests_accounting.as_ref().expect("accounting");
+        let served = acc.target_requests.expect("both instances' /metrics read");
+        // Only one instance's counters would be about half of what the driver sent.
+        assert!(served as f64 >= 0.95 * acc.driver_requests as f64, "{}: {served} of {}", s.name, acc.driver_requests);
+        assert!(s.target_cpu_us_per_request.is_some_and(|us| us > 0.0));
+    }
+    // Refused before any work: a memory store cannot be shared.
+    let out = Command::new(crate::util::authbench_exe())
+        .args(["run", "--dry-run", "--store", "memory", "--instances", "2"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("needs a shared store"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -37,6 +37,20 @@ pub struct TargetCounters {
     pub cpu_seconds: Option<f64>,
 }
 
+impl TargetCounters {
+    /// Add another target's counters (instances of one strategy).
+    pub fn add(&mut self, other: &TargetCounters) {
+        self.requests += other.requests;
+        for (k, v) in &other.store_ops {
+            *self.store_ops.entry(k.clone()).or_insert(0) += v;
+        }
+        for (k, v) in &other.auth_paths {
+            *self.auth_paths.entry(k.clone()).or_insert(0) += v;
+        }
+        self.cpu_seconds = self.cpu_seconds.zip(other.cpu_seconds).map(|(a, b)| a + b);
+    }
+}
+
 /// Read the target's counters (`GET /metrics`).
 pub async fn read_counters(base_url: &str) -> anyhow::Result<TargetCounters> {
     let (status, _, body) = super::http::get(base_url, METRICS_ROUTE, &[]).await?;

@@ -24,6 +24,19 @@ pub enum StoreSource {
     None,
 }
 
+/// Every target's counters, summed; `None` unless every one could be read.
+async fn read_all_counters(urls: &[String]) -> Option<TargetCounters> {
+    let mut total: Option<TargetCounters> = None;
+    for url in urls {
+        let c = read_counters(url).await.ok()?;
+        match &mut total {
+            Some(t) => t.add(&c),
+            None => total = Some(c),
+        }
+    }
+    total
+}
+
 /// Collector readings at one instant.
 #[derive(Debug, Clone)]
 pub struct Snapshots {
@@ -48,15 +61,17 @@ pub struct Snapshots {
 impl Snapshots {
     /// Read every collector: the store's counters from `store`, the CPU of the target process
     /// `target_pid` (if this run started it) and of the driver.
-    pub async fn take(store: &StoreSource, target_pid: Option<u32>, base_url: &str) -> Snapshots {
+    /// With several instances (`target_pids`, `urls`), their CPU and counters are summed.
+    pub async fn take(store: &StoreSource, target_pids: &[u32], urls: &[String]) -> Snapshots {
         let at = Instant::now();
         let driver_cpu = self_cpu_time();
         let (mut redis, mut memory_ops, mut postgres) = (None, None, None);
-        let counters = read_counters(base_url).await.ok();
+        let counters = read_all_counters(urls).await;
         // A target this run did not start reports its own CPU on `/metrics`.
-        let target_cpu = match target_pid {
-            Some(pid) => proc_cpu_time(pid).ok(),
-            None => counters.as_ref().and_then(|c| c.cpu_seconds).map(Duration::from_secs_f64),
+        let target_cpu = if target_pids.is_empty() {
+            counters.as_ref().and_then(|c| c.cpu_seconds).map(Duration::from_secs_f64)
+        } else {
+            target_pids.iter().map(|&pid| proc_cpu_time(pid).ok()).sum::<Option<Duration>>()
         };
         let metrics_ops = || counters.as_ref().map(|c| c.store_ops.clone());
         match store {

@@ -20,6 +20,7 @@ pub mod redis;
 pub mod target;
 
 use std::net::SocketAddr;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -80,6 +81,12 @@ impl Store {
             }
         };
         if !want_redis {
+            anyhow::ensure!(
+                plan.instances == 1,
+                "instances = {} needs a shared store, and redis-server is not installed: install it (scripts/setup) or \
+                 choose store postgres",
+                plan.instances
+            );
             return Ok((Store::default(), "memory"));
         }
         let redis = RedisProcess::start().await.context("starting a private redis-server")?;
@@ -214,6 +221,8 @@ pub struct Environment {
     external: crate::part::TargetList,
     /// Spread of the store delay per round trip (with a delay proxy).
     store_jitter: Duration,
+    /// Target processes per variant (`instances`), sharing the store and one signing key.
+    instances: usize,
 }
 
 impl Environment {
@@ -233,6 +242,7 @@ impl Environment {
             target_cpu,
             external: plan.targets.clone(),
             store_jitter: plan.store_jitter,
+            instances: plan.instances,
         })
     }
 
@@ -242,7 +252,7 @@ impl Environment {
         if !self.external.is_empty() {
             let urls = self.external.urls_for(variant.strategy);
             let base_url = urls.first().cloned().context("no --target URL for this strategy")?;
-            return Ok(VariantEnv { target: None, proxy: None, base_url, urls });
+            return Ok(VariantEnv { target: None, more: Vec::new(), key: None, proxy: None, base_url, urls });
         }
         // The store at a distance: targets reach it through a delay proxy (snapshots go direct).
         let proxy = match (variant.store_delay, &self.store.redis) {
@@ -254,10 +264,25 @@ impl Environment {
             _ => None,
         };
         let store_arg = proxy.as_ref().map_or_else(|| self.store.target_arg(), |p| format!("redis://{}", p.addr()));
-        let args = self.target_args(variant, store_arg);
-        let target = TargetProcess::spawn(&self.exe, &args, self.target_cpu).await.context("starting the target")?;
-        let base_url = target.base_url.clone();
-        Ok(VariantEnv { target: Some(target), proxy, urls: vec![base_url.clone()], base_url })
+        let mut args = self.target_args(variant, store_arg);
+        let key = if self.instances > 1 && variant.strategy.uses_jwt() {
+            Some(SharedKey::new(variant.target.alg).context("making the instances' shared signing key")?)
+        } else {
+            None
+        };
+        let envs = key.as_ref().map(|k| k.apply(&mut args)).unwrap_or_default();
+        let mut started = Vec::with_capacity(self.instances);
+        for i in 0..self.instances {
+            let t = TargetProcess::spawn_with_env(&self.exe, &args, &envs, self.target_cpu)
+                .await
+                .with_context(|| format!("starting target instance {}", i + 1))?;
+            started.push(t);
+        }
+        let urls: Vec<String> = started.iter().map(|t| t.base_url.clone()).collect();
+        let mut started = started.into_iter();
+        let target = started.next();
+        let base_url = urls.first().cloned().context("no target instance started")?;
+        Ok(VariantEnv { target, more: started.collect(), key, proxy, urls, base_url })
     }
 
     /// `authbench target ...` flags for `variant`.
@@ -283,8 +308,12 @@ impl Environment {
 /// What one variant runs against.
 #[derive(Debug)]
 pub struct VariantEnv {
-    /// The target child process; `None` with `--target`.
+    /// The target child process (the first instance); `None` with `--target`.
     pub target: Option<TargetProcess>,
+    /// The other instances (`instances` > 1), serving the same strategy on the same store.
+    more: Vec<TargetProcess>,
+    /// The signing key every instance was started with (`instances` > 1, JWT strategies).
+    key: Option<SharedKey>,
     /// In front of the store when the variant puts it at a distance.
     proxy: Option<DelayProxy>,
     /// `http://IP:PORT` of the target, without a trailing `/` (with several `--target` URLs, the
@@ -298,14 +327,63 @@ pub struct VariantEnv {
 impl VariantEnv {
     /// Stop the target (SIGTERM, then SIGKILL) and the proxy.
     pub async fn stop(self) -> anyhow::Result<()> {
-        let stopped = match self.target {
+        let mut stopped = match self.target {
             Some(t) => t.stop().await,
             None => Ok(()),
         };
+        for t in self.more {
+            stopped = stopped.and(t.stop().await);
+        }
+        drop(self.key);
         if let Some(p) = self.proxy {
             p.stop().await;
         }
         stopped
+    }
+}
+
+impl VariantEnv {
+    /// The processes of every instance this run started (empty with `--target`).
+    pub fn pids(&self) -> Vec<u32> {
+        self.target.iter().chain(&self.more).map(|t| t.pid).collect()
+    }
+}
+
+/// One signing key for every instance of a JWT strategy, so a token one instance signed verifies
+/// on the others: an HMAC secret handed over in the environment (`AUTHBENCH_SECRET`), or a PKCS#8
+/// key in a private file (mode 0600, removed when the variant ends) for the asymmetric algorithms.
+#[derive(Debug)]
+struct SharedKey {
+    secret: Option<String>,
+    key_file: Option<PathBuf>,
+}
+
+impl SharedKey {
+    fn new(alg: crate::targets::config::Alg) -> anyhow::Result<SharedKey> {
+        if alg.is_symmetric() {
+            return Ok(SharedKey { secret: Some(random_hex(64)), key_file: None });
+        }
+        let pem = crate::targets::keys::generate_pem(alg).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let path = std::env::temp_dir().join(format!("authbench-key-{}.pem", random_hex(16)));
+        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path)?;
+        std::io::Write::write_all(&mut f, pem.as_bytes())?;
+        Ok(SharedKey { secret: None, key_file: Some(path) })
+    }
+
+    /// Add `--key-file` to `args`; the environment variables every instance gets.
+    fn apply(&self, args: &mut Vec<String>) -> Vec<(String, String)> {
+        if let Some(path) = &self.key_file {
+            args.extend(["--key-file".to_owned(), path.display().to_string()]);
+        }
+        self.secret.iter().map(|s| ("AUTHBENCH_SECRET".to_owned(), s.clone())).collect()
+    }
+}
+
+impl Drop for SharedKey {
+    fn drop(&mut self) {
+        if let Some(path) = &self.key_file {
+            let _ = std::fs::remove_file(path);
+        }
     }
 }
 

@@ -48,7 +48,19 @@ impl TargetProcess {
     /// `listening on http://IP:PORT` line. Stderr is captured (its tail is kept and each line logged
     /// at debug level); an early exit is an error carrying that stderr.
     pub async fn spawn(exe: &Path, args: &[String], cpu: Option<usize>) -> anyhow::Result<TargetProcess> {
+        Self::spawn_with_env(exe, args, &[], cpu).await
+    }
+
+    /// [`TargetProcess::spawn`] with extra environment variables (a shared secret, kept out of the
+    /// command line that error messages show).
+    pub async fn spawn_with_env(
+        exe: &Path,
+        args: &[String],
+        envs: &[(String, String)],
+        cpu: Option<usize>,
+    ) -> anyhow::Result<TargetProcess> {
         let mut cmd = Command::new(exe);
+        cmd.envs(envs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         cmd.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
         if let Some(cpu) = cpu {
             let set = cpu_set(&[cpu])?;

@@ -432,8 +432,17 @@ fn machine_line(m: &Machine) -> String {
 /// The traffic the run offered, in one line.
 fn traffic_line(t: &TrafficInfo) -> String {
     let mix: Vec<String> = t.mix.iter().map(|(k, v)| format!("{k} {}", fmt::num(*v))).collect();
+    let instances = if t.instances > 1 {
+        format!(
+            ", {} target instances per strategy sharing the store and one signing key (connections spread \
+             round-robin; CPU and counters summed)",
+            t.instances
+        )
+    } else {
+        String::new()
+    };
     format!(
-        "{} loop, rate {}, {} connections, {} users, mix: {}",
+        "{} loop, rate {}, {} connections, {} users, mix: {}{instances}",
         t.mode,
         t.rate_per_sec.map(|v| format!("{} req/s", fmt::num(v))).unwrap_or_else(|| "unlimited".into()),
         t.connections,
