@@ -235,14 +235,9 @@ fn target_figures(result: &mut StrategyResult, windows: &[Option<&PartStrategy>]
     if let (Some(c0), Some(c1)) = (a.cpu_seconds, b.cpu_seconds) {
         result.target_cpu_us_per_request = Some((c1 - c0).max(0.0) * 1e6 / n);
     }
-    let delta = |after: &BTreeMap<String, u64>, before: &BTreeMap<String, u64>| -> BTreeMap<String, u64> {
-        after.iter().map(|(k, v)| (k.clone(), v.saturating_sub(before.get(k).copied().unwrap_or(0)))).collect()
-    };
-    let ops = delta(&b.store_ops, &a.store_ops);
-    result.store.measured = true;
-    result.store.ops_per_request = Some(ops.values().sum::<u64>() as f64 / n);
-    result.store.ops_by_command = ops.into_iter().filter(|(_, v)| *v > 0).map(|(k, v)| (k, v as f64 / n)).collect();
-    result.auth_paths = delta(&b.auth_paths, &a.auth_paths);
+    // The target counts its store operations in one vocabulary whatever the store: as for the memory store.
+    result.store = crate::collect::redis::store_load_from_metrics(&a.store_ops, &b.store_ops, requests);
+    result.auth_paths = crate::collect::accounting::counter_growth(&a.auth_paths, &b.auth_paths);
     store_figures(result, windows, requests);
 }
 

@@ -32,6 +32,22 @@ fn validate_against_schema(dir: &Path) {
     assert!(errors.is_empty(), "report.json does not match results/schema.json: {errors:#?}");
 }
 
+/// `authbench run SCENARIO -o DIR` with `extra` flags: it succeeds, its report.json matches the
+/// schema, and is returned.
+fn run_scenario(extra: &[&str], scenario: &Path, dir: &Path) -> Report {
+    let status = Command::new(crate::util::authbench_exe())
+        .args(["run", "--no-progress"])
+        .args(extra)
+        .arg("-o")
+        .arg(dir)
+        .arg(scenario)
+        .status()
+        .expect("runs");
+    assert!(status.success(), "{status}");
+    validate_against_schema(dir);
+    serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).expect("read")).expect("parse")
+}
+
 #[test]
 fn quickstart_end_to_end_on_redis() {
     if !authbench::environment::redis_server_available() {
@@ -170,16 +186,7 @@ fn repeated_run_keeps_every_repetition_and_reports_medians_with_intervals() {
     )
     .expect("write");
     let dir = tmp.path().join("run");
-    let status = Command::new(crate::util::authbench_exe())
-        .args(["run", "--store", "memory", "--no-progress", "--repeat", "3", "-o"])
-        .arg(&dir)
-        .arg(&scenario)
-        .status()
-        .expect("runs");
-    assert!(status.success(), "{status}");
-    validate_against_schema(&dir);
-    let report: Report =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).expect("read")).expect("parse");
+    let report = run_scenario(&["--store", "memory", "--repeat", "3"], &scenario, &dir);
     for s in &report.strategies {
         assert_eq!(s.repeats.len(), 3, "{}: every repetition kept", s.name);
         assert!(s.repeats.iter().all(|r| r.repeats.is_empty() && r.name == s.name));
@@ -220,16 +227,7 @@ fn two_instances_share_the_store_and_both_serve() {
     )
     .expect("write");
     let dir = tmp.path().join("run");
-    let status = Command::new(crate::util::authbench_exe())
-        .args(["run", "--no-progress", "-o"])
-        .arg(&dir)
-        .arg(&scenario)
-        .status()
-        .expect("runs");
-    assert!(status.success(), "{status}");
-    validate_against_schema(&dir);
-    let report: Report =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).expect("read")).expect("parse");
+    let report = run_scenario(&[], &scenario, &dir);
     assert_eq!(report.traffic.instances, 2);
     for s in &report.strategies {
         assert!(s.requests > 0, "{}", s.name);

@@ -115,10 +115,13 @@ pub fn reconcile(
 /// Api requests verified on each path in the window (empty for a strategy with one path).
 pub fn auth_paths(before: Option<&TargetCounters>, after: Option<&TargetCounters>) -> BTreeMap<String, u64> {
     let (Some(b), Some(a)) = (before, after) else { return BTreeMap::new() };
-    a.auth_paths
-        .iter()
-        .map(|(path, n)| (path.clone(), n.saturating_sub(b.auth_paths.get(path).copied().unwrap_or(0))))
-        .collect()
+    counter_growth(&b.auth_paths, &a.auth_paths)
+}
+
+/// How much each of `after`'s labelled counters grew since `before` (0 for one that did not, so a
+/// path nobody took still shows).
+pub fn counter_growth(before: &BTreeMap<String, u64>, after: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
+    after.iter().map(|(k, n)| (k.clone(), n.saturating_sub(before.get(k).copied().unwrap_or(0)))).collect()
 }
 
 /// Re-divide `result`'s per-request figures (computed over the driver's requests) by the requests

@@ -275,26 +275,28 @@ fn latency_tables(h: &mut String, report: &Report) {
     h.push_str("</table>\n");
 }
 
-/// The store-outage and key-rotation tables, when the run injected either.
-fn events_tables(h: &mut String, summary: &Summary) {
-    fn table<const N: usize>(h: &mut String, heads: [&str; N], rows: &[[String; N]]) {
-        h.push_str("<table>\n<tr>");
-        for head in heads {
-            let _ = write!(h, "<th>{}</th>", esc(head));
+/// A table of already-formatted cells; columns from `numeric_from` on are right-aligned numbers.
+fn text_table<const N: usize>(h: &mut String, heads: [&str; N], rows: &[[String; N]], numeric_from: usize) {
+    h.push_str("<table>\n<tr>");
+    for head in heads {
+        let _ = write!(h, "<th>{}</th>", esc(head));
+    }
+    h.push_str("</tr>\n");
+    for row in rows {
+        h.push_str("<tr>");
+        for (i, cell) in row.iter().enumerate() {
+            let _ = write!(h, "<td{}>{}</td>", if i < numeric_from { "" } else { " class=\"num\"" }, esc(cell));
         }
         h.push_str("</tr>\n");
-        for row in rows {
-            h.push_str("<tr>");
-            for (i, cell) in row.iter().enumerate() {
-                let _ = write!(h, "<td{}>{}</td>", if i == 0 { "" } else { " class=\"num\"" }, esc(cell));
-            }
-            h.push_str("</tr>\n");
-        }
-        h.push_str("</table>\n");
     }
+    h.push_str("</table>\n");
+}
+
+/// The store-outage and key-rotation tables, when the run injected either.
+fn events_tables(h: &mut String, summary: &Summary) {
     if !summary.outage_rows.is_empty() {
         h.push_str("<h2 id=\"outage\">Store outage</h2>\n");
-        table(h, OUTAGE_HEADERS, &summary.outage_rows);
+        text_table(h, OUTAGE_HEADERS, &summary.outage_rows, 1);
         h.push_str(
             "<p class=\"foot\">A health prober held one valid credential and polled <code>GET /api/resource</code> \
              about every 10 ms; answers are counted by when they arrived (before, during or after the outage). first failure: from the outage \
@@ -306,7 +308,7 @@ fn events_tables(h: &mut String, summary: &Summary) {
     }
     if !summary.rotation_rows.is_empty() {
         h.push_str("<h2 id=\"rotation\">Key rotation</h2>\n");
-        table(h, ROTATION_HEADERS, &summary.rotation_rows);
+        text_table(h, ROTATION_HEADERS, &summary.rotation_rows, 1);
         h.push_str(
             "<p class=\"foot\">The signing key was rotated with <code>POST /admin/rotate-key</code>. old token \
              rejected after: from the rotation's answer to the send time of the first 401 for a token issued before it \
@@ -319,31 +321,16 @@ fn events_tables(h: &mut String, summary: &Summary) {
 /// The breaking points and the USL fits, when the run measured them.
 fn capacity_tables(h: &mut String, report: &Report) {
     use crate::capacity;
-    fn table<const N: usize>(h: &mut String, heads: [&str; N], rows: &[[String; N]]) {
-        h.push_str("<table>\n<tr>");
-        for head in heads {
-            let _ = write!(h, "<th>{}</th>", esc(head));
-        }
-        h.push_str("</tr>\n");
-        for row in rows {
-            h.push_str("<tr>");
-            for cell in row {
-                let _ = write!(h, "<td>{}</td>", esc(cell));
-            }
-            h.push_str("</tr>\n");
-        }
-        h.push_str("</table>\n");
-    }
     let breaking = capacity::breaking_rows(&report.strategies);
     if !breaking.is_empty() {
         h.push_str("<h2 id=\"capacity\">Capacity: breaking points</h2>\n");
-        table(h, capacity::BREAKING_HEADERS, &breaking);
+        text_table(h, capacity::BREAKING_HEADERS, &breaking, usize::MAX);
         let _ = writeln!(h, "<p class=\"foot\">{}</p>", esc(capacity::BREAKING_METHOD));
     }
     let usl = capacity::usl_rows(&report.strategies);
     if !usl.is_empty() {
         h.push_str("<h2 id=\"usl\">Capacity: Universal Scalability Law fit</h2>\n");
-        table(h, capacity::USL_HEADERS, &usl);
+        text_table(h, capacity::USL_HEADERS, &usl, usize::MAX);
         let _ = writeln!(h, "<p class=\"foot\">{}</p>", esc(capacity::USL_METHOD));
     }
     if let Some(p) = capacity::scenario_projection(report) {
