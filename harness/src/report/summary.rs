@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use crate::figures::{self, Figure};
 use crate::results::{Report, StageResult, StrategyResult};
+use crate::targets::config::StrategyKind;
 
 use super::fmt;
 
@@ -393,7 +394,81 @@ fn answers(report: &Report) -> Vec<Answer> {
         return Vec::new();
     }
     let smallest = smallest_credential(report);
-    vec![revocation_answer(&ss), size_answer(&ss, smallest), store_answer(report, &ss), hybrid_answer(&ss)]
+    let mut all =
+        vec![revocation_answer(&ss), size_answer(&ss, smallest), store_answer(report, &ss), hybrid_answer(&ss)];
+    all.extend(permission_answer(&ss));
+    all
+}
+
+/// The variant of `s` with `authz` set to `value` and every other matrix coordinate the same.
+fn authz_twin<'a>(ss: &[&'a StrategyResult], s: &StrategyResult, value: &str) -> Option<&'a StrategyResult> {
+    ss.iter().copied().find(|t| {
+        t.strategy == s.strategy
+            && t.variant.get("authz").map(String::as_str) == Some(value)
+            && t.variant.iter().filter(|(k, _)| *k != "authz").eq(s.variant.iter().filter(|(k, _)| *k != "authz"))
+    })
+}
+
+/// How much of the gap between `session` and a JWT strategy survives a per-request permission
+/// lookup, for one figure: `(session - jwt with lookup) / (session - jwt claims only)`.
+fn surviving_share(
+    fig: &Figure,
+    op: &str,
+    session: &StrategyResult,
+    claims: &StrategyResult,
+    store: &StrategyResult,
+) -> String {
+    let (Some(sv), Some(cv), Some(lv)) = (fig.value(session, op), fig.value(claims, op), fig.value(store, op)) else {
+        return format!("{}: not measured", fig.label);
+    };
+    let gap = sv - cv;
+    let kept = sv - lv;
+    let share = if gap.abs() < f64::EPSILON {
+        "no advantage to keep".to_string()
+    } else {
+        format!("{:.0} % of it kept", 100.0 * kept / gap)
+    };
+    format!(
+        "{} session {} vs {} claims only, {} with the lookup ({share})",
+        fig.label,
+        fig.unit.format(Some(sv)),
+        fig.unit.format(Some(cv)),
+        fig.unit.format(Some(lv))
+    )
+}
+
+/// Seed 002's misconception 4 ("JWTs remove session lookups, not permission lookups"): answered
+/// when the run has a JWT strategy with and without `--authz store` and a `session` to compare with.
+fn permission_answer(ss: &[&StrategyResult]) -> Option<Answer> {
+    let profile = |s: &StrategyResult| StrategyKind::from_name(&s.strategy).map(|k| k.profile());
+    // The stateful design: no JWT, a store lookup on every api request (roles come with it).
+    let session =
+        ss.iter().copied().find(|s| profile(s).is_some_and(|p| !p.issues_jwt && !p.store_ops.api.is_empty()))?;
+    let measured: Vec<String> = ss
+        .iter()
+        .copied()
+        .filter(|s| {
+            s.variant.get("authz").map(String::as_str) == Some("claims") && profile(s).is_some_and(|p| p.issues_jwt)
+        })
+        .filter_map(|claims| Some((claims, authz_twin(ss, claims, "store")?)))
+        .map(|(claims, store)| {
+            format!(
+                "{} (against {}): {}; {}; {}",
+                claims.strategy,
+                session.name,
+                surviving_share(&figures::TARGET_CPU_US_PER_REQUEST, "", session, claims, store),
+                surviving_share(&figures::STORE_OPS_PER_REQUEST, "", session, claims, store),
+                surviving_share(&figures::P50_US, "api", session, claims, store)
+            )
+        })
+        .collect();
+    (!measured.is_empty()).then(|| Answer {
+        question: "Permission lookups: what is left of a JWT's advantage when permissions are fetched per request?"
+            .to_string(),
+        claim: "The articles: JWTs eliminate session lookups, but most requests still need current permissions from                 a store, unless they are baked into the token. Measured: each JWT strategy with roles trusted from                 its claims and with a per-request roles lookup (`--authz store`), against `session`, which reads                 the roles from its own record:"
+            .to_string(),
+        measured,
+    })
 }
 
 fn revocation_answer(ss: &[&StrategyResult]) -> Answer {
