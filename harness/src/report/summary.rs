@@ -397,7 +397,57 @@ fn answers(report: &Report) -> Vec<Answer> {
     let mut all =
         vec![revocation_answer(&ss), size_answer(&ss, smallest), store_answer(report, &ss), hybrid_answer(&ss)];
     all.extend(permission_answer(&ss));
+    all.push(scale_answer(&ss));
     all
+}
+
+/// Request rate at which the articles' scale claims are checked when the scenario sets no
+/// `[capacity] project_rps`: "hundreds of thousands of requests per second".
+const REFERENCE_RATE_PER_SEC: f64 = 100_000.0;
+
+/// Seed claims about scale ("even Redis becomes a bottleneck at hundreds of thousands of requests
+/// per second", "an extra kilobyte per request adds up"), answered from this run's unit costs: the
+/// rate one Redis command thread saturates at, and the credential's bandwidth at a reference rate.
+fn scale_answer(ss: &[&StrategyResult]) -> Answer {
+    let rate = REFERENCE_RATE_PER_SEC;
+    let measured = ss
+        .iter()
+        .map(|s| {
+            let store_cpu = figures::STORE_CPU_US_PER_REQUEST.value(s, "");
+            let shard = match (store_cpu, figures::STORE_OPS_PER_REQUEST.value(s, "")) {
+                (_, Some(ops)) if ops < 0.01 => "no store commands on the request path".to_string(),
+                (Some(c), _) if c > 0.0 => format!(
+                    "one Redis shard's command thread saturates at about {} req/s ({} µs of store CPU per request)",
+                    fmt::num(1e6 / c),
+                    fmt::num(c)
+                ),
+                _ => "store ceiling not measured (store CPU not observed)".to_string(),
+            };
+            let bandwidth = if s.credential_bytes > 0.0 {
+                format!(
+                    "its credential is {} per request, {} MB/s at {} req/s",
+                    fmt::with_unit(s.credential_bytes, "B"),
+                    fmt::num(s.credential_bytes * rate / 1e6),
+                    fmt::num(rate)
+                )
+            } else {
+                "no credential".to_string()
+            };
+            format!("{}: {shard}; {bandwidth}", s.name)
+        })
+        .collect();
+    Answer {
+        question: "Scale: where does each design's cost land at hundreds of thousands of requests per second?"
+            .to_string(),
+        claim: format!(
+            "The articles: even Redis becomes a bottleneck at hundreds of thousands of requests per second; an extra \
+             kilobyte per request adds up. From this run's unit costs (a projection: it assumes one command thread \
+             per shard at 100 % CPU and keys spread evenly; `authbench project` adds cores, shards and memory, and \
+             `scripts/capacity-checks` sets the shard ceiling beside a saturated redis-server), at {} req/s:",
+            fmt::num(rate)
+        ),
+        measured,
+    }
 }
 
 /// The variant of `s` with `authz` set to `value` and every other matrix coordinate the same.
