@@ -106,6 +106,35 @@ pub struct Projection {
     /// The linear-scaling assumption checked: one entry per strategy measured both with one
     /// instance and with several (given runs of both); empty when the runs cannot check it.
     pub scaling_checks: Vec<ScalingCheck>,
+    /// Redis shards checked: a one-node run against a cluster run of the same strategies; empty when
+    /// the runs cannot check it.
+    pub cluster_checks: Vec<ClusterCheck>,
+}
+
+/// "N shards give N times one node": the projection's shard arithmetic against a cluster run.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ClusterCheck {
+    pub strategy: String,
+    /// Nodes (masters) in the cluster run.
+    pub nodes: usize,
+    /// N × the one-node ceiling (1e6 / the one-node run's store CPU per request): what the
+    /// projection assumes N shards carry.
+    pub predicted_ceiling_rps: f64,
+    /// 1e6 / the busiest node's store CPU per request in the cluster run: where the cluster
+    /// saturates when its busiest node does (measured spread and per-node cost; the saturation
+    /// itself is not driven on this machine).
+    pub measured_ceiling_rps: f64,
+    /// (measured − predicted) / predicted, percent.
+    pub difference_pct: f64,
+    pub agrees: bool,
+    /// Store CPU per request summed over the cluster's nodes against the one node's: what the
+    /// cluster protocol itself costs.
+    pub single_cpu_us_per_request: f64,
+    pub cluster_cpu_us_per_request: f64,
+    /// The busiest node's share of the cluster's commands, percent (100 / N when even).
+    pub busiest_ops_share_pct: Option<f64>,
+    pub source_single: String,
+    pub source_cluster: String,
 }
 
 /// Largest difference between predicted and measured that still counts as agreement, percent.
@@ -221,7 +250,78 @@ pub fn project(
         assumptions: ASSUMPTIONS.iter().map(|a| (*a).to_string()).collect(),
         strategies,
         scaling_checks: scaling_checks(runs),
+        cluster_checks: cluster_checks(runs),
     })
+}
+
+/// Every strategy measured on one Redis node and on a Redis Cluster: the shard arithmetic
+/// (N nodes carry N times one) against the cluster's measured per-node load.
+fn cluster_checks(runs: &[(String, Report)]) -> Vec<ClusterCheck> {
+    let Some((src_one, one)) = runs.iter().find(|(_, r)| r.store_kind == "redis") else { return Vec::new() };
+    let Some((src_many, many)) = runs.iter().find(|(_, r)| r.strategies.iter().any(|s| s.store.nodes.len() > 1)) else {
+        return Vec::new();
+    };
+    many.strategies
+        .iter()
+        .filter_map(|m| {
+            let o = one.strategies.iter().find(|o| o.name == m.name)?;
+            let single = o.store.cpu_us_per_request.filter(|&c| c > 0.0)?;
+            let cluster = m.store.cpu_us_per_request.filter(|&c| c > 0.0)?;
+            let busiest = m.store.nodes.iter().filter_map(|n| n.cpu_us_per_request).reduce(f64::max)?;
+            let nodes = m.store.nodes.len();
+            let predicted = nodes as f64 * 1e6 / single;
+            let measured = 1e6 / busiest;
+            let total_ops: f64 = m.store.nodes.iter().filter_map(|n| n.ops_per_request).sum();
+            let max_ops = m.store.nodes.iter().filter_map(|n| n.ops_per_request).reduce(f64::max);
+            let difference_pct = 100.0 * (measured - predicted) / predicted;
+            Some(ClusterCheck {
+                strategy: m.name.clone(),
+                nodes,
+                predicted_ceiling_rps: predicted,
+                measured_ceiling_rps: measured,
+                difference_pct,
+                agrees: difference_pct.abs() <= SCALING_AGREEMENT_PCT,
+                single_cpu_us_per_request: single,
+                cluster_cpu_us_per_request: cluster,
+                busiest_ops_share_pct: max_ops.filter(|_| total_ops > 0.0).map(|m| 100.0 * m / total_ops),
+                source_single: src_one.clone(),
+                source_cluster: src_many.clone(),
+            })
+        })
+        .collect()
+}
+
+/// The cluster checks as table lines.
+fn cluster_lines(t: &mut String, checks: &[ClusterCheck]) {
+    if checks.is_empty() {
+        return;
+    }
+    let _ =
+        writeln!(t, "Redis shards checked (requests/s one command thread per node carries, one node vs a cluster):");
+    for c in checks {
+        let verdict = if c.agrees {
+            format!("agrees within {} %", fmt::num(SCALING_AGREEMENT_PCT))
+        } else {
+            format!("DISAGREES by more than {} %", fmt::num(SCALING_AGREEMENT_PCT))
+        };
+        let _ = writeln!(
+            t,
+            "  {:<24} predicted {} req/s ({} × one node), from the busiest node {} req/s ({:+.0} %): {verdict}",
+            c.strategy,
+            fmt::num(c.predicted_ceiling_rps),
+            c.nodes,
+            fmt::num(c.measured_ceiling_rps),
+            c.difference_pct
+        );
+        let share = c.busiest_ops_share_pct.map_or_else(|| "not measured".to_string(), |s| format!("{s:.0} %"));
+        let _ = writeln!(
+            t,
+            "    store CPU per request: one node {} µs, the whole cluster {} µs; busiest node's share of commands {share}",
+            fmt::num(c.single_cpu_us_per_request),
+            fmt::num(c.cluster_cpu_us_per_request)
+        );
+    }
+    t.push('\n');
 }
 
 /// Every strategy measured in a one-instance run and in a several-instance run: predicted (the
@@ -453,6 +553,7 @@ pub fn table(p: &Projection) -> String {
         }
         t.push('\n');
     }
+    cluster_lines(&mut t, &p.cluster_checks);
     t.push_str("assumptions:\n");
     for a in &p.assumptions {
         let _ = writeln!(t, "  - {a}");
