@@ -6,6 +6,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::strategy::profile::Transport;
 use clap::{Args, ValueEnum};
 
 /// The strategy handle lives with the registry; it is re-exported here, where the flags are.
@@ -81,6 +82,18 @@ impl std::fmt::Display for Alg {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
     }
+}
+
+/// How a bearer strategy's access token travels (`--token-transport`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TokenTransport {
+    /// `Authorization: Bearer <jwt>`, the token handed out in the login answer's JSON body.
+    #[default]
+    Bearer,
+    /// An `HttpOnly; Secure; SameSite=Strict` cookie, with a CSRF token required on state-changing
+    /// routes (see `token_cookie`).
+    Cookie,
 }
 
 /// Where roles come from on each request (`--authz`).
@@ -170,6 +183,11 @@ pub struct TargetArgs {
     /// Where roles come from per request: the token/session (`claims`) or a store lookup (`store`).
     #[arg(long, value_enum, default_value = "claims")]
     pub authz: AuthzSource,
+    /// How the access token travels, for strategies that hand out a bearer token: `bearer`
+    /// (`Authorization` header) or `cookie` (an HttpOnly cookie, plus an `x-csrf-token` header
+    /// required on logout, as a browser app keeping its JWT out of script reach would).
+    #[arg(long, value_enum, default_value = "bearer")]
+    pub token_transport: TokenTransport,
     /// Largest request body accepted, in bytes.
     #[arg(long, default_value_t = 16 * 1024)]
     pub max_body_bytes: usize,
@@ -220,6 +238,8 @@ pub struct TargetConfig {
     pub admin_key: Option<String>,
     pub bloat: ClaimBloat,
     pub authz: AuthzSource,
+    /// How the access token travels (bearer strategies only; validated).
+    pub token_transport: TokenTransport,
     pub max_body_bytes: usize,
     pub max_header_bytes: usize,
     pub store_timeout: Duration,
@@ -288,6 +308,8 @@ pub enum ConfigError {
     WorkerThreads,
     #[error("--fail-open applies only to strategies with a per-request store check that supports it, not {0}")]
     FailOpen(StrategyKind),
+    #[error("--token-transport cookie applies only to strategies that hand out a bearer token, not {0}")]
+    TokenTransport(StrategyKind),
 }
 
 impl TargetArgs {
@@ -339,6 +361,9 @@ impl TargetArgs {
         if self.fail_open && !profile.fail_open {
             return Err(ConfigError::FailOpen(self.strategy));
         }
+        if self.token_transport == TokenTransport::Cookie && profile.transport != Transport::Bearer {
+            return Err(ConfigError::TokenTransport(self.strategy));
+        }
         let store_pool_size =
             self.store_pool_size.unwrap_or_else(|| store.default_pool_size(self.worker_threads)).max(1);
         let key_pem = match &self.key_file {
@@ -362,6 +387,7 @@ impl TargetArgs {
             admin_key: self.admin_key.clone(),
             bloat: ClaimBloat { roles: self.roles, scopes: self.scopes, pad_bytes: self.pad_bytes },
             authz: self.authz,
+            token_transport: self.token_transport,
             max_body_bytes: self.max_body_bytes,
             max_header_bytes: self.max_header_bytes,
             store_timeout: Duration::from_millis(self.store_timeout_ms),
@@ -403,6 +429,10 @@ mod tests {
             let mut a = TargetArgs::new(kind);
             a.fail_open = true;
             assert_eq!(a.validate().is_ok(), kind == StrategyKind::JWT_DENYLIST, "--fail-open with {kind}");
+            let mut a = TargetArgs::new(kind);
+            a.token_transport = TokenTransport::Cookie;
+            let bearer = kind.profile().transport == Transport::Bearer;
+            assert_eq!(a.validate().is_ok(), bearer, "--token-transport cookie with {kind}");
         }
     }
 

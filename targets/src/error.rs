@@ -31,6 +31,11 @@ pub enum ApiError {
         /// Bearer strategies add `WWW-Authenticate: Bearer error="invalid_token"` (RFC 6750).
         bearer: bool,
     },
+    /// A credential was presented but the request may not act on it: a state-changing request
+    /// carrying a cookie credential without its CSRF token (a cross-site forgery, see
+    /// `token_cookie`).
+    #[error("{0}")]
+    Forbidden(&'static str),
     #[error("not found")]
     NotFound,
     #[error("method not allowed")]
@@ -68,6 +73,7 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,

@@ -17,6 +17,7 @@ pub mod server;
 pub mod store;
 pub mod strategy;
 pub mod token;
+pub mod token_cookie;
 
 pub use config::{Alg, StrategyKind, TargetArgs, TargetConfig};
 pub use server::{run, serve};

@@ -23,13 +23,14 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use serde::Deserialize;
 use tokio::net::TcpListener;
 
-use crate::config::{StoreSpec, TargetConfig};
+use crate::config::{StoreSpec, TargetConfig, TokenTransport};
 use crate::error::ApiError;
 use crate::ids;
 use crate::metrics::{Metrics, Route};
 use crate::store::{Backend, MemoryStore, PostgresStore, PostgresStoreOptions, RedisStore, RedisStoreOptions, Store};
 use crate::strategy::profile::{Refresh, Transport};
 use crate::strategy::{Credential, Grant, Strategy};
+use crate::token_cookie;
 
 /// A client that sends no complete request head within this long is disconnected (slowloris).
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -46,6 +47,9 @@ pub struct App<S> {
     admin_key: Option<String>,
     max_body_bytes: usize,
     max_header_bytes: usize,
+    /// The access token travels in the `at` cookie and logout requires its CSRF token
+    /// (`--token-transport cookie`).
+    token_cookie: bool,
 }
 
 impl<S: Strategy> App<S> {
@@ -57,6 +61,26 @@ impl<S: Strategy> App<S> {
             admin_key: config.admin_key.clone(),
             max_body_bytes: config.max_body_bytes,
             max_header_bytes: config.max_header_bytes,
+            token_cookie: config.token_transport == TokenTransport::Cookie,
+        }
+    }
+
+    /// The request's credential as this target reads it: the strategy's transport, or the `at`
+    /// cookie when the access token travels in a cookie.
+    fn credential<'r, B>(&self, req: &'r Request<B>) -> Credential<'r> {
+        if self.token_cookie {
+            return token_cookie::token(req).map_or(Credential::Missing, Credential::Bearer);
+        }
+        credential(req, S::PROFILE.transport)
+    }
+
+    /// The answer that hands out `grant`.
+    fn grant_response(&self, grant: Grant) -> Response<Body> {
+        match grant {
+            Grant::Tokens { access_token, expires_in_secs, refresh_token } if self.token_cookie => {
+                token_cookie_response(&access_token, expires_in_secs, refresh_token)
+            }
+            grant => grant_response(grant),
         }
     }
 }
@@ -242,11 +266,11 @@ async fn login<S: Strategy>(app: &App<S>, req: Request<Incoming>) -> Result<Resp
     } else {
         app.strategy.login(&body.user, offered).await?
     };
-    Ok(grant_response(grant))
+    Ok(app.grant_response(grant))
 }
 
 async fn resource<S: Strategy>(app: &App<S>, req: &Request<Incoming>) -> Result<Response<Body>, ApiError> {
-    let principal = app.strategy.authenticate(credential(req, S::PROFILE.transport)).await?;
+    let principal = app.strategy.authenticate(app.credential(req)).await?;
     app.metrics.auth_path(principal.path);
     let body = serde_json::json!({ "sub": principal.sub, "roles": principal.roles }).to_string();
     let mut resp = json(StatusCode::OK, body);
@@ -257,11 +281,20 @@ async fn resource<S: Strategy>(app: &App<S>, req: &Request<Incoming>) -> Result<
 }
 
 async fn logout<S: Strategy>(app: &App<S>, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
-    let cred = owned_credential(&req, S::PROFILE.transport);
+    let cred = owned_credential(app.credential(&req));
+    // A cookie credential acts on a state-changing route only with its CSRF token.
+    if app.token_cookie
+        && let OwnedCredential::Bearer(token) = &cred
+        && !token_cookie::csrf_ok(&req, token)
+    {
+        return Err(ApiError::Forbidden("missing or wrong x-csrf-token"));
+    }
     let body: RefreshBody = read_json(app, req).await?.unwrap_or_default();
     let revoked = app.strategy.logout(cred.as_credential(), body.refresh_token.as_deref()).await?;
     let mut resp = json(StatusCode::OK, format!(r#"{{"revoked":{revoked}}}"#));
-    if S::PROFILE.transport.cookie() {
+    if app.token_cookie {
+        resp.headers_mut().insert(header::SET_COOKIE, token_cookie::clear_cookie());
+    } else if S::PROFILE.transport.cookie() {
         resp.headers_mut().insert(
             header::SET_COOKIE,
             HeaderValue::from_static("sid=; HttpOnly; Secure; SameSite=Lax; Path=/; Max-Age=0"),
@@ -276,7 +309,7 @@ async fn refresh<S: Strategy>(app: &App<S>, req: Request<Incoming>) -> Result<Re
     }
     let body: RefreshBody = read_json(app, req).await?.ok_or(ApiError::BadRequest("missing JSON body"))?;
     let token = body.refresh_token.ok_or(ApiError::BadRequest("missing refresh_token"))?;
-    Ok(grant_response(app.strategy.refresh(&token).await?))
+    Ok(app.grant_response(app.strategy.refresh(&token).await?))
 }
 
 /// Refuse an admin request without the configured `x-admin-key` (compared in constant time).
@@ -381,8 +414,8 @@ impl OwnedCredential {
     }
 }
 
-fn owned_credential<B>(req: &Request<B>, transport: Transport) -> OwnedCredential {
-    match credential(req, transport) {
+fn owned_credential(cred: Credential<'_>) -> OwnedCredential {
+    match cred {
         Credential::Missing => OwnedCredential::Missing,
         Credential::Cookie(c) => OwnedCredential::Cookie(c.to_owned()),
         Credential::Bearer(b) => OwnedCredential::Bearer(b.to_owned()),
@@ -440,6 +473,25 @@ fn grant_response(grant: Grant) -> Response<Body> {
             resp
         }
     }
+}
+
+/// A token grant with the access token in the `at` cookie: the body holds its lifetime, the CSRF
+/// token bound to it and the refresh token, never the access token itself.
+fn token_cookie_response(access_token: &str, expires_in_secs: u64, refresh_token: Option<String>) -> Response<Body> {
+    let mut body = serde_json::json!({
+        "token_type": "cookie",
+        "expires_in": expires_in_secs,
+        "csrf_token": token_cookie::csrf_token(access_token),
+    });
+    if let Some(rt) = refresh_token {
+        body["refresh_token"] = serde_json::Value::String(rt);
+    }
+    let mut resp = json(StatusCode::OK, body.to_string());
+    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Some(cookie) = token_cookie::set_cookie(access_token, expires_in_secs) {
+        resp.headers_mut().insert(header::SET_COOKIE, cookie);
+    }
+    resp
 }
 
 /// `Set-Cookie: sid=...` with the flags every session cookie carries.

@@ -14,4 +14,5 @@ mod rotation;
 mod session;
 mod shared_key;
 mod store;
+mod token_cookie;
 mod util;
