@@ -15,7 +15,8 @@ use crate::part::{PartSpec, TargetList};
 use crate::scenario::{
     self, LoadedScenario, Mode, Outage, OutageMode, Scenario, ScenarioError, StoreChoice, StoreOptions, ThresholdEntry,
 };
-use crate::targets::config::{Alg, AuthzSource, StrategyKind, parse_duration};
+use crate::targets::config::{Alg, AuthzSource, StrategyKind, TokenTransport, parse_duration};
+use crate::targets::strategy::profile::Transport;
 
 /// Command-line options of `authbench run`. Flags override the scenario file.
 #[derive(Debug, Clone, Default, Args)]
@@ -172,6 +173,8 @@ pub struct TargetSettings {
     pub fail_open: bool,
     /// `--rotation-overlap` (set only for JWT strategies, when the scenario rotates the key).
     pub rotation_overlap: Option<Duration>,
+    /// `--token-transport` (cookie only for bearer-token strategies).
+    pub token_transport: TokenTransport,
 }
 
 impl TargetSettings {
@@ -194,6 +197,10 @@ impl TargetSettings {
                 AuthzSource::Store => "store".to_owned(),
             },
         ];
+        if self.token_transport == TokenTransport::Cookie {
+            a.push("--token-transport".to_owned());
+            a.push("cookie".to_owned());
+        }
         if let Some(ttl) = self.access_ttl {
             a.push("--access-ttl".to_owned());
             a.push(scenario::format_duration(ttl));
@@ -813,6 +820,7 @@ fn applies(key: &str, s: StrategyKind) -> bool {
         "roles" | "authz" | "store.delay" => s.profile().has_credential(),
         "fail_open" => s.profile().fail_open,
         "access_ttl" | "leeway" => s.uses_jwt(),
+        "token_transport" => s.profile().transport == Transport::Bearer,
         _ => true,
     }
 }
@@ -835,6 +843,8 @@ pub enum AxisValue {
     Leeway(Duration),
     /// How the `[store.outage]` stops the store.
     OutageMode(OutageMode),
+    /// Bearer-token strategies: header or cookie.
+    TokenTransport(TokenTransport),
 }
 
 impl AxisValue {
@@ -853,6 +863,7 @@ impl AxisValue {
             AxisValue::AccessTtl(_) => "access_ttl",
             AxisValue::Leeway(_) => "leeway",
             AxisValue::OutageMode(_) => "store.outage_mode",
+            AxisValue::TokenTransport(_) => "token_transport",
         }
     }
 
@@ -870,6 +881,8 @@ impl AxisValue {
             AxisValue::StoreDelay(d) => delay_coord(d),
             AxisValue::AccessTtl(d) | AxisValue::Leeway(d) => scenario::format_duration(d),
             AxisValue::OutageMode(m) => m.name().to_owned(),
+            AxisValue::TokenTransport(TokenTransport::Bearer) => "bearer".to_owned(),
+            AxisValue::TokenTransport(TokenTransport::Cookie) => "cookie".to_owned(),
         }
     }
 
@@ -888,6 +901,7 @@ impl AxisValue {
             AxisValue::AccessTtl(d) => v.target.access_ttl = Some(d),
             AxisValue::Leeway(d) => v.target.leeway = d,
             AxisValue::OutageMode(m) => v.outage_mode = Some(m),
+            AxisValue::TokenTransport(t) => v.target.token_transport = t,
         }
     }
 }
@@ -930,6 +944,7 @@ fn axes(m: &scenario::Matrix) -> Result<Vec<Vec<AxisValue>>, PlanError> {
         axis("access_ttl", access_ttls.as_deref(), AxisValue::AccessTtl)?,
         axis("leeway", leeways.as_deref(), AxisValue::Leeway)?,
         axis("store.outage_mode", outage_modes, AxisValue::OutageMode)?,
+        axis("token_transport", m.token_transport.as_deref(), AxisValue::TokenTransport)?,
     ];
     Ok(all.into_iter().filter(|a| !a.is_empty()).collect())
 }
@@ -1047,6 +1062,11 @@ fn base_target(sc: &Scenario, strategy: StrategyKind, rotation_overlap: Option<D
         authz: to.authz.unwrap_or(AuthzSource::Claims),
         fail_open: to.fail_open.unwrap_or(false),
         rotation_overlap,
+        // A cookie for the access token means something only where there is a bearer token.
+        token_transport: to
+            .token_transport
+            .filter(|_| strategy.profile().transport == Transport::Bearer)
+            .unwrap_or_default(),
     }
 }
 

@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde::de::{IntoDeserializer, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::targets::config::{Alg, AuthzSource, StrategyKind, parse_duration};
+use crate::targets::config::{Alg, AuthzSource, StrategyKind, TokenTransport, parse_duration};
 
 /// The scenario used when `authbench run` gets no file: `scenarios/quickstart.toml`, built in.
 pub const QUICKSTART_TOML: &str = include_str!("../../scenarios/quickstart.toml");
@@ -246,6 +246,9 @@ pub struct TargetOptions {
     pub authz: Option<AuthzSource>,
     /// jwt-denylist only: allow requests whose denylist check failed because the store is down.
     pub fail_open: Option<bool>,
+    /// Bearer-token strategies: the access token in the `Authorization` header (`bearer`) or in an
+    /// HttpOnly cookie with a CSRF token on logout (`cookie`); other strategies ignore it.
+    pub token_transport: Option<TokenTransport>,
 }
 
 impl TargetOptions {
@@ -260,6 +263,7 @@ impl TargetOptions {
             pad_bytes: over.pad_bytes.or(self.pad_bytes),
             authz: over.authz.or(self.authz),
             fail_open: over.fail_open.or(self.fail_open),
+            token_transport: over.token_transport.or(self.token_transport),
         }
     }
 }
@@ -412,6 +416,8 @@ pub struct Matrix {
     pub access_ttl: Option<Vec<Dur>>,
     /// JWT strategies: clock-skew leeways (they add to the revocation window).
     pub leeway: Option<Vec<Dur>>,
+    /// Bearer-token strategies: `["bearer", "cookie"]` side by side.
+    pub token_transport: Option<Vec<TokenTransport>>,
 }
 
 /// Store options swept in `[matrix]` (`store.delay = [...]`).

@@ -18,7 +18,7 @@ use http::header::HeaderValue;
 use super::http::RequestWriter;
 use super::record::{Op, Outcome};
 use super::{Shared, Wire};
-use crate::grant::Grant;
+use crate::grant::{CSRF_HEADER, Grant};
 use crate::targets::config::StrategyKind;
 use crate::targets::strategy::StrategyProfile;
 use crate::targets::strategy::profile::{Refresh, Revocation};
@@ -43,6 +43,8 @@ struct Cred {
     refresh_at: Option<Instant>,
     /// `{"refresh_token":"…"}` (strategies with a refresh token).
     refresh_body: Option<Bytes>,
+    /// `x-csrf-token` for logout, when the access token travels in a cookie.
+    csrf: Option<HeaderValue>,
     /// Revoked by an admin: `Some(claimed)` from the revoke-user answer.
     revoked: Option<bool>,
     refresh_revoked: bool,
@@ -251,6 +253,9 @@ impl ConnUsers {
                 let (usage, body) = match &vu.cred {
                     Some(c) => {
                         w.header(c.name, c.header.as_bytes());
+                        if let Some(csrf) = &c.csrf {
+                            w.header(CSRF_HEADER.as_bytes(), csrf.as_bytes());
+                        }
                         (own(c), c.refresh_body.as_deref().unwrap_or_default())
                     }
                     None => (Use::Open, &[][..]),
@@ -424,6 +429,7 @@ fn cred_of(
         expires_at,
         refresh_at,
         refresh_body,
+        csrf: grant.csrf_token.as_deref().and_then(|c| HeaderValue::from_str(c).ok()),
         revoked: None,
         refresh_revoked: false,
     })
