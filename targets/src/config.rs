@@ -201,6 +201,14 @@ pub struct TargetArgs {
     /// 0 (the default): every older token is rejected at once (mass logout).
     #[arg(long, value_parser = parse_duration, default_value = "0s")]
     pub rotation_overlap: Duration,
+    /// Cached strategies only: most entries (present or known-absent keys) the in-process read
+    /// cache holds; past it the oldest insertion is evicted.
+    #[arg(long, default_value_t = 100_000)]
+    pub cache_max_entries: usize,
+    /// Cached strategies only: the `CLIENT TRACKING` mode of the invalidation link (`default`:
+    /// Redis invalidates the keys this instance read; `bcast`: every key under the strategy's prefixes).
+    #[arg(long, value_enum, default_value = "default")]
+    pub cache_tracking: crate::cache::link::TrackingMode,
 }
 
 /// Validated target configuration. Built once; everything per-request reads from it.
@@ -228,6 +236,10 @@ pub struct TargetConfig {
     pub fail_open: bool,
     /// How long the previous signing key stays accepted after a key rotation.
     pub rotation_overlap: Duration,
+    /// Bound of a cached strategy's read cache, in entries.
+    pub cache_max_entries: usize,
+    /// Invalidation mode of a cached strategy's link.
+    pub cache_tracking: crate::cache::link::TrackingMode,
 }
 
 /// How much extra material each token carries, so token size can be varied.
@@ -368,6 +380,8 @@ impl TargetArgs {
             store_pool_size,
             fail_open: self.fail_open,
             rotation_overlap: self.rotation_overlap,
+            cache_max_entries: self.cache_max_entries.max(1),
+            cache_tracking: self.cache_tracking,
         })
     }
 }
