@@ -203,11 +203,11 @@ pub struct TargetArgs {
     pub rotation_overlap: Duration,
     /// Cached strategies only: most entries (present or known-absent keys) the in-process read
     /// cache holds; past it the oldest insertion is evicted.
-    #[arg(long, default_value_t = 100_000)]
+    #[arg(long, env = "AUTHBENCH_CACHE_MAX_ENTRIES", default_value_t = 100_000)]
     pub cache_max_entries: usize,
     /// Cached strategies only: the `CLIENT TRACKING` mode of the invalidation link (`default`:
     /// Redis invalidates the keys this instance read; `bcast`: every key under the strategy's prefixes).
-    #[arg(long, value_enum, default_value = "default")]
+    #[arg(long, env = "AUTHBENCH_CACHE_TRACKING", value_enum, default_value = "default")]
     pub cache_tracking: crate::cache::link::TrackingMode,
 }
 
@@ -413,10 +413,11 @@ mod tests {
         assert_eq!(a.access_ttl, Duration::from_secs(300));
         assert!(!a.fail_open, "fail closed by default");
         assert_eq!(a.rotation_overlap, Duration::ZERO);
+        let fail_open_kinds = [Some(StrategyKind::JWT_DENYLIST), StrategyKind::from_name("jwt-denylist-cached")];
         for &kind in StrategyKind::ALL {
             let mut a = TargetArgs::new(kind);
             a.fail_open = true;
-            assert_eq!(a.validate().is_ok(), kind == StrategyKind::JWT_DENYLIST, "--fail-open with {kind}");
+            assert_eq!(a.validate().is_ok(), fail_open_kinds.contains(&Some(kind)), "--fail-open with {kind}");
         }
     }
 
