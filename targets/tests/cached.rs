@@ -86,7 +86,11 @@ async fn a_logout_on_one_instance_is_refused_by_the_other() {
         cached_on(&b, &cred, "alice").await;
         let (status, _) = a.logout(&cred).await;
         assert_eq!(status, StatusCode::OK, "{kind}: logout");
-        assert_eq!(a.access(&cred, "alice").await, StatusCode::UNAUTHORIZED, "{kind}: refused at once where logged out");
+        assert_eq!(
+            a.access(&cred, "alice").await,
+            StatusCode::UNAUTHORIZED,
+            "{kind}: refused at once where logged out"
+        );
         let took = refused_within(&b, &cred, "alice", PROBE_WINDOW).await;
         assert!(took.is_some(), "{kind}: the other instance still accepts the logged-out credential");
         assert!(cache_events(&b, "invalidation").await > 0, "{kind}: refused without an invalidation");
@@ -96,7 +100,10 @@ async fn a_logout_on_one_instance_is_refused_by_the_other() {
         let cred = a.login("bob").await;
         cached_on(&b, &cred, "bob").await;
         assert_eq!(a.revoke_user("bob").await.0, StatusCode::OK);
-        assert!(refused_within(&b, &cred, "bob", PROBE_WINDOW).await.is_some(), "{kind}: revoke-user on a not seen by b");
+        assert!(
+            refused_within(&b, &cred, "bob", PROBE_WINDOW).await.is_some(),
+            "{kind}: revoke-user on a not seen by b"
+        );
         b.t.stop().await;
         a.t.stop().await;
     }

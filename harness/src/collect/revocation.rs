@@ -142,8 +142,7 @@ pub async fn probe_instances(
 /// Where probe `n` revokes, and where it replays: the other instances, or the same one alone.
 fn instances_of(bases: &[String], n: u32) -> (&str, Vec<&str>) {
     let via = n as usize % bases.len();
-    let others: Vec<&str> =
-        bases.iter().enumerate().filter(|(i, _)| *i != via).map(|(_, b)| b.as_str()).collect();
+    let others: Vec<&str> = bases.iter().enumerate().filter(|(i, _)| *i != via).map(|(_, b)| b.as_str()).collect();
     let replay = if others.is_empty() { vec![bases[via].as_str()] } else { others };
     (bases[via].as_str(), replay)
 }
@@ -338,6 +337,15 @@ mod tests {
         assert_eq!(jwt_exp(&format!("x.{}.y", enc(r#"{"sub":"a"}"#))), None);
         let token = format!("{}.{}.sig", enc(r#"{"alg":"HS256"}"#), enc(r#"{"iat":1700000000,"exp":1700000003}"#));
         assert_eq!(jwt_lifetime_s(&token), Some(3));
+    }
+
+    #[test]
+    fn each_probe_revokes_on_one_instance_and_replays_on_the_others() {
+        let one = ["a".to_owned()];
+        assert_eq!(instances_of(&one, 3), ("a", vec!["a"]), "one instance: replayed where revoked");
+        let three = ["a".to_owned(), "b".to_owned(), "c".to_owned()];
+        assert_eq!(instances_of(&three, 0), ("a", vec!["b", "c"]));
+        assert_eq!(instances_of(&three, 4), ("b", vec!["a", "c"]));
     }
 
     #[test]

@@ -85,12 +85,7 @@ pub fn start(
     metrics: Arc<Metrics>,
 ) -> Result<(Store, LinkTasks), StoreError> {
     let (store, client) = RedisStore::connect_tracking_link(opts, INVALIDATION_QUEUE)?;
-    let link = Arc::new(Link {
-        client,
-        cache,
-        mode,
-        prefixes: prefixes.iter().map(|p| (*p).to_owned()).collect(),
-    });
+    let link = Arc::new(Link { client, cache, mode, prefixes: prefixes.iter().map(|p| (*p).to_owned()).collect() });
     let listener = tokio::spawn(listen(link.clone()));
     let heartbeat = tokio::spawn(heartbeat(link));
     Ok((Store::new(Backend::Redis(store), metrics), LinkTasks(vec![listener, heartbeat])))

@@ -251,9 +251,12 @@ impl MetricsSection for ReadCache {
         out.push_str("# TYPE authbench_cache_events_total counter\n");
         for event in Event::ALL {
             let n = self.events(event);
-            let _ = writeln!(out, "authbench_cache_events_total{{strategy=\"{strategy}\",event=\"{}\"}} {n}", event.name());
+            let _ =
+                writeln!(out, "authbench_cache_events_total{{strategy=\"{strategy}\",event=\"{}\"}} {n}", event.name());
         }
-        out.push_str("# HELP authbench_cache_size In-process read cache: entries, accounted bytes and the entry bound.\n");
+        out.push_str(
+            "# HELP authbench_cache_size In-process read cache: entries, accounted bytes and the entry bound.\n",
+        );
         out.push_str("# TYPE authbench_cache_size gauge\n");
         let sizes = [("entries", self.len()), ("bytes", self.accounted_bytes()), ("max_entries", self.max_entries())];
         for (what, n) in sizes {
@@ -301,7 +304,10 @@ impl Reads {
         let urls = match &c.store {
             StoreSpec::Redis(urls) if urls.len() == 1 && urls[0].starts_with("redis://") => urls.clone(),
             _ => {
-                tracing::warn!(store = ctx.store.kind(), "read cache needs a single-node redis store; reading uncached");
+                tracing::warn!(
+                    store = ctx.store.kind(),
+                    "read cache needs a single-node redis store; reading uncached"
+                );
                 return Ok(Reads::Direct(ctx.store.clone()));
             }
         };

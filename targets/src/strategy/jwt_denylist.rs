@@ -99,7 +99,15 @@ impl JwtDenylistStrategy {
         // access_ttl by up to a second.
         let nbf_ttl = config.access_ttl + config.leeway + Duration::from_secs(1);
         let reads = Reads::Direct(store.clone());
-        JwtDenylistStrategy { codec, store, reads, authz: config.authz, leeway: config.leeway, nbf_ttl, fail_open: None }
+        JwtDenylistStrategy {
+            codec,
+            store,
+            reads,
+            authz: config.authz,
+            leeway: config.leeway,
+            nbf_ttl,
+            fail_open: None,
+        }
     }
 
     /// Built from the config (`--fail-open` applied): the body of `build`, shared with
