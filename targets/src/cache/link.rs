@@ -68,8 +68,11 @@ impl Drop for LinkTasks {
 
 /// What the heartbeat needs to check and re-establish tracking.
 struct Link {
+    /// The link's one RESP3 connection: tracking, invalidations and heartbeats travel on it.
     client: Client,
+    /// What the invalidations and the heartbeat's verdicts apply to.
     cache: Arc<ReadCache>,
+    /// How tracking is (re-)enabled on a new connection.
     mode: TrackingMode,
     /// Key prefixes of the strategy (used in `bcast` mode).
     prefixes: Vec<String>,

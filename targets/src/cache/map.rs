@@ -24,9 +24,11 @@ struct Entry {
 
 #[derive(Default)]
 struct Shard {
+    /// The entries of this shard's keys.
     map: HashMap<Arc<str>, Entry>,
     /// Insertion order for eviction; elements whose `seq` no longer matches are skipped.
     order: VecDeque<(u64, Arc<str>)>,
+    /// The next insertion number (tells a queue element of a re-inserted key from its current entry).
     next_seq: u64,
     /// Key and value bytes of the live entries (their own allocations).
     payload_bytes: usize,
@@ -68,9 +70,11 @@ impl Shard {
 
 /// The shards, their bound and the total entry count.
 pub(super) struct Shards {
+    /// Each behind its own lock, so lookups of different keys rarely wait on each other.
     shards: Box<[Mutex<Shard>]>,
     /// Entries per shard at most.
     per_shard: usize,
+    /// Hashes keys to their shard and epoch stripe (randomly keyed: keys come from clients).
     hasher: std::hash::RandomState,
     /// Entries over all shards (kept under the shard locks).
     len: AtomicUsize,

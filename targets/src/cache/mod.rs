@@ -279,6 +279,7 @@ pub enum Reads {
 
 /// The cache, the link connection that reads misses (so Redis tracks them) and the store.
 pub struct CachedReads {
+    /// The cache itself (also rendered on `/metrics`).
     pub cache: Arc<ReadCache>,
     /// Reads misses; in default tracking mode Redis tracks the keys read on this connection.
     link: Store,
