@@ -181,3 +181,36 @@ async fn with_the_store_gone_the_api_fails_closed() {
         e.t.stop().await;
     }
 }
+
+/// A store that stops answering without closing the connection (`CLIENT PAUSE ... ALL`): nothing
+/// tells the target its link is gone, so only the lease stops the cache. Within it (200 ms, with a
+/// generous margin for a loaded machine) the api must stop answering from the cache, and from then
+/// on it fails closed until the store answers again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_store_stops_the_cache_within_its_lease() {
+    const PAUSE_MS: u64 = 2_000;
+    for kind in cached_kinds() {
+        let e = contract::start(kind, Backing::Redis, |_| {}).await;
+        let port = e.redis.as_ref().map_or(0, |r| r.port);
+        until_trusted(&e).await;
+        let cred = e.login("erin").await;
+        cached_on(&e, &cred, "erin").await;
+        let paused = util::redis_command(port, &format!("CLIENT PAUSE {PAUSE_MS} ALL"));
+        assert!(paused.starts_with("+OK"), "{kind}: CLIENT PAUSE answered {paused:?}");
+        let start = Instant::now();
+        let mut first_refusal = None;
+        while start.elapsed() < Duration::from_millis(PAUSE_MS - 500) {
+            let status = e.resource(&cred).await.status();
+            match (status, first_refusal) {
+                (StatusCode::OK, None) => {}
+                (StatusCode::OK, Some(at)) => panic!("{kind}: served from the cache again after refusing at {at:?}"),
+                (StatusCode::SERVICE_UNAVAILABLE, None) => first_refusal = Some(start.elapsed()),
+                (StatusCode::SERVICE_UNAVAILABLE, Some(_)) => {}
+                (other, _) => panic!("{kind}: {other} while the store is silent"),
+            }
+        }
+        let at = first_refusal.unwrap_or_else(|| panic!("{kind}: the cache kept answering for the whole pause"));
+        assert!(at < Duration::from_millis(1_000), "{kind}: first refusal after {at:?}, lease is 200 ms");
+        e.t.stop().await;
+    }
+}
