@@ -168,6 +168,33 @@ fn projection_prints_inputs_with_sources_and_never_guesses() {
 }
 
 #[test]
+fn projection_checks_linear_scaling_against_a_several_instance_run() {
+    let one = sample_report();
+    let mut two = sample_report();
+    two.traffic.instances = 2;
+    // jwt scaled linearly (+4 %); session's CPU per request rose by half.
+    for s in &mut two.strategies {
+        let cpu = s.target_cpu_us_per_request.map(|c| if s.name == "session" { c * 1.5 } else { c * 1.04 });
+        s.target_cpu_us_per_request = cpu;
+    }
+    let runs = vec![("results/one".to_string(), one), ("results/two".to_string(), two)];
+    let p = project::project(&runs, 1000.0, None, 30.0).expect("projection");
+    let check = |name: &str| p.scaling_checks.iter().find(|c| c.strategy == name).expect(name).clone();
+    let jwt = check("jwt");
+    assert!(jwt.agrees && (jwt.difference_pct - 4.0).abs() < 1e-9 && jwt.instances == 2, "{jwt:?}");
+    let session = check("session");
+    assert!(!session.agrees && (session.difference_pct - 50.0).abs() < 1e-9, "{session:?}");
+    // Where it went: the CPU per store operation above the baseline, in each run.
+    assert!(session.why.as_deref().is_some_and(|w| w.contains("per store operation")), "{session:?}");
+    let table = project::table(&p);
+    assert!(table.contains("DISAGREES by more than 25 %") && table.contains("agrees within 25 %"), "{table}");
+
+    // One run alone checks nothing.
+    let alone = project::project(&runs[..1], 1000.0, None, 30.0).expect("projection");
+    assert!(alone.scaling_checks.is_empty());
+}
+
+#[test]
 fn project_cli_reads_a_results_dir_and_names_bad_input() {
     let dir = tempfile::tempdir().expect("tempdir");
     authbench::output::write_report_json(dir.path(), &sample_report()).expect("report.json");
