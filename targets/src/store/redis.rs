@@ -230,8 +230,8 @@ impl RedisStore {
         let options =
             Options { fail_fast: true, max_attempts: Some(1), timeout: Some(command_timeout), ..Options::default() };
         // Only misses and the link's heartbeats use this connection, so fred's own check (a timer
-        // per turn of the connection task) costs little here and also covers the heartbeats,
-        // which do not go through `run`; the watchdog stays idle.
+        // per turn of the connection task) costs little here, and it also covers the heartbeats,
+        // which do not go through `run` (the watchdog sees only the misses).
         let watchdog = Arc::new(Watchdog::new(unresponsive_after));
         let store = RedisStore { pool, options, command_timeout, watchdog, _tasks: Arc::new(ConnectionTasks(tasks)) };
         Ok((store, client))
