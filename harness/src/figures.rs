@@ -621,6 +621,64 @@ fn primary_path_pct(s: &StrategyResult) -> Option<f64> {
     (total > 0).then(|| s.auth_paths.get(*first).copied().unwrap_or(0) as f64 * 100.0 / total as f64)
 }
 
+pub static CACHE_HIT_PCT: Figure = Figure {
+    key: "cache.hit_pct",
+    aliases: &[],
+    label: "cache hits",
+    unit: Unit::Percent,
+    better: Better::Higher,
+    tracked: false,
+    definition: "For a cached strategy (`session-cached`, `jwt-denylist-cached`), the share of its per-request key \
+                 lookups in the measured window answered from the in-process cache: hits / (hits + misses + \
+                 bypasses), a bypass being a lookup sent to the store because the cache was not trusted at that \
+                 moment. From the targets' own `authbench_cache_events_total` counters, summed over instances. \
+                 Null for other strategies and where the cache was not read (split runs, stores without \
+                 invalidation).",
+    compute: Compute::Strategy(cache_hit_pct),
+    words: None,
+};
+
+fn cache_hit_pct(s: &StrategyResult) -> Option<f64> {
+    let c = s.cache.as_ref()?;
+    let n = |e: &str| c.events.get(e).copied().unwrap_or(0) as f64;
+    let lookups = n("hit") + n("miss") + n("bypass");
+    (lookups > 0.0).then(|| n("hit") * 100.0 / lookups)
+}
+
+pub static CACHE_BYTES_PER_ENTRY: Figure = Figure {
+    key: "cache.bytes_per_entry",
+    aliases: &[],
+    label: "cache memory / entry",
+    unit: Unit::Bytes,
+    better: Better::Lower,
+    tracked: false,
+    definition: "A cached strategy's in-process cache memory per entry at the end of the measured window: the bytes \
+                 its structures hold (every hash-map and eviction-queue slot allocated, used or not, plus each \
+                 entry's key and value allocations; the allocator's own overhead not included), as the target \
+                 accounts them in `authbench_cache_size{what=\"bytes\"}`, divided by the entries it held. Summed \
+                 over instances before dividing. Null when the cache was empty or not read.",
+    compute: Compute::Strategy(|s| {
+        let c = s.cache.as_ref()?;
+        (c.entries > 0).then(|| c.accounted_bytes as f64 / c.entries as f64)
+    }),
+    words: None,
+};
+
+pub static CACHE_FLUSHES: Figure = Figure {
+    key: "cache.flushes",
+    aliases: &[],
+    label: "cache flushes",
+    unit: Unit::Number,
+    better: Better::Lower,
+    tracked: false,
+    definition: "Times a cached strategy's instances dropped their whole cache in the measured window because \
+                 they could no longer trust it (invalidation link lost, reconnected or lagging, a lease that ran \
+                 out) or regained trust, from `authbench_cache_events_total{event=\"flush\"}`, summed over \
+                 instances. Null for strategies without a cache.",
+    compute: Compute::Strategy(|s| s.cache.as_ref().map(|c| c.events.get("flush").copied().unwrap_or(0) as f64)),
+    words: None,
+};
+
 pub static REVOCATION_WINDOW_MS_P50: Figure = Figure {
     key: "revocation_window_ms.p50",
     aliases: &[],
@@ -645,7 +703,9 @@ pub static REVOCATION_WINDOW_MS_MAX: Figure = Figure {
                  revoke-user) and keep sending the old credential until it is refused; the largest window over \
                  the probes. When a credential was still accepted when probing ended, the value is an upper bound \
                  read from the token's `exp` plus the target's leeway, and is printed as `≤ …` with what was \
-                 observed beside it.",
+                 observed beside it. With several instances (`instances = N`) each probe logs in and revokes \
+                 through one instance and replays the credential on every other, and its window lasts until the \
+                 last of them refused it: the cross-instance revocation window.",
     compute: Compute::Strategy(|s| s.revocation_window_ms.max),
     words: Some(revocation_window_text),
 };
@@ -868,7 +928,7 @@ pub static USL_R_SQUARED: Figure = Figure {
 };
 
 /// Every figure, per-operation ones first, in the order the docs list them.
-pub static ALL: [&Figure; 51] = [
+pub static ALL: [&Figure; 54] = [
     &COUNT,
     &MEAN_US,
     &P50_US,
@@ -902,6 +962,9 @@ pub static ALL: [&Figure; 51] = [
     &STORE_NET_BYTES_PER_REQUEST,
     &STORE_MEMORY_BYTES_PER_SESSION,
     &AUTH_PRIMARY_PATH_PCT,
+    &CACHE_HIT_PCT,
+    &CACHE_BYTES_PER_ENTRY,
+    &CACHE_FLUSHES,
     &REVOCATION_WINDOW_MS_P50,
     &REVOCATION_WINDOW_MS_MAX,
     &REVOCATION_WINDOW_MS_OBSERVED_MAX,
@@ -948,10 +1011,17 @@ pub fn revocation_window_text(s: &StrategyResult) -> String {
                 .unwrap_or_default();
             format!("≤ {}, from exp + leeway{seen}", fmt::ms(bound))
         }
-        Some(max) => format!("{} ({} probes)", fmt::ms(max), w.probes),
+        Some(max) => match w.other_instances {
+            Some(n) => format!("{} ({} probes, on {n} other instance{})", fmt::ms(max), w.probes, plural(n)),
+            None => format!("{} ({} probes)", fmt::ms(max), w.probes),
+        },
         None if w.probes == 0 && s.credential_bytes == 0.0 => "n/a (no credential sent)".to_string(),
         None => fmt::NOT_MEASURED.to_string(),
     }
+}
+
+fn plural(n: u64) -> &'static str {
+    if n == 1 { "" } else { "s" }
 }
 
 /// The registry as a Markdown section (`docs/design.md`, between the figures marks): one entry per

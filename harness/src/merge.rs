@@ -308,6 +308,7 @@ fn sum_strategy(each: &[&StrategyResult], windows: &[Option<&PartStrategy>]) -> 
         // Breaking points and USL fits come from staged or swept runs, which are not merged.
         capacity: None,
         usl: None,
+        cache: None,
     }
 }
 

@@ -235,6 +235,10 @@ pub struct StrategyResult {
     /// session paths); empty otherwise.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub auth_paths: BTreeMap<String, u64>,
+    /// A cached strategy's in-process read cache (its `/metrics`, summed over instances); null for
+    /// strategies without one, and where the target's counters were not read.
+    #[serde(default)]
+    pub cache: Option<CacheResult>,
     /// The breaking point of a staged open-loop run against the scenario's `[capacity]` objective
     /// (`harness/src/capacity.rs`); null when the run had no objective or no stages.
     #[serde(default)]
@@ -524,6 +528,26 @@ pub struct RevocationWindow {
     /// How often the revoked credential was presented again (the window's resolution), ms.
     #[serde(default)]
     pub poll_interval_ms: Option<f64>,
+    /// With several instances: on how many instances other than the revoking one each probe
+    /// replayed the revoked credential (the window runs until every one of them refused it).
+    /// Null with one instance (the credential is replayed where it was revoked).
+    #[serde(default)]
+    pub other_instances: Option<u64>,
+}
+
+/// A cached strategy's read cache over the measured window, from the targets' `/metrics`
+/// (`authbench_cache_events_total`, `authbench_cache_size`), summed over instances.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct CacheResult {
+    /// How often each cache event happened in the window (`hit`, `miss`, `bypass`, `fill`,
+    /// `fill_rejected`, `eviction`, `invalidation`, `flush`).
+    pub events: BTreeMap<String, u64>,
+    /// Entries held at the window's end.
+    pub entries: u64,
+    /// Bytes the cache's structures held at the window's end (slots at capacity + keys + values).
+    pub accounted_bytes: u64,
+    /// The configured bound, entries (summed over instances).
+    pub max_entries: u64,
 }
 
 /// Whether the driver kept its schedule (open loop) and its own CPU.

@@ -338,7 +338,7 @@ impl VariantCtx<'_> {
         let venv = environment.start_variant(self.variant).await?;
         let (driven, progress) = self.drive(environment, &venv, stop, &mut warnings).await?;
         let admin_key = environment.admin_key.as_deref();
-        let revocation = self.probe_revocation(&venv.base_url, admin_key, &driven, &progress).await;
+        let revocation = self.probe_revocation(&venv.urls, admin_key, &driven, &progress).await;
         let after_window = self.after_window(environment, &venv, &driven, revocation.probes).await;
         progress.finish(if driven.out.interrupted { "interrupted" } else { "done" });
         if let Err(e) = venv.stop().await {
@@ -504,7 +504,7 @@ impl VariantCtx<'_> {
     /// The revocation window, probed directly after the traffic (not after an interrupt).
     async fn probe_revocation(
         &self,
-        base_url: &str,
+        base_urls: &[String],
         admin_key: Option<&str>,
         driven: &Driven,
         progress: &Progress,
@@ -514,9 +514,9 @@ impl VariantCtx<'_> {
             return RevocationWindow::default();
         }
         progress.message("probing the revocation window");
-        collect::revocation::probe_as(
+        collect::revocation::probe_instances(
             &plan.user_prefix,
-            base_url,
+            base_urls,
             variant.strategy,
             admin_key.unwrap_or(""),
             plan.revocation_probes,
@@ -547,6 +547,7 @@ impl VariantCtx<'_> {
             after_window.counters.zip(d.after.counters.as_ref()).map(|(p, a)| p.requests.saturating_sub(a.requests));
         collect::accounting::apply(&mut result, accounting);
         result.auth_paths = collect::accounting::auth_paths(d.before.counters.as_ref(), d.after.counters.as_ref());
+        result.cache = collect::accounting::cache(d.before.counters.as_ref(), d.after.counters.as_ref());
         result.store_down = store_down_result(after_window.store_down, variant, warnings);
         result.store_distance = variant.store_delay.map(|d| StoreDistance {
             delay_ms: d.as_secs_f64() * 1e3,
@@ -946,6 +947,7 @@ fn strategy_result(
         auth_paths: BTreeMap::new(),
         capacity: None,
         usl: None,
+        cache: None,
     }
 }
 

@@ -122,6 +122,7 @@ fn strategy(name: &str, kind: &str, api_p50: u64) -> StrategyResult {
         auth_paths: BTreeMap::new(),
         capacity: None,
         usl: None,
+        cache: None,
     }
 }
 

@@ -250,3 +250,40 @@ fn two_instances_share_the_store_and_both_serve() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The cached strategies on two instances: the revocation probe revokes through one instance and
+/// replays on the other, so the window it reports is cross-instance (refused, not bounded, for the
+/// cached strategies; bounded by `exp` for `jwt`), and the cache figures are read from both.
+#[test]
+fn cached_strategies_revoke_across_instances() {
+    if !authbench::environment::redis_server_available() {
+        eprintln!("redis-server not installed: skipping");
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tmp");
+    let scenario = tmp.path().join("c.toml");
+    std::fs::write(
+        &scenario,
+        "# Test.\nstrategies = [\"jwt\", \"session-cached\", \"jwt-denylist-cached\"]\ninstances = 2\nstore = \"redis\"\n\
+         [traffic]\nduration = \"1s\"\nwarmup = \"200ms\"\nconnections = 4\nusers = 40\n\
+         [probe]\nrevocation_probes = 4\nrevocation_max_wait = \"1s\"\n",
+    )
+    .expect("write");
+    let dir = tmp.path().join("run");
+    let report = run_scenario(&[], &scenario, &dir);
+    for s in &report.strategies {
+        let w = &s.revocation_window_ms;
+        assert_eq!(w.other_instances, Some(1), "{}: replayed on the other instance", s.name);
+        assert_eq!(w.probes, 4, "{}", s.name);
+        if s.name == "jwt" {
+            assert!(w.bounded && s.cache.is_none(), "{}: {w:?}", s.name);
+            continue;
+        }
+        assert!(!w.bounded, "{}: the other instance kept accepting a revoked credential: {w:?}", s.name);
+        assert!(w.max.is_some_and(|ms| ms < 1000.0), "{}: {w:?}", s.name);
+        let cache = s.cache.as_ref().expect("cache figures read from both instances");
+        assert!(cache.events.get("hit").copied().unwrap_or(0) > 0, "{}: {cache:?}", s.name);
+        assert!(cache.max_entries >= 2, "{}: two instances' bounds summed: {cache:?}", s.name);
+        assert_eq!(s.outcomes.unexpected_allow, 0, "{}: {:?}", s.name, s.outcomes);
+    }
+}

@@ -219,7 +219,7 @@ fn unknown_key_inside_a_target_override_is_named() {
     let msg = e.to_string();
     assert!(msg.contains("access_tll") && msg.contains("access_ttl"), "{msg}");
     let e = parse_err("[target.jwt]\nfail_open = true\n");
-    assert!(e.to_string().contains("jwt-denylist only"), "{e}");
+    assert!(e.to_string().contains("applies to jwt-denylist"), "{e}");
 }
 
 #[test]

@@ -219,6 +219,14 @@ pub struct TargetArgs {
     /// 0 (the default): every older token is rejected at once (mass logout).
     #[arg(long, value_parser = parse_duration, default_value = "0s")]
     pub rotation_overlap: Duration,
+    /// Cached strategies only: most entries (present or known-absent keys) the in-process read
+    /// cache holds; past it the oldest insertion is evicted.
+    #[arg(long, env = "AUTHBENCH_CACHE_MAX_ENTRIES", default_value_t = 100_000)]
+    pub cache_max_entries: usize,
+    /// Cached strategies only: the `CLIENT TRACKING` mode of the invalidation link (`default`:
+    /// Redis invalidates the keys this instance read; `bcast`: every key under the strategy's prefixes).
+    #[arg(long, env = "AUTHBENCH_CACHE_TRACKING", value_enum, default_value = "default")]
+    pub cache_tracking: crate::cache::link::TrackingMode,
 }
 
 /// Validated target configuration. Built once; everything per-request reads from it.
@@ -248,6 +256,10 @@ pub struct TargetConfig {
     pub fail_open: bool,
     /// How long the previous signing key stays accepted after a key rotation.
     pub rotation_overlap: Duration,
+    /// Bound of a cached strategy's read cache, in entries.
+    pub cache_max_entries: usize,
+    /// Invalidation mode of a cached strategy's link.
+    pub cache_tracking: crate::cache::link::TrackingMode,
 }
 
 /// How much extra material each token carries, so token size can be varied.
@@ -394,6 +406,8 @@ impl TargetArgs {
             store_pool_size,
             fail_open: self.fail_open,
             rotation_overlap: self.rotation_overlap,
+            cache_max_entries: self.cache_max_entries.max(1),
+            cache_tracking: self.cache_tracking,
         })
     }
 }
@@ -425,10 +439,11 @@ mod tests {
         assert_eq!(a.access_ttl, Duration::from_secs(300));
         assert!(!a.fail_open, "fail closed by default");
         assert_eq!(a.rotation_overlap, Duration::ZERO);
+        let fail_open_kinds = [Some(StrategyKind::JWT_DENYLIST), StrategyKind::from_name("jwt-denylist-cached")];
         for &kind in StrategyKind::ALL {
             let mut a = TargetArgs::new(kind);
             a.fail_open = true;
-            assert_eq!(a.validate().is_ok(), kind == StrategyKind::JWT_DENYLIST, "--fail-open with {kind}");
+            assert_eq!(a.validate().is_ok(), fail_open_kinds.contains(&Some(kind)), "--fail-open with {kind}");
             let mut a = TargetArgs::new(kind);
             a.token_transport = TokenTransport::Cookie;
             let bearer = kind.profile().transport == Transport::Bearer;

@@ -6,8 +6,10 @@
 //! - [`strategy`]: `none`, `session`, `jwt`, `jwt-denylist`, `jwt-refresh`;
 //! - [`store`]: the key-value seam, `memory` and `redis`;
 //! - [`token`] and [`keys`]: issuing and verifying JWTs with keys parsed once;
+//! - [`cache`]: the cached strategies' in-process read cache and its Redis invalidation link;
 //! - [`metrics`]: Prometheus counters; [`error`]: every failure and its status code.
 
+pub mod cache;
 pub mod config;
 pub mod error;
 pub mod ids;

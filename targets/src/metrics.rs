@@ -78,6 +78,14 @@ pub struct Metrics {
     /// included): divided by the operation count, the concurrency the store client worked at,
     /// which is what its per-operation cost depends on.
     store_in_flight_at_start: AtomicU64,
+    /// Sections a strategy adds to `/metrics` (a cached strategy's cache), registered at build.
+    sections: std::sync::OnceLock<std::sync::Arc<dyn MetricsSection>>,
+}
+
+/// Counters a strategy keeps beyond the server's, rendered at the end of `/metrics`.
+pub trait MetricsSection: Send + Sync {
+    /// Append Prometheus text for `strategy` to `out`.
+    fn render(&self, strategy: &str, out: &mut String);
 }
 
 /// This process's user + system CPU so far (`getrusage(RUSAGE_SELF)`, microsecond resolution):
@@ -118,6 +126,7 @@ impl Metrics {
             auth_paths: std::array::from_fn(|_| AtomicU64::new(0)),
             store_in_flight: AtomicU64::new(0),
             store_in_flight_at_start: AtomicU64::new(0),
+            sections: std::sync::OnceLock::new(),
         }
     }
 
@@ -144,6 +153,11 @@ impl Metrics {
         let now = self.store_in_flight.fetch_add(1, Ordering::Relaxed) + 1;
         self.store_in_flight_at_start.fetch_add(now, Ordering::Relaxed);
         InFlight(&self.store_in_flight)
+    }
+
+    /// Render `section` at the end of `/metrics` from now on (one per target; a second is ignored).
+    pub fn add_section(&self, section: std::sync::Arc<dyn MetricsSection>) {
+        let _ = self.sections.set(section);
     }
 
     /// Count one request allowed unchecked under `--fail-open`.
@@ -241,6 +255,9 @@ impl Metrics {
             out.push_str("# HELP authbench_store_keys Entries held by the in-process store (live or not yet swept).\n");
             out.push_str("# TYPE authbench_store_keys gauge\n");
             let _ = writeln!(out, "authbench_store_keys{{store=\"{store_kind}\"}} {keys}");
+        }
+        if let Some(section) = self.sections.get() {
+            section.render(strategy, &mut out);
         }
         out
     }

@@ -57,10 +57,11 @@ async fn fail_open_allows_every_verified_token_during_outage() {
 }
 
 #[test]
-fn fail_open_is_jwt_denylist_only() {
+fn fail_open_is_the_denylists_only() {
+    let denylists = [Some(StrategyKind::JWT_DENYLIST), StrategyKind::from_name("jwt-denylist-cached")];
     for &kind in StrategyKind::ALL {
         let mut a = util::args(kind);
         a.fail_open = true;
-        assert_eq!(a.validate().is_ok(), kind == StrategyKind::JWT_DENYLIST, "--fail-open with {kind}");
+        assert_eq!(a.validate().is_ok(), denylists.contains(&Some(kind)), "--fail-open with {kind}");
     }
 }

@@ -1,6 +1,7 @@
 //! All target integration tests, built as one binary. Each module tries the attacks of one area
 //! against real servers on port 0 (and real redis-server processes started on free ports).
 
+mod cached;
 mod cluster;
 mod contract;
 mod fail_open;

@@ -12,12 +12,15 @@
 
 use std::collections::BTreeMap;
 
-use crate::results::{RequestAccounting, StrategyResult};
+use crate::results::{CacheResult, RequestAccounting, StrategyResult};
 
 /// The metric a target counts its answers in.
 const REQUESTS_METRIC: &str = "authbench_requests_total";
 /// The metric a target counts its api verification paths in.
 const AUTH_PATH_METRIC: &str = "authbench_auth_path_total";
+/// The metrics a cached strategy's target reports its read cache in.
+const CACHE_EVENTS_METRIC: &str = "authbench_cache_events_total";
+const CACHE_SIZE_METRIC: &str = "authbench_cache_size";
 /// The metric a target reports its own CPU in.
 const CPU_METRIC: &str = "authbench_process_cpu_seconds_total";
 /// The route of the readings themselves, left out of the count.
@@ -32,6 +35,10 @@ pub struct TargetCounters {
     pub store_ops: BTreeMap<String, u64>,
     /// Api requests verified so far, by verification path (strategies with more than one).
     pub auth_paths: BTreeMap<String, u64>,
+    /// Read cache events so far, by event (cached strategies; empty otherwise).
+    pub cache_events: BTreeMap<String, u64>,
+    /// Read cache size now: `entries`, `bytes`, `max_entries` (cached strategies; empty otherwise).
+    pub cache_size: BTreeMap<String, u64>,
     /// The target process's own CPU so far (`authbench_process_cpu_seconds_total`), seconds:
     /// target CPU for a target this run did not start.
     pub cpu_seconds: Option<f64>,
@@ -47,6 +54,12 @@ impl TargetCounters {
         for (k, v) in &other.auth_paths {
             *self.auth_paths.entry(k.clone()).or_insert(0) += v;
         }
+        for (k, v) in &other.cache_events {
+            *self.cache_events.entry(k.clone()).or_insert(0) += v;
+        }
+        for (k, v) in &other.cache_size {
+            *self.cache_size.entry(k.clone()).or_insert(0) += v;
+        }
         self.cpu_seconds = self.cpu_seconds.zip(other.cpu_seconds).map(|(a, b)| a + b);
     }
 }
@@ -60,6 +73,8 @@ pub async fn read_counters(base_url: &str) -> anyhow::Result<TargetCounters> {
         requests: parse_requests_total(&text),
         store_ops: super::redis::parse_metrics_store_ops(&text),
         auth_paths: super::redis::parse_counter_by_label(&text, AUTH_PATH_METRIC, "path"),
+        cache_events: super::redis::parse_counter_by_label(&text, CACHE_EVENTS_METRIC, "event"),
+        cache_size: super::redis::parse_counter_by_label(&text, CACHE_SIZE_METRIC, "what"),
         cpu_seconds: parse_gauge(&text, CPU_METRIC),
     })
 }
@@ -116,6 +131,22 @@ pub fn reconcile(
 pub fn auth_paths(before: Option<&TargetCounters>, after: Option<&TargetCounters>) -> BTreeMap<String, u64> {
     let (Some(b), Some(a)) = (before, after) else { return BTreeMap::new() };
     counter_growth(&b.auth_paths, &a.auth_paths)
+}
+
+/// The read cache over the window: events grown since `before`, sizes as of `after`. `None` for a
+/// target without a cache (no cache metrics).
+pub fn cache(before: Option<&TargetCounters>, after: Option<&TargetCounters>) -> Option<CacheResult> {
+    let (b, a) = (before?, after?);
+    if a.cache_events.is_empty() {
+        return None;
+    }
+    let size = |what: &str| a.cache_size.get(what).copied().unwrap_or(0);
+    Some(CacheResult {
+        events: counter_growth(&b.cache_events, &a.cache_events),
+        entries: size("entries"),
+        accounted_bytes: size("bytes"),
+        max_entries: size("max_entries"),
+    })
 }
 
 /// How much each of `after`'s labelled counters grew since `before` (0 for one that did not, so a

@@ -7,7 +7,14 @@
 //! `max_wait` passes.
 //!
 //! - **Window** of a probe: from the revoke response to the *send* time of the first poll answered
-//!   401. A revocation that is effective at once reads ~0 ms; the resolution is the poll interval.
+//!   401. A revocation that is effective at once reads ~0 ms. Polls go back to back for the first
+//!   [`FAST_POLLS_FOR`] after the revoke (resolution: one request's round trip), then every
+//!   [`POLL_INTERVAL`] (the resolution from then on).
+//! - **Several instances** (`instances = N >= 2`): probe `n` logs in and revokes through instance
+//!   `n mod N`, having first presented the credential to every instance (so a cached strategy has
+//!   it cached everywhere), and replays it on every *other* instance; its window runs until the last
+//!   of them refused it. That is cross-instance revocation: for a cached strategy, the time Redis
+//!   takes to invalidate the other instances' entries.
 //! - **Still accepted at `max_wait`** (pure JWT, and jwt-refresh's access token): the probe is
 //!   *bounded*: its value is the bound read from the token's `exp` claim, `exp + leeway + 1 s`
 //!   (exp is compared in whole seconds) minus the revoke time, and `observed_max` keeps what was
@@ -32,6 +39,8 @@ use crate::targets::strategy::profile::{Refresh, Transport};
 
 /// How often a revoked credential is presented again.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(10);
+/// After the revoke, polls are sent back to back for this long (then every [`POLL_INTERVAL`]).
+pub const FAST_POLLS_FOR: Duration = Duration::from_millis(5);
 /// Probes in flight at once: enough to overlap the long JWT waits, few enough not to load the target.
 pub const MAX_CONCURRENT_PROBES: usize = 8;
 
@@ -73,20 +82,35 @@ pub async fn probe_as(
     max_wait: Duration,
     leeway: Duration,
 ) -> RevocationWindow {
-    if !strategy.profile().has_credential() || probes == 0 {
+    let urls = [base_url.to_owned()];
+    probe_instances(user_prefix, &urls, strategy, admin_key, probes, max_wait, leeway).await
+}
+
+/// [`probe_as`] over the instances at `base_urls` (one strategy, one store): each probe revokes
+/// through one instance and replays the credential on every other (see the module docs).
+pub async fn probe_instances(
+    user_prefix: &str,
+    base_urls: &[String],
+    strategy: StrategyKind,
+    admin_key: &str,
+    probes: u32,
+    max_wait: Duration,
+    leeway: Duration,
+) -> RevocationWindow {
+    if !strategy.profile().has_credential() || probes == 0 || base_urls.is_empty() {
         return RevocationWindow::default();
     }
-    let base: Arc<str> = Arc::from(base_url);
+    let bases: Arc<[String]> = Arc::from(base_urls);
     let key: Arc<str> = Arc::from(admin_key);
     let prefix: Arc<str> = Arc::from(user_prefix);
     let slots = Arc::new(Semaphore::new(MAX_CONCURRENT_PROBES));
     let mut set = JoinSet::new();
     for n in 0..probes {
-        let (base, key, slots) = (Arc::clone(&base), Arc::clone(&key), Arc::clone(&slots));
+        let (bases, key, slots) = (Arc::clone(&bases), Arc::clone(&key), Arc::clone(&slots));
         let user = format!("{prefix}revprobe-{n}");
         set.spawn(async move {
             let _slot = slots.acquire_owned().await.ok()?;
-            match probe_one(&base, strategy, &key, (n, &user), max_wait, leeway).await {
+            match probe_one(&bases, strategy, &key, (n, &user), max_wait, leeway).await {
                 Ok(done) => Some(done),
                 Err(e) => {
                     tracing::warn!(probe = n, "revocation probe skipped: {e:#}");
@@ -106,6 +130,7 @@ pub async fn probe_as(
     let mut window = summarize(&outcomes);
     if window.probes > 0 {
         window.poll_interval_ms = Some(ms(POLL_INTERVAL));
+        window.other_instances = (base_urls.len() > 1).then(|| base_urls.len() as u64 - 1);
         if strategy.uses_jwt() {
             window.access_ttl_s = ttl_s.map(|t| t as f64);
             window.leeway_s = Some(leeway.as_secs_f64());
@@ -114,8 +139,16 @@ pub async fn probe_as(
     window
 }
 
+/// Where probe `n` revokes, and where it replays: the other instances, or the same one alone.
+fn instances_of(bases: &[String], n: u32) -> (&str, Vec<&str>) {
+    let via = n as usize % bases.len();
+    let others: Vec<&str> = bases.iter().enumerate().filter(|(i, _)| *i != via).map(|(_, b)| b.as_str()).collect();
+    let replay = if others.is_empty() { vec![bases[via].as_str()] } else { others };
+    (bases[via].as_str(), replay)
+}
+
 async fn probe_one(
-    base: &str,
+    bases: &[String],
     strategy: StrategyKind,
     admin_key: &str,
     (n, user): (u32, &str),
@@ -123,48 +156,17 @@ async fn probe_one(
     leeway: Duration,
 ) -> anyhow::Result<(ProbeOutcome, Option<u64>)> {
     let profile = strategy.profile();
+    let (base, replay) = instances_of(bases, n);
     let cred = login(base, user, profile.transport).await?;
     let ttl_s = cred.access_token().and_then(jwt_lifetime_s);
-    let status = resource_status(base, &cred).await?;
-    anyhow::ensure!(status == 200, "the fresh credential of {user} was refused ({status})");
-
-    let by_admin = n % 2 == 1 && !admin_key.is_empty();
-    let mut revoked = false;
-    if by_admin {
-        let path = format!("/admin/revoke-user/{user}");
-        let (status, _, body) =
-            http::request(base, http::Method::POST, &path, &[("x-admin-key", admin_key)], None).await?;
-        if status == 200 {
-            revoked = true;
-        } else {
-            tracing::warn!(status, body = %String::from_utf8_lossy(&body), "revoke-user refused; probing logout instead");
-        }
+    for b in std::iter::once(base).chain(replay.iter().copied()) {
+        let status = resource_status(b, &cred).await?;
+        anyhow::ensure!(status == 200, "the fresh credential of {user} was refused by {b} ({status})");
     }
-    if !revoked {
-        logout(base, &cred).await?;
-    }
+    revoke(base, admin_key, (n, user), &cred).await?;
     let revoke_at = Instant::now();
     let revoke_wall = SystemTime::now();
-    tracing::debug!(%user, by_admin = revoked && by_admin, "revoked; polling the old credential");
-
-    let mut last_accepted: Option<Duration> = None;
-    let mut refused_at: Option<Duration> = None;
-    loop {
-        let sent = revoke_at.elapsed();
-        match resource_status(base, &cred).await {
-            Ok(401) => {
-                refused_at = Some(sent);
-                break;
-            }
-            Ok(200) => last_accepted = Some(sent),
-            Ok(other) => tracing::debug!(%user, status = other, "revoked credential neither accepted nor refused"),
-            Err(e) => tracing::debug!(%user, "poll failed: {e:#}"),
-        }
-        if revoke_at.elapsed() >= max_wait {
-            break;
-        }
-        tokio::time::sleep(POLL_INTERVAL).await;
-    }
+    let (refused_at, last_accepted) = poll_until_refused(&replay, &cred, user, revoke_at, max_wait).await;
     // After the polls, so it cannot delay them.
     if profile.refresh != Refresh::None {
         check_refresh_dead(base, &cred).await;
@@ -172,7 +174,6 @@ async fn probe_one(
     if let Some(sent) = refused_at {
         return Ok((ProbeOutcome::Refused { window_ms: ms(sent) }, ttl_s));
     }
-
     let observed_ms = last_accepted.map(ms);
     let bound_ms = cred.access_token().and_then(jwt_exp).map(|exp| {
         let until = Duration::from_secs(exp + 1) + leeway;
@@ -183,6 +184,55 @@ async fn probe_one(
         tracing::warn!(%user, strategy = %strategy, "a revoked credential without exp was still accepted after {} ms", ms(max_wait));
     }
     Ok((ProbeOutcome::StillAccepted { observed_ms, bound_ms }, ttl_s))
+}
+
+/// Revoke `cred` through `base`: even probes by logout, odd ones by revoke-user (with an admin key).
+async fn revoke(base: &str, admin_key: &str, (n, user): (u32, &str), cred: &Grant) -> anyhow::Result<()> {
+    if n % 2 == 1 && !admin_key.is_empty() {
+        let path = format!("/admin/revoke-user/{user}");
+        let (status, _, body) =
+            http::request(base, http::Method::POST, &path, &[("x-admin-key", admin_key)], None).await?;
+        if status == 200 {
+            tracing::debug!(%user, "revoked by revoke-user; polling the old credential");
+            return Ok(());
+        }
+        tracing::warn!(status, body = %String::from_utf8_lossy(&body), "revoke-user refused; probing logout instead");
+    }
+    logout(base, cred).await
+}
+
+/// Replay `cred` on every instance of `replay` until each has refused it or `max_wait` passed.
+/// Returns when the last instance first refused it (send time, from the revoke), and the latest
+/// acceptance seen.
+async fn poll_until_refused(
+    replay: &[&str],
+    cred: &Grant,
+    user: &str,
+    revoke_at: Instant,
+    max_wait: Duration,
+) -> (Option<Duration>, Option<Duration>) {
+    let mut refused: Vec<Option<Duration>> = vec![None; replay.len()];
+    let mut last_accepted: Option<Duration> = None;
+    loop {
+        for (base, refused_at) in replay.iter().zip(refused.iter_mut()).filter(|(_, r)| r.is_none()) {
+            let sent = revoke_at.elapsed();
+            match resource_status(base, cred).await {
+                Ok(401) => *refused_at = Some(sent),
+                Ok(200) => last_accepted = Some(sent),
+                Ok(other) => tracing::debug!(%user, status = other, "revoked credential neither accepted nor refused"),
+                Err(e) => tracing::debug!(%user, "poll failed: {e:#}"),
+            }
+        }
+        if refused.iter().all(Option::is_some) {
+            return (refused.into_iter().flatten().max(), last_accepted);
+        }
+        if revoke_at.elapsed() >= max_wait {
+            return (None, last_accepted);
+        }
+        if revoke_at.elapsed() >= FAST_POLLS_FOR {
+            tokio::time::sleep(POLL_INTERVAL).await;
+        }
+    }
 }
 
 /// Log in `user` over the contract's `POST /login`; the credential the target handed out.
@@ -287,6 +337,15 @@ mod tests {
         assert_eq!(jwt_exp(&format!("x.{}.y", enc(r#"{"sub":"a"}"#))), None);
         let token = format!("{}.{}.sig", enc(r#"{"alg":"HS256"}"#), enc(r#"{"iat":1700000000,"exp":1700000003}"#));
         assert_eq!(jwt_lifetime_s(&token), Some(3));
+    }
+
+    #[test]
+    fn each_probe_revokes_on_one_instance_and_replays_on_the_others() {
+        let one = ["a".to_owned()];
+        assert_eq!(instances_of(&one, 3), ("a", vec!["a"]), "one instance: replayed where revoked");
+        let three = ["a".to_owned(), "b".to_owned(), "c".to_owned()];
+        assert_eq!(instances_of(&three, 0), ("a", vec!["b", "c"]));
+        assert_eq!(instances_of(&three, 4), ("b", vec!["a", "c"]));
     }
 
     #[test]

@@ -191,6 +191,53 @@ impl RedisStore {
     }
 }
 
+impl RedisStore {
+    /// A one-connection RESP3 store for a cached strategy's invalidation link (`cache::link`), on a
+    /// single node, with [`RedisStore::connect`]'s connection policy. It does not wait for the
+    /// connection: the link's heartbeat finds out when it is up. Also returns the client, on which
+    /// the link sends `CLIENT TRACKING` and hears invalidations (`broadcast_capacity` of them may
+    /// queue before the link's listener lags, which it treats as a gap).
+    pub fn connect_tracking_link(
+        opts: &RedisStoreOptions,
+        broadcast_capacity: usize,
+    ) -> Result<(Self, Client), StoreError> {
+        let mut config = parse_urls(&opts.urls)?;
+        if config.server.is_clustered() {
+            return Err(StoreError::Unavailable("the invalidation link needs a single-node redis store".into()));
+        }
+        config.fail_fast = false;
+        config.version = fred::types::RespVersion::RESP3;
+        let command_timeout = opts.command_timeout;
+        let unresponsive_after = (command_timeout * 4).max(Duration::from_secs(2));
+        let pool = Builder::from_config(config)
+            .with_performance_config(|perf| {
+                perf.default_command_timeout = command_timeout;
+                perf.broadcast_channel_capacity = broadcast_capacity;
+            })
+            .with_connection_config(|conn| {
+                conn.connection_timeout = CONNECTION_TIMEOUT;
+                conn.internal_command_timeout = INTERNAL_COMMAND_TIMEOUT;
+                conn.max_command_attempts = 1;
+                conn.unresponsive.max_timeout = Some(unresponsive_after);
+                conn.unresponsive.interval = unresponsive_after / 4;
+                conn.tcp.nodelay = Some(true);
+            })
+            .set_policy(ReconnectPolicy::new_exponential(0, RECONNECT_MIN_DELAY_MS, RECONNECT_MAX_DELAY_MS, 2))
+            .build_pool(1)
+            .map_err(|e| StoreError::Unavailable(format!("redis link: {e}")))?;
+        let client = pool.next().clone();
+        let tasks = pool.connect_pool();
+        let options =
+            Options { fail_fast: true, max_attempts: Some(1), timeout: Some(command_timeout), ..Options::default() };
+        // Only misses and the link's heartbeats use this connection, so fred's own check (a timer
+        // per turn of the connection task) costs little here, and it also covers the heartbeats,
+        // which do not go through `run` (the watchdog sees only the misses).
+        let watchdog = Arc::new(Watchdog::new(unresponsive_after));
+        let store = RedisStore { pool, options, command_timeout, watchdog, _tasks: Arc::new(ConnectionTasks(tasks)) };
+        Ok((store, client))
+    }
+}
+
 /// A store that accepts commands but never answers (stopped, swapping, a black-holed link) must be
 /// treated as lost and reconnected, or every command would time out forever. The check runs on the
 /// error path only: the first timeout after an answer starts a clock, any answer stops it, and

@@ -45,6 +45,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use super::jwt::{count_roles, roles_key, store_roles};
 use super::profile::{DefaultTtls, PerRoute, Refresh, Revocation, StoreOp, StrategyProfile, Transport};
 use super::{BuildContext, Credential, Grant, Principal, Strategy};
+use crate::cache::Reads;
 use crate::config::{AuthzSource, TargetConfig};
 use crate::error::{ApiError, StoreError};
 use crate::ids::{self, ID_BYTES};
@@ -81,6 +82,8 @@ pub struct JwtDenylistStrategy {
     codec: Arc<JwtCodec>,
     /// Holds denylisted jtis, per-user not-befores and (with `--authz store`) roles.
     store: Store,
+    /// How the per-request lookup reads: the store itself, or `jwt-denylist-cached`'s cache.
+    reads: Reads,
     authz: AuthzSource,
     /// Clock-skew allowance the codec accepts past `exp`; denylist entries must outlive it too.
     leeway: Duration,
@@ -95,7 +98,40 @@ impl JwtDenylistStrategy {
         // +1 s: `exp` is whole seconds from an `iat` rounded down, so a token can outlive
         // access_ttl by up to a second.
         let nbf_ttl = config.access_ttl + config.leeway + Duration::from_secs(1);
-        JwtDenylistStrategy { codec, store, authz: config.authz, leeway: config.leeway, nbf_ttl, fail_open: None }
+        let reads = Reads::Direct(store.clone());
+        JwtDenylistStrategy {
+            codec,
+            store,
+            reads,
+            authz: config.authz,
+            leeway: config.leeway,
+            nbf_ttl,
+            fail_open: None,
+        }
+    }
+
+    /// Built from the config (`--fail-open` applied): the body of `build`, shared with
+    /// `jwt-denylist-cached`.
+    pub fn from_context(ctx: &BuildContext<'_>) -> anyhow::Result<Self> {
+        let strategy = JwtDenylistStrategy::new(ctx.codec()?, ctx.store.clone(), ctx.config);
+        if ctx.config.fail_open {
+            tracing::warn!("--fail-open: requests are allowed unchecked while the store is down");
+            return Ok(strategy.fail_open(ctx.metrics.clone()));
+        }
+        Ok(strategy)
+    }
+
+    /// Read the per-request keys through `reads` (`jwt-denylist-cached`) instead of the store.
+    pub fn with_reads(mut self, reads: Reads) -> Self {
+        self.reads = reads;
+        self
+    }
+
+    /// Write `key` and forget it in this instance's cache (the others hear it from Redis).
+    async fn write(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), ApiError> {
+        self.store.set(key, value, ttl).await?;
+        self.reads.invalidate(key);
+        Ok(())
     }
 
     /// Fail open (see the module docs): allow a verified token when the denylist lookup hits a
@@ -151,12 +187,7 @@ impl Strategy for JwtDenylistStrategy {
     const PROFILE: &'static StrategyProfile = &PROFILE;
 
     fn build(ctx: &BuildContext<'_>) -> anyhow::Result<Self> {
-        let strategy = JwtDenylistStrategy::new(ctx.codec()?, ctx.store.clone(), ctx.config);
-        if ctx.config.fail_open {
-            tracing::warn!("--fail-open: requests are allowed unchecked while the store is down");
-            return Ok(strategy.fail_open(ctx.metrics.clone()));
-        }
-        Ok(strategy)
+        Self::from_context(ctx)
     }
 
     fn codec(&self) -> Option<&Arc<JwtCodec>> {
@@ -187,7 +218,7 @@ impl Strategy for JwtDenylistStrategy {
         let roles = roles_key(&claims.sub);
         let keys: &[&str] = if self.authz == AuthzSource::Store { &[&dl, &nbf, &roles] } else { &[&dl, &nbf] };
         // The one store command per request.
-        let values = match self.store.mget(keys).await {
+        let values = match self.reads.mget(keys).await {
             Ok(values) => values,
             Err(e @ (StoreError::Unavailable(_) | StoreError::Timeout(_))) if self.fail_open.is_some() => {
                 if let Some(metrics) = &self.fail_open {
@@ -231,7 +262,7 @@ impl Strategy for JwtDenylistStrategy {
         // at the longest life a token of ours can have, so no `exp` can make the TTL overflow.
         let remaining = claims.exp.saturating_sub(now_secs()).min(self.nbf_ttl.as_secs());
         let ttl = Duration::from_secs(remaining.saturating_add(self.leeway.as_secs()).max(1));
-        self.store.set(&dl_key(&claims.sub, jti), b"1", ttl).await?;
+        self.write(&dl_key(&claims.sub, jti), b"1", ttl).await?;
         Ok(true)
     }
 
@@ -240,7 +271,7 @@ impl Strategy for JwtDenylistStrategy {
         // not-before) is refused by this one even within the same millisecond.
         let previous = self.not_before(user).await?.unwrap_or(0);
         let nbf = (now_ms() + 1).max(previous.saturating_add(1));
-        self.store.set(&nbf_key(user), nbf.to_string().as_bytes(), self.nbf_ttl).await?;
+        self.write(&nbf_key(user), nbf.to_string().as_bytes(), self.nbf_ttl).await?;
         Ok(true)
     }
 }

@@ -7,11 +7,13 @@
 pub mod hybrid;
 pub mod jwt;
 pub mod jwt_denylist;
+pub mod jwt_denylist_cached;
 pub mod jwt_refresh;
 pub mod none;
 pub mod profile;
 pub mod registry;
 pub mod session;
+pub mod session_cached;
 
 use std::future::Future;
 use std::sync::Arc;

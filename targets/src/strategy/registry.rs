@@ -42,6 +42,14 @@ pub const REGISTRY: &[Registered] = &[
     Registered { profile: JwtDenylistStrategy::PROFILE, serve: serve_with::<JwtDenylistStrategy> },
     Registered { profile: JwtRefreshStrategy::PROFILE, serve: serve_with::<JwtRefreshStrategy> },
     Registered { profile: &super::hybrid::PROFILE, serve: serve_with::<super::hybrid::HybridStrategy> },
+    Registered {
+        profile: &super::session_cached::PROFILE,
+        serve: serve_with::<super::session_cached::SessionCachedStrategy>,
+    },
+    Registered {
+        profile: &super::jwt_denylist_cached::PROFILE,
+        serve: serve_with::<super::jwt_denylist_cached::JwtDenylistCachedStrategy>,
+    },
 ];
 
 /// Every strategy's kind, in registry order (what `StrategyKind::ALL` is).

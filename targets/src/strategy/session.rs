@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use super::profile::{DefaultTtls, PerRoute, Refresh, Revocation, StoreOp, StrategyProfile, Transport};
 use super::{BuildContext, Credential, Grant, Principal, Strategy};
+use crate::cache::Reads;
 use crate::error::ApiError;
 use crate::ids::{self, SECRET_BYTES};
 use crate::store::Store;
@@ -39,7 +40,10 @@ pub static PROFILE: StrategyProfile = StrategyProfile {
 };
 
 pub struct SessionStrategy {
+    /// Where sessions are written (and read, unless `reads` caches them).
     store: Store,
+    /// How the per-request lookup reads: the store itself, or `session-cached`'s cache.
+    reads: Reads,
     ttl: Duration,
     /// `role,role,...` written into every new session record (the claim-bloat knob's roles).
     roles_csv: String,
@@ -47,7 +51,20 @@ pub struct SessionStrategy {
 
 impl SessionStrategy {
     pub fn new(store: Store, ttl: Duration, roles: &[String]) -> Self {
-        SessionStrategy { store, ttl, roles_csv: roles.join(",") }
+        SessionStrategy { reads: Reads::Direct(store.clone()), store, ttl, roles_csv: roles.join(",") }
+    }
+
+    /// Read session records through `reads` (`session-cached`) instead of the store.
+    pub fn with_reads(mut self, reads: Reads) -> Self {
+        self.reads = reads;
+        self
+    }
+
+    /// Delete a session record, and forget it in this instance's cache.
+    async fn delete(&self, key: &str) -> Result<bool, ApiError> {
+        let existed = self.store.del(&[key]).await? > 0;
+        self.reads.invalidate(key);
+        Ok(existed)
     }
 
     fn session_key(sid: &str) -> Option<String> {
@@ -70,7 +87,7 @@ impl Strategy for SessionStrategy {
         if let Credential::Cookie(old) = offered
             && let Some(old_key) = Self::session_key(old)
         {
-            self.store.del(&[&old_key]).await?;
+            self.delete(&old_key).await?;
         }
         let sid = ids::random_token::<SECRET_BYTES>()?;
         let hash = ids::hash_credential(&sid);
@@ -83,7 +100,7 @@ impl Strategy for SessionStrategy {
     async fn authenticate(&self, cred: Credential<'_>) -> Result<Principal, ApiError> {
         let Credential::Cookie(sid) = cred else { return Err(unauthorized()) };
         let key = Self::session_key(sid).ok_or_else(unauthorized)?;
-        let record = self.store.get(&key).await?.ok_or_else(unauthorized)?;
+        let record = self.reads.get(&key).await?.ok_or_else(unauthorized)?;
         let text = std::str::from_utf8(&record).map_err(|_| crate::error::StoreError::Corrupt("session record"))?;
         let (user, roles) = text.split_once('\n').unwrap_or((text, ""));
         let roles = if roles.is_empty() { 0 } else { roles.split(',').count() };
@@ -93,7 +110,7 @@ impl Strategy for SessionStrategy {
     async fn logout(&self, cred: Credential<'_>, _refresh_token: Option<&str>) -> Result<bool, ApiError> {
         let Credential::Cookie(sid) = cred else { return Err(unauthorized()) };
         let key = Self::session_key(sid).ok_or_else(unauthorized)?;
-        Ok(self.store.del(&[&key]).await? > 0)
+        self.delete(&key).await
     }
 
     async fn revoke_user(&self, user: &str) -> Result<bool, ApiError> {
@@ -102,7 +119,7 @@ impl Strategy for SessionStrategy {
         let mut revoked = false;
         // One key per DEL: session keys live in different cluster slots.
         for h in &hashes {
-            revoked |= self.store.del(&[&format!("s:{h}")]).await? > 0;
+            revoked |= self.delete(&format!("s:{h}")).await?;
         }
         self.store.del(&[&set_key]).await?;
         Ok(revoked)
