@@ -13,7 +13,7 @@ use clap::Args;
 
 use crate::part::{PartSpec, TargetList};
 use crate::scenario::{
-    self, LoadedScenario, Mode, Outage, OutageMode, Scenario, ScenarioError, StoreChoice, StoreOptions, ThresholdEntry,
+    self, Failover, LoadedScenario, Mode, Outage, OutageMode, Scenario, ScenarioError, StoreChoice, StoreOptions, ThresholdEntry,
 };
 use crate::targets::config::{Alg, AuthzSource, StrategyKind, parse_duration};
 
@@ -172,6 +172,8 @@ pub struct TargetSettings {
     pub fail_open: bool,
     /// `--rotation-overlap` (set only for JWT strategies, when the scenario rotates the key).
     pub rotation_overlap: Option<Duration>,
+    /// `--store-wait-replicas` (0: not passed).
+    pub store_wait_replicas: u32,
 }
 
 impl TargetSettings {
@@ -204,6 +206,10 @@ impl TargetSettings {
         if let Some(o) = self.rotation_overlap {
             a.push("--rotation-overlap".to_owned());
             a.push(scenario::format_duration(o));
+        }
+        if self.store_wait_replicas > 0 {
+            a.push("--store-wait-replicas".to_owned());
+            a.push(self.store_wait_replicas.to_string());
         }
         a
     }
@@ -254,6 +260,8 @@ pub struct RunPlan {
     pub store_jitter: Duration,
     /// Stop the store during each variant's measured window.
     pub outage: Option<Outage>,
+    /// `kind = sentinel`: kill the primary during each variant's measured window.
+    pub failover: Option<Failover>,
     /// Rotate the signing key during each JWT variant's measured window.
     pub rotation: Option<RotationPlan>,
     /// `--target`: the external targets (empty: the run starts its own).
@@ -405,6 +413,7 @@ pub fn build_from(loaded: LoadedScenario, args: &RunArgs) -> Result<RunPlan, Pla
         cluster_nodes: store_plan.cluster_nodes,
         store_jitter: store_plan.jitter,
         outage: store_plan.outage,
+        failover: store_plan.failover,
         rotation: store_plan.rotation,
         observe_store: observe_store(args, external)?,
         instances,
@@ -661,6 +670,7 @@ struct StorePlan {
     delay: Option<Duration>,
     jitter: Duration,
     outage: Option<Outage>,
+    failover: Option<Failover>,
     rotation: Option<RotationPlan>,
 }
 
@@ -701,6 +711,18 @@ fn store_plan(sc: &Scenario, strategies: &[StrategyKind], stop: Stop, external: 
     let needs_proxy = so.delay.is_some() || so.jitter.is_some() || swept_delay.is_some();
     let needs_redis = needs_proxy || so.outage.is_some();
     let mut kind = so.kind.unwrap_or_default();
+    if kind == StoreChoice::Sentinel && needs_redis {
+        return invalid(
+            "store.delay, store.jitter and store.outage are for kind = \"redis\"; with kind = \"sentinel\" use \
+             [store.failover]",
+        );
+    }
+    if so.failover.is_some() && kind != StoreChoice::Sentinel {
+        return invalid("[store.failover] needs kind = \"sentinel\" (a primary with replicas and Sentinels)");
+    }
+    if external && kind == StoreChoice::Sentinel {
+        return invalid("a sentinel store needs targets started by the run (not --target)");
+    }
     if external && (needs_redis || kind == StoreChoice::Cluster) {
         return invalid(
             "store.delay, store.jitter, store.outage and a cluster store need targets started by the run (not --target)",
@@ -758,6 +780,9 @@ fn store_plan(sc: &Scenario, strategies: &[StrategyKind], stop: Stop, external: 
             return invalid(format!("matrix.fail_open applies to {which} only, and none of them is listed"));
         }
     }
+    if let Some(f) = &so.failover {
+        failover_checks(f, &within)?;
+    }
     let rotation = rotation_plan(sc, strategies, &within)?;
     Ok(StorePlan {
         kind,
@@ -766,8 +791,33 @@ fn store_plan(sc: &Scenario, strategies: &[StrategyKind], stop: Stop, external: 
         delay: if needs_proxy { Some(so.delay.map_or(Duration::ZERO, |d| d.0)) } else { None },
         jitter: so.jitter.map_or(Duration::ZERO, |d| d.0),
         outage: so.outage,
+        failover: so.failover,
         rotation,
     })
+}
+
+/// `[store.failover]`, checked: the kill inside the measured window, the lead before it shorter
+/// than the Sentinels' `down-after-milliseconds` (stopped replicas must not look down).
+fn failover_checks(f: &Failover, within: &dyn Fn(&str, Duration) -> Result<(), PlanError>) -> Result<(), PlanError> {
+    let lead = f.lead.map_or(crate::collect::failover::DEFAULT_LEAD, |d| d.0);
+    if f.at.0.is_zero() || lead.is_zero() {
+        return invalid("store.failover.at and store.failover.lead must be more than 0");
+    }
+    if lead >= f.at.0 {
+        return invalid("store.failover.lead must be shorter than store.failover.at (it ends at the kill)");
+    }
+    let max_lead = Duration::from_millis(crate::environment::sentinel::DOWN_AFTER_MS * 4 / 5);
+    if lead > max_lead {
+        return invalid(format!(
+            "store.failover.lead must be at most {} (below the Sentinels' down-after-milliseconds, or the stopped \
+             replicas look down too)",
+            scenario::format_duration(max_lead)
+        ));
+    }
+    if f.probes == Some(0) {
+        return invalid("store.failover.probes must be at least 1");
+    }
+    within("store.failover.at", f.at.0)
 }
 
 /// `[rotation]`, validated: a JWT strategy to rotate for, at a time `within` the measured window.
@@ -812,6 +862,7 @@ fn applies(key: &str, s: StrategyKind) -> bool {
         "alg" | "pad_bytes" | "scopes" => s.uses_jwt(),
         "roles" | "authz" | "store.delay" => s.profile().has_credential(),
         "fail_open" => s.profile().fail_open,
+        "store_wait_replicas" => writes_store(s),
         "access_ttl" | "leeway" => s.uses_jwt(),
         _ => true,
     }
@@ -835,6 +886,8 @@ pub enum AxisValue {
     Leeway(Duration),
     /// How the `[store.outage]` stops the store.
     OutageMode(OutageMode),
+    /// Replicas every store write waits for (`WAIT`).
+    StoreWaitReplicas(u32),
 }
 
 impl AxisValue {
@@ -853,6 +906,7 @@ impl AxisValue {
             AxisValue::AccessTtl(_) => "access_ttl",
             AxisValue::Leeway(_) => "leeway",
             AxisValue::OutageMode(_) => "store.outage_mode",
+            AxisValue::StoreWaitReplicas(_) => "store_wait_replicas",
         }
     }
 
@@ -870,6 +924,7 @@ impl AxisValue {
             AxisValue::StoreDelay(d) => delay_coord(d),
             AxisValue::AccessTtl(d) | AxisValue::Leeway(d) => scenario::format_duration(d),
             AxisValue::OutageMode(m) => m.name().to_owned(),
+            AxisValue::StoreWaitReplicas(n) => n.to_string(),
         }
     }
 
@@ -888,6 +943,7 @@ impl AxisValue {
             AxisValue::AccessTtl(d) => v.target.access_ttl = Some(d),
             AxisValue::Leeway(d) => v.target.leeway = d,
             AxisValue::OutageMode(m) => v.outage_mode = Some(m),
+            AxisValue::StoreWaitReplicas(n) => v.target.store_wait_replicas = n,
         }
     }
 }
@@ -930,6 +986,7 @@ fn axes(m: &scenario::Matrix) -> Result<Vec<Vec<AxisValue>>, PlanError> {
         axis("access_ttl", access_ttls.as_deref(), AxisValue::AccessTtl)?,
         axis("leeway", leeways.as_deref(), AxisValue::Leeway)?,
         axis("store.outage_mode", outage_modes, AxisValue::OutageMode)?,
+        axis("store_wait_replicas", m.store_wait_replicas.as_deref(), AxisValue::StoreWaitReplicas)?,
     ];
     Ok(all.into_iter().filter(|a| !a.is_empty()).collect())
 }
@@ -1002,6 +1059,17 @@ fn variant(
     if !strategy.uses_jwt() {
         draft.target.rotation_overlap = None;
     }
+    if !writes_store(strategy) {
+        draft.target.store_wait_replicas = 0;
+    }
+    if draft.target.store_wait_replicas > 0
+        && !matches!(store.kind, StoreChoice::Redis | StoreChoice::Sentinel | StoreChoice::Cluster)
+    {
+        return invalid(format!(
+            "store_wait_replicas needs a Redis store with replicas (kind = \"sentinel\"), not {}",
+            store.kind.name()
+        ));
+    }
     let schedule = match traffic.mode {
         Mode::Closed => Schedule::Closed { connections: draft.connections },
         Mode::Open => {
@@ -1047,7 +1115,14 @@ fn base_target(sc: &Scenario, strategy: StrategyKind, rotation_overlap: Option<D
         authz: to.authz.unwrap_or(AuthzSource::Claims),
         fail_open: to.fail_open.unwrap_or(false),
         rotation_overlap,
+        store_wait_replicas: to.store_wait_replicas.unwrap_or(0),
     }
+}
+
+/// Whether a strategy writes to the store on login or logout (what `WAIT` can apply to).
+fn writes_store(s: StrategyKind) -> bool {
+    let ops = s.profile().store_ops;
+    !ops.login.is_empty() || !ops.logout.is_empty()
 }
 
 #[cfg(test)]
