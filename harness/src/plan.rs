@@ -13,7 +13,8 @@ use clap::Args;
 
 use crate::part::{PartSpec, TargetList};
 use crate::scenario::{
-    self, Failover, LoadedScenario, Mode, Outage, OutageMode, Scenario, ScenarioError, StoreChoice, StoreOptions, ThresholdEntry,
+    self, Failover, FailoverMode, LoadedScenario, Mode, Outage, OutageMode, Scenario, ScenarioError, StoreChoice,
+    StoreOptions, ThresholdEntry,
 };
 use crate::targets::config::{Alg, AuthzSource, StrategyKind, parse_duration};
 
@@ -230,6 +231,10 @@ pub struct Variant {
     pub store_delay: Option<Duration>,
     /// `matrix.store.outage_mode`: this variant's `[store.outage]` mode; `None`: the table's own.
     pub outage_mode: Option<OutageMode>,
+    /// `matrix.store.failover_mode` and `matrix.store.min_replicas_to_write`: this variant's
+    /// `[store.failover]` settings; `None`: the table's own.
+    pub failover_mode: Option<FailoverMode>,
+    pub min_replicas_to_write: Option<u32>,
 }
 
 impl Variant {
@@ -711,18 +716,7 @@ fn store_plan(sc: &Scenario, strategies: &[StrategyKind], stop: Stop, external: 
     let needs_proxy = so.delay.is_some() || so.jitter.is_some() || swept_delay.is_some();
     let needs_redis = needs_proxy || so.outage.is_some();
     let mut kind = so.kind.unwrap_or_default();
-    if kind == StoreChoice::Sentinel && needs_redis {
-        return invalid(
-            "store.delay, store.jitter and store.outage are for kind = \"redis\"; with kind = \"sentinel\" use \
-             [store.failover]",
-        );
-    }
-    if so.failover.is_some() && kind != StoreChoice::Sentinel {
-        return invalid("[store.failover] needs kind = \"sentinel\" (a primary with replicas and Sentinels)");
-    }
-    if external && kind == StoreChoice::Sentinel {
-        return invalid("a sentinel store needs targets started by the run (not --target)");
-    }
+    sentinel_checks(&so, kind, needs_redis, external)?;
     if external && (needs_redis || kind == StoreChoice::Cluster) {
         return invalid(
             "store.delay, store.jitter, store.outage and a cluster store need targets started by the run (not --target)",
@@ -780,9 +774,7 @@ fn store_plan(sc: &Scenario, strategies: &[StrategyKind], stop: Stop, external: 
             return invalid(format!("matrix.fail_open applies to {which} only, and none of them is listed"));
         }
     }
-    if let Some(f) = &so.failover {
-        failover_checks(f, &within)?;
-    }
+    so.failover.as_ref().map_or(Ok(()), |f| failover_checks(f, &within))?;
     let rotation = rotation_plan(sc, strategies, &within)?;
     Ok(StorePlan {
         kind,
@@ -794,6 +786,24 @@ fn store_plan(sc: &Scenario, strategies: &[StrategyKind], stop: Stop, external: 
         failover: so.failover,
         rotation,
     })
+}
+
+/// A Sentinel store: no delay proxy or outage (they are for one redis-server), targets started by
+/// the run; `[store.failover]` only with it.
+fn sentinel_checks(so: &StoreOptions, kind: StoreChoice, needs_redis: bool, external: bool) -> Result<(), PlanError> {
+    if kind == StoreChoice::Sentinel && needs_redis {
+        return invalid(
+            "store.delay, store.jitter and store.outage are for kind = \"redis\"; with kind = \"sentinel\" use \
+             [store.failover]",
+        );
+    }
+    if so.failover.is_some() && kind != StoreChoice::Sentinel {
+        return invalid("[store.failover] needs kind = \"sentinel\" (a primary with replicas and Sentinels)");
+    }
+    if external && kind == StoreChoice::Sentinel {
+        return invalid("a sentinel store needs targets started by the run (not --target)");
+    }
+    Ok(())
 }
 
 /// `[store.failover]`, checked: the kill inside the measured window, the lead before it shorter
@@ -862,7 +872,7 @@ fn applies(key: &str, s: StrategyKind) -> bool {
         "alg" | "pad_bytes" | "scopes" => s.uses_jwt(),
         "roles" | "authz" | "store.delay" => s.profile().has_credential(),
         "fail_open" => s.profile().fail_open,
-        "store_wait_replicas" => writes_store(s),
+        "store_wait_replicas" | "store.min_replicas_to_write" => writes_store(s),
         "access_ttl" | "leeway" => s.uses_jwt(),
         _ => true,
     }
@@ -888,6 +898,10 @@ pub enum AxisValue {
     OutageMode(OutageMode),
     /// Replicas every store write waits for (`WAIT`).
     StoreWaitReplicas(u32),
+    /// How the `[store.failover]` fails the primary.
+    FailoverMode(FailoverMode),
+    /// `min-replicas-to-write` on the Sentinel group's data nodes.
+    MinReplicasToWrite(u32),
 }
 
 impl AxisValue {
@@ -907,6 +921,8 @@ impl AxisValue {
             AxisValue::Leeway(_) => "leeway",
             AxisValue::OutageMode(_) => "store.outage_mode",
             AxisValue::StoreWaitReplicas(_) => "store_wait_replicas",
+            AxisValue::FailoverMode(_) => "store.failover_mode",
+            AxisValue::MinReplicasToWrite(_) => "store.min_replicas_to_write",
         }
     }
 
@@ -924,7 +940,8 @@ impl AxisValue {
             AxisValue::StoreDelay(d) => delay_coord(d),
             AxisValue::AccessTtl(d) | AxisValue::Leeway(d) => scenario::format_duration(d),
             AxisValue::OutageMode(m) => m.name().to_owned(),
-            AxisValue::StoreWaitReplicas(n) => n.to_string(),
+            AxisValue::StoreWaitReplicas(n) | AxisValue::MinReplicasToWrite(n) => n.to_string(),
+            AxisValue::FailoverMode(m) => m.name().to_owned(),
         }
     }
 
@@ -944,6 +961,8 @@ impl AxisValue {
             AxisValue::Leeway(d) => v.target.leeway = d,
             AxisValue::OutageMode(m) => v.outage_mode = Some(m),
             AxisValue::StoreWaitReplicas(n) => v.target.store_wait_replicas = n,
+            AxisValue::FailoverMode(m) => v.failover_mode = Some(m),
+            AxisValue::MinReplicasToWrite(n) => v.min_replicas_to_write = Some(n),
         }
     }
 }
@@ -955,6 +974,8 @@ struct VariantDraft {
     rate_per_sec: Option<f64>,
     store_delay: Option<Duration>,
     outage_mode: Option<OutageMode>,
+    failover_mode: Option<FailoverMode>,
+    min_replicas_to_write: Option<u32>,
 }
 
 /// Every swept `[matrix]` key with its values, in a fixed order.
@@ -973,6 +994,8 @@ fn axes(m: &scenario::Matrix) -> Result<Vec<Vec<AxisValue>>, PlanError> {
     };
     let (access_ttls, leeways) = (durations(&m.access_ttl), durations(&m.leeway));
     let outage_modes = m.store.as_ref().and_then(|s| s.outage_mode.as_deref());
+    let failover_modes = m.store.as_ref().and_then(|s| s.failover_mode.as_deref());
+    let min_replicas = m.store.as_ref().and_then(|s| s.min_replicas_to_write.as_deref());
     let all = vec![
         axis("alg", m.alg.as_deref(), AxisValue::Alg)?,
         axis("pad_bytes", m.pad_bytes.as_deref(), AxisValue::PadBytes)?,
@@ -987,6 +1010,8 @@ fn axes(m: &scenario::Matrix) -> Result<Vec<Vec<AxisValue>>, PlanError> {
         axis("leeway", leeways.as_deref(), AxisValue::Leeway)?,
         axis("store.outage_mode", outage_modes, AxisValue::OutageMode)?,
         axis("store_wait_replicas", m.store_wait_replicas.as_deref(), AxisValue::StoreWaitReplicas)?,
+        axis("store.failover_mode", failover_modes, AxisValue::FailoverMode)?,
+        axis("store.min_replicas_to_write", min_replicas, AxisValue::MinReplicasToWrite)?,
     ];
     Ok(all.into_iter().filter(|a| !a.is_empty()).collect())
 }
@@ -1023,6 +1048,13 @@ fn expand(
     if store.outage.is_none() && axes.iter().any(|a| a[0].key() == "store.outage_mode") {
         return invalid("matrix.store.outage_mode needs a [store.outage] table (when and how long)");
     }
+    let failover_axis =
+        |a: &&Vec<AxisValue>| a[0].key().starts_with("store.failover") || a[0].key().starts_with("store.min");
+    if store.failover.is_none() && axes.iter().any(|a| failover_axis(&a)) {
+        return invalid(
+            "matrix.store.failover_mode and matrix.store.min_replicas_to_write need a [store.failover] table",
+        );
+    }
     let mut out: Vec<Variant> = Vec::new();
     for &strategy in strategies {
         for point in points(&axes, strategy) {
@@ -1046,6 +1078,8 @@ fn variant(
         rate_per_sec: None,
         store_delay: store.delay,
         outage_mode: None,
+        failover_mode: None,
+        min_replicas_to_write: None,
     };
     for v in &point {
         v.apply(&mut draft);
@@ -1099,6 +1133,8 @@ fn variant(
         schedule,
         store_delay: draft.store_delay,
         outage_mode: draft.outage_mode,
+        failover_mode: draft.failover_mode,
+        min_replicas_to_write: draft.min_replicas_to_write,
     })
 }
 

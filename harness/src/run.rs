@@ -391,9 +391,8 @@ impl VariantCtx<'_> {
         let failover = self.prepare_failover(environment, venv).await?;
         let (t0, t0_wall) = (Instant::now(), SystemTime::now());
         let window = Window::new(t0, plan, outage);
-        let failover = failover.map(|(p, h, s)| {
-            tokio::spawn(collect::failover::run(p, h, s, window.start + s.failover.at.0))
-        });
+        let failover =
+            failover.map(|(p, h, s)| tokio::spawn(collect::failover::run(p, h, s, window.start + s.failover.at.0)));
         let prober = match (prober_creds, window.end) {
             (Some(c), Some(end)) => Some(Prober::spawn(c, &venv.base_url, window.start, end, window.outage)),
             _ => None,
@@ -454,9 +453,15 @@ impl VariantCtx<'_> {
         environment: &Environment,
         venv: &VariantEnv,
     ) -> anyhow::Result<Option<FailoverStart>> {
-        let (Some(failover), Some(handles)) = (self.plan.failover, environment.store.failover_handles()) else {
+        let (Some(failover), Some(handles)) = (self.failover(), environment.store.failover_handles()) else {
             return Ok(None);
         };
+        let max_lag_s = failover.min_replicas_max_lag.unwrap_or(collect::failover::DEFAULT_MAX_LAG_S);
+        environment
+            .store
+            .set_min_replicas(failover.min_replicas_to_write.unwrap_or(0), max_lag_s)
+            .await
+            .context("setting min-replicas-to-write on the data nodes")?;
         let settings =
             collect::failover::FailoverSettings { failover, wait_replicas: self.variant.target.store_wait_replicas };
         let admin_key = environment.admin_key.as_deref().unwrap_or("");
@@ -470,6 +475,16 @@ impl VariantCtx<'_> {
         .await
         .context("logging in the failover probes' users")?;
         Ok(Some((prepared, handles, settings)))
+    }
+
+    /// The run's `[store.failover]` with this variant's matrix values (mode, min-replicas).
+    fn failover(&self) -> Option<crate::scenario::Failover> {
+        let v = self.variant;
+        self.plan.failover.map(|f| crate::scenario::Failover {
+            mode: v.failover_mode.unwrap_or(f.mode),
+            min_replicas_to_write: v.min_replicas_to_write.or(f.min_replicas_to_write),
+            ..f
+        })
     }
 
     /// The run's `[store.outage]`, in this variant's `matrix.store.outage_mode` if it sweeps one.

@@ -135,7 +135,9 @@ impl<'de> Deserialize<'de> for StoreOptions {
         impl<'de> Visitor<'de> for V {
             type Value = StoreOptions;
             fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a store kind (`auto`, `memory`, `redis`, `cluster`, `postgres`, `sentinel`) or a [store] table")
+                f.write_str(
+                    "a store kind (`auto`, `memory`, `redis`, `cluster`, `postgres`, `sentinel`) or a [store] table",
+                )
             }
             fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<StoreOptions, E> {
                 let kind = StoreChoice::deserialize(s.into_deserializer())?;
@@ -476,6 +478,10 @@ pub struct MatrixStore {
     pub delay: Option<Vec<Dur>>,
     /// `store.outage_mode = ["pause", "kill"]`: the `[store.outage]` in each mode, side by side.
     pub outage_mode: Option<Vec<OutageMode>>,
+    /// `store.failover_mode = ["kill", "cut-replication"]`: the `[store.failover]` in each mode.
+    pub failover_mode: Option<Vec<FailoverMode>>,
+    /// `store.min_replicas_to_write = [0, 1]`: the Sentinel group's data nodes with each setting.
+    pub min_replicas_to_write: Option<Vec<u32>>,
 }
 
 /// The revocation-window probe run against each target after its traffic.

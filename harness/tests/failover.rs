@@ -78,7 +78,11 @@ async fn revocations_acknowledged_with_wait_survive_the_failover() {
 
     let acked = r.revocations_acknowledged.unwrap();
     assert!(acked > 0, "some revocations were made with WAIT in the lead: {r:?}");
-    assert_eq!(r.revocations_lost, Some(0), "a revocation acknowledged with WAIT 1 came back after the failover: {r:?}");
+    assert_eq!(
+        r.revocations_lost,
+        Some(0),
+        "a revocation acknowledged with WAIT 1 came back after the failover: {r:?}"
+    );
     assert_eq!(r.sessions_lost, Some(0), "a login acknowledged with WAIT 1 was lost: {r:?}");
     assert_eq!(r.replays_unanswered, 0, "{r:?}");
     assert!(r.promoted_after_ms.is_some(), "the Sentinels promoted a replica: {r:?}");
@@ -151,6 +155,10 @@ fn failover_scenario_keys_are_checked() {
     .unwrap();
     let p = plan::build_from(l, &RunArgs::default()).unwrap();
     let labels: Vec<&str> = p.variants.iter().map(|v| v.label.as_str()).collect();
-    assert_eq!(labels, ["jwt", "session store_wait_replicas=0", "session store_wait_replicas=1"], "WAIT sweeps only writers");
+    assert_eq!(
+        labels,
+        ["jwt", "session store_wait_replicas=0", "session store_wait_replicas=1"],
+        "WAIT sweeps only writers"
+    );
     assert_eq!(p.failover.unwrap().mode, FailoverMode::CutReplication);
 }

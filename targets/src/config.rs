@@ -326,8 +326,11 @@ impl TargetArgs {
             StoreSpec::Postgres(self.store.clone())
         } else {
             let urls: Vec<String> = self.store.split(',').map(|s| s.trim().to_owned()).collect();
-            let redis_scheme = |u: &String| ["redis://", "redis-cluster://", "redis-sentinel://"].iter().any(|p| u.starts_with(p));
-            if !urls.iter().all(redis_scheme) || (urls.len() > 1 && urls.iter().any(|u| u.starts_with("redis-sentinel://"))) {
+            let redis_scheme =
+                |u: &String| ["redis://", "redis-cluster://", "redis-sentinel://"].iter().any(|p| u.starts_with(p));
+            if !urls.iter().all(redis_scheme)
+                || (urls.len() > 1 && urls.iter().any(|u| u.starts_with("redis-sentinel://")))
+            {
                 return Err(ConfigError::Store(self.store.clone()));
             }
             StoreSpec::Redis(urls)

@@ -182,7 +182,12 @@ impl Prepared {
     /// Revoke the prepared credentials and log in fresh users until `until`, side by side.
     async fn probe_lead(&self, until: Instant) -> LeadLog {
         let (revocations, logins) = tokio::join!(self.revoke_until(until), self.login_until(until));
-        LeadLog { revoked: revocations.0, revocations_refused: revocations.1, created: logins.0, logins_refused: logins.1 }
+        LeadLog {
+            revoked: revocations.0,
+            revocations_refused: revocations.1,
+            created: logins.0,
+            logins_refused: logins.1,
+        }
     }
 
     async fn revoke_until(&self, until: Instant) -> (Vec<Grant>, u64) {

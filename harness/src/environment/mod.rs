@@ -178,6 +178,15 @@ impl Store {
         Ok(())
     }
 
+    /// `min-replicas-to-write` (and its max lag, seconds) on every data node of the Sentinel group
+    /// (nothing without one).
+    pub async fn set_min_replicas(&self, replicas: u32, max_lag_s: u32) -> anyhow::Result<()> {
+        match &self.sentinel {
+            Some(m) => m.lock().await.set_min_replicas(replicas, max_lag_s).await,
+            None => Ok(()),
+        }
+    }
+
     /// What a failover task needs of the Sentinel group (none without one).
     pub fn failover_handles(&self) -> Option<FailoverHandles> {
         self.sentinel.as_ref().and_then(|m| m.try_lock().ok()).map(|g| g.handles())

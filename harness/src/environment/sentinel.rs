@@ -267,6 +267,17 @@ impl SentinelGroup {
         Ok(())
     }
 
+    /// `CONFIG SET min-replicas-to-write` / `min-replicas-max-lag` on every data node (a replica
+    /// promoted later keeps it).
+    pub async fn set_min_replicas(&self, replicas: u32, max_lag_s: u32) -> anyhow::Result<()> {
+        let (n, lag) = (replicas.to_string(), max_lag_s.max(1).to_string());
+        for p in &self.data {
+            let args = ["CONFIG", "SET", "min-replicas-to-write", n.as_str(), "min-replicas-max-lag", lag.as_str()];
+            let _: () = query(p.port, &args).await.with_context(|| format!("CONFIG SET on data node {}", p.port))?;
+        }
+        Ok(())
+    }
+
     /// Kill every process and reap it (nothing is persisted).
     pub async fn stop(mut self) {
         for p in self.data.iter_mut().chain(self.sentinels.iter_mut()) {
