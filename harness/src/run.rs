@@ -694,7 +694,12 @@ async fn join_failover(
     warnings: &mut Vec<String>,
 ) -> Option<crate::results::FailoverResult> {
     match task?.await {
-        Ok(Ok(r)) => Some(r),
+        Ok(Ok(r)) => {
+            warnings.push(format!(
+                "{label}: store load not measured: it is read from the primary, which the failover killed"
+            ));
+            Some(r)
+        }
         Ok(Err(e)) => {
             warnings.push(format!("{label}: the failover could not be injected or measured: {e:#}"));
             None
