@@ -70,6 +70,7 @@ impl Replay {
 /// The failover as the plan and the target's options set it.
 #[derive(Debug, Clone, Copy)]
 pub struct FailoverSettings {
+    /// The `[store.failover]` table with the variant's matrix values applied.
     pub failover: Failover,
     /// The target's `--store-wait-replicas`.
     pub wait_replicas: u32,
@@ -87,11 +88,17 @@ impl FailoverSettings {
 
 /// Logged in before the window: the credentials to revoke, and the poller's.
 pub struct Prepared {
+    /// The target probed.
     base: String,
+    /// What its credentials are and how a revocation of them shows.
     strategy: StrategyKind,
+    /// For revoke-user (empty: every revocation is a logout).
     admin_key: String,
+    /// Keeps the probes' users apart from the traffic's and another part's.
     user_prefix: String,
+    /// Users logged in before the window, revoked in the lead: (user, credential).
     victims: Vec<(String, Grant)>,
+    /// The poller's valid credential; `None` for a strategy without credentials.
     watch: Option<Grant>,
 }
 
@@ -127,9 +134,13 @@ pub async fn prepare(
 /// What the lead's probes got acknowledged.
 #[derive(Debug, Default)]
 struct LeadLog {
+    /// Credentials whose revocation was answered 200: replayed, must be refused.
     revoked: Vec<Grant>,
+    /// Revocations answered otherwise (the client knew they failed).
     revocations_refused: u64,
+    /// Credentials of logins answered 200: replayed, must be accepted.
     created: Vec<Grant>,
+    /// Logins answered otherwise.
     logins_refused: u64,
 }
 
@@ -173,8 +184,11 @@ pub async fn run(
 
 /// What the poller saw after the kill.
 struct PollLog {
+    /// Send time of the first answer that was not 200.
     first_failure: Option<Instant>,
+    /// Send time of the first 200 after it.
     recovered: Option<Instant>,
+    /// Answers that were not 200.
     failed: u64,
 }
 

@@ -42,9 +42,10 @@ const PROMOTION_TIMEOUT: Duration = Duration::from_secs(15);
 /// What a group is started with.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SentinelOptions {
-    /// `min-replicas-to-write` on every data node (0: off); `min-replicas-max-lag` is
-    /// `min_replicas_max_lag_s`.
+    /// `min-replicas-to-write` on every data node at start (0: off); a run sets it again per
+    /// variant ([`SentinelGroup::set_min_replicas`]).
     pub min_replicas_to_write: u32,
+    /// `min-replicas-max-lag`, seconds (at least 1).
     pub min_replicas_max_lag_s: u32,
 }
 
@@ -306,7 +307,9 @@ pub struct FailoverHandles {
     pub primary: (u32, u16),
     /// Its replicas: (pid, port).
     pub replicas: Vec<(u32, u16)>,
+    /// Sentinel ports, asked which primary they name.
     pub sentinels: Vec<u16>,
+    /// The group's flag: set by an injection, so the group is rebuilt before the next variant.
     failed_over: Arc<AtomicBool>,
 }
 
