@@ -2,7 +2,8 @@
 //! to Redis, at a given concurrency. Run by `scripts/store-roundtrip`, which pins this process to one
 //! core and the redis-server to another.
 //!
-//! Every client runs on the same runtime a pinned target runs on (tokio multi-thread, one worker),
+//! Every client runs on the runtime a pinned one-worker target runs on (tokio's current-thread runtime;
+//! `--runtime multi` for the multi-thread runtime with one worker, which targets with more workers use),
 //! with `--concurrency` tasks each issuing GETs back to back on its own key (a 43-byte key and a
 //! 24-byte value, the size of a session lookup), until `--ops` GETs completed in all. The figure is
 //! the process's CPU time (user + system, `getrusage`) over the measured GETs divided by their
@@ -11,6 +12,9 @@
 //!   back: the floor for one pipelined connection;
 //! - `redis-mux`: the `redis` crate's multiplexed connection, shared by every task;
 //! - `fred-pool-N`: a bare `fred` pool of N clients (defaults, no timeouts);
+//! - `tuned-pool-N`: the pool inside authbench's [`RedisStore`] (the target's connection settings:
+//!   timeouts, unresponsive-connection detection, reconnect policy), called directly, without the
+//!   store's per-command options and timeout guard: separates the settings' cost from the wrapper's;
 //! - `store-pool-N`: authbench's own [`RedisStore`] (fred, with the target's timeouts, fail-fast and
 //!   reconnect policy) behind [`Store`] (per-command metrics), pool of N: what a target pays.
 
@@ -26,8 +30,8 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
 const VALUE: &[u8] = b"bench-user-0001\nuser,adm";
-const USAGE: &str = "usage: store-roundtrip --url redis://HOST:PORT [--concurrency N] [--ops N] CLIENT...\n\
-    clients: raw, redis-mux, fred-pool-N, store-pool-N";
+const USAGE: &str = "usage: store-roundtrip --url redis://HOST:PORT [--concurrency N] [--ops N] [--runtime current|multi] CLIENT...\n\
+    clients: raw, redis-mux, fred-pool-N, tuned-pool-N, store-pool-N";
 
 /// What to measure, from the command line.
 struct Args {
@@ -39,10 +43,12 @@ struct Args {
     ops: u64,
     /// The clients to measure, in order.
     clients: Vec<String>,
+    /// Run on the multi-thread runtime (one worker) instead of the current-thread one.
+    multi_thread: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
-    let mut args = Args { url: String::new(), concurrency: 16, ops: 200_000, clients: Vec::new() };
+    let mut args = Args { url: String::new(), concurrency: 16, ops: 200_000, clients: Vec::new(), multi_thread: false };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         let mut value = |name: &str| it.next().ok_or_else(|| format!("{name} needs a value"));
@@ -52,6 +58,13 @@ fn parse_args() -> Result<Args, String> {
                 args.concurrency = value("--concurrency")?.parse().map_err(|e| format!("--concurrency: {e}"))?
             }
             "--ops" => args.ops = value("--ops")?.parse().map_err(|e| format!("--ops: {e}"))?,
+            "--runtime" => {
+                args.multi_thread = match value("--runtime")?.as_str() {
+                    "current" => false,
+                    "multi" => true,
+                    other => return Err(format!("--runtime: expected current or multi, got `{other}`")),
+                }
+            }
             _ if a.starts_with('-') => return Err(format!("unknown option {a}")),
             _ => args.clients.push(a),
         }
@@ -70,7 +83,12 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("tokio runtime");
+    let rt = if args.multi_thread {
+        tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()
+    } else {
+        tokio::runtime::Builder::new_current_thread().enable_all().build()
+    }
+    .expect("tokio runtime");
     println!("| client | concurrency | GETs | client CPU µs/GET | GETs/s (wall) |");
     println!("|---|---:|---:|---:|---:|");
     for client in &args.clients {
@@ -103,6 +121,8 @@ struct Measured {
 enum Client {
     RedisMux(redis::aio::MultiplexedConnection),
     Fred(Pool),
+    /// Kept whole (not just its pool): dropping the store aborts its connection tasks.
+    Tuned(RedisStore),
     Store(Store),
 }
 
@@ -119,14 +139,19 @@ impl Client {
             pool.init().await.map_err(|e| e.to_string())?;
             return Ok(Client::Fred(pool));
         }
-        if let Some(n) = pool_size("store-pool-") {
+        let store = |n: usize| async move {
             let opts = RedisStoreOptions {
                 urls: vec![url.to_owned()],
                 pool_size: n,
                 command_timeout: Duration::from_millis(250),
             };
-            let redis = RedisStore::connect(opts).await.map_err(|e| e.to_string())?;
-            return Ok(Client::Store(Store::new(Backend::Redis(redis), Arc::new(Metrics::new()))));
+            RedisStore::connect(opts).await.map_err(|e| e.to_string())
+        };
+        if let Some(n) = pool_size("tuned-pool-") {
+            return Ok(Client::Tuned(store(n).await?));
+        }
+        if let Some(n) = pool_size("store-pool-") {
+            return Ok(Client::Store(Store::new(Backend::Redis(store(n).await?), Arc::new(Metrics::new()))));
         }
         Err(format!("unknown client `{name}`\n{USAGE}"))
     }
@@ -140,6 +165,7 @@ impl Client {
                 .map(|v| v.map(Bytes::from))
                 .map_err(|e| e.to_string()),
             Client::Fred(p) => p.get::<Option<Bytes>, _>(key).await.map_err(|e| e.to_string()),
+            Client::Tuned(s) => s.pool().get::<Option<Bytes>, _>(key).await.map_err(|e| e.to_string()),
             Client::Store(s) => s.get(key).await.map_err(|e| e.to_string()),
         }
     }

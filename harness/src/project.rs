@@ -103,13 +103,69 @@ pub struct Projection {
     pub headroom_pct: f64,
     pub assumptions: Vec<String>,
     pub strategies: Vec<StrategyProjection>,
+    /// The linear-scaling assumption checked: one entry per strategy measured both with one
+    /// instance and with several (given runs of both); empty when the runs cannot check it.
+    pub scaling_checks: Vec<ScalingCheck>,
+    /// Redis shards checked: a one-node run against a cluster run of the same strategies; empty when
+    /// the runs cannot check it.
+    pub cluster_checks: Vec<ClusterCheck>,
+}
+
+/// "N shards give N times one node": the projection's shard arithmetic against a cluster run.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ClusterCheck {
+    pub strategy: String,
+    /// Nodes (masters) in the cluster run.
+    pub nodes: usize,
+    /// N × the one-node ceiling (1e6 / the one-node run's store CPU per request): what the
+    /// projection assumes N shards carry.
+    pub predicted_ceiling_rps: f64,
+    /// 1e6 / the busiest node's store CPU per request in the cluster run: where the cluster
+    /// saturates when its busiest node does (measured spread and per-node cost; the saturation
+    /// itself is not driven on this machine).
+    pub measured_ceiling_rps: f64,
+    /// (measured − predicted) / predicted, percent.
+    pub difference_pct: f64,
+    pub agrees: bool,
+    /// Store CPU per request summed over the cluster's nodes against the one node's: what the
+    /// cluster protocol itself costs.
+    pub single_cpu_us_per_request: f64,
+    pub cluster_cpu_us_per_request: f64,
+    /// The busiest node's share of the cluster's commands, percent (100 / N when even).
+    pub busiest_ops_share_pct: Option<f64>,
+    pub source_single: String,
+    pub source_cluster: String,
+}
+
+/// Largest difference between predicted and measured that still counts as agreement, percent.
+pub const SCALING_AGREEMENT_PCT: f64 = 25.0;
+
+/// Linear scaling, checked: N instances should cost what one does per request.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ScalingCheck {
+    pub strategy: String,
+    /// Target processes in the measured run.
+    pub instances: usize,
+    /// Target CPU per request with one instance: what the projection assumes N instances cost.
+    pub predicted_cpu_us_per_request: f64,
+    /// The same figure measured with `instances` processes (CPU and requests summed over them).
+    pub measured_cpu_us_per_request: f64,
+    /// (measured − predicted) / predicted, percent.
+    pub difference_pct: f64,
+    /// Within ±[`SCALING_AGREEMENT_PCT`].
+    pub agrees: bool,
+    /// Where the difference sits: the target CPU per store operation above the run's baseline in
+    /// each run, when both runs have one; null otherwise.
+    pub why: Option<String>,
+    pub source_one: String,
+    pub source_many: String,
 }
 
 /// What the projection assumes, printed with it.
 pub const ASSUMPTIONS: [&str; 6] = [
     "targets scale linearly: N req/s need N × (target CPU per request) of CPU, spread over as many cores as it takes \
-     (the measured CPU is of one target process pinned to one core) (check it with `instances = 2`: \
-     the run sums the instances' CPU and requests)",
+     (the measured CPU is of one target process pinned to one core); checked when the runs given include \
+     one with `instances = 1` and one with more (the second sums its instances' CPU and requests)",
     "Redis executes commands on one thread: one shard gives at most one core of command CPU; shards = store CPU \
      needed / (one core × (1 − headroom)), rounded up, with the keys spread evenly (hash tags keep each request's \
      keys on one shard)",
@@ -193,7 +249,125 @@ pub fn project(
         headroom_pct,
         assumptions: ASSUMPTIONS.iter().map(|a| (*a).to_string()).collect(),
         strategies,
+        scaling_checks: scaling_checks(runs),
+        cluster_checks: cluster_checks(runs),
     })
+}
+
+/// Every strategy measured on one Redis node and on a Redis Cluster: the shard arithmetic
+/// (N nodes carry N times one) against the cluster's measured per-node load.
+fn cluster_checks(runs: &[(String, Report)]) -> Vec<ClusterCheck> {
+    let Some((src_one, one)) = runs.iter().find(|(_, r)| r.store_kind == "redis") else { return Vec::new() };
+    let Some((src_many, many)) = runs.iter().find(|(_, r)| r.strategies.iter().any(|s| s.store.nodes.len() > 1)) else {
+        return Vec::new();
+    };
+    many.strategies
+        .iter()
+        .filter_map(|m| {
+            let o = one.strategies.iter().find(|o| o.name == m.name)?;
+            let single = o.store.cpu_us_per_request.filter(|&c| c > 0.0)?;
+            let cluster = m.store.cpu_us_per_request.filter(|&c| c > 0.0)?;
+            let busiest = m.store.nodes.iter().filter_map(|n| n.cpu_us_per_request).reduce(f64::max)?;
+            let nodes = m.store.nodes.len();
+            let predicted = nodes as f64 * 1e6 / single;
+            let measured = 1e6 / busiest;
+            let total_ops: f64 = m.store.nodes.iter().filter_map(|n| n.ops_per_request).sum();
+            let max_ops = m.store.nodes.iter().filter_map(|n| n.ops_per_request).reduce(f64::max);
+            let difference_pct = 100.0 * (measured - predicted) / predicted;
+            Some(ClusterCheck {
+                strategy: m.name.clone(),
+                nodes,
+                predicted_ceiling_rps: predicted,
+                measured_ceiling_rps: measured,
+                difference_pct,
+                agrees: difference_pct.abs() <= SCALING_AGREEMENT_PCT,
+                single_cpu_us_per_request: single,
+                cluster_cpu_us_per_request: cluster,
+                busiest_ops_share_pct: max_ops.filter(|_| total_ops > 0.0).map(|m| 100.0 * m / total_ops),
+                source_single: src_one.clone(),
+                source_cluster: src_many.clone(),
+            })
+        })
+        .collect()
+}
+
+/// The cluster checks as table lines.
+fn cluster_lines(t: &mut String, checks: &[ClusterCheck]) {
+    if checks.is_empty() {
+        return;
+    }
+    let _ =
+        writeln!(t, "Redis shards checked (requests/s one command thread per node carries, one node vs a cluster):");
+    for c in checks {
+        let verdict = if c.agrees {
+            format!("agrees within {} %", fmt::num(SCALING_AGREEMENT_PCT))
+        } else {
+            format!("DISAGREES by more than {} %", fmt::num(SCALING_AGREEMENT_PCT))
+        };
+        let _ = writeln!(
+            t,
+            "  {:<24} predicted {} req/s ({} × one node), from the busiest node {} req/s ({:+.0} %): {verdict}",
+            c.strategy,
+            fmt::num(c.predicted_ceiling_rps),
+            c.nodes,
+            fmt::num(c.measured_ceiling_rps),
+            c.difference_pct
+        );
+        let share = c.busiest_ops_share_pct.map_or_else(|| "not measured".to_string(), |s| format!("{s:.0} %"));
+        let _ = writeln!(
+            t,
+            "    store CPU per request: one node {} µs, the whole cluster {} µs; busiest node's share of commands {share}",
+            fmt::num(c.single_cpu_us_per_request),
+            fmt::num(c.cluster_cpu_us_per_request)
+        );
+    }
+    t.push('\n');
+}
+
+/// Every strategy measured in a one-instance run and in a several-instance run: predicted (the
+/// one-instance figure) against measured target CPU per request.
+fn scaling_checks(runs: &[(String, Report)]) -> Vec<ScalingCheck> {
+    let cpu = &figures::TARGET_CPU_US_PER_REQUEST;
+    let Some((src_one, one)) = runs.iter().find(|(_, r)| r.traffic.instances <= 1) else { return Vec::new() };
+    let Some((src_many, many)) = runs.iter().find(|(_, r)| r.traffic.instances > 1) else { return Vec::new() };
+    many.strategies
+        .iter()
+        .filter_map(|m| {
+            let o = one.strategies.iter().find(|o| o.name == m.name)?;
+            let (predicted, measured) = (cpu.value(o, "")?, cpu.value(m, "")?);
+            let difference_pct = 100.0 * (measured - predicted) / predicted;
+            Some(ScalingCheck {
+                strategy: m.name.clone(),
+                instances: many.traffic.instances,
+                predicted_cpu_us_per_request: predicted,
+                measured_cpu_us_per_request: measured,
+                difference_pct,
+                agrees: difference_pct.abs() <= SCALING_AGREEMENT_PCT,
+                why: per_store_op_shift(one, o, many, m),
+                source_one: src_one.clone(),
+                source_many: src_many.clone(),
+            })
+        })
+        .collect()
+}
+
+/// "target CPU per store operation X µs with one instance, Y µs with N": where a store-backed
+/// strategy's extra CPU went, from each run's own baseline (a strategy that sent no credential).
+fn per_store_op_shift(one: &Report, o: &StrategyResult, many: &Report, m: &StrategyResult) -> Option<String> {
+    let per_op = |r: &Report, s: &StrategyResult| {
+        let cpu = &figures::TARGET_CPU_US_PER_REQUEST;
+        let ops = s.store.ops_per_request.filter(|&x| x >= 0.5)?;
+        let base = r.strategies.iter().find(|b| b.credential_bytes == 0.0 && b.name != s.name)?;
+        Some((cpu.value(s, "")? - cpu.value(base, "")?) / ops)
+    };
+    let (a, b) = (per_op(one, o)?, per_op(many, m)?);
+    Some(format!(
+        "target CPU per store operation above the baseline: {} µs with one instance, {} µs with {}: each \
+         instance's store connection carries fewer concurrent commands, so fewer go out per socket write",
+        fmt::num(a),
+        fmt::num(b),
+        many.traffic.instances
+    ))
 }
 
 /// Whether strategy `name`'s login writes a store record, from its kind's profile; `None` when no
@@ -356,6 +530,30 @@ pub fn table(p: &Projection) -> String {
         }
         t.push('\n');
     }
+    if !p.scaling_checks.is_empty() {
+        let _ = writeln!(t, "linear scaling checked (target CPU per request, one instance vs several):");
+        for c in &p.scaling_checks {
+            let verdict = if c.agrees {
+                format!("agrees within {} %", fmt::num(SCALING_AGREEMENT_PCT))
+            } else {
+                format!("DISAGREES by more than {} %", fmt::num(SCALING_AGREEMENT_PCT))
+            };
+            let _ = writeln!(
+                t,
+                "  {:<24} predicted {} µs, measured {} µs with {} instances ({:+.0} %): {verdict}",
+                c.strategy,
+                fmt::num(c.predicted_cpu_us_per_request),
+                fmt::num(c.measured_cpu_us_per_request),
+                c.instances,
+                c.difference_pct
+            );
+            if let Some(why) = &c.why {
+                let _ = writeln!(t, "    {why}");
+            }
+        }
+        t.push('\n');
+    }
+    cluster_lines(&mut t, &p.cluster_checks);
     t.push_str("assumptions:\n");
     for a in &p.assumptions {
         let _ = writeln!(t, "  - {a}");

@@ -539,6 +539,19 @@ pub struct StoreLoad {
     pub net_bytes_per_request: Option<f64>,
     /// Store memory growth per live session/token record created in the run.
     pub memory_bytes_per_session: Option<f64>,
+    /// Per node of a Redis Cluster, in the order of its seed URLs (empty for one server): how the
+    /// load spread, so the busiest node (the first to saturate) can be told from the mean.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nodes: Vec<NodeLoad>,
+}
+
+/// One cluster node's share of the store load over the measured window.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct NodeLoad {
+    /// Commands this node executed per request (the harness's own left out).
+    pub ops_per_request: Option<f64>,
+    /// This node's CPU (`used_cpu_sys` + `used_cpu_user`, housekeeping subtracted) per request, µs.
+    pub cpu_us_per_request: Option<f64>,
 }
 
 /// How long a revoked credential kept working, probed directly.

@@ -168,6 +168,64 @@ fn projection_prints_inputs_with_sources_and_never_guesses() {
 }
 
 #[test]
+fn projection_checks_linear_scaling_against_a_several_instance_run() {
+    let one = sample_report();
+    let mut two = sample_report();
+    two.traffic.instances = 2;
+    // jwt scaled linearly (+4 %); session's CPU per request rose by half.
+    for s in &mut two.strategies {
+        let cpu = s.target_cpu_us_per_request.map(|c| if s.name == "session" { c * 1.5 } else { c * 1.04 });
+        s.target_cpu_us_per_request = cpu;
+    }
+    let runs = vec![("results/one".to_string(), one), ("results/two".to_string(), two)];
+    let p = project::project(&runs, 1000.0, None, 30.0).expect("projection");
+    let check = |name: &str| p.scaling_checks.iter().find(|c| c.strategy == name).expect(name).clone();
+    let jwt = check("jwt");
+    assert!(jwt.agrees && (jwt.difference_pct - 4.0).abs() < 1e-9 && jwt.instances == 2, "{jwt:?}");
+    let session = check("session");
+    assert!(!session.agrees && (session.difference_pct - 50.0).abs() < 1e-9, "{session:?}");
+    // Where it went: the CPU per store operation above the baseline, in each run.
+    assert!(session.why.as_deref().is_some_and(|w| w.contains("per store operation")), "{session:?}");
+    let table = project::table(&p);
+    assert!(table.contains("DISAGREES by more than 25 %") && table.contains("agrees within 25 %"), "{table}");
+
+    // One run alone checks nothing.
+    let alone = project::project(&runs[..1], 1000.0, None, 30.0).expect("projection");
+    assert!(alone.scaling_checks.is_empty());
+}
+
+#[test]
+fn projection_checks_shards_against_a_cluster_run() {
+    use authbench::results::NodeLoad;
+    let mut one = sample_report();
+    one.store_kind = "redis".to_string();
+    let mut cluster = sample_report();
+    cluster.store_kind = "cluster".to_string();
+    for s in &mut cluster.strategies {
+        // session: 3 µs of store CPU per request over 3 nodes, the busiest carrying half the commands.
+        s.store.cpu_us_per_request = s.store.cpu_us_per_request.map(|c| c * 1.2);
+        s.store.nodes = [0.5, 0.25, 0.25]
+            .iter()
+            .map(|share| NodeLoad { ops_per_request: Some(share * 1.0), cpu_us_per_request: Some(share * 3.0) })
+            .collect();
+    }
+    let runs = vec![("results/one".to_string(), one), ("results/cluster".to_string(), cluster)];
+    let p = project::project(&runs, 1000.0, None, 30.0).expect("projection");
+    let c = p.cluster_checks.iter().find(|c| c.strategy == "session").expect("session checked");
+    // One node: 2.5 µs -> 400k req/s; predicted 3 nodes: 1.2M. Busiest node 1.5 µs -> 667k: -44 %.
+    assert!((c.predicted_ceiling_rps - 1_200_000.0).abs() < 1e-6, "{c:?}");
+    assert!((c.measured_ceiling_rps - 1e6 / 1.5).abs() < 1e-6, "{c:?}");
+    assert!(!c.agrees && c.nodes == 3 && c.busiest_ops_share_pct.is_some_and(|s| (s - 50.0).abs() < 1e-9));
+    let table = project::table(&p);
+    assert!(
+        table.contains("Redis shards checked") && table.contains("busiest node's share of commands 50 %"),
+        "{table}"
+    );
+    // A strategy without store CPU (jwt) is not checked.
+    assert!(p.cluster_checks.iter().all(|c| c.strategy != "jwt"));
+}
+
+#[test]
 fn project_cli_reads_a_results_dir_and_names_bad_input() {
     let dir = tempfile::tempdir().expect("tempdir");
     authbench::output::write_report_json(dir.path(), &sample_report()).expect("report.json");

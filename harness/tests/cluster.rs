@@ -40,6 +40,12 @@ async fn cluster_serves_a_target_and_sums_store_load() {
     assert_eq!(load.ops_by_command.get("set").copied(), Some(1.0), "{:?}", load.ops_by_command);
     assert_eq!(load.ops_by_command.get("sadd").copied(), Some(1.0), "{:?}", load.ops_by_command);
     assert!(load.net_bytes_per_request.is_some_and(|b| b > 0.0));
+    // Per node: three entries whose commands add up to the whole (login's 4 commands per user,
+    // DEL of an offered sid aside: none was offered), each node doing some of them.
+    assert_eq!(load.nodes.len(), 3, "{:?}", load.nodes);
+    let per_node: Vec<f64> = load.nodes.iter().map(|n| n.ops_per_request.unwrap_or(0.0)).collect();
+    assert!((per_node.iter().sum::<f64>() - load.ops_per_request.unwrap_or(0.0)).abs() < 1e-9, "{per_node:?}");
+    assert!(per_node.iter().all(|&o| o > 0.0), "every node served some: {per_node:?}");
 
     target.stop().await.unwrap();
     let ports = cluster.ports();

@@ -66,6 +66,7 @@ fn strategy(name: &str, kind: &str, api_p50: u64) -> StrategyResult {
             cpu_us_per_request: if stored { Some(2.5) } else { Some(0.0) },
             net_bytes_per_request: Some(if stored { 90.0 } else { 0.0 }),
             memory_bytes_per_session: if stored { Some(180.0) } else { None },
+            nodes: Vec::new(),
         },
         target_cpu_us_per_request: Some(20.0 + api_p50 as f64 / 10.0),
         revocation_window_ms: match kind {
@@ -796,4 +797,49 @@ fn write_sample_report_for_inspection() {
     let dir = out.join("overlay");
     std::fs::create_dir_all(&dir).unwrap();
     report::render_many(&dir, &overlay).unwrap();
+}
+
+#[test]
+fn permission_lookups_say_how_much_of_the_jwt_advantage_survives() {
+    let with_authz = |name: &str, kind: &str, authz: &str, cpu: f64, ops: f64| {
+        let mut s = strategy(name, kind, 400);
+        s.variant.insert("authz".to_string(), authz.to_string());
+        s.target_cpu_us_per_request = Some(cpu);
+        s.store.ops_per_request = Some(ops);
+        s
+    };
+    let mut r = sample_report();
+    r.strategies = vec![
+        strategy("none", "none", 300),
+        with_authz("session authz=claims", "session", "claims", 20.0, 1.0),
+        with_authz("jwt authz=claims", "jwt", "claims", 12.0, 0.0),
+        with_authz("jwt authz=store", "jwt", "store", 18.0, 1.0),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    report::render(dir.path(), &r).unwrap();
+    let html = read(&dir.path().join("report.html"));
+    assert!(html.contains("Permission lookups"), "the question is asked");
+    // CPU: session 20, jwt 12 -> gap 8; with the lookup 18 -> 2 of 8 kept = 25 %.
+    assert!(html.contains("25 % of it kept"), "CPU share: {html}");
+    // Store ops: gap 1, with the lookup 0 kept.
+    assert!(html.contains("0 % of it kept"), "store-ops share");
+
+    // Without an authz=store twin there is nothing to answer.
+    r.strategies.pop();
+    let dir = tempfile::tempdir().unwrap();
+    report::render(dir.path(), &r).unwrap();
+    assert!(!read(&dir.path().join("report.html")).contains("Permission lookups"));
+}
+
+#[test]
+fn scale_claims_are_answered_from_the_run_unit_costs() {
+    let dir = tempfile::tempdir().unwrap();
+    report::render(dir.path(), &sample_report()).unwrap();
+    let html = read(&dir.path().join("report.html"));
+    // session: 2.5 µs of store CPU per request -> one command thread saturates at 400 000 req/s.
+    // (fmt::num groups thousands with a narrow no-break space.)
+    assert!(html.contains("saturates at about 400\u{202f}000 req/s"), "{html}");
+    // jwt: no store commands; its 281-byte credential is 28.1 MB/s at 100 000 req/s.
+    assert!(html.contains("no store commands on the request path"));
+    assert!(html.contains("28.1 MB/s at 100\u{202f}000 req/s"), "{html}");
 }

@@ -157,6 +157,7 @@ pub fn store_load(
         cpu_us_per_request: cpu_us.and_then(per),
         net_bytes_per_request: None,
         memory_bytes_per_session: (sessions_created > 0).then(|| growth / sessions_created as f64),
+        nodes: Vec::new(),
     }
 }
 

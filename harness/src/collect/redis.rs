@@ -23,7 +23,7 @@ use anyhow::{Context, anyhow, bail};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
-use crate::results::StoreLoad;
+use crate::results::{NodeLoad, StoreLoad};
 
 /// Upper bound on one snapshot.
 pub const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -64,6 +64,19 @@ pub struct InfoSnapshot {
     pub own_input_bytes: u64,
     /// Bytes this snapshot received: counted only by *later* readings.
     pub own_output_bytes: u64,
+    /// Each node's own counters when this is a sum over a cluster's nodes ([`snapshot_sum`] of
+    /// several URLs), in URL order; empty for one server.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nodes: Vec<NodeCounters>,
+}
+
+/// The counters of one node that per-node load needs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct NodeCounters {
+    /// `commandstats` calls, housekeeping left out, all commands together.
+    pub calls: u64,
+    pub cpu_us: u64,
+    pub housekeeping_usec: u64,
 }
 
 /// Read Redis's counters at `url` (`redis://host:port[/db]`) with one `INFO all` over a fresh
@@ -81,6 +94,13 @@ pub async fn snapshot_sum(urls: &[String]) -> anyhow::Result<InfoSnapshot> {
     let mut total = InfoSnapshot::default();
     for url in urls {
         let s = snapshot(url).await?;
+        if urls.len() > 1 {
+            total.nodes.push(NodeCounters {
+                calls: s.calls_by_command.values().sum(),
+                cpu_us: s.cpu_us,
+                housekeeping_usec: s.housekeeping_usec,
+            });
+        }
         for (cmd, calls) in s.calls_by_command {
             *total.calls_by_command.entry(cmd).or_insert(0) += calls;
         }
@@ -217,8 +237,14 @@ pub fn store_load(
     let net_out =
         after.net_output_bytes.saturating_sub(before.net_output_bytes).saturating_sub(before.own_output_bytes);
     let memory_delta = after.used_memory_bytes as f64 - before.used_memory_bytes as f64;
+    let nodes = if before.nodes.len() == after.nodes.len() {
+        before.nodes.iter().zip(&after.nodes).map(|(b, a)| node_load(b, a, total_requests)).collect()
+    } else {
+        Vec::new()
+    };
 
     StoreLoad {
+        nodes,
         measured: true,
         ops_per_request: per(total_ops),
         ops_by_command: if total_requests > 0 {
@@ -230,6 +256,16 @@ pub fn store_load(
         net_bytes_per_request: per(net_in + net_out),
         memory_bytes_per_session: (sessions_created > 0).then(|| memory_delta / sessions_created as f64),
     }
+}
+
+/// One node's load per request between two readings of its counters.
+fn node_load(before: &NodeCounters, after: &NodeCounters, total_requests: u64) -> NodeLoad {
+    let per = |n: u64| (total_requests > 0).then(|| n as f64 / total_requests as f64);
+    let cpu_us = after
+        .cpu_us
+        .saturating_sub(before.cpu_us)
+        .saturating_sub(after.housekeeping_usec.saturating_sub(before.housekeeping_usec));
+    NodeLoad { ops_per_request: per(after.calls.saturating_sub(before.calls)), cpu_us_per_request: per(cpu_us) }
 }
 
 /// Per-command growth between two cumulative counter maps; commands that did not grow are left out.
@@ -309,6 +345,7 @@ pub fn store_load_from_metrics(
         cpu_us_per_request: None,
         net_bytes_per_request: None,
         memory_bytes_per_session: None,
+        nodes: Vec::new(),
     }
 }
 
@@ -352,6 +389,7 @@ mod tests {
             housekeeping_usec: 50,
             own_input_bytes: 20,
             own_output_bytes: 800,
+            nodes: Vec::new(),
         };
         let after = InfoSnapshot {
             calls_by_command: [("get".to_owned(), 110), ("set".to_owned(), 50)].into(),
@@ -363,6 +401,7 @@ mod tests {
             housekeeping_usec: 150,
             own_input_bytes: 20,
             own_output_bytes: 800,
+            nodes: Vec::new(),
         };
         let l = store_load(&before, &after, 100, 50);
         assert!(l.measured);

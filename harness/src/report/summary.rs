@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use crate::figures::{self, Figure};
 use crate::results::{Report, StageResult, StrategyResult};
+use crate::targets::config::StrategyKind;
 
 use super::fmt;
 
@@ -443,7 +444,131 @@ fn answers(report: &Report) -> Vec<Answer> {
         return Vec::new();
     }
     let smallest = smallest_credential(report);
-    vec![revocation_answer(&ss), size_answer(&ss, smallest), store_answer(report, &ss), hybrid_answer(&ss)]
+    let mut all =
+        vec![revocation_answer(&ss), size_answer(&ss, smallest), store_answer(report, &ss), hybrid_answer(&ss)];
+    all.extend(permission_answer(&ss));
+    all.push(scale_answer(&ss));
+    all
+}
+
+/// Request rate at which the articles' scale claims are checked when the scenario sets no
+/// `[capacity] project_rps`: "hundreds of thousands of requests per second".
+const REFERENCE_RATE_PER_SEC: f64 = 100_000.0;
+
+/// Seed claims about scale ("even Redis becomes a bottleneck at hundreds of thousands of requests
+/// per second", "an extra kilobyte per request adds up"), answered from this run's unit costs: the
+/// rate one Redis command thread saturates at, and the credential's bandwidth at a reference rate.
+fn scale_answer(ss: &[&StrategyResult]) -> Answer {
+    let rate = REFERENCE_RATE_PER_SEC;
+    let measured = ss
+        .iter()
+        .map(|s| {
+            let store_cpu = figures::STORE_CPU_US_PER_REQUEST.value(s, "");
+            let shard = match (store_cpu, figures::STORE_OPS_PER_REQUEST.value(s, "")) {
+                (_, Some(ops)) if ops < 0.01 => "no store commands on the request path".to_string(),
+                (Some(c), _) if c > 0.0 => format!(
+                    "one Redis shard's command thread saturates at about {} req/s ({} µs of store CPU per request)",
+                    fmt::num(1e6 / c),
+                    fmt::num(c)
+                ),
+                _ => "store ceiling not measured (store CPU not observed)".to_string(),
+            };
+            let bandwidth = if s.credential_bytes > 0.0 {
+                format!(
+                    "its credential is {} per request, {} MB/s at {} req/s",
+                    fmt::with_unit(s.credential_bytes, "B"),
+                    fmt::num(s.credential_bytes * rate / 1e6),
+                    fmt::num(rate)
+                )
+            } else {
+                "no credential".to_string()
+            };
+            format!("{}: {shard}; {bandwidth}", s.name)
+        })
+        .collect();
+    Answer {
+        question: "Scale: where does each design's cost land at hundreds of thousands of requests per second?"
+            .to_string(),
+        claim: format!(
+            "The articles: even Redis becomes a bottleneck at hundreds of thousands of requests per second; an extra \
+             kilobyte per request adds up. From this run's unit costs (a projection: it assumes one command thread \
+             per shard at 100 % CPU and keys spread evenly; `authbench project` adds cores, shards and memory, and \
+             `scripts/capacity-checks` sets the shard ceiling beside a saturated redis-server), at {} req/s:",
+            fmt::num(rate)
+        ),
+        measured,
+    }
+}
+
+/// The variant of `s` with `authz` set to `value` and every other matrix coordinate the same.
+fn authz_twin<'a>(ss: &[&'a StrategyResult], s: &StrategyResult, value: &str) -> Option<&'a StrategyResult> {
+    ss.iter().copied().find(|t| {
+        t.strategy == s.strategy
+            && t.variant.get("authz").map(String::as_str) == Some(value)
+            && t.variant.iter().filter(|(k, _)| *k != "authz").eq(s.variant.iter().filter(|(k, _)| *k != "authz"))
+    })
+}
+
+/// How much of the gap between `session` and a JWT strategy survives a per-request permission
+/// lookup, for one figure: `(session - jwt with lookup) / (session - jwt claims only)`.
+fn surviving_share(
+    fig: &Figure,
+    op: &str,
+    session: &StrategyResult,
+    claims: &StrategyResult,
+    store: &StrategyResult,
+) -> String {
+    let (Some(sv), Some(cv), Some(lv)) = (fig.value(session, op), fig.value(claims, op), fig.value(store, op)) else {
+        return format!("{}: not measured", fig.label);
+    };
+    let gap = sv - cv;
+    let kept = sv - lv;
+    let share = if gap.abs() < f64::EPSILON {
+        "no advantage to keep".to_string()
+    } else {
+        format!("{:.0} % of it kept", 100.0 * kept / gap)
+    };
+    format!(
+        "{} session {} vs {} claims only, {} with the lookup ({share})",
+        fig.label,
+        fig.unit.format(Some(sv)),
+        fig.unit.format(Some(cv)),
+        fig.unit.format(Some(lv))
+    )
+}
+
+/// Seed 002's misconception 4 ("JWTs remove session lookups, not permission lookups"): answered
+/// when the run has a JWT strategy with and without `--authz store` and a `session` to compare with.
+fn permission_answer(ss: &[&StrategyResult]) -> Option<Answer> {
+    let profile = |s: &StrategyResult| StrategyKind::from_name(&s.strategy).map(|k| k.profile());
+    // The stateful design: no JWT, a store lookup on every api request (roles come with it).
+    let session =
+        ss.iter().copied().find(|s| profile(s).is_some_and(|p| !p.issues_jwt && !p.store_ops.api.is_empty()))?;
+    let measured: Vec<String> = ss
+        .iter()
+        .copied()
+        .filter(|s| {
+            s.variant.get("authz").map(String::as_str) == Some("claims") && profile(s).is_some_and(|p| p.issues_jwt)
+        })
+        .filter_map(|claims| Some((claims, authz_twin(ss, claims, "store")?)))
+        .map(|(claims, store)| {
+            format!(
+                "{} (against {}): {}; {}; {}",
+                claims.strategy,
+                session.name,
+                surviving_share(&figures::TARGET_CPU_US_PER_REQUEST, "", session, claims, store),
+                surviving_share(&figures::STORE_OPS_PER_REQUEST, "", session, claims, store),
+                surviving_share(&figures::P50_US, "api", session, claims, store)
+            )
+        })
+        .collect();
+    (!measured.is_empty()).then(|| Answer {
+        question: "Permission lookups: what is left of a JWT's advantage when permissions are fetched per request?"
+            .to_string(),
+        claim: "The articles: JWTs eliminate session lookups, but most requests still need current permissions from                 a store, unless they are baked into the token. Measured: each JWT strategy with roles trusted from                 its claims and with a per-request roles lookup (`--authz store`), against `session`, which reads                 the roles from its own record:"
+            .to_string(),
+        measured,
+    })
 }
 
 fn revocation_answer(ss: &[&StrategyResult]) -> Answer {

@@ -18,7 +18,8 @@
 //! replicas. Without it (the default) nothing changes: one command, no `WAIT`.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use fred::prelude::{
@@ -46,8 +47,9 @@ const INTERNAL_COMMAND_TIMEOUT: Duration = Duration::from_secs(1);
 const RECONNECT_MIN_DELAY_MS: u32 = 50;
 const RECONNECT_MAX_DELAY_MS: u32 = 1_000;
 
-/// Slack added to the per-command timeout for the outer [`tokio::time::timeout`] guard.
-const GUARD_SLACK: Duration = Duration::from_millis(50);
+/// How long commands may do nothing but time out before the pool is forced to reconnect
+/// (see [`Watchdog`]): at least this, and at least four command timeouts.
+const UNRESPONSIVE_AFTER_MIN: Duration = Duration::from_secs(2);
 
 /// Connection settings, all explicit (fred's defaults are unbounded).
 #[derive(Debug, Clone)]
@@ -71,10 +73,12 @@ pub struct RedisStore {
     /// report a refresh token as already used when it was this very request that used it), and
     /// the per-command timeout.
     options: Options,
-    /// The per-command timeout, kept for the error we report and the outer guard.
+    /// The per-command timeout, kept for the error we report.
     command_timeout: Duration,
     /// `--store-wait-replicas`: replicas that must acknowledge each write (`WAIT`); 0: no `WAIT`.
     wait_replicas: u32,
+    /// Detects a store that accepts commands but never answers, on the error path only.
+    watchdog: Arc<Watchdog>,
     /// The connection tasks, aborted when the last handle is dropped so a stopped target does not
     /// leave clients reconnecting forever in the background.
     _tasks: Arc<ConnectionTasks>,
@@ -105,7 +109,6 @@ impl RedisStore {
         config.fail_fast = false;
 
         let command_timeout = opts.command_timeout;
-        let unresponsive_after = (command_timeout * 4).max(Duration::from_secs(2));
         let pool = Builder::from_config(config)
             .with_performance_config(|perf| {
                 perf.default_command_timeout = command_timeout;
@@ -115,10 +118,10 @@ impl RedisStore {
                 conn.internal_command_timeout = INTERNAL_COMMAND_TIMEOUT;
                 conn.max_command_attempts = 1;
                 conn.max_redirections = 3;
-                // A store that accepts but never answers (stopped, swapping) is treated as a lost
-                // connection and reconnected, rather than timing out every command forever.
-                conn.unresponsive.max_timeout = Some(unresponsive_after);
-                conn.unresponsive.interval = unresponsive_after / 4;
+                // fred's own unresponsive-connection check stays off: it arms a timer on every
+                // turn of the connection task, which is every command. [`Watchdog`] does the same
+                // job from the error path.
+                conn.unresponsive.max_timeout = None;
                 conn.tcp.nodelay = Some(true);
             })
             .set_policy(ReconnectPolicy::new_exponential(0, RECONNECT_MIN_DELAY_MS, RECONNECT_MAX_DELAY_MS, 2))
@@ -136,9 +139,23 @@ impl RedisStore {
             }
         }
 
-        let options =
-            Options { fail_fast: true, max_attempts: Some(1), timeout: Some(command_timeout), ..Options::default() };
-        Ok(RedisStore { pool, options, command_timeout, wait_replicas: 0, _tasks: Arc::new(ConnectionTasks(tasks)) })
+        // The timeout comes from the pool's `default_command_timeout`: one timer per command.
+        let options = Options { fail_fast: true, max_attempts: Some(1), ..Options::default() };
+        let watchdog = Arc::new(Watchdog::new((command_timeout * 4).max(UNRESPONSIVE_AFTER_MIN)));
+        Ok(RedisStore {
+            pool,
+            options,
+            command_timeout,
+            wait_replicas: 0,
+            watchdog,
+            _tasks: Arc::new(ConnectionTasks(tasks)),
+        })
+    }
+
+    /// The underlying pool, for measuring the client library apart from this wrapper
+    /// (`benches/roundtrip`'s `tuned-pool-N`).
+    pub fn pool(&self) -> &Pool {
+        &self.pool
     }
 
     /// Follow every write with `WAIT replicas` (see the module docs); 0 turns it off.
@@ -184,17 +201,36 @@ impl RedisStore {
     }
 
     /// Run one store command with the shared options, mapping every failure to a [`StoreError`].
-    /// The outer timeout is a guard only; fred's own per-command timeout normally fires first.
+    /// fred's per-command timeout bounds it; a run of nothing but timeouts trips the [`Watchdog`].
     async fn run<T, F, Fut>(&self, what: &'static str, f: F) -> Result<T, StoreError>
     where
         F: FnOnce(fred::clients::WithOptions<Client>) -> Fut,
         Fut: Future<Output = Result<T, fred::error::Error>>,
     {
         let client = self.client().with_options(&self.options);
-        match tokio::time::timeout(self.command_timeout + GUARD_SLACK, f(client)).await {
-            Ok(result) => result.map_err(|e| self.map_err(what, e)),
-            Err(_) => Err(self.timeout()),
+        let result = f(client).await.map_err(|e| self.map_err(what, e));
+        match &result {
+            Ok(_) => self.watchdog.answered(),
+            Err(StoreError::Timeout(_)) => {
+                if self.watchdog.timed_out() {
+                    self.force_reconnect();
+                }
+            }
+            Err(_) => {}
         }
+        result
+    }
+
+    /// Drop every connection and reconnect under the reconnect policy, in the background.
+    fn force_reconnect(&self) {
+        tracing::warn!("redis store answered nothing but timeouts; forcing a reconnect");
+        let (pool, watchdog) = (self.pool.clone(), Arc::clone(&self.watchdog));
+        tokio::spawn(async move {
+            if let Err(e) = pool.force_reconnection().await {
+                tracing::warn!(error = %e, "forced redis reconnect failed; the reconnect policy keeps trying");
+            }
+            watchdog.reconnected();
+        });
     }
 
     fn timeout(&self) -> StoreError {
@@ -208,6 +244,61 @@ impl RedisStore {
             ErrorKind::Parse => StoreError::Corrupt(what),
             _ => StoreError::Unavailable(format!("{what}: {e}")),
         }
+    }
+}
+
+/// A store that accepts commands but never answers (stopped, swapping, a black-holed link) must be
+/// treated as lost and reconnected, or every command would time out forever. The check runs on the
+/// error path only: the first timeout after an answer starts a clock, any answer stops it, and
+/// timeouts alone for `after` force a reconnect. (fred's built-in check does the same with a timer
+/// armed on every turn of its connection task, a cost paid by every command.)
+struct Watchdog {
+    /// Time zero for `since_ms`.
+    epoch: Instant,
+    /// Milliseconds after `epoch` (plus one, so 0 means "answered since") of the first timeout with
+    /// no answer after it.
+    since_ms: AtomicU64,
+    /// How long timeouts alone are tolerated.
+    after: Duration,
+    /// Set while a forced reconnect runs, so concurrent timeouts start only one.
+    reconnecting: AtomicBool,
+}
+
+impl Watchdog {
+    fn new(after: Duration) -> Self {
+        Watchdog { epoch: Instant::now(), since_ms: AtomicU64::new(0), after, reconnecting: AtomicBool::new(false) }
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX - 1) + 1
+    }
+
+    /// An answer came: the store is responsive. A load first, so the hot path does not write.
+    fn answered(&self) {
+        if self.since_ms.load(Ordering::Relaxed) != 0 {
+            self.since_ms.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// A command timed out; true when the caller should force a reconnect.
+    fn timed_out(&self) -> bool {
+        self.timed_out_at(self.now_ms())
+    }
+
+    fn timed_out_at(&self, now: u64) -> bool {
+        match self.since_ms.compare_exchange(0, now, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => false,
+            Err(since) => {
+                now.saturating_sub(since) >= u64::try_from(self.after.as_millis()).unwrap_or(u64::MAX)
+                    && !self.reconnecting.swap(true, Ordering::AcqRel)
+            }
+        }
+    }
+
+    /// The forced reconnect ended: the clock starts again from the next timeout.
+    fn reconnected(&self) {
+        self.since_ms.store(0, Ordering::Relaxed);
+        self.reconnecting.store(false, Ordering::Release);
     }
 }
 
@@ -343,5 +434,24 @@ impl KvStore for RedisStore {
 
     async fn ping(&self) -> Result<(), StoreError> {
         self.run("ping", |c| async move { c.ping::<()>(None).await }).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn watchdog_trips_once_after_timeouts_alone_and_an_answer_resets_it() {
+        let w = Watchdog::new(Duration::from_millis(1_000));
+        assert!(!w.timed_out_at(10), "the first timeout only starts the clock");
+        assert!(!w.timed_out_at(900), "not yet: 890 ms of timeouts");
+        w.answered();
+        assert!(!w.timed_out_at(1_500), "an answer restarted the clock");
+        assert!(w.timed_out_at(2_500), "1 s of nothing but timeouts: reconnect");
+        assert!(!w.timed_out_at(2_600), "one reconnect at a time");
+        w.reconnected();
+        assert!(!w.timed_out_at(2_700), "after the reconnect the clock starts again");
+        assert!(w.timed_out_at(3_700));
     }
 }
