@@ -794,6 +794,74 @@ pub static OUTAGE_REVOKED_ALLOWED_DURING: Figure = Figure {
     words: None,
 };
 
+pub static FAILOVER_TIME_MS: Figure = Figure {
+    key: "failover.time_ms",
+    aliases: &[],
+    label: "failover as requests saw it",
+    unit: Unit::Milliseconds,
+    better: Better::Lower,
+    tracked: false,
+    definition: "`[store.failover]`: from the failover poller's first failed answer after the primary was killed to \
+                 its first 200 after it (one valid credential on `GET /api/resource` about every 10 ms; the target \
+                 finds the primary the Sentinels promoted by itself). Null when no answer failed (the api does not use \
+                 the store) or no failover was injected.",
+    compute: Compute::Strategy(|s| s.failover.as_ref()?.failover_ms),
+    words: None,
+};
+
+pub static FAILOVER_PROMOTED_AFTER_MS: Figure = Figure {
+    key: "failover.promoted_after_ms",
+    aliases: &[],
+    label: "new primary named after",
+    unit: Unit::Milliseconds,
+    better: Better::Lower,
+    tracked: false,
+    definition: "From the kill of the primary to the first time a Sentinel named another primary \
+                 (`SENTINEL GET-MASTER-ADDR-BY-NAME`, polled every 20 ms). Null when none did within 15 s.",
+    compute: Compute::Strategy(|s| s.failover.as_ref()?.promoted_after_ms),
+    words: None,
+};
+
+pub static FAILOVER_ERRORS: Figure = Figure {
+    key: "failover.errors",
+    aliases: &[],
+    label: "errors in the failover window",
+    unit: Unit::Number,
+    better: Better::Lower,
+    tracked: false,
+    definition: "Requests of the traffic in a measured window holding a failover that did not end as expected \
+                 (errors, 503s, unexpected denies), counted by the driver: the failover is the only fault injected.",
+    compute: Compute::Strategy(|s| s.failover.as_ref().map(|f| f.errors_in_window as f64)),
+    words: None,
+};
+
+pub static FAILOVER_REVOCATIONS_LOST: Figure = Figure {
+    key: "failover.revocations_lost",
+    aliases: &[],
+    label: "revocations the failover forgot",
+    unit: Unit::Number,
+    better: Better::Lower,
+    tracked: false,
+    definition: "Revocations (logout, revoke-user) made in the lead before the kill and answered 200, whose old \
+                 credential (or refresh token) was accepted again when replayed after the failover: each an \
+                 unexpected allow. Null for a strategy with no revocation a store could forget, or without a failover.",
+    compute: Compute::Strategy(|s| s.failover.as_ref()?.revocations_lost.map(|n| n as f64)),
+    words: None,
+};
+
+pub static FAILOVER_SESSIONS_LOST: Figure = Figure {
+    key: "failover.sessions_lost",
+    aliases: &[],
+    label: "sessions the failover forgot",
+    unit: Unit::Number,
+    better: Better::Lower,
+    tracked: false,
+    definition: "Logins made in the lead before the kill and answered 200 whose credential was refused (401) when \
+                 replayed after the failover: the session or refresh family was lost. Null as for revocations.",
+    compute: Compute::Strategy(|s| s.failover.as_ref()?.sessions_lost.map(|n| n as f64)),
+    words: None,
+};
+
 pub static ROTATION_OLD_TOKEN_REJECTED_AFTER_MS: Figure = Figure {
     key: "rotation.old_token_rejected_after_ms",
     aliases: &[],
@@ -928,7 +996,7 @@ pub static USL_R_SQUARED: Figure = Figure {
 };
 
 /// Every figure, per-operation ones first, in the order the docs list them.
-pub static ALL: [&Figure; 54] = [
+pub static ALL: [&Figure; 59] = [
     &COUNT,
     &MEAN_US,
     &P50_US,
@@ -973,6 +1041,11 @@ pub static ALL: [&Figure; 54] = [
     &OUTAGE_FIRST_FAILURE_MS,
     &OUTAGE_RECOVERY_MS,
     &OUTAGE_REVOKED_ALLOWED_DURING,
+    &FAILOVER_TIME_MS,
+    &FAILOVER_PROMOTED_AFTER_MS,
+    &FAILOVER_ERRORS,
+    &FAILOVER_REVOCATIONS_LOST,
+    &FAILOVER_SESSIONS_LOST,
     &ROTATION_OLD_TOKEN_REJECTED_AFTER_MS,
     &ROTATION_LOGINS_PEAK_PER_S_AFTER,
     &CAPACITY_MAX_RATE_PER_SEC,

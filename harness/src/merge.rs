@@ -299,6 +299,7 @@ fn sum_strategy(each: &[&StrategyResult], windows: &[Option<&PartStrategy>]) -> 
         stages: Vec::new(),
         store_distance: None,
         outage: None,
+        failover: None,
         rotation: None,
         repeats: Vec::new(),
         requests_accounting: None,

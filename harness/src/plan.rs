@@ -13,7 +13,8 @@ use clap::Args;
 
 use crate::part::{PartSpec, TargetList};
 use crate::scenario::{
-    self, LoadedScenario, Mode, Outage, OutageMode, Scenario, ScenarioError, StoreChoice, StoreOptions, ThresholdEntry,
+    self, Failover, FailoverMode, LoadedScenario, Mode, Outage, OutageMode, Scenario, ScenarioError, StoreChoice,
+    StoreOptions, ThresholdEntry,
 };
 use crate::targets::config::{Alg, AuthzSource, StrategyKind, TokenTransport, parse_duration};
 use crate::targets::strategy::profile::Transport;
@@ -175,6 +176,8 @@ pub struct TargetSettings {
     pub rotation_overlap: Option<Duration>,
     /// `--token-transport` (cookie only for bearer-token strategies).
     pub token_transport: TokenTransport,
+    /// `--store-wait-replicas` (0: not passed).
+    pub store_wait_replicas: u32,
 }
 
 impl TargetSettings {
@@ -212,6 +215,10 @@ impl TargetSettings {
             a.push("--rotation-overlap".to_owned());
             a.push(scenario::format_duration(o));
         }
+        if self.store_wait_replicas > 0 {
+            a.push("--store-wait-replicas".to_owned());
+            a.push(self.store_wait_replicas.to_string());
+        }
         a
     }
 }
@@ -231,6 +238,10 @@ pub struct Variant {
     pub store_delay: Option<Duration>,
     /// `matrix.store.outage_mode`: this variant's `[store.outage]` mode; `None`: the table's own.
     pub outage_mode: Option<OutageMode>,
+    /// `matrix.store.failover_mode` and `matrix.store.min_replicas_to_write`: this variant's
+    /// `[store.failover]` settings; `None`: the table's own.
+    pub failover_mode: Option<FailoverMode>,
+    pub min_replicas_to_write: Option<u32>,
 }
 
 impl Variant {
@@ -261,6 +272,8 @@ pub struct RunPlan {
     pub store_jitter: Duration,
     /// Stop the store during each variant's measured window.
     pub outage: Option<Outage>,
+    /// `kind = sentinel`: kill the primary during each variant's measured window.
+    pub failover: Option<Failover>,
     /// Rotate the signing key during each JWT variant's measured window.
     pub rotation: Option<RotationPlan>,
     /// `--target`: the external targets (empty: the run starts its own).
@@ -412,6 +425,7 @@ pub fn build_from(loaded: LoadedScenario, args: &RunArgs) -> Result<RunPlan, Pla
         cluster_nodes: store_plan.cluster_nodes,
         store_jitter: store_plan.jitter,
         outage: store_plan.outage,
+        failover: store_plan.failover,
         rotation: store_plan.rotation,
         observe_store: observe_store(args, external)?,
         instances,
@@ -668,6 +682,7 @@ struct StorePlan {
     delay: Option<Duration>,
     jitter: Duration,
     outage: Option<Outage>,
+    failover: Option<Failover>,
     rotation: Option<RotationPlan>,
 }
 
@@ -708,6 +723,7 @@ fn store_plan(sc: &Scenario, strategies: &[StrategyKind], stop: Stop, external: 
     let needs_proxy = so.delay.is_some() || so.jitter.is_some() || swept_delay.is_some();
     let needs_redis = needs_proxy || so.outage.is_some();
     let mut kind = so.kind.unwrap_or_default();
+    sentinel_checks(&so, kind, needs_redis, external)?;
     if external && (needs_redis || kind == StoreChoice::Cluster) {
         return invalid(
             "store.delay, store.jitter, store.outage and a cluster store need targets started by the run (not --target)",
@@ -765,6 +781,7 @@ fn store_plan(sc: &Scenario, strategies: &[StrategyKind], stop: Stop, external: 
             return invalid(format!("matrix.fail_open applies to {which} only, and none of them is listed"));
         }
     }
+    so.failover.as_ref().map_or(Ok(()), |f| failover_checks(f, &within))?;
     let rotation = rotation_plan(sc, strategies, &within)?;
     Ok(StorePlan {
         kind,
@@ -773,8 +790,51 @@ fn store_plan(sc: &Scenario, strategies: &[StrategyKind], stop: Stop, external: 
         delay: if needs_proxy { Some(so.delay.map_or(Duration::ZERO, |d| d.0)) } else { None },
         jitter: so.jitter.map_or(Duration::ZERO, |d| d.0),
         outage: so.outage,
+        failover: so.failover,
         rotation,
     })
+}
+
+/// A Sentinel store: no delay proxy or outage (they are for one redis-server), targets started by
+/// the run; `[store.failover]` only with it.
+fn sentinel_checks(so: &StoreOptions, kind: StoreChoice, needs_redis: bool, external: bool) -> Result<(), PlanError> {
+    if kind == StoreChoice::Sentinel && needs_redis {
+        return invalid(
+            "store.delay, store.jitter and store.outage are for kind = \"redis\"; with kind = \"sentinel\" use \
+             [store.failover]",
+        );
+    }
+    if so.failover.is_some() && kind != StoreChoice::Sentinel {
+        return invalid("[store.failover] needs kind = \"sentinel\" (a primary with replicas and Sentinels)");
+    }
+    if external && kind == StoreChoice::Sentinel {
+        return invalid("a sentinel store needs targets started by the run (not --target)");
+    }
+    Ok(())
+}
+
+/// `[store.failover]`, checked: the kill inside the measured window, the lead before it shorter
+/// than the Sentinels' `down-after-milliseconds` (stopped replicas must not look down).
+fn failover_checks(f: &Failover, within: &dyn Fn(&str, Duration) -> Result<(), PlanError>) -> Result<(), PlanError> {
+    let lead = f.lead.map_or(crate::collect::failover::DEFAULT_LEAD, |d| d.0);
+    if f.at.0.is_zero() || lead.is_zero() {
+        return invalid("store.failover.at and store.failover.lead must be more than 0");
+    }
+    if lead >= f.at.0 {
+        return invalid("store.failover.lead must be shorter than store.failover.at (it ends at the kill)");
+    }
+    let max_lead = Duration::from_millis(crate::environment::sentinel::DOWN_AFTER_MS * 4 / 5);
+    if lead > max_lead {
+        return invalid(format!(
+            "store.failover.lead must be at most {} (below the Sentinels' down-after-milliseconds, or the stopped \
+             replicas look down too)",
+            scenario::format_duration(max_lead)
+        ));
+    }
+    if f.probes == Some(0) {
+        return invalid("store.failover.probes must be at least 1");
+    }
+    within("store.failover.at", f.at.0)
 }
 
 /// `[rotation]`, validated: a JWT strategy to rotate for, at a time `within` the measured window.
@@ -819,6 +879,7 @@ fn applies(key: &str, s: StrategyKind) -> bool {
         "alg" | "pad_bytes" | "scopes" => s.uses_jwt(),
         "roles" | "authz" | "store.delay" => s.profile().has_credential(),
         "fail_open" => s.profile().fail_open,
+        "store_wait_replicas" | "store.min_replicas_to_write" => writes_store(s),
         "access_ttl" | "leeway" => s.uses_jwt(),
         "token_transport" => s.profile().transport == Transport::Bearer,
         _ => true,
@@ -845,6 +906,12 @@ pub enum AxisValue {
     OutageMode(OutageMode),
     /// Bearer-token strategies: header or cookie.
     TokenTransport(TokenTransport),
+    /// Replicas every store write waits for (`WAIT`).
+    StoreWaitReplicas(u32),
+    /// How the `[store.failover]` fails the primary.
+    FailoverMode(FailoverMode),
+    /// `min-replicas-to-write` on the Sentinel group's data nodes.
+    MinReplicasToWrite(u32),
 }
 
 impl AxisValue {
@@ -864,6 +931,9 @@ impl AxisValue {
             AxisValue::Leeway(_) => "leeway",
             AxisValue::OutageMode(_) => "store.outage_mode",
             AxisValue::TokenTransport(_) => "token_transport",
+            AxisValue::StoreWaitReplicas(_) => "store_wait_replicas",
+            AxisValue::FailoverMode(_) => "store.failover_mode",
+            AxisValue::MinReplicasToWrite(_) => "store.min_replicas_to_write",
         }
     }
 
@@ -883,6 +953,8 @@ impl AxisValue {
             AxisValue::OutageMode(m) => m.name().to_owned(),
             AxisValue::TokenTransport(TokenTransport::Bearer) => "bearer".to_owned(),
             AxisValue::TokenTransport(TokenTransport::Cookie) => "cookie".to_owned(),
+            AxisValue::StoreWaitReplicas(n) | AxisValue::MinReplicasToWrite(n) => n.to_string(),
+            AxisValue::FailoverMode(m) => m.name().to_owned(),
         }
     }
 
@@ -902,6 +974,9 @@ impl AxisValue {
             AxisValue::Leeway(d) => v.target.leeway = d,
             AxisValue::OutageMode(m) => v.outage_mode = Some(m),
             AxisValue::TokenTransport(t) => v.target.token_transport = t,
+            AxisValue::StoreWaitReplicas(n) => v.target.store_wait_replicas = n,
+            AxisValue::FailoverMode(m) => v.failover_mode = Some(m),
+            AxisValue::MinReplicasToWrite(n) => v.min_replicas_to_write = Some(n),
         }
     }
 }
@@ -913,6 +988,8 @@ struct VariantDraft {
     rate_per_sec: Option<f64>,
     store_delay: Option<Duration>,
     outage_mode: Option<OutageMode>,
+    failover_mode: Option<FailoverMode>,
+    min_replicas_to_write: Option<u32>,
 }
 
 /// Every swept `[matrix]` key with its values, in a fixed order.
@@ -931,6 +1008,8 @@ fn axes(m: &scenario::Matrix) -> Result<Vec<Vec<AxisValue>>, PlanError> {
     };
     let (access_ttls, leeways) = (durations(&m.access_ttl), durations(&m.leeway));
     let outage_modes = m.store.as_ref().and_then(|s| s.outage_mode.as_deref());
+    let failover_modes = m.store.as_ref().and_then(|s| s.failover_mode.as_deref());
+    let min_replicas = m.store.as_ref().and_then(|s| s.min_replicas_to_write.as_deref());
     let all = vec![
         axis("alg", m.alg.as_deref(), AxisValue::Alg)?,
         axis("pad_bytes", m.pad_bytes.as_deref(), AxisValue::PadBytes)?,
@@ -945,6 +1024,9 @@ fn axes(m: &scenario::Matrix) -> Result<Vec<Vec<AxisValue>>, PlanError> {
         axis("leeway", leeways.as_deref(), AxisValue::Leeway)?,
         axis("store.outage_mode", outage_modes, AxisValue::OutageMode)?,
         axis("token_transport", m.token_transport.as_deref(), AxisValue::TokenTransport)?,
+        axis("store_wait_replicas", m.store_wait_replicas.as_deref(), AxisValue::StoreWaitReplicas)?,
+        axis("store.failover_mode", failover_modes, AxisValue::FailoverMode)?,
+        axis("store.min_replicas_to_write", min_replicas, AxisValue::MinReplicasToWrite)?,
     ];
     Ok(all.into_iter().filter(|a| !a.is_empty()).collect())
 }
@@ -981,6 +1063,13 @@ fn expand(
     if store.outage.is_none() && axes.iter().any(|a| a[0].key() == "store.outage_mode") {
         return invalid("matrix.store.outage_mode needs a [store.outage] table (when and how long)");
     }
+    let failover_axis =
+        |a: &&Vec<AxisValue>| a[0].key().starts_with("store.failover") || a[0].key().starts_with("store.min");
+    if store.failover.is_none() && axes.iter().any(|a| failover_axis(&a)) {
+        return invalid(
+            "matrix.store.failover_mode and matrix.store.min_replicas_to_write need a [store.failover] table",
+        );
+    }
     let mut out: Vec<Variant> = Vec::new();
     for &strategy in strategies {
         for point in points(&axes, strategy) {
@@ -1004,6 +1093,8 @@ fn variant(
         rate_per_sec: None,
         store_delay: store.delay,
         outage_mode: None,
+        failover_mode: None,
+        min_replicas_to_write: None,
     };
     for v in &point {
         v.apply(&mut draft);
@@ -1016,6 +1107,17 @@ fn variant(
     }
     if !strategy.uses_jwt() {
         draft.target.rotation_overlap = None;
+    }
+    if !writes_store(strategy) {
+        draft.target.store_wait_replicas = 0;
+    }
+    if draft.target.store_wait_replicas > 0
+        && !matches!(store.kind, StoreChoice::Redis | StoreChoice::Sentinel | StoreChoice::Cluster)
+    {
+        return invalid(format!(
+            "store_wait_replicas needs a Redis store with replicas (kind = \"sentinel\"), not {}",
+            store.kind.name()
+        ));
     }
     let schedule = match traffic.mode {
         Mode::Closed => Schedule::Closed { connections: draft.connections },
@@ -1046,6 +1148,8 @@ fn variant(
         schedule,
         store_delay: draft.store_delay,
         outage_mode: draft.outage_mode,
+        failover_mode: draft.failover_mode,
+        min_replicas_to_write: draft.min_replicas_to_write,
     })
 }
 
@@ -1067,7 +1171,14 @@ fn base_target(sc: &Scenario, strategy: StrategyKind, rotation_overlap: Option<D
             .token_transport
             .filter(|_| strategy.profile().transport == Transport::Bearer)
             .unwrap_or_default(),
+        store_wait_replicas: to.store_wait_replicas.unwrap_or(0),
     }
+}
+
+/// Whether a strategy writes to the store on login or logout (what `WAIT` can apply to).
+fn writes_store(s: StrategyKind) -> bool {
+    let ops = s.profile().store_ops;
+    !ops.login.is_empty() || !ops.logout.is_empty()
 }
 
 #[cfg(test)]

@@ -213,6 +213,9 @@ pub struct StrategyResult {
     /// What a store outage did to this strategy (`[store.outage]`); null when none was injected.
     #[serde(default)]
     pub outage: Option<OutageResult>,
+    /// What a Sentinel failover did and forgot (`[store.failover]`); null when none was injected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failover: Option<FailoverResult>,
     /// What a signing-key rotation did (`[rotation]`, JWT strategies); null otherwise.
     #[serde(default)]
     pub rotation: Option<RotationResult>,
@@ -406,6 +409,53 @@ pub struct OutageResult {
     /// Kill mode: what losing the store's data cost; null in pause mode.
     #[serde(default)]
     pub kill_cost: Option<KillCost>,
+}
+
+/// A Sentinel failover (`[store.failover]`): the primary killed mid-window, a replica promoted,
+/// and what the failover forgot, probed directly (`collect::failover`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct FailoverResult {
+    /// `kill` or `cut-replication` (replication cut `lead_ms` before the kill).
+    pub mode: String,
+    /// The kill, seconds from the start of the measured window.
+    pub at_s: f64,
+    /// How long before the kill the probes revoked credentials and created sessions (and, in
+    /// `cut-replication` mode, replication was cut).
+    pub lead_ms: f64,
+    /// The targets' `--store-wait-replicas` (0: writes not waited for).
+    pub wait_replicas: u32,
+    /// `min-replicas-to-write` on the data nodes (0: off) and its `min-replicas-max-lag`, seconds.
+    pub min_replicas_to_write: u32,
+    pub min_replicas_max_lag_s: u32,
+    /// From the kill to the first time a Sentinel named a new primary; null when none did in time.
+    pub promoted_after_ms: Option<f64>,
+    /// From the kill to the failover poller's first failed answer (a valid credential on
+    /// `GET /api/resource` about every 10 ms); null when none failed.
+    pub first_failure_ms: Option<f64>,
+    /// The failover as requests saw it: from the poller's first failed answer to its first 200
+    /// after it; null when none failed (or none succeeded again in time).
+    pub failover_ms: Option<f64>,
+    /// Poller answers that were not 200 during the failover.
+    pub failed_answers: u64,
+    /// Requests of the traffic over the measured window that did not end as expected (errors,
+    /// 503s, unexpected denies): the failover is the only fault the window holds.
+    pub errors_in_window: u64,
+    /// Revocations (logout, revoke-user) the probes sent in the lead that the target answered 200.
+    /// Null for a strategy without a revocation a store could forget.
+    pub revocations_acknowledged: Option<u64>,
+    /// Revocations answered otherwise (503: the store, or `WAIT`, refused them): the client knows.
+    pub revocations_refused: Option<u64>,
+    /// Acknowledged revocations whose credential was accepted again after the failover: each an
+    /// unexpected allow, the security cost of the failover.
+    pub revocations_lost: Option<u64>,
+    /// Logins the probes made in the lead that the target answered 200.
+    pub sessions_acknowledged: Option<u64>,
+    pub sessions_refused: Option<u64>,
+    /// Acknowledged logins whose credential was refused after the failover (the session or refresh
+    /// family was lost).
+    pub sessions_lost: Option<u64>,
+    /// Replays that got no 200 or 401 before the replay deadline (not counted either way).
+    pub replays_unanswered: u64,
 }
 
 /// What a kill-mode outage cost: the store came back empty, so every credential it held was lost.

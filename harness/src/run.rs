@@ -326,6 +326,8 @@ struct Driven {
     keys_lost: Option<u64>,
     /// When the signing key was rotated, and the new key id.
     rotated: Option<(Instant, Option<String>)>,
+    /// What the Sentinel failover did and forgot (`[store.failover]`).
+    failover: Option<crate::results::FailoverResult>,
     /// Start of the measured window on the wall clock.
     window_start_wall: SystemTime,
 }
@@ -386,8 +388,11 @@ impl VariantCtx<'_> {
         } else {
             None
         };
+        let failover = self.prepare_failover(environment, venv).await?;
         let (t0, t0_wall) = (Instant::now(), SystemTime::now());
         let window = Window::new(t0, plan, outage);
+        let failover =
+            failover.map(|(p, h, s)| tokio::spawn(collect::failover::run(p, h, s, window.start + s.failover.at.0)));
         let prober = match (prober_creds, window.end) {
             (Some(c), Some(end)) => Some(Prober::spawn(c, &venv.base_url, window.start, end, window.outage)),
             _ => None,
@@ -404,6 +409,7 @@ impl VariantCtx<'_> {
         let (out, mut before) = tokio::join!(engine.run(t0, stop), snap_before);
         let out = out?;
         let (outage_ran, keys_lost, rotated) = events.finish(&variant.label, &mut environment.store, warnings).await;
+        let failover = join_failover(failover, &variant.label, warnings).await;
         let probe_log = match prober {
             Some(p) => Some(p.finish().await),
             None => None,
@@ -434,9 +440,51 @@ impl VariantCtx<'_> {
             outage_ran,
             keys_lost,
             rotated,
+            failover,
             window_start_wall,
         };
         Ok((driven, progress))
+    }
+
+    /// `[store.failover]`: the forget probes' users logged in (before the window) and what the
+    /// failover task needs; `None` without a failover or a Sentinel group.
+    async fn prepare_failover(
+        &self,
+        environment: &Environment,
+        venv: &VariantEnv,
+    ) -> anyhow::Result<Option<FailoverStart>> {
+        let (Some(failover), Some(handles)) = (self.failover(), environment.store.failover_handles()) else {
+            return Ok(None);
+        };
+        let max_lag_s = failover.min_replicas_max_lag.unwrap_or(collect::failover::DEFAULT_MAX_LAG_S);
+        environment
+            .store
+            .set_min_replicas(failover.min_replicas_to_write.unwrap_or(0), max_lag_s)
+            .await
+            .context("setting min-replicas-to-write on the data nodes")?;
+        let settings =
+            collect::failover::FailoverSettings { failover, wait_replicas: self.variant.target.store_wait_replicas };
+        let admin_key = environment.admin_key.as_deref().unwrap_or("");
+        let prepared = collect::failover::prepare(
+            &venv.base_url,
+            self.variant.strategy,
+            admin_key,
+            &self.plan.user_prefix,
+            settings.probes(),
+        )
+        .await
+        .context("logging in the failover probes' users")?;
+        Ok(Some((prepared, handles, settings)))
+    }
+
+    /// The run's `[store.failover]` with this variant's matrix values (mode, min-replicas).
+    fn failover(&self) -> Option<crate::scenario::Failover> {
+        let v = self.variant;
+        self.plan.failover.map(|f| crate::scenario::Failover {
+            mode: v.failover_mode.unwrap_or(f.mode),
+            min_replicas_to_write: v.min_replicas_to_write.or(f.min_replicas_to_write),
+            ..f
+        })
     }
 
     /// The run's `[store.outage]`, in this variant's `matrix.store.outage_mode` if it sweeps one.
@@ -561,6 +609,11 @@ impl VariantCtx<'_> {
             outage.kill_cost = (o.mode == OutageMode::Kill).then(|| kill_cost(&d.out, o.at.0, d.keys_lost, &result));
             result.outage = Some(outage);
         }
+        if let Some(mut f) = d.failover.clone() {
+            let o = &result.outcomes;
+            f.errors_in_window = result.requests.saturating_sub(o.expected_allow + o.expected_deny);
+            result.failover = Some(f);
+        }
         if let (Some(r), Some((rotated_at, kid))) = (plan.rotation, &d.rotated) {
             result.rotation = Some(rotation_result(r, &d.out, *rotated_at, kid.clone(), d.probe_log.as_ref()));
         }
@@ -629,6 +682,33 @@ fn kill_cost(
         logins_per_s_before: median(&before),
         logins_peak_per_s_after: logins.iter().skip(at_s).copied().max(),
         logins_per_second: logins,
+    }
+}
+
+/// What the failover task starts with: the probes' users, the group's handles, the settings.
+type FailoverStart = (collect::failover::Prepared, environment::FailoverHandles, collect::failover::FailoverSettings);
+
+/// Wait for the failover task (it ends after its replays); a failure is a warning.
+async fn join_failover(
+    task: Option<JoinHandle<anyhow::Result<crate::results::FailoverResult>>>,
+    label: &str,
+    warnings: &mut Vec<String>,
+) -> Option<crate::results::FailoverResult> {
+    match task?.await {
+        Ok(Ok(r)) => {
+            warnings.push(format!(
+                "{label}: store load not measured: it is read from the primary, which the failover killed"
+            ));
+            Some(r)
+        }
+        Ok(Err(e)) => {
+            warnings.push(format!("{label}: the failover could not be injected or measured: {e:#}"));
+            None
+        }
+        Err(e) => {
+            warnings.push(format!("{label}: the failover task failed: {e}"));
+            None
+        }
     }
 }
 
@@ -940,6 +1020,7 @@ fn strategy_result(
         stages: out.stages.clone(),
         store_distance: None,
         outage: None,
+        failover: None,
         rotation: None,
         repeats: Vec::new(),
         requests_accounting: None,

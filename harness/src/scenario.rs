@@ -70,6 +70,9 @@ pub enum StoreChoice {
     /// PostgreSQL (`url`, default the local server `scripts/setup` provides), in a schema of the
     /// run's own, created for the run and dropped after it.
     Postgres,
+    /// A private primary with two replicas and three Sentinels; targets connect through the
+    /// Sentinels (`[store.failover]` kills the primary mid-run).
+    Sentinel,
 }
 
 impl StoreChoice {
@@ -80,6 +83,7 @@ impl StoreChoice {
             StoreChoice::Redis => "redis",
             StoreChoice::Cluster => "cluster",
             StoreChoice::Postgres => "postgres",
+            StoreChoice::Sentinel => "sentinel",
         }
     }
 }
@@ -107,6 +111,9 @@ pub struct StoreOptions {
     /// Stop the store for a while during each strategy's measured window.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub outage: Option<Outage>,
+    /// `kind = "sentinel"`: kill the primary during each strategy's measured window.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failover: Option<Failover>,
 }
 
 /// The `[store]` table as written (strict: unknown keys are errors).
@@ -119,6 +126,7 @@ struct StoreTable {
     delay: Option<Dur>,
     jitter: Option<Dur>,
     outage: Option<Outage>,
+    failover: Option<Failover>,
 }
 
 impl<'de> Deserialize<'de> for StoreOptions {
@@ -127,7 +135,9 @@ impl<'de> Deserialize<'de> for StoreOptions {
         impl<'de> Visitor<'de> for V {
             type Value = StoreOptions;
             fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a store kind (`auto`, `memory`, `redis`, `cluster`, `postgres`) or a [store] table")
+                f.write_str(
+                    "a store kind (`auto`, `memory`, `redis`, `cluster`, `postgres`, `sentinel`) or a [store] table",
+                )
             }
             fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<StoreOptions, E> {
                 let kind = StoreChoice::deserialize(s.into_deserializer())?;
@@ -142,6 +152,7 @@ impl<'de> Deserialize<'de> for StoreOptions {
                     delay: t.delay,
                     jitter: t.jitter,
                     outage: t.outage,
+                    failover: t.failover,
                 })
             }
         }
@@ -175,6 +186,47 @@ impl OutageMode {
         match self {
             OutageMode::Pause => "pause",
             OutageMode::Kill => "kill",
+        }
+    }
+}
+
+/// `[store.failover]` (`kind = "sentinel"`): the primary is killed at `at` (from the start of the
+/// measured window) and the Sentinels promote a replica; probes count what the failover forgot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Failover {
+    pub at: Dur,
+    #[serde(default)]
+    pub mode: FailoverMode,
+    /// `cut-replication`: how long before the kill replication is cut (the writes acknowledged in
+    /// it are the ones a failover can lose). Also how long before the kill the forget probes
+    /// revoke credentials and create sessions, in either mode. Default 300ms.
+    pub lead: Option<Dur>,
+    /// Credentials revoked and sessions created in the lead (each). Default 40.
+    pub probes: Option<u32>,
+    /// `min-replicas-to-write` on every data node. Default 0 (off).
+    pub min_replicas_to_write: Option<u32>,
+    /// `min-replicas-max-lag`, seconds. Default 1.
+    pub min_replicas_max_lag: Option<u32>,
+}
+
+/// How the primary fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FailoverMode {
+    /// SIGKILL the primary; its replicas are as up to date as loopback replication keeps them.
+    #[default]
+    Kill,
+    /// Cut the replicas off the primary `lead` before the kill while clients keep writing to it
+    /// (how writes are lost in production: a partitioned or lagging primary that dies).
+    CutReplication,
+}
+
+impl FailoverMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            FailoverMode::Kill => "kill",
+            FailoverMode::CutReplication => "cut-replication",
         }
     }
 }
@@ -249,6 +301,8 @@ pub struct TargetOptions {
     /// Bearer-token strategies: the access token in the `Authorization` header (`bearer`) or in an
     /// HttpOnly cookie with a CSRF token on logout (`cookie`); other strategies ignore it.
     pub token_transport: Option<TokenTransport>,
+    /// Redis stores: every write waits for this many replicas (`--store-wait-replicas`). Default 0.
+    pub store_wait_replicas: Option<u32>,
 }
 
 impl TargetOptions {
@@ -264,6 +318,7 @@ impl TargetOptions {
             authz: over.authz.or(self.authz),
             fail_open: over.fail_open.or(self.fail_open),
             token_transport: over.token_transport.or(self.token_transport),
+            store_wait_replicas: over.store_wait_replicas.or(self.store_wait_replicas),
         }
     }
 }
@@ -292,8 +347,8 @@ impl TargetSection {
 }
 
 /// The keys of [`TargetOptions`], as `[target]` accepts them.
-const TARGET_OPTION_KEYS: [&str; 8] =
-    ["alg", "access_ttl", "leeway", "roles", "scopes", "pad_bytes", "authz", "fail_open"];
+const TARGET_OPTION_KEYS: [&str; 9] =
+    ["alg", "access_ttl", "leeway", "roles", "scopes", "pad_bytes", "authz", "fail_open", "store_wait_replicas"];
 
 impl<'de> Deserialize<'de> for TargetSection {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -410,6 +465,8 @@ pub struct Matrix {
     pub connections: Option<Vec<usize>>,
     /// jwt-denylist only: fail closed and fail open side by side.
     pub fail_open: Option<Vec<bool>>,
+    /// Redis stores: writes without and with `WAIT` for replicas, side by side (`[0, 1]`).
+    pub store_wait_replicas: Option<Vec<u32>>,
     /// `store.delay = ["0ms", "1ms", "5ms"]`: the store at several network distances.
     pub store: Option<MatrixStore>,
     /// JWT strategies: access-token lifetimes (the revocation window of a pure JWT).
@@ -427,6 +484,10 @@ pub struct MatrixStore {
     pub delay: Option<Vec<Dur>>,
     /// `store.outage_mode = ["pause", "kill"]`: the `[store.outage]` in each mode, side by side.
     pub outage_mode: Option<Vec<OutageMode>>,
+    /// `store.failover_mode = ["kill", "cut-replication"]`: the `[store.failover]` in each mode.
+    pub failover_mode: Option<Vec<FailoverMode>>,
+    /// `store.min_replicas_to_write = [0, 1]`: the Sentinel group's data nodes with each setting.
+    pub min_replicas_to_write: Option<Vec<u32>>,
 }
 
 /// The revocation-window probe run against each target after its traffic.

@@ -115,6 +115,7 @@ fn strategy(name: &str, kind: &str, api_p50: u64) -> StrategyResult {
         stages: Vec::new(),
         store_distance: None,
         outage: None,
+        failover: None,
         rotation: None,
         repeats: Vec::new(),
         requests_accounting: None,

@@ -6,6 +6,7 @@ mod cluster;
 mod collect;
 mod delay_proxy;
 mod environment;
+mod failover;
 
 mod engine;
 mod engine_wire;

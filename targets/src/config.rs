@@ -140,6 +140,8 @@ pub struct TargetArgs {
     pub alg: Alg,
     /// Store: `memory` (in-process) or a `redis://host:port[/db]` URL. Several comma-separated
     /// `redis://` URLs (or one `redis-cluster://host:port` URL) form a Redis Cluster. A
+    /// `redis-sentinel://host:port/0?sentinelServiceName=NAME&node=host:port` URL names Sentinels:
+    /// the target uses the primary they name, and finds the new one by itself after a failover. A
     /// `postgres://user@host:port/db[?schema=NAME]` URL stores in PostgreSQL (table `NAME.kv`,
     /// created if missing; default schema `authbench`).
     #[arg(long, default_value = "memory")]
@@ -203,6 +205,11 @@ pub struct TargetArgs {
     /// (a PostgreSQL connection runs one statement at a time).
     #[arg(long)]
     pub store_pool_size: Option<usize>,
+    /// Redis only: follow every store write with `WAIT N` on the same connection (one round trip)
+    /// and answer 503 unless N replicas acknowledged it, so an answered logout or revocation
+    /// survives a failover to one of them. 0 (the default): no `WAIT`.
+    #[arg(long, default_value_t = 0)]
+    pub store_wait_replicas: u32,
     /// Worker threads serving requests (default: one per CPU). With 1 (how the harness runs a
     /// target pinned to one core) the target runs on tokio's current-thread runtime: no work
     /// stealing to pay for, and a store command queued by one request is written together with
@@ -252,6 +259,8 @@ pub struct TargetConfig {
     pub max_header_bytes: usize,
     pub store_timeout: Duration,
     pub store_pool_size: usize,
+    /// Replicas that must acknowledge every store write (`WAIT`); 0: none. Redis only.
+    pub store_wait_replicas: u32,
     /// Allow requests whose denylist check failed on a store error (jwt-denylist only).
     pub fail_open: bool,
     /// How long the previous signing key stays accepted after a key rotation.
@@ -304,7 +313,9 @@ impl StoreSpec {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("--store must be `memory`, redis:// (redis-cluster://) URLs or one postgres:// URL, got `{0}`")]
+    #[error(
+        "--store must be `memory`, redis:// (redis-cluster://) URLs, one redis-sentinel:// URL or one postgres:// URL, got `{0}`"
+    )]
     Store(String),
     #[error("--secret must be at least 32 bytes for {0} (a shorter HMAC key is brute-forceable)")]
     ShortSecret(Alg),
@@ -318,6 +329,8 @@ pub enum ConfigError {
     KeyFile { path: String, source: std::io::Error },
     #[error("--worker-threads must be at least 1")]
     WorkerThreads,
+    #[error("--store-wait-replicas needs a Redis store (redis:// or redis-sentinel://)")]
+    WaitReplicas,
     #[error("--fail-open applies only to strategies with a per-request store check that supports it, not {0}")]
     FailOpen(StrategyKind),
     #[error("--token-transport cookie applies only to strategies that hand out a bearer token, not {0}")]
@@ -347,7 +360,11 @@ impl TargetArgs {
             StoreSpec::Postgres(self.store.clone())
         } else {
             let urls: Vec<String> = self.store.split(',').map(|s| s.trim().to_owned()).collect();
-            if urls.iter().any(|u| !u.starts_with("redis://") && !u.starts_with("redis-cluster://")) {
+            let redis_scheme =
+                |u: &String| ["redis://", "redis-cluster://", "redis-sentinel://"].iter().any(|p| u.starts_with(p));
+            if !urls.iter().all(redis_scheme)
+                || (urls.len() > 1 && urls.iter().any(|u| u.starts_with("redis-sentinel://")))
+            {
                 return Err(ConfigError::Store(self.store.clone()));
             }
             StoreSpec::Redis(urls)
@@ -369,6 +386,9 @@ impl TargetArgs {
         }
         if self.worker_threads == Some(0) {
             return Err(ConfigError::WorkerThreads);
+        }
+        if self.store_wait_replicas > 0 && !matches!(store, StoreSpec::Redis(_)) {
+            return Err(ConfigError::WaitReplicas);
         }
         if self.fail_open && !profile.fail_open {
             return Err(ConfigError::FailOpen(self.strategy));
@@ -404,6 +424,7 @@ impl TargetArgs {
             max_header_bytes: self.max_header_bytes,
             store_timeout: Duration::from_millis(self.store_timeout_ms),
             store_pool_size,
+            store_wait_replicas: self.store_wait_replicas,
             fail_open: self.fail_open,
             rotation_overlap: self.rotation_overlap,
             cache_max_entries: self.cache_max_entries.max(1),
@@ -433,6 +454,14 @@ mod tests {
         let mut a = TargetArgs::new(StrategyKind::SESSION);
         a.store = "mysql://x".into();
         assert!(matches!(a.validate(), Err(ConfigError::Store(_))));
+        a.store = "redis-sentinel://127.0.0.1:1/0?sentinelServiceName=m".into();
+        assert!(matches!(a.validate().unwrap().store, StoreSpec::Redis(_)));
+        a.store = "redis-sentinel://127.0.0.1:1,redis://127.0.0.1:2".into();
+        assert!(matches!(a.validate(), Err(ConfigError::Store(_))), "a sentinel URL stands alone");
+        a.store = "memory".into();
+        a.store_wait_replicas = 1;
+        assert!(matches!(a.validate(), Err(ConfigError::WaitReplicas)));
+        a.store_wait_replicas = 0;
         a.store = "postgresql://u@h/db?schema=s".into();
         assert_eq!(a.validate().unwrap().store, StoreSpec::Postgres("postgresql://u@h/db?schema=s".into()));
         let a = TargetArgs::new(StrategyKind::JWT_REFRESH).validate().unwrap();

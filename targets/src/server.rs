@@ -100,7 +100,8 @@ pub async fn open_store(config: &TargetConfig, metrics: Arc<Metrics>) -> anyhow:
                 pool_size: config.store_pool_size,
                 command_timeout: config.store_timeout,
             })
-            .await?,
+            .await?
+            .with_wait_replicas(config.store_wait_replicas),
         ),
         StoreSpec::Postgres(url) => Backend::Postgres(
             PostgresStore::connect(PostgresStoreOptions {

@@ -11,6 +11,8 @@
 //!   backend CPU from `/proc`, table size);
 //! - [`machine`]: what the run ran on and with (`Machine`, `ToolInfo`);
 //! - [`revocation`]: the revocation window, probed directly over HTTP;
+//! - [`failover`]: a Sentinel failover timed from the client side, and what it forgot (revocations
+//!   and sessions replayed after it);
 //! - [`availability`]: a health prober (store outages, key rotation) and the outage injector;
 //! - [`accounting`]: the requests the target served in the window (its `/metrics`), reconciled with
 //!   the driver's and the probes' counts; the denominator of every per-request figure;
@@ -19,6 +21,7 @@
 
 pub mod accounting;
 pub mod availability;
+pub mod failover;
 pub mod http;
 pub mod machine;
 pub mod postgres;

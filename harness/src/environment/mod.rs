@@ -1,6 +1,7 @@
 //! Everything a run starts and stops, and nothing it measures (that is `collect/`):
 //! - [`redis`]: the one `redis-server` starter, and a private server of the run's own;
 //! - [`cluster`]: a private Redis Cluster (its nodes started by the same starter);
+//! - [`sentinel`]: a private primary with replicas and Sentinels, and the failover injected into it;
 //! - [`postgres`]: a schema of the run's own on a PostgreSQL server;
 //! - [`delay_proxy`]: a TCP proxy that puts the store at a network distance (latency, jitter);
 //! - [`outage`]: store outages injected during a run (pause, or kill and restart empty);
@@ -17,6 +18,7 @@ pub mod delay_proxy;
 pub mod outage;
 pub mod postgres;
 pub mod redis;
+pub mod sentinel;
 pub mod target;
 
 use std::net::SocketAddr;
@@ -32,6 +34,7 @@ pub use self::cpu::{CpuPlan, cpu_plan, pin_current_process};
 pub use self::delay_proxy::DelayProxy;
 pub use self::postgres::PgRunSchema;
 pub use self::redis::{RedisProcess, redis_server_available};
+pub use self::sentinel::{FailoverHandles, SentinelGroup, SentinelOptions};
 pub use self::target::TargetProcess;
 use crate::collect::StoreSource;
 use crate::plan::{RunPlan, Variant};
@@ -46,6 +49,9 @@ pub struct Store {
     redis: Option<RedisProcess>,
     cluster: Option<RedisCluster>,
     postgres: Option<PgRunSchema>,
+    /// A Sentinel group, rebuilt between variants after a failover (hence the lock: `flush` does
+    /// it through a shared reference).
+    sentinel: Option<tokio::sync::Mutex<SentinelGroup>>,
 }
 
 impl Store {
@@ -65,6 +71,13 @@ impl Store {
                 return Ok((Store { cluster: Some(cluster), ..Store::default() }, "cluster"));
             }
             StoreChoice::Postgres => return Store::start_postgres(plan, warnings).await,
+            StoreChoice::Sentinel => {
+                anyhow::ensure!(redis_server_available(), "store sentinel: redis-server is not installed");
+                let group = SentinelGroup::start(sentinel_options(plan))
+                    .await
+                    .context("starting a private Redis primary with 2 replicas and 3 Sentinels")?;
+                return Ok((Store { sentinel: Some(tokio::sync::Mutex::new(group)), ..Store::default() }, "sentinel"));
+            }
             StoreChoice::Redis => {
                 anyhow::ensure!(
                     redis_server_available(),
@@ -110,6 +123,9 @@ impl Store {
 
     /// What the targets get as `--store`.
     pub fn target_arg(&self) -> String {
+        if let Some(g) = self.sentinel.as_ref().and_then(|m| m.try_lock().ok()) {
+            return g.url();
+        }
         match (&self.redis, &self.cluster, &self.postgres) {
             (Some(r), _, _) => r.url.clone(),
             (None, Some(c), _) => c.urls(),
@@ -121,6 +137,9 @@ impl Store {
     /// Where the store's own counters are read; `target_started`: whether the memory store's
     /// counters can be read from a target this run started.
     pub fn source(&self, target_started: bool) -> StoreSource {
+        if let Some(g) = self.sentinel.as_ref().and_then(|m| m.try_lock().ok()) {
+            return StoreSource::Redis(vec![g.primary_url()]);
+        }
         match (&self.redis, &self.cluster, &self.postgres) {
             (Some(r), _, _) => StoreSource::Redis(vec![r.url.clone()]),
             (None, Some(c), _) => StoreSource::Redis(c.url_list()),
@@ -146,7 +165,31 @@ impl Store {
         if let Some(p) = &self.postgres {
             p.flush().await?;
         }
+        if let Some(m) = &self.sentinel {
+            let mut group = m.lock().await;
+            if group.failed_over() {
+                // Rebuilt rather than healed: every variant fails over the same fresh topology.
+                let fresh = SentinelGroup::start(group.options).await.context("rebuilding the Sentinel group")?;
+                std::mem::replace(&mut *group, fresh).stop().await;
+            } else {
+                group.flush().await?;
+            }
+        }
         Ok(())
+    }
+
+    /// `min-replicas-to-write` (and its max lag, seconds) on every data node of the Sentinel group
+    /// (nothing without one).
+    pub async fn set_min_replicas(&self, replicas: u32, max_lag_s: u32) -> anyhow::Result<()> {
+        match &self.sentinel {
+            Some(m) => m.lock().await.set_min_replicas(replicas, max_lag_s).await,
+            None => Ok(()),
+        }
+    }
+
+    /// What a failover task needs of the Sentinel group (none without one).
+    pub fn failover_handles(&self) -> Option<FailoverHandles> {
+        self.sentinel.as_ref().and_then(|m| m.try_lock().ok()).map(|g| g.handles())
     }
 
     /// Start `outage` at `at` on the private redis-server (none without one), running the caller's
@@ -193,11 +236,25 @@ impl Store {
         if let Some(c) = self.cluster {
             c.stop().await;
         }
+        if let Some(m) = self.sentinel {
+            m.into_inner().stop().await;
+        }
         if let Some(p) = self.postgres
             && let Err(e) = p.drop_schema().await
         {
             tracing::warn!(error = %e, "dropping the run's PostgreSQL schema");
         }
+    }
+}
+
+/// The Sentinel group's data-node settings from the plan's `[store.failover]`.
+fn sentinel_options(plan: &RunPlan) -> SentinelOptions {
+    let f = plan.failover.as_ref();
+    SentinelOptions {
+        min_replicas_to_write: f.and_then(|f| f.min_replicas_to_write).unwrap_or(0),
+        min_replicas_max_lag_s: f
+            .and_then(|f| f.min_replicas_max_lag)
+            .unwrap_or(crate::collect::failover::DEFAULT_MAX_LAG_S),
     }
 }
 

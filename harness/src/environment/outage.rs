@@ -27,7 +27,7 @@ impl Drop for ContinueOnDrop {
     }
 }
 
-fn signal(pid: u32, sig: i32) -> anyhow::Result<()> {
+pub(crate) fn signal(pid: u32, sig: i32) -> anyhow::Result<()> {
     let pid = i32::try_from(pid).context("pid out of range")?;
     if pid <= 0 {
         bail!("the store process is not running");

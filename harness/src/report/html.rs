@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use super::Run;
 use super::fmt::{self, esc};
 use super::plots::Rendered;
-use super::summary::{OUTAGE_HEADERS, ROTATION_HEADERS, Summary, decision_headers};
+use super::summary::{FAILOVER_FOOT, FAILOVER_HEADERS, OUTAGE_HEADERS, ROTATION_HEADERS, Summary, decision_headers};
 use crate::figures;
 use crate::results::{Machine, OPERATIONS, Report, TrafficInfo};
 
@@ -305,6 +305,13 @@ fn events_tables(h: &mut String, summary: &Summary) {
              the outage (the price of failing open); unexpected allow (run): revoked or forged credentials the traffic \
              engine saw accepted over the whole window.</p>\n",
         );
+    }
+    if !summary.failover_rows.is_empty() {
+        h.push_str("<h2 id=\"failover\">Failover (Sentinel)</h2>\n");
+        let rows: Vec<[String; 9]> =
+            summary.failover_rows.iter().map(|r| r.clone().map(|c| c.replace("**", ""))).collect();
+        text_table(h, FAILOVER_HEADERS, &rows, 1);
+        h.push_str(&format!("<p class=\"foot\">{}</p>\n", FAILOVER_FOOT));
     }
     if !summary.rotation_rows.is_empty() {
         h.push_str("<h2 id=\"rotation\">Key rotation</h2>\n");

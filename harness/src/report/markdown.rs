@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use super::fmt::{self, md_cell};
 use super::plots::Rendered;
-use super::summary::{OUTAGE_HEADERS, ROTATION_HEADERS, Summary, decision_headers};
+use super::summary::{FAILOVER_FOOT, FAILOVER_HEADERS, OUTAGE_HEADERS, ROTATION_HEADERS, Summary, decision_headers};
 use crate::results::Report;
 
 /// The whole page.
@@ -90,6 +90,13 @@ fn events_tables(m: &mut String, summary: &Summary) {
              from the outage end to the first 200 again; revoked allowed: a logged-out credential accepted during the \
              outage.\n\n",
         );
+    }
+    if !summary.failover_rows.is_empty() {
+        m.push_str("## Failover (Sentinel)\n\n");
+        md_table(m, &FAILOVER_HEADERS, summary.failover_rows.iter().map(|r| r.as_slice()));
+        m.push('\n');
+        m.push_str(FAILOVER_FOOT);
+        m.push_str("\n\n");
     }
     if !summary.rotation_rows.is_empty() {
         m.push_str("## Key rotation\n\n");

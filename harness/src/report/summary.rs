@@ -72,6 +72,22 @@ pub const OUTAGE_HEADERS: [&str; 9] = [
     "unexpected allow (run)",
 ];
 
+/// Column headers of the failover table.
+pub const FAILOVER_HEADERS: [&str; 9] = [
+    "strategy",
+    "failover",
+    "WAIT / min-replicas",
+    "new primary after",
+    "failover as requests saw it",
+    "errors in window",
+    "revocations: acknowledged / refused / LOST",
+    "sessions: acknowledged / refused / lost",
+    "replays unanswered",
+];
+
+/// What the failover table's columns mean (under the table in both pages).
+pub const FAILOVER_FOOT: &str = "The primary of a Sentinel group (2 replicas, 3 Sentinels, down-after 1 s) was killed mid-window; in cut-replication mode its replicas were cut off (stopped, links dropped) for the lead before the kill while clients kept writing to it. In the lead the probes revoked pre-made credentials and logged in new users; after the failover every acknowledged (200) one was replayed: a revoked credential accepted again is a revocation the failover LOST (an unexpected allow), a new credential refused is a lost session. refused: answered otherwise (503), so the client knew. failover as requests saw it: a poller with a valid credential, first failed answer to first 200 after it.";
+
 /// Column headers of the key-rotation table.
 pub const ROTATION_HEADERS: [&str; 6] =
     ["strategy", "overlap", "old token rejected after", "logins/s before", "peak logins/s after", "logins per second"];
@@ -93,6 +109,8 @@ pub struct Summary {
     pub warnings: Vec<(bool, String)>,
     /// Store-outage table rows (strategies with a measured outage), formatted.
     pub outage_rows: Vec<[String; 9]>,
+    /// Failover table rows (strategies with a measured failover), formatted.
+    pub failover_rows: Vec<[String; 9]>,
     /// Key-rotation table rows (strategies with a measured rotation), formatted.
     pub rotation_rows: Vec<[String; 6]>,
 }
@@ -181,6 +199,37 @@ fn outage_row(s: &StrategyResult) -> Option<[String; 9]> {
     ])
 }
 
+fn failover_row(s: &StrategyResult) -> Option<[String; 9]> {
+    let f = s.failover.as_ref()?;
+    let n = |v: Option<u64>| v.map_or_else(|| "n/a".to_string(), |n| n.to_string());
+    let lost = match f.revocations_lost {
+        Some(l) if l > 0 => format!("**{l} LOST (unexpected allow)**"),
+        other => n(other),
+    };
+    let mode = match f.mode.as_str() {
+        "cut-replication" => format!("cut-replication {} before kill at {}", fmt::ms(f.lead_ms), fmt::ms(f.at_s * 1e3)),
+        m => format!("{m} at {}", fmt::ms(f.at_s * 1e3)),
+    };
+    Some([
+        s.name.clone(),
+        mode,
+        format!(
+            "WAIT {} / min-replicas {} (max lag {} s)",
+            f.wait_replicas, f.min_replicas_to_write, f.min_replicas_max_lag_s
+        ),
+        f.promoted_after_ms.map_or_else(|| "none within 15 s".to_string(), fmt::ms),
+        match (f.failover_ms, f.first_failure_ms) {
+            (Some(t), _) => format!("{} ({} failed answers)", fmt::ms(t), f.failed_answers),
+            (None, Some(_)) => "not over within 15 s".to_string(),
+            (None, None) => "no failed answer (api does not need the primary)".to_string(),
+        },
+        f.errors_in_window.to_string(),
+        format!("{} / {} / {lost}", n(f.revocations_acknowledged), n(f.revocations_refused)),
+        format!("{} / {} / {}", n(f.sessions_acknowledged), n(f.sessions_refused), n(f.sessions_lost)),
+        f.replays_unanswered.to_string(),
+    ])
+}
+
 fn rotation_row(s: &StrategyResult) -> Option<[String; 6]> {
     let r = s.rotation.as_ref()?;
     Some([
@@ -235,6 +284,7 @@ impl Summary {
             answers: answers(report),
             warnings: warnings(report),
             outage_rows: report.strategies.iter().filter_map(outage_row).collect(),
+            failover_rows: report.strategies.iter().filter_map(failover_row).collect(),
             rotation_rows: report.strategies.iter().filter_map(rotation_row).collect(),
         }
     }
@@ -622,6 +672,18 @@ fn warnings(report: &Report) -> Vec<(bool, String)> {
                     "{}: {} unexpected allow(s): a revoked or forged credential was accepted. This is a security \
                      failure, not a performance figure.",
                     s.name, s.outcomes.unexpected_allow
+                ),
+            ));
+        }
+    }
+    for s in &report.strategies {
+        if let Some(lost) = s.failover.as_ref().and_then(|f| f.revocations_lost).filter(|&n| n > 0) {
+            out.push((
+                true,
+                format!(
+                    "{}: the failover forgot {lost} acknowledged revocation(s): logged-out or revoked credentials were \
+                     accepted again after the Sentinels promoted a replica (unexpected allows).",
+                    s.name
                 ),
             ));
         }

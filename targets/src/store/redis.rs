@@ -1,5 +1,6 @@
 //! The Redis store: a [`KvStore`] over a pool of `fred` clients talking to a real redis-server (or,
-//! given several URLs, a Redis Cluster).
+//! given several URLs, a Redis Cluster; given a `redis-sentinel://` URL, the primary a group of
+//! Sentinels names, found again through them after a failover).
 //!
 //! This module owns the connection policy, and that policy is the point of it: every `fred` default
 //! that is unbounded (command timeout, connect timeout, retries, queueing while disconnected) is set
@@ -9,6 +10,12 @@
 //! Each [`KvStore`] operation is exactly one Redis command and one round trip (`sadd` is `SADD` +
 //! `EXPIRE` sent as one pipeline, still one round trip), so the report's "store operations per
 //! request" counts what really crossed the wire.
+//!
+//! **Replica acknowledgement (`--store-wait-replicas N`).** With N > 0 every write (`set`, `del`,
+//! `set_xx_get`, `sadd`) is followed by `WAIT N <ms>` on the same connection, in the same pipeline
+//! (still one round trip), and the operation fails (503) unless N replicas acknowledged it: a
+//! logout or revocation is answered 200 only once it would survive a failover to one of those
+//! replicas. Without it (the default) nothing changes: one command, no `WAIT`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -17,7 +24,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use fred::prelude::{
     Builder, Client, ClientLike, Config, ErrorKind, Expiration, KeysInterface, Options, Pool, ReconnectPolicy,
-    ServerConfig, SetOptions, SetsInterface,
+    ServerConfig, ServerInterface, SetOptions, SetsInterface, Value,
 };
 use fred::types::ConnectHandle;
 
@@ -68,12 +75,17 @@ pub struct RedisStore {
     options: Options,
     /// The per-command timeout, kept for the error we report.
     command_timeout: Duration,
+    /// `--store-wait-replicas`: replicas that must acknowledge each write (`WAIT`); 0: no `WAIT`.
+    wait_replicas: u32,
     /// Detects a store that accepts commands but never answers, on the error path only.
     watchdog: Arc<Watchdog>,
     /// The connection tasks, aborted when the last handle is dropped so a stopped target does not
     /// leave clients reconnecting forever in the background.
     _tasks: Arc<ConnectionTasks>,
 }
+
+/// The pipeline a write and its `WAIT` are queued on (one connection, one round trip).
+type WaitedPipeline = fred::clients::WithOptions<fred::clients::Pipeline<Client>>;
 
 /// Owns the pool's connection tasks; aborts them on drop.
 struct ConnectionTasks(Vec<ConnectHandle>);
@@ -130,13 +142,57 @@ impl RedisStore {
         // The timeout comes from the pool's `default_command_timeout`: one timer per command.
         let options = Options { fail_fast: true, max_attempts: Some(1), ..Options::default() };
         let watchdog = Arc::new(Watchdog::new((command_timeout * 4).max(UNRESPONSIVE_AFTER_MIN)));
-        Ok(RedisStore { pool, options, command_timeout, watchdog, _tasks: Arc::new(ConnectionTasks(tasks)) })
+        Ok(RedisStore {
+            pool,
+            options,
+            command_timeout,
+            wait_replicas: 0,
+            watchdog,
+            _tasks: Arc::new(ConnectionTasks(tasks)),
+        })
     }
 
     /// The underlying pool, for measuring the client library apart from this wrapper
     /// (`benches/roundtrip`'s `tuned-pool-N`).
     pub fn pool(&self) -> &Pool {
         &self.pool
+    }
+
+    /// Follow every write with `WAIT replicas` (see the module docs); 0 turns it off.
+    pub fn with_wait_replicas(mut self, replicas: u32) -> Self {
+        self.wait_replicas = replicas;
+        self
+    }
+
+    /// The `WAIT` timeout: most of the command timeout, so `WAIT` answers (with too few
+    /// acknowledgements) before the command itself times out.
+    fn wait_timeout_ms(&self) -> i64 {
+        i64::try_from(self.command_timeout.as_millis() * 4 / 5).unwrap_or(i64::MAX).max(1)
+    }
+
+    /// Run a write queued by `queue` on one pipeline, followed by `WAIT` (only called with
+    /// `wait_replicas > 0`): one round trip. The replies of the queued commands, in order; an error
+    /// when fewer than `wait_replicas` replicas acknowledged them.
+    async fn run_waited<F, Fut>(&self, what: &'static str, queue: F) -> Result<Vec<Value>, StoreError>
+    where
+        F: FnOnce(WaitedPipeline) -> Fut,
+        Fut: Future<Output = Result<WaitedPipeline, fred::error::Error>>,
+    {
+        let (replicas, wait_ms) = (self.wait_replicas, self.wait_timeout_ms());
+        let mut values = self
+            .run(what, |c| async move {
+                let pipeline = queue(c.pipeline().with_options(c.options())).await?;
+                pipeline.wait::<()>(i64::from(replicas), wait_ms).await?;
+                pipeline.all::<Vec<Value>>().await
+            })
+            .await?;
+        let acked = values.pop().and_then(|v| v.as_i64()).unwrap_or(0);
+        if acked < i64::from(replicas) {
+            return Err(StoreError::Unavailable(format!(
+                "{what}: acknowledged by {acked} of the {replicas} replicas WAIT asked for within {wait_ms} ms"
+            )));
+        }
+        Ok(values)
     }
 
     /// The client for the next command: the next connected one, round-robin.
@@ -233,7 +289,15 @@ impl RedisStore {
         // per turn of the connection task) costs little here, and it also covers the heartbeats,
         // which do not go through `run` (the watchdog sees only the misses).
         let watchdog = Arc::new(Watchdog::new(unresponsive_after));
-        let store = RedisStore { pool, options, command_timeout, watchdog, _tasks: Arc::new(ConnectionTasks(tasks)) };
+        let store = RedisStore {
+            pool,
+            options,
+            command_timeout,
+            watchdog,
+            // The link only reads.
+            wait_replicas: 0,
+            _tasks: Arc::new(ConnectionTasks(tasks)),
+        };
         Ok((store, client))
     }
 }
@@ -317,6 +381,12 @@ fn parse_urls(urls: &[String]) -> Result<Config, StoreError> {
     }
 }
 
+/// The first reply of a waited pipeline, converted (a reply of the wrong shape is corrupt data).
+fn first_reply<T: fred::types::FromValue>(values: Vec<Value>, what: &'static str) -> Result<T, StoreError> {
+    let first = values.into_iter().next().ok_or(StoreError::Corrupt(what))?;
+    first.convert().map_err(|_| StoreError::Corrupt(what))
+}
+
 fn millis(d: Duration) -> i64 {
     // At least 1 ms: `PX 0` is an error in Redis.
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX).max(1)
@@ -340,6 +410,16 @@ impl KvStore for RedisStore {
 
     async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), StoreError> {
         let value = Bytes::copy_from_slice(value);
+        if self.wait_replicas > 0 {
+            let expire = Some(Expiration::PX(millis(ttl)));
+            return self
+                .run_waited("set", |p| async move {
+                    p.set::<(), _, _>(key, value, expire, None, false).await?;
+                    Ok(p)
+                })
+                .await
+                .map(|_| ());
+        }
         self.run("set", |c| async move {
             c.set::<(), _, _>(key, value, Some(Expiration::PX(millis(ttl))), None, false).await
         })
@@ -351,12 +431,30 @@ impl KvStore for RedisStore {
             return Ok(0);
         }
         let keys: Vec<&str> = keys.to_vec();
+        if self.wait_replicas > 0 {
+            let values = self
+                .run_waited("del", |p| async move {
+                    p.del::<(), _>(keys).await?;
+                    Ok(p)
+                })
+                .await?;
+            return first_reply(values, "del");
+        }
         self.run("del", |c| async move { c.del::<u64, _>(keys).await }).await
     }
 
     async fn set_xx_get(&self, key: &str, value: &[u8]) -> Result<Option<Bytes>, StoreError> {
         let value = Bytes::copy_from_slice(value);
         // `SET key value KEEPTTL XX GET`: one atomic command (Redis >= 7.0 for XX with GET).
+        if self.wait_replicas > 0 {
+            let values = self
+                .run_waited("set_xx_get", |p| async move {
+                    p.set::<(), _, _>(key, value, Some(Expiration::KEEPTTL), Some(SetOptions::XX), true).await?;
+                    Ok(p)
+                })
+                .await?;
+            return first_reply(values, "set_xx_get");
+        }
         self.run("set_xx_get", |c| async move {
             c.set::<Option<Bytes>, _, _>(key, value, Some(Expiration::KEEPTTL), Some(SetOptions::XX), true).await
         })
@@ -365,6 +463,16 @@ impl KvStore for RedisStore {
 
     async fn sadd(&self, key: &str, member: &str, ttl: Duration) -> Result<(), StoreError> {
         let ms = millis(ttl);
+        if self.wait_replicas > 0 {
+            return self
+                .run_waited("sadd", |p| async move {
+                    p.sadd::<(), _, _>(key, member).await?;
+                    p.pexpire::<(), _>(key, ms, None).await?;
+                    Ok(p)
+                })
+                .await
+                .map(|_| ());
+        }
         self.run("sadd", |c| async move {
             // SADD + PEXPIRE queued in memory, then written together: one round trip.
             let pipeline = c.pipeline().with_options(c.options());
