@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use clap::Args;
 
+use crate::engine::transport::{HpackPolicy, Transport, WireSettings};
 use crate::part::{PartSpec, TargetList};
 use crate::scenario::{
     self, LoadedScenario, Mode, Outage, OutageMode, Scenario, ScenarioError, StoreChoice, StoreOptions, ThresholdEntry,
@@ -172,6 +173,8 @@ pub struct TargetSettings {
     pub fail_open: bool,
     /// `--rotation-overlap` (set only for JWT strategies, when the scenario rotates the key).
     pub rotation_overlap: Option<Duration>,
+    /// `--tls`: the variant's transport runs over TLS.
+    pub tls: bool,
 }
 
 impl TargetSettings {
@@ -205,6 +208,9 @@ impl TargetSettings {
             a.push("--rotation-overlap".to_owned());
             a.push(scenario::format_duration(o));
         }
+        if self.tls {
+            a.push("--tls".to_owned());
+        }
         a
     }
 }
@@ -224,6 +230,8 @@ pub struct Variant {
     pub store_delay: Option<Duration>,
     /// `matrix.store.outage_mode`: this variant's `[store.outage]` mode; `None`: the table's own.
     pub outage_mode: Option<OutageMode>,
+    /// Transport, HPACK policy and streams per connection.
+    pub wire: WireSettings,
 }
 
 impl Variant {
@@ -519,6 +527,8 @@ struct TrafficPlan {
     /// Open loop without a swept rate: the stages every variant runs.
     stages: Option<Vec<RateStage>>,
     stop: Stop,
+    /// `transport`, `hpack`, `streams_per_connection` (the matrix may override the first two).
+    wire: WireSettings,
 }
 
 impl TrafficPlan {
@@ -562,8 +572,22 @@ impl TrafficPlan {
             mode,
             stages,
             stop,
+            wire: wire_settings(t)?,
         })
     }
+}
+
+/// `[traffic]` transport keys with defaults, validated.
+fn wire_settings(t: &scenario::Traffic) -> Result<WireSettings, PlanError> {
+    let streams_per_connection = t.streams_per_connection.unwrap_or(1);
+    if !(1..=1000).contains(&streams_per_connection) {
+        return invalid(format!("traffic.streams_per_connection must be 1..=1000, got {streams_per_connection}"));
+    }
+    Ok(WireSettings {
+        transport: t.transport.unwrap_or_default(),
+        hpack: t.hpack.unwrap_or_default(),
+        streams_per_connection,
+    })
 }
 
 /// `traffic.<name>`, a share of requests between 0 and 0.5.
@@ -813,6 +837,7 @@ fn applies(key: &str, s: StrategyKind) -> bool {
         "roles" | "authz" | "store.delay" => s.profile().has_credential(),
         "fail_open" => s.profile().fail_open,
         "access_ttl" | "leeway" => s.uses_jwt(),
+        "hpack" => s.profile().has_credential(),
         _ => true,
     }
 }
@@ -835,6 +860,10 @@ pub enum AxisValue {
     Leeway(Duration),
     /// How the `[store.outage]` stops the store.
     OutageMode(OutageMode),
+    /// How requests travel.
+    Transport(Transport),
+    /// HTTP/2: how the credential header is compressed.
+    Hpack(HpackPolicy),
 }
 
 impl AxisValue {
@@ -853,6 +882,8 @@ impl AxisValue {
             AxisValue::AccessTtl(_) => "access_ttl",
             AxisValue::Leeway(_) => "leeway",
             AxisValue::OutageMode(_) => "store.outage_mode",
+            AxisValue::Transport(_) => "transport",
+            AxisValue::Hpack(_) => "hpack",
         }
     }
 
@@ -870,6 +901,8 @@ impl AxisValue {
             AxisValue::StoreDelay(d) => delay_coord(d),
             AxisValue::AccessTtl(d) | AxisValue::Leeway(d) => scenario::format_duration(d),
             AxisValue::OutageMode(m) => m.name().to_owned(),
+            AxisValue::Transport(t) => t.name().to_owned(),
+            AxisValue::Hpack(h) => h.name().to_owned(),
         }
     }
 
@@ -888,6 +921,8 @@ impl AxisValue {
             AxisValue::AccessTtl(d) => v.target.access_ttl = Some(d),
             AxisValue::Leeway(d) => v.target.leeway = d,
             AxisValue::OutageMode(m) => v.outage_mode = Some(m),
+            AxisValue::Transport(t) => v.wire.transport = t,
+            AxisValue::Hpack(h) => v.wire.hpack = h,
         }
     }
 }
@@ -899,6 +934,7 @@ struct VariantDraft {
     rate_per_sec: Option<f64>,
     store_delay: Option<Duration>,
     outage_mode: Option<OutageMode>,
+    wire: WireSettings,
 }
 
 /// Every swept `[matrix]` key with its values, in a fixed order.
@@ -930,6 +966,8 @@ fn axes(m: &scenario::Matrix) -> Result<Vec<Vec<AxisValue>>, PlanError> {
         axis("access_ttl", access_ttls.as_deref(), AxisValue::AccessTtl)?,
         axis("leeway", leeways.as_deref(), AxisValue::Leeway)?,
         axis("store.outage_mode", outage_modes, AxisValue::OutageMode)?,
+        axis("transport", m.transport.as_deref(), AxisValue::Transport)?,
+        axis("hpack", m.hpack.as_deref(), AxisValue::Hpack)?,
     ];
     Ok(all.into_iter().filter(|a| !a.is_empty()).collect())
 }
@@ -989,10 +1027,16 @@ fn variant(
         rate_per_sec: None,
         store_delay: store.delay,
         outage_mode: None,
+        wire: traffic.wire,
     };
     for v in &point {
         v.apply(&mut draft);
     }
+    if !draft.wire.transport.h2() {
+        // HTTP/1.1 carries one request per connection at a time.
+        draft.wire.streams_per_connection = 1;
+    }
+    draft.target.tls = draft.wire.transport.tls();
     if draft.connections == 0 {
         return invalid("matrix.connections values must be >= 1");
     }
@@ -1031,6 +1075,7 @@ fn variant(
         schedule,
         store_delay: draft.store_delay,
         outage_mode: draft.outage_mode,
+        wire: draft.wire,
     })
 }
 
@@ -1047,6 +1092,7 @@ fn base_target(sc: &Scenario, strategy: StrategyKind, rotation_overlap: Option<D
         authz: to.authz.unwrap_or(AuthzSource::Claims),
         fail_open: to.fail_open.unwrap_or(false),
         rotation_overlap,
+        tls: false,
     }
 }
 

@@ -4,9 +4,12 @@
 //! targets with them.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
+
+use crate::tls::CertSource;
 
 /// The strategy handle lives with the registry; it is re-exported here, where the flags are.
 pub use crate::strategy::registry::StrategyKind;
@@ -201,6 +204,18 @@ pub struct TargetArgs {
     /// 0 (the default): every older token is rejected at once (mass logout).
     #[arg(long, value_parser = parse_duration, default_value = "0s")]
     pub rotation_overlap: Duration,
+    /// Serve TLS (ALPN `h2` and `http/1.1`) instead of clear text, with a self-signed certificate
+    /// made at start-up unless `--tls-cert` and `--tls-key` give one. The announcement then reads
+    /// `listening on https://IP:PORT`. Without it: clear text, HTTP/1.1 and HTTP/2 with prior
+    /// knowledge (h2c) on the same port.
+    #[arg(long)]
+    pub tls: bool,
+    /// PEM certificate chain for `--tls` (with `--tls-key`; implies `--tls`).
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// PEM private key of `--tls-cert` (PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<std::path::PathBuf>,
 }
 
 /// Validated target configuration. Built once; everything per-request reads from it.
@@ -228,6 +243,8 @@ pub struct TargetConfig {
     pub fail_open: bool,
     /// How long the previous signing key stays accepted after a key rotation.
     pub rotation_overlap: Duration,
+    /// The TLS server configuration (`--tls`); `None`: clear text (HTTP/1.1 and h2c).
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 /// How much extra material each token carries, so token size can be varied.
@@ -288,6 +305,8 @@ pub enum ConfigError {
     WorkerThreads,
     #[error("--fail-open applies only to strategies with a per-request store check that supports it, not {0}")]
     FailOpen(StrategyKind),
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
 }
 
 impl TargetArgs {
@@ -347,6 +366,7 @@ impl TargetArgs {
             ),
             None => None,
         };
+        let tls = self.tls_config()?;
         Ok(TargetConfig {
             strategy: self.strategy,
             alg: self.alg,
@@ -368,7 +388,19 @@ impl TargetArgs {
             store_pool_size,
             fail_open: self.fail_open,
             rotation_overlap: self.rotation_overlap,
+            tls,
         })
+    }
+
+    /// `--tls` / `--tls-cert` / `--tls-key` as a server configuration (the certificate is made or
+    /// read here, so a bad file is refused before anything starts).
+    fn tls_config(&self) -> Result<Option<Arc<rustls::ServerConfig>>, ConfigError> {
+        let source = match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => CertSource::Files { cert: cert.clone(), key: key.clone() },
+            _ if self.tls => CertSource::SelfSigned,
+            _ => return Ok(None),
+        };
+        Ok(Some(crate::tls::server_config(&source)?))
     }
 }
 

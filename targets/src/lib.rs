@@ -6,7 +6,8 @@
 //! - [`strategy`]: `none`, `session`, `jwt`, `jwt-denylist`, `jwt-refresh`;
 //! - [`store`]: the key-value seam, `memory` and `redis`;
 //! - [`token`] and [`keys`]: issuing and verifying JWTs with keys parsed once;
-//! - [`metrics`]: Prometheus counters; [`error`]: every failure and its status code.
+//! - [`metrics`]: Prometheus counters; [`error`]: every failure and its status code;
+//! - [`tls`]: `--tls`: the rustls configuration (ALPN h2 and http/1.1) and handshake counters.
 
 pub mod config;
 pub mod error;
@@ -16,6 +17,7 @@ pub mod metrics;
 pub mod server;
 pub mod store;
 pub mod strategy;
+pub mod tls;
 pub mod token;
 
 pub use config::{Alg, StrategyKind, TargetArgs, TargetConfig};
