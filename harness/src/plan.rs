@@ -1006,11 +1006,19 @@ fn expand(
     }
     let mut out: Vec<Variant> = Vec::new();
     for &strategy in strategies {
-        for point in points(&axes, strategy) {
+        let first_hpack = sc.matrix.hpack.as_ref().and_then(|v| v.first().copied()).unwrap_or_default();
+        for point in points(&axes, strategy).into_iter().filter(|p| !hpack_without_http2(p, first_hpack)) {
             out.push(variant(strategy, sc, traffic, store, point)?);
         }
     }
     Ok(out)
+}
+
+/// A point that sweeps the HPACK policy on an HTTP/1.1 transport beyond its first value: HTTP/1.1
+/// does not compress headers, so it would measure the same thing again.
+fn hpack_without_http2(point: &[AxisValue], first_hpack: HpackPolicy) -> bool {
+    let http1 = point.iter().any(|v| matches!(v, AxisValue::Transport(t) if !t.h2()));
+    http1 && point.iter().any(|v| matches!(v, AxisValue::Hpack(h) if *h != first_hpack))
 }
 
 /// One variant: `[target]`, then `[target.<strategy>]`, then the matrix point (the matrix value wins).

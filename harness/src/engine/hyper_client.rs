@@ -301,3 +301,76 @@ impl Exchange for Slot {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The bytes an h2c client slot writes for `requests` api requests carrying `authorization`,
+    /// captured by a listener that never answers (the client does not wait for the server's
+    /// SETTINGS before sending).
+    async fn captured(hpack: HpackPolicy, requests: usize) -> Vec<u8> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let capture = tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.expect("accept");
+            let mut all = Vec::new();
+            let mut buf = [0u8; 4096];
+            let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(400);
+            while let Ok(Ok(n)) =
+                tokio::time::timeout_at(deadline, tokio::io::AsyncReadExt::read(&mut s, &mut buf)).await
+            {
+                if n == 0 {
+                    break;
+                }
+                all.extend_from_slice(&buf[..n]);
+            }
+            all
+        });
+        let conn = SharedConn::new(addr, Transport::H2c, "t").expect("conn");
+        let mut slots: Vec<Slot> = (0..requests).map(|i| Slot::new(conn.clone(), i == 0, "t", hpack)).collect();
+        let token = "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1MCJ9.c2lnbmF0dXJlLWJ5dGVzLWhlcmU";
+        for slot in &mut slots {
+            let mut w = super::super::http::RequestWriter::start(&mut slot.req, "GET", b"/api/resource", b"t");
+            w.header(b"authorization", token.as_bytes());
+            w.finish(false, b"");
+        }
+        let sends = slots.iter_mut().map(|s| async move {
+            let _ = tokio::time::timeout(std::time::Duration::from_millis(300), s.exchange()).await;
+        });
+        futures_util::future::join_all(sends).await;
+        capture.await.expect("capture")
+    }
+
+    fn count(hay: &[u8], needle: &[u8]) -> usize {
+        hay.windows(needle.len()).filter(|w| *w == needle).count()
+    }
+
+    #[tokio::test]
+    async fn never_indexed_policy_reaches_the_wire_and_costs_what_the_default_costs() {
+        // `authorization` is static-table name 23: with a 4-bit prefix, 0x0f 0x08 (literal without
+        // indexing) or 0x1f 0x08 (never indexed); an indexed representation would start 0x40-0x7f.
+        let plain = captured(HpackPolicy::Indexed, 3).await;
+        let never = captured(HpackPolicy::NeverIndexed, 3).await;
+        assert_eq!(count(&never, &[0x1f, 0x08]), 3, "three never-indexed literals");
+        assert_eq!(count(&plain, &[0x1f, 0x08]), 0);
+        // The h2 crate never indexes `authorization`: a literal on every request under both policies.
+        assert_eq!(count(&plain, &[0x0f, 0x08]), 3, "three literals without indexing");
+        assert_eq!(plain.len(), never.len(), "same bytes on the wire under both policies");
+    }
+
+    #[test]
+    fn the_planners_bytes_become_the_request() {
+        let conn = SharedConn::new("127.0.0.1:1".parse().expect("addr"), Transport::H2c, "h:1").expect("conn");
+        let mut slot = Slot::new(conn, true, "h:1", HpackPolicy::NeverIndexed);
+        let mut w = super::super::http::RequestWriter::start(&mut slot.req, "POST", b"/logout", b"h:1");
+        w.header(b"cookie", b"sid=abc");
+        w.finish(true, b"{}");
+        let req = slot.request().expect("request");
+        assert_eq!(req.method(), Method::POST);
+        assert_eq!(req.uri().to_string(), "http://h:1/logout");
+        assert!(req.headers()["cookie"].is_sensitive());
+        assert!(req.headers().get("host").is_none(), "the host travels as :authority");
+        assert_eq!(req.headers()["content-length"], "2");
+    }
+}
