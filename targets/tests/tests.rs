@@ -15,3 +15,4 @@ mod session;
 mod shared_key;
 mod store;
 mod util;
+mod wire;
