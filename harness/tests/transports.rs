@@ -155,3 +155,24 @@ async fn socket_bytes_are_the_requests_and_answers_exactly() {
     assert_eq!(rec.wire.received, n * ANSWER.len() as u64, "received = the answers read");
     assert_eq!(rec.wire.connects, 4);
 }
+
+#[test]
+fn wire_scenario_expands_transports_and_policies_without_http1_duplicates() {
+    let path = crate::util::repo_root().join("scenarios/wire.toml");
+    let args = authbench::plan::RunArgs { scenario: Some(path), ..Default::default() };
+    let plan = authbench::plan::build(&args).expect("scenarios/wire.toml plans");
+    let labels: Vec<&str> = plan.variants.iter().map(|v| v.label.as_str()).collect();
+    // none: 3 transports; session: http1 once + 2 HTTP/2 transports x 2 policies; JWT strategies
+    // and hybrid: that times 2 claim sizes.
+    let count = |s: &str| plan.variants.iter().filter(|v| v.strategy.name() == s).count();
+    assert_eq!((count("none"), count("session"), count("jwt")), (3, 5, 10), "{labels:#?}");
+    for v in &plan.variants {
+        assert_eq!(v.target.tls, v.wire.transport.tls(), "{}", v.label);
+        assert_eq!(v.target.to_args().contains(&"--tls".to_owned()), v.wire.transport.tls(), "{}", v.label);
+        let streams = if v.wire.transport.h2() { 4 } else { 1 };
+        assert_eq!(v.wire.streams_per_connection, streams, "{}", v.label);
+        if !v.wire.transport.h2() {
+            assert_eq!(v.wire.hpack, HpackPolicy::Indexed, "{}: HTTP/1.1 measured once", v.label);
+        }
+    }
+}
