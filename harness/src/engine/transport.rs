@@ -58,7 +58,7 @@ impl Transport {
 ///
 /// The driver's HTTP/2 client is hyper's, whose encoder (the h2 crate) never puts an
 /// `authorization` or `cookie` value in the header table whatever the flag (it sends them as
-/// literals without indexing, a rule it took from nghttp2 and widened to cookies): under this
+/// literals without indexing; its source says the rule is borrowed from nghttp2): under this
 /// driver the two policies differ only in one bit of the representation, not in size. What an
 /// encoder that does index credentials would cost is not measured (see docs/design.md, "The wire").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, clap::ValueEnum)]
