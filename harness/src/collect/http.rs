@@ -25,7 +25,7 @@ pub fn authority(base_url: &str) -> anyhow::Result<String> {
         bail!("`{base_url}`: only http:// and https:// targets are supported");
     }
     let auth = uri.authority().ok_or_else(|| anyhow!("`{base_url}` has no host"))?;
-    let port = auth.port_u16().unwrap_or(80);
+    let port = auth.port_u16().unwrap_or(if uri.scheme_str() == Some("https") { 443 } else { 80 });
     Ok(format!("{}:{port}", auth.host()))
 }
 
@@ -120,7 +120,9 @@ mod tests {
         assert_eq!(authority("http://127.0.0.1:8080").unwrap(), "127.0.0.1:8080");
         assert_eq!(authority("http://localhost:9/").unwrap(), "localhost:9");
         assert_eq!(authority("http://example.test").unwrap(), "example.test:80");
-        assert!(authority("https://x:1").is_err());
+        assert_eq!(authority("https://x:1").unwrap(), "x:1", "a --tls target");
+        assert_eq!(authority("https://x").unwrap(), "x:443");
+        assert!(authority("ftp://x:1").is_err());
         assert!(authority("not a url").is_err());
     }
 }
