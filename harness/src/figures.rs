@@ -521,6 +521,35 @@ pub static REQUEST_HEADER_BYTES: Figure = Figure {
     words: None,
 };
 
+pub static WIRE_SENT_BYTES_PER_REQUEST: Figure = Figure {
+    key: "wire.sent_bytes_per_request",
+    aliases: &[],
+    label: "wire bytes sent / req",
+    unit: Unit::Bytes,
+    better: Better::Lower,
+    tracked: false,
+    definition: "Bytes the driver wrote to its sockets in the measured window (below TLS when TLS is on: records, \
+                 HTTP/2 frames and HPACK-compressed headers included, connection set-up included), divided by the \
+                 requests of the window (every operation of the mix). Counted at each connection's socket from its \
+                 first request of the window to the end of the run, so requests in flight at the window's start \
+                 may add a few bytes. Beside `request_header_bytes` it shows what header compression did.",
+    compute: Compute::Strategy(|s| s.wire.as_ref().map(|w| w.sent_bytes_per_request)),
+    words: None,
+};
+
+pub static WIRE_RECEIVED_BYTES_PER_REQUEST: Figure = Figure {
+    key: "wire.received_bytes_per_request",
+    aliases: &[],
+    label: "wire bytes received / req",
+    unit: Unit::Bytes,
+    better: Better::Lower,
+    tracked: false,
+    definition: "Bytes the driver read from its sockets in the measured window (answers, below TLS), divided by the \
+                 requests of the window; counted as `wire.sent_bytes_per_request` is.",
+    compute: Compute::Strategy(|s| s.wire.as_ref().map(|w| w.received_bytes_per_request)),
+    words: None,
+};
+
 pub static TARGET_CPU_US_PER_REQUEST: Figure = Figure {
     key: "target_cpu_us_per_request",
     aliases: &[],
@@ -996,7 +1025,7 @@ pub static USL_R_SQUARED: Figure = Figure {
 };
 
 /// Every figure, per-operation ones first, in the order the docs list them.
-pub static ALL: [&Figure; 59] = [
+pub static ALL: [&Figure; 61] = [
     &COUNT,
     &MEAN_US,
     &P50_US,
@@ -1024,6 +1053,8 @@ pub static ALL: [&Figure; 59] = [
     &PROTOCOL_ERROR,
     &CREDENTIAL_BYTES,
     &REQUEST_HEADER_BYTES,
+    &WIRE_SENT_BYTES_PER_REQUEST,
+    &WIRE_RECEIVED_BYTES_PER_REQUEST,
     &TARGET_CPU_US_PER_REQUEST,
     &STORE_OPS_PER_REQUEST,
     &STORE_CPU_US_PER_REQUEST,

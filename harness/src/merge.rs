@@ -285,6 +285,7 @@ fn sum_strategy(each: &[&StrategyResult], windows: &[Option<&PartStrategy>]) -> 
         latency_by_outcome_us: BTreeMap::new(),
         credential_bytes: cred as f64 / samples.max(1) as f64,
         request_header_bytes: head as f64 / samples.max(1) as f64,
+        wire: None,
         store: StoreLoad::default(),
         target_cpu_us_per_request: None,
         revocation_window_ms: merge_revocation(&each.iter().map(|s| &s.revocation_window_ms).collect::<Vec<_>>()),

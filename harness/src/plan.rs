@@ -11,13 +11,14 @@ use std::time::Duration;
 
 use clap::Args;
 
+use crate::engine::transport::{HpackPolicy, Transport, WireSettings};
 use crate::part::{PartSpec, TargetList};
 use crate::scenario::{
     self, Failover, FailoverMode, LoadedScenario, Mode, Outage, OutageMode, Scenario, ScenarioError, StoreChoice,
     StoreOptions, ThresholdEntry,
 };
 use crate::targets::config::{Alg, AuthzSource, StrategyKind, TokenTransport, parse_duration};
-use crate::targets::strategy::profile::Transport;
+use crate::targets::strategy::profile::Transport as CredentialTransport;
 
 /// Command-line options of `authbench run`. Flags override the scenario file.
 #[derive(Debug, Clone, Default, Args)]
@@ -178,6 +179,8 @@ pub struct TargetSettings {
     pub token_transport: TokenTransport,
     /// `--store-wait-replicas` (0: not passed).
     pub store_wait_replicas: u32,
+    /// `--tls`: the variant's transport runs over TLS.
+    pub tls: bool,
 }
 
 impl TargetSettings {
@@ -219,6 +222,9 @@ impl TargetSettings {
             a.push("--store-wait-replicas".to_owned());
             a.push(self.store_wait_replicas.to_string());
         }
+        if self.tls {
+            a.push("--tls".to_owned());
+        }
         a
     }
 }
@@ -242,6 +248,8 @@ pub struct Variant {
     /// `[store.failover]` settings; `None`: the table's own.
     pub failover_mode: Option<FailoverMode>,
     pub min_replicas_to_write: Option<u32>,
+    /// Transport, HPACK policy and streams per connection.
+    pub wire: WireSettings,
 }
 
 impl Variant {
@@ -540,6 +548,8 @@ struct TrafficPlan {
     /// Open loop without a swept rate: the stages every variant runs.
     stages: Option<Vec<RateStage>>,
     stop: Stop,
+    /// `transport`, `hpack`, `streams_per_connection` (the matrix may override the first two).
+    wire: WireSettings,
 }
 
 impl TrafficPlan {
@@ -583,8 +593,22 @@ impl TrafficPlan {
             mode,
             stages,
             stop,
+            wire: wire_settings(t)?,
         })
     }
+}
+
+/// `[traffic]` transport keys with defaults, validated.
+fn wire_settings(t: &scenario::Traffic) -> Result<WireSettings, PlanError> {
+    let streams_per_connection = t.streams_per_connection.unwrap_or(1);
+    if !(1..=1000).contains(&streams_per_connection) {
+        return invalid(format!("traffic.streams_per_connection must be 1..=1000, got {streams_per_connection}"));
+    }
+    Ok(WireSettings {
+        transport: t.transport.unwrap_or_default(),
+        hpack: t.hpack.unwrap_or_default(),
+        streams_per_connection,
+    })
 }
 
 /// `traffic.<name>`, a share of requests between 0 and 0.5.
@@ -881,7 +905,8 @@ fn applies(key: &str, s: StrategyKind) -> bool {
         "fail_open" => s.profile().fail_open,
         "store_wait_replicas" | "store.min_replicas_to_write" => writes_store(s),
         "access_ttl" | "leeway" => s.uses_jwt(),
-        "token_transport" => s.profile().transport == Transport::Bearer,
+        "token_transport" => s.profile().transport == CredentialTransport::Bearer,
+        "hpack" => s.profile().has_credential(),
         _ => true,
     }
 }
@@ -912,6 +937,10 @@ pub enum AxisValue {
     FailoverMode(FailoverMode),
     /// `min-replicas-to-write` on the Sentinel group's data nodes.
     MinReplicasToWrite(u32),
+    /// How requests travel.
+    Transport(Transport),
+    /// HTTP/2: how the credential header is compressed.
+    Hpack(HpackPolicy),
 }
 
 impl AxisValue {
@@ -934,6 +963,8 @@ impl AxisValue {
             AxisValue::StoreWaitReplicas(_) => "store_wait_replicas",
             AxisValue::FailoverMode(_) => "store.failover_mode",
             AxisValue::MinReplicasToWrite(_) => "store.min_replicas_to_write",
+            AxisValue::Transport(_) => "transport",
+            AxisValue::Hpack(_) => "hpack",
         }
     }
 
@@ -955,6 +986,8 @@ impl AxisValue {
             AxisValue::TokenTransport(TokenTransport::Cookie) => "cookie".to_owned(),
             AxisValue::StoreWaitReplicas(n) | AxisValue::MinReplicasToWrite(n) => n.to_string(),
             AxisValue::FailoverMode(m) => m.name().to_owned(),
+            AxisValue::Transport(t) => t.name().to_owned(),
+            AxisValue::Hpack(h) => h.name().to_owned(),
         }
     }
 
@@ -977,6 +1010,8 @@ impl AxisValue {
             AxisValue::StoreWaitReplicas(n) => v.target.store_wait_replicas = n,
             AxisValue::FailoverMode(m) => v.failover_mode = Some(m),
             AxisValue::MinReplicasToWrite(n) => v.min_replicas_to_write = Some(n),
+            AxisValue::Transport(t) => v.wire.transport = t,
+            AxisValue::Hpack(h) => v.wire.hpack = h,
         }
     }
 }
@@ -990,6 +1025,7 @@ struct VariantDraft {
     outage_mode: Option<OutageMode>,
     failover_mode: Option<FailoverMode>,
     min_replicas_to_write: Option<u32>,
+    wire: WireSettings,
 }
 
 /// Every swept `[matrix]` key with its values, in a fixed order.
@@ -1027,6 +1063,8 @@ fn axes(m: &scenario::Matrix) -> Result<Vec<Vec<AxisValue>>, PlanError> {
         axis("store_wait_replicas", m.store_wait_replicas.as_deref(), AxisValue::StoreWaitReplicas)?,
         axis("store.failover_mode", failover_modes, AxisValue::FailoverMode)?,
         axis("store.min_replicas_to_write", min_replicas, AxisValue::MinReplicasToWrite)?,
+        axis("transport", m.transport.as_deref(), AxisValue::Transport)?,
+        axis("hpack", m.hpack.as_deref(), AxisValue::Hpack)?,
     ];
     Ok(all.into_iter().filter(|a| !a.is_empty()).collect())
 }
@@ -1072,11 +1110,19 @@ fn expand(
     }
     let mut out: Vec<Variant> = Vec::new();
     for &strategy in strategies {
-        for point in points(&axes, strategy) {
+        let first_hpack = sc.matrix.hpack.as_ref().and_then(|v| v.first().copied()).unwrap_or_default();
+        for point in points(&axes, strategy).into_iter().filter(|p| !hpack_without_http2(p, first_hpack)) {
             out.push(variant(strategy, sc, traffic, store, point)?);
         }
     }
     Ok(out)
+}
+
+/// A point that sweeps the HPACK policy on an HTTP/1.1 transport beyond its first value: HTTP/1.1
+/// does not compress headers, so it would measure the same thing again.
+fn hpack_without_http2(point: &[AxisValue], first_hpack: HpackPolicy) -> bool {
+    let http1 = point.iter().any(|v| matches!(v, AxisValue::Transport(t) if !t.h2()));
+    http1 && point.iter().any(|v| matches!(v, AxisValue::Hpack(h) if *h != first_hpack))
 }
 
 /// One variant: `[target]`, then `[target.<strategy>]`, then the matrix point (the matrix value wins).
@@ -1095,10 +1141,16 @@ fn variant(
         outage_mode: None,
         failover_mode: None,
         min_replicas_to_write: None,
+        wire: traffic.wire,
     };
     for v in &point {
         v.apply(&mut draft);
     }
+    if !draft.wire.transport.h2() {
+        // HTTP/1.1 carries one request per connection at a time.
+        draft.wire.streams_per_connection = 1;
+    }
+    draft.target.tls = draft.wire.transport.tls();
     if draft.connections == 0 {
         return invalid("matrix.connections values must be >= 1");
     }
@@ -1150,6 +1202,7 @@ fn variant(
         outage_mode: draft.outage_mode,
         failover_mode: draft.failover_mode,
         min_replicas_to_write: draft.min_replicas_to_write,
+        wire: draft.wire,
     })
 }
 
@@ -1169,9 +1222,10 @@ fn base_target(sc: &Scenario, strategy: StrategyKind, rotation_overlap: Option<D
         // A cookie for the access token means something only where there is a bearer token.
         token_transport: to
             .token_transport
-            .filter(|_| strategy.profile().transport == Transport::Bearer)
+            .filter(|_| strategy.profile().transport == CredentialTransport::Bearer)
             .unwrap_or_default(),
         store_wait_replicas: to.store_wait_replicas.unwrap_or(0),
+        tls: false,
     }
 }
 

@@ -196,6 +196,11 @@ pub struct StrategyResult {
     pub credential_bytes: f64,
     /// Mean bytes of the whole request head per api request.
     pub request_header_bytes: f64,
+    /// Bytes that crossed the driver's sockets (after TLS), per request and direction, with the
+    /// transport they crossed; null in results written before it existed or not measured (a merged
+    /// split run).
+    #[serde(default)]
+    pub wire: Option<WireBytes>,
     pub store: StoreLoad,
     /// Target process CPU (user+system) per completed request; null when not measured.
     pub target_cpu_us_per_request: Option<f64>,
@@ -250,6 +255,28 @@ pub struct StrategyResult {
     /// belongs to (the same fit on every variant of the sweep); null outside such a sweep.
     #[serde(default)]
     pub usl: Option<UslResult>,
+}
+
+/// What crossed the wire for one variant, counted at the driver's sockets over the measured window.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct WireBytes {
+    /// `http1`, `h2c`, `h2-tls` or `http1-tls`.
+    pub transport: String,
+    /// HTTP/2 only: `indexed` or `never-indexed` (how the credential header is compressed); null
+    /// for HTTP/1.1, which does not compress headers.
+    pub hpack: Option<String>,
+    /// Request slots sharing one TCP connection (HTTP/2 streams); 1 for HTTP/1.1.
+    pub streams_per_connection: usize,
+    /// Bytes the driver wrote, all requests of the window (frames, TLS records and all).
+    pub sent_bytes: u64,
+    /// Bytes the driver read.
+    pub received_bytes: u64,
+    /// TCP connections opened in the window (each a TLS handshake with TLS).
+    pub connections_opened: u64,
+    /// `sent_bytes` / requests: what one request of the mix costs upstream.
+    pub sent_bytes_per_request: f64,
+    /// `received_bytes` / requests.
+    pub received_bytes_per_request: f64,
 }
 
 /// Where one strategy stops meeting the capacity objective, from its rate stages.

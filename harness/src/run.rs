@@ -20,6 +20,7 @@ use crate::collect::availability::{self, OutageWindow, ProbeLog, Prober};
 use crate::collect::redis::InfoSnapshot;
 use crate::collect::{self, Snapshots};
 use crate::engine::record::{Op, Outcome, Recorder, outcomes_from};
+use crate::engine::transport::WireSettings;
 use crate::engine::{Engine, EngineConfig, EngineOutput};
 use crate::environment::{self, Environment, OutageEnd, Store, VariantEnv};
 use crate::output::{self, summarize};
@@ -30,7 +31,7 @@ use crate::results::LatencySummary;
 use crate::results::{
     Errors, KillCost, OutageResult, PartInfo, PartStrategy, Report, RevocationWindow, RotationResult, SCHEMA_VERSION,
     ScenarioInfo, ScheduleHealth, StoreDistance, StoreDownCheck, StrategyResult, TargetReading, ThresholdResult,
-    TrafficInfo,
+    TrafficInfo, WireBytes,
 };
 use crate::scenario::{Outage, OutageMode};
 
@@ -546,6 +547,7 @@ impl VariantCtx<'_> {
             legacy_users: (plan.legacy_fraction * plan.users as f64).round() as usize,
             workers: self.env.driver_threads,
             user_prefix: plan.user_prefix.clone(),
+            wire: variant.wire,
         }
     }
 
@@ -1006,6 +1008,7 @@ fn strategy_result(
         latency_by_outcome_us,
         credential_bytes: rec.credential_bytes_sum as f64 / bytes_n,
         request_header_bytes: rec.header_bytes_sum as f64 / bytes_n,
+        wire: Some(wire_bytes(&variant.wire, rec, requests)),
         store,
         target_cpu_us_per_request,
         revocation_window_ms: revocation,
@@ -1029,6 +1032,21 @@ fn strategy_result(
         capacity: None,
         usl: None,
         cache: None,
+    }
+}
+
+/// The socket byte counts of a variant, per request of the measured window.
+fn wire_bytes(wire: &WireSettings, rec: &Recorder, requests: u64) -> WireBytes {
+    let n = requests.max(1) as f64;
+    WireBytes {
+        transport: wire.transport.name().to_owned(),
+        hpack: wire.transport.h2().then(|| wire.hpack.name().to_owned()),
+        streams_per_connection: wire.streams_per_connection,
+        sent_bytes: rec.wire.sent,
+        received_bytes: rec.wire.received,
+        connections_opened: rec.wire.connects,
+        sent_bytes_per_request: rec.wire.sent as f64 / n,
+        received_bytes_per_request: rec.wire.received as f64 / n,
     }
 }
 

@@ -11,6 +11,7 @@ use std::time::Duration;
 use serde::de::{IntoDeserializer, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::engine::transport::{HpackPolicy, Transport};
 use crate::targets::config::{Alg, AuthzSource, StrategyKind, TokenTransport, parse_duration};
 
 /// The scenario used when `authbench run` gets no file: `scenarios/quickstart.toml`, built in.
@@ -437,6 +438,12 @@ pub struct Traffic {
     /// Fraction of users that log in as older clients (`"legacy": true`: a strategy migrating
     /// between credentials hands them the old kind, to be upgraded). Default 0.
     pub legacy_fraction: Option<f64>,
+    /// `http1` (default), `h2c`, `h2-tls` or `http1-tls`: how requests travel (docs/scenarios.md).
+    pub transport: Option<Transport>,
+    /// HTTP/2: `indexed` (default) or `never-indexed`, how the credential header is compressed.
+    pub hpack: Option<HpackPolicy>,
+    /// HTTP/2: request slots (`connections`) sharing one TCP connection as streams. Default 1.
+    pub streams_per_connection: Option<usize>,
 }
 
 /// Operation mix: relative weights.
@@ -475,6 +482,10 @@ pub struct Matrix {
     pub leeway: Option<Vec<Dur>>,
     /// Bearer-token strategies: `["bearer", "cookie"]` side by side.
     pub token_transport: Option<Vec<TokenTransport>>,
+    /// Transports side by side (`["http1", "h2c", "h2-tls"]`).
+    pub transport: Option<Vec<Transport>>,
+    /// HTTP/2 HPACK policies for the credential header, side by side.
+    pub hpack: Option<Vec<HpackPolicy>>,
 }
 
 /// Store options swept in `[matrix]` (`store.delay = [...]`).

@@ -13,7 +13,8 @@ pub fn main(args: &TargetArgs) -> anyhow::Result<()> {
         let listener = TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
         let addr = listener.local_addr()?;
         // The contract: this is the first line on stdout, and tools wait for it.
-        println!("listening on http://{addr}");
+        let scheme = if config.tls.is_some() { "https" } else { "http" };
+        println!("listening on {scheme}://{addr}");
         use std::io::Write as _;
         let _ = std::io::stdout().flush();
         authbench_targets::serve(config, listener, shutdown_signal()).await

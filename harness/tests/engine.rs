@@ -28,6 +28,7 @@ fn config(base_url: String, strategy: StrategyKind, schedule: Schedule, mix: Mix
         legacy_users: 0,
         workers: 1,
         user_prefix: String::new(),
+        wire: Default::default(),
     }
 }
 

@@ -126,6 +126,7 @@ async fn run(url: String, requests: u32) -> EngineOutput {
         legacy_users: 0,
         workers: 1,
         user_prefix: String::new(),
+        wire: Default::default(),
     };
     let (_tx, rx) = watch::channel(false);
     Engine::new(cfg).await.expect("engine").run(Instant::now(), rx).await.expect("run")

@@ -53,6 +53,7 @@ fn strategy(name: &str, kind: &str, api_p50: u64) -> StrategyResult {
             _ => 281.0,
         },
         request_header_bytes: 120.0 + if kind == "session" { 50.0 } else { 300.0 },
+        wire: None,
         store: StoreLoad {
             measured: true,
             ops_per_request: Some(if kind == "session" || kind == "jwt-denylist" {

@@ -15,6 +15,7 @@ mod run_e2e;
 mod scenario;
 mod store_events;
 mod store_vocabulary;
+mod transports;
 
 mod report;
 

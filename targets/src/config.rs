@@ -4,10 +4,13 @@
 //! targets with them.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::strategy::profile::Transport;
 use clap::{Args, ValueEnum};
+
+use crate::tls::CertSource;
 
 /// The strategy handle lives with the registry; it is re-exported here, where the flags are.
 pub use crate::strategy::registry::StrategyKind;
@@ -234,6 +237,18 @@ pub struct TargetArgs {
     /// Redis invalidates the keys this instance read; `bcast`: every key under the strategy's prefixes).
     #[arg(long, env = "AUTHBENCH_CACHE_TRACKING", value_enum, default_value = "default")]
     pub cache_tracking: crate::cache::link::TrackingMode,
+    /// Serve TLS (ALPN `h2` and `http/1.1`) instead of clear text, with a self-signed certificate
+    /// made at start-up unless `--tls-cert` and `--tls-key` give one. The announcement then reads
+    /// `listening on https://IP:PORT`. Without it: clear text, HTTP/1.1 and HTTP/2 with prior
+    /// knowledge (h2c) on the same port.
+    #[arg(long)]
+    pub tls: bool,
+    /// PEM certificate chain for `--tls` (with `--tls-key`; implies `--tls`).
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// PEM private key of `--tls-cert` (PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<std::path::PathBuf>,
 }
 
 /// Validated target configuration. Built once; everything per-request reads from it.
@@ -269,6 +284,8 @@ pub struct TargetConfig {
     pub cache_max_entries: usize,
     /// Invalidation mode of a cached strategy's link.
     pub cache_tracking: crate::cache::link::TrackingMode,
+    /// The TLS server configuration (`--tls`); `None`: clear text (HTTP/1.1 and h2c).
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 /// How much extra material each token carries, so token size can be varied.
@@ -335,6 +352,8 @@ pub enum ConfigError {
     FailOpen(StrategyKind),
     #[error("--token-transport cookie applies only to strategies that hand out a bearer token, not {0}")]
     TokenTransport(StrategyKind),
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
 }
 
 impl TargetArgs {
@@ -404,6 +423,7 @@ impl TargetArgs {
             ),
             None => None,
         };
+        let tls = self.tls_config()?;
         Ok(TargetConfig {
             strategy: self.strategy,
             alg: self.alg,
@@ -429,7 +449,19 @@ impl TargetArgs {
             rotation_overlap: self.rotation_overlap,
             cache_max_entries: self.cache_max_entries.max(1),
             cache_tracking: self.cache_tracking,
+            tls,
         })
+    }
+
+    /// `--tls` / `--tls-cert` / `--tls-key` as a server configuration (the certificate is made or
+    /// read here, so a bad file is refused before anything starts).
+    fn tls_config(&self) -> Result<Option<Arc<rustls::ServerConfig>>, ConfigError> {
+        let source = match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => CertSource::Files { cert: cert.clone(), key: key.clone() },
+            _ if self.tls => CertSource::SelfSigned,
+            _ => return Ok(None),
+        };
+        Ok(Some(crate::tls::server_config(&source)?))
     }
 }
 

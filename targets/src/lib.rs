@@ -8,6 +8,8 @@
 //! - [`token`] and [`keys`]: issuing and verifying JWTs with keys parsed once;
 //! - [`cache`]: the cached strategies' in-process read cache and its Redis invalidation link;
 //! - [`metrics`]: Prometheus counters; [`error`]: every failure and its status code.
+//! - [`metrics`]: Prometheus counters; [`error`]: every failure and its status code;
+//! - [`tls`]: `--tls`: the rustls configuration (ALPN h2 and http/1.1) and handshake counters.
 
 pub mod cache;
 pub mod config;
@@ -18,6 +20,7 @@ pub mod metrics;
 pub mod server;
 pub mod store;
 pub mod strategy;
+pub mod tls;
 pub mod token;
 pub mod token_cookie;
 

@@ -1,5 +1,5 @@
 //! The HTTP side of a target: routing, size limits, credential extraction, JSON bodies, responses,
-//! metrics and graceful shutdown. Generic over [`Strategy`]; [`serve`] picks the strategy once, from
+//! metrics and graceful shutdown, over HTTP/1.1 and HTTP/2 (h2c by prior knowledge, or TLS with ALPN). Generic over [`Strategy`]; [`serve`] picks the strategy once, from
 //! the registry. Which credential is read, whether logout clears the cookie and whether `/refresh`
 //! exists come from the strategy's profile.
 //!
@@ -17,9 +17,9 @@ use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
+use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use serde::Deserialize;
 use tokio::net::TcpListener;
 
@@ -50,6 +50,10 @@ pub struct App<S> {
     /// The access token travels in the `at` cookie and logout requires its CSRF token
     /// (`--token-transport cookie`).
     token_cookie: bool,
+    /// `--tls`: every connection starts with this handshake; `None`: clear text.
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    /// TLS handshakes by kind, for `/metrics` (TLS cost per new connection).
+    handshakes: crate::tls::HandshakeCounters,
 }
 
 impl<S: Strategy> App<S> {
@@ -62,6 +66,8 @@ impl<S: Strategy> App<S> {
             max_body_bytes: config.max_body_bytes,
             max_header_bytes: config.max_header_bytes,
             token_cookie: config.token_transport == TokenTransport::Cookie,
+            tls: config.tls.clone().map(tokio_rustls::TlsAcceptor::from),
+            handshakes: crate::tls::HandshakeCounters::default(),
         }
     }
 
@@ -129,18 +135,17 @@ pub async fn serve(
 
 /// Accept connections on `listener` and serve `app` until `shutdown` completes; then stop accepting,
 /// let in-flight requests finish (up to a bound) and return.
+///
+/// Clear text: a connection that opens with the HTTP/2 preface is served as HTTP/2 (h2c, prior
+/// knowledge), any other as HTTP/1.1 by the same HTTP/1.1 server as before HTTP/2 existed. With
+/// TLS (`--tls`): the handshake, then the protocol ALPN chose.
 pub async fn run<S: Strategy>(
     listener: TcpListener,
     app: Arc<App<S>>,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let mut builder = http1::Builder::new();
-    builder
-        .max_buf_size(app.max_header_bytes)
-        .keep_alive(true)
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT);
+    let protocols = Arc::new(Protocols::new(app.max_header_bytes));
     tokio::pin!(shutdown);
     loop {
         let (stream, _peer): (_, SocketAddr) = tokio::select! {
@@ -156,20 +161,7 @@ pub async fn run<S: Strategy>(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let app = app.clone();
-        let conn = builder.serve_connection(
-            TokioIo::new(stream),
-            service_fn(move |req| {
-                let app = app.clone();
-                async move { Ok::<_, Infallible>(handle(&app, req).await) }
-            }),
-        );
-        let conn = graceful.watch(conn);
-        tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(error = %e, "connection ended with an error");
-            }
-        });
+        tokio::spawn(serve_connection(stream, app.clone(), protocols.clone(), graceful.watcher()));
     }
     drop(listener);
     tokio::select! {
@@ -177,6 +169,96 @@ pub async fn run<S: Strategy>(
         () = tokio::time::sleep(DRAIN_TIMEOUT) => tracing::warn!("connections still open after drain timeout"),
     }
     Ok(())
+}
+
+/// The HTTP/1.1 and HTTP/2 servers, configured once.
+struct Protocols {
+    http1: http1::Builder,
+    http2: http2::Builder<TokioExecutor>,
+}
+
+impl Protocols {
+    fn new(max_header_bytes: usize) -> Self {
+        let mut h1 = http1::Builder::new();
+        h1.max_buf_size(max_header_bytes)
+            .keep_alive(true)
+            .timer(TokioTimer::new())
+            .header_read_timeout(HEADER_READ_TIMEOUT);
+        let mut h2 = http2::Builder::new(TokioExecutor::new());
+        h2.timer(TokioTimer::new()).max_header_list_size(u32::try_from(max_header_bytes).unwrap_or(u32::MAX));
+        Protocols { http1: h1, http2: h2 }
+    }
+}
+
+/// The HTTP/2 client connection preface (RFC 9113, 3.4).
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Serve one accepted connection: TLS first when configured, then HTTP/1.1 or HTTP/2.
+async fn serve_connection<S: Strategy>(
+    stream: tokio::net::TcpStream,
+    app: Arc<App<S>>,
+    protocols: Arc<Protocols>,
+    watcher: hyper_util::server::graceful::Watcher,
+) {
+    let Some(acceptor) = app.tls.clone() else {
+        // A client that sends nothing is dropped after the same time as one with an unfinished head.
+        let h2 = match tokio::time::timeout(HEADER_READ_TIMEOUT, starts_with_h2_preface(&stream)).await {
+            Ok(Ok(h2)) => h2,
+            _ => return,
+        };
+        return serve_http(TokioIo::new(stream), h2, app, &protocols, watcher).await;
+    };
+    let handshake = tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(stream)).await;
+    let Ok(Ok(tls)) = handshake else {
+        app.handshakes.failed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        return;
+    };
+    let conn = tls.get_ref().1;
+    app.handshakes.completed(conn.handshake_kind());
+    let h2 = conn.alpn_protocol() == Some(crate::tls::ALPN_H2);
+    serve_http(TokioIo::new(tls), h2, app, &protocols, watcher).await;
+}
+
+/// Whether the client opened with the HTTP/2 preface (read without consuming: the HTTP/1.1 server
+/// sees every byte). Stops at the first byte that differs, so an HTTP/1.1 request costs one peek.
+async fn starts_with_h2_preface(stream: &tokio::net::TcpStream) -> std::io::Result<bool> {
+    let mut buf = [0u8; H2_PREFACE.len()];
+    loop {
+        let n = stream.peek(&mut buf).await?;
+        if n == 0 || buf[..n] != H2_PREFACE[..n] {
+            return Ok(false);
+        }
+        if n == H2_PREFACE.len() {
+            return Ok(true);
+        }
+        // Part of the preface so far (rare: clients send it in one write): wait for the rest.
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+/// Serve requests on an established connection, HTTP/2 or HTTP/1.1, under graceful shutdown.
+async fn serve_http<S, I>(
+    io: TokioIo<I>,
+    h2: bool,
+    app: Arc<App<S>>,
+    protocols: &Protocols,
+    watcher: hyper_util::server::graceful::Watcher,
+) where
+    S: Strategy,
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn(move |req| {
+        let app = app.clone();
+        async move { Ok::<_, Infallible>(handle(&app, req).await) }
+    });
+    let result = if h2 {
+        watcher.watch(protocols.http2.serve_connection(io, service)).await
+    } else {
+        watcher.watch(protocols.http1.serve_connection(io, service)).await
+    };
+    if let Err(e) = result {
+        tracing::debug!(error = %e, "connection ended with an error");
+    }
 }
 
 type Body = Full<Bytes>;
@@ -355,7 +437,10 @@ fn metrics<S: Strategy>(app: &App<S>) -> Response<Body> {
         Backend::Memory(m) => Some(m.len()),
         Backend::Redis(_) | Backend::Postgres(_) => None,
     };
-    let text = app.metrics.render(S::PROFILE.name, S::PROFILE.auth_paths, app.store.kind(), keys);
+    let mut text = app.metrics.render(S::PROFILE.name, S::PROFILE.auth_paths, app.store.kind(), keys);
+    if app.tls.is_some() {
+        app.handshakes.render(&mut text);
+    }
     let mut resp = Response::new(Full::new(Bytes::from(text)));
     resp.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));

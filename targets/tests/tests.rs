@@ -17,3 +17,4 @@ mod shared_key;
 mod store;
 mod token_cookie;
 mod util;
+mod wire;

@@ -1,5 +1,5 @@
-//! A tiny HTTP/1.1 client for probes and setup calls: one fresh connection per request, bounded
-//! time, whole body read into memory.
+//! A tiny HTTP/1.1 client for probes and setup calls: one fresh connection per request (TLS for an
+//! `https://` target), bounded time, whole body read into memory.
 //!
 //! Not the load generator: the traffic engine keeps its own connections. This one favours being
 //! simple and self-contained (hyper's low-level `client::conn::http1` over a tokio `TcpStream`, no
@@ -18,14 +18,14 @@ use tokio::net::TcpStream;
 /// Upper bound on one request: connect, send, and read the whole answer.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// `host:port` of an `http://host:port[/]` base URL.
+/// `host:port` of an `http://host:port[/]` (or `https://`) base URL.
 pub fn authority(base_url: &str) -> anyhow::Result<String> {
     let uri: Uri = base_url.parse().with_context(|| format!("`{base_url}` is not a URL"))?;
-    if uri.scheme_str() != Some("http") {
-        bail!("`{base_url}`: only http:// targets are supported");
+    if !matches!(uri.scheme_str(), Some("http" | "https")) {
+        bail!("`{base_url}`: only http:// and https:// targets are supported");
     }
     let auth = uri.authority().ok_or_else(|| anyhow!("`{base_url}` has no host"))?;
-    let port = auth.port_u16().unwrap_or(80);
+    let port = auth.port_u16().unwrap_or(if uri.scheme_str() == Some("https") { 443 } else { 80 });
     Ok(format!("{}:{port}", auth.host()))
 }
 
@@ -58,11 +58,16 @@ async fn request_inner(
     let authority = authority(base_url)?;
     let stream = TcpStream::connect(&authority).await.with_context(|| format!("connecting to {authority}"))?;
     let _ = stream.set_nodelay(true);
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-    // The connection future drives the socket; it ends when the request is done and `sender` drops.
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
+    let mut sender = if base_url.starts_with("https://") {
+        // A target started with --tls: its certificate is self-signed (see engine::transport).
+        let config = crate::engine::transport::client_config(b"http/1.1").context("TLS client")?;
+        let host = authority.rsplit_once(':').map_or(authority.as_str(), |(h, _)| h);
+        let name = rustls::pki_types::ServerName::try_from(host.to_owned()).context("TLS server name")?;
+        let tls = tokio_rustls::TlsConnector::from(config).connect(name, stream).await.context("TLS handshake")?;
+        handshake(tls).await?
+    } else {
+        handshake(stream).await?
+    };
 
     let mut builder = Request::builder().method(method).uri(path).header(header::HOST, &authority);
     let has_content_type = headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type"));
@@ -77,6 +82,18 @@ async fn request_inner(
     let (parts, body) = resp.into_parts();
     let body = body.collect().await.context("reading the response body")?.to_bytes();
     Ok((parts.status.as_u16(), parts.headers, body))
+}
+
+/// HTTP/1.1 on `io`, the connection driven by a task of its own until the sender drops.
+async fn handshake<I>(io: I) -> anyhow::Result<hyper::client::conn::http1::SendRequest<Full<Bytes>>>
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io)).await?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok(sender)
 }
 
 /// `GET base_url + path`.
@@ -103,7 +120,9 @@ mod tests {
         assert_eq!(authority("http://127.0.0.1:8080").unwrap(), "127.0.0.1:8080");
         assert_eq!(authority("http://localhost:9/").unwrap(), "localhost:9");
         assert_eq!(authority("http://example.test").unwrap(), "example.test:80");
-        assert!(authority("https://x:1").is_err());
+        assert_eq!(authority("https://x:1").unwrap(), "x:1", "a --tls target");
+        assert_eq!(authority("https://x").unwrap(), "x:443");
+        assert!(authority("ftp://x:1").is_err());
         assert!(authority("not a url").is_err());
     }
 }

@@ -12,6 +12,8 @@ use http::header::HeaderValue;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use super::transport::{Exchange, WindowBytes};
+
 /// Largest response head accepted.
 const MAX_HEAD: usize = 64 * 1024;
 /// Largest response body accepted.
@@ -54,6 +56,11 @@ pub(super) struct Client {
     /// Where the body of the last answer lies in `rbuf` (or `chunked` when `None`).
     body: Option<(usize, usize)>,
     chunked: Vec<u8>,
+    /// Bytes written to and read from the socket over the run, and connections opened: the wire
+    /// byte figures (counted here, where the syscalls are).
+    wire: WindowBytes,
+    /// `wire` when the measured window started; `None` before.
+    window_start: Option<WindowBytes>,
 }
 
 impl Client {
@@ -66,6 +73,8 @@ impl Client {
             filled: 0,
             body: None,
             chunked: Vec::new(),
+            wire: WindowBytes::default(),
+            window_start: None,
         }
     }
 
@@ -99,7 +108,10 @@ impl Client {
             // Closed (or stray bytes) since the last answer: reopen. No syscall when not readable.
             match s.try_read(&mut self.rbuf) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                _ => self.drop_connection(),
+                read => {
+                    self.wire.received += read.map_or(0, |n| n as u64);
+                    self.drop_connection();
+                }
             }
         }
         let reused = self.stream.is_some();
@@ -118,13 +130,18 @@ impl Client {
             let _ = s.set_nodelay(true);
             self.stream = Some(s);
             self.filled = 0;
+            self.wire.connects += 1;
         }
         let Some(stream) = self.stream.as_mut() else { return Err(Attempt::Fail(Fail::Connect)) };
         if let Err(written) = write_request(stream, &self.req).await {
+            self.wire.sent += written as u64;
             self.drop_connection();
             return Err(if written == 0 { Attempt::Unsent } else { Attempt::Fail(Fail::Protocol) });
         }
-        match read_answer(stream, &mut self.rbuf, &mut self.filled, &mut self.chunked).await {
+        self.wire.sent += self.req.len() as u64;
+        let read = read_answer(stream, &mut self.rbuf, &mut self.filled, &mut self.chunked).await;
+        self.wire.received += self.filled as u64;
+        match read {
             Ok((answer, body, used, close)) => {
                 self.body = body;
                 // Bytes past the answer were never asked for: do not trust this connection again.
@@ -140,6 +157,37 @@ impl Client {
                 Err(Attempt::Fail(Fail::Protocol))
             }
         }
+    }
+}
+
+impl Exchange for Client {
+    fn req(&mut self) -> &mut Vec<u8> {
+        &mut self.req
+    }
+
+    async fn exchange(&mut self) -> Result<Answer, Fail> {
+        Client::exchange(self).await
+    }
+
+    fn body(&self) -> &[u8] {
+        Client::body(self)
+    }
+
+    fn drop_connection(&mut self) {
+        Client::drop_connection(self);
+    }
+
+    fn mark_window(&mut self) {
+        self.window_start.get_or_insert(self.wire);
+    }
+
+    fn window_bytes(&self) -> Option<WindowBytes> {
+        let start = self.window_start?;
+        Some(WindowBytes {
+            sent: self.wire.sent - start.sent,
+            received: self.wire.received - start.received,
+            connects: self.wire.connects - start.connects,
+        })
     }
 }
 

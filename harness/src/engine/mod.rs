@@ -15,8 +15,10 @@
 //! timer is only pushed later, which tokio does without touching its wheel).
 
 mod http;
+mod hyper_client;
 pub mod record;
 pub mod schedule;
+pub mod transport;
 mod vu;
 
 use std::cell::RefCell;
@@ -35,8 +37,10 @@ use crate::plan::{MixWeights, Schedule, Stop};
 use crate::results::StageResult;
 use crate::targets::config::StrategyKind;
 use http::{Client, Fail};
+use hyper_client::{SharedConn, Slot};
 use record::{Finished, FinishedInterval, Intervals, Op, Outcome, Recorder};
 use schedule::Timetable;
+use transport::{Exchange, WireSettings};
 use vu::{ConnUsers, Planned, Population};
 
 /// A request sent more than this long after its intended time is a late start.
@@ -67,13 +71,17 @@ pub struct EngineConfig {
     pub workers: usize,
     /// Put before every user name (`p2-` gives `p2-u0`, …): parts of a split run never share users.
     pub user_prefix: String,
+    /// Transport, HPACK policy and streams per connection (`[traffic]`).
+    pub wire: WireSettings,
 }
 
 /// Why the engine could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
-    #[error("target URL `{0}` must look like http://host:port")]
+    #[error("target URL `{0}` must look like http://host:port (https:// with a TLS transport)")]
     BadUrl(String),
+    #[error("{0}")]
+    Wire(String),
     #[error("cannot resolve {0}: {1}")]
     Resolve(String, std::io::Error),
     #[error("{users} users cannot share {connections} connections: give at least one user per connection")]
@@ -129,9 +137,10 @@ impl Engine {
     pub async fn new(cfg: EngineConfig) -> Result<Engine, EngineError> {
         let mut addrs = Vec::new();
         let mut first_host = None;
+        let prefix = format!("{}://", cfg.wire.transport.scheme());
         for url in cfg.base_url.split(',').map(str::trim).filter(|u| !u.is_empty()) {
             let host = url
-                .strip_prefix("http://")
+                .strip_prefix(prefix.as_str())
                 .map(|r| r.split('/').next().unwrap_or(r).to_owned())
                 .filter(|h| !h.is_empty())
                 .ok_or_else(|| EngineError::BadUrl(url.to_owned()))?;
@@ -224,34 +233,61 @@ impl Engine {
     }
 
     /// Deal the connections (and their users) round-robin to the driver threads and start them.
+    /// HTTP/2: the request slots of one connection (its streams) go to the same thread.
     fn spawn_workers(&self, shared: &Arc<Shared>) -> Result<(Vec<AbortHandle>, Vec<WorkerResult>), EngineError> {
         let cfg = &self.cfg;
         let connections = shared.connections;
-        let workers = cfg.workers.clamp(1, connections);
-        let population = Population { users: cfg.users, legacy: cfg.legacy_users };
-        let mut per_worker: Vec<Vec<ConnState>> = (0..workers).map(|_| Vec::new()).collect();
-        for c in 0..connections {
+        let group = cfg.wire.streams_per_connection.max(1);
+        let workers = cfg.workers.clamp(1, connections.div_ceil(group));
+        let users = |c: usize| {
+            let population = Population { users: cfg.users, legacy: cfg.legacy_users };
             let naming = vu::Naming { prefix: &cfg.user_prefix, host: &self.host };
-            let users = ConnUsers::new(c, connections, population, cfg.strategy, naming, c as u64 + 1);
-            let client = Client::new(self.addrs[c % self.addrs.len()]);
-            per_worker[c % workers].push(ConnState { index: c, seq: 0, client, users });
+            ConnUsers::new(c, connections, population, cfg.strategy, naming, c as u64 + 1)
+        };
+        if cfg.wire.transport == transport::Transport::Http1 {
+            let mut per_worker: Vec<Vec<ConnState<Client>>> = (0..workers).map(|_| Vec::new()).collect();
+            for c in 0..connections {
+                let client = Client::new(self.addrs[c % self.addrs.len()]);
+                per_worker[c % workers].push(ConnState { index: c, seq: 0, client, users: users(c) });
+            }
+            return start_workers(shared, per_worker);
         }
-        let (mut aborts, mut results) = (Vec::new(), Vec::new());
-        for (i, conns) in per_worker.into_iter().enumerate() {
-            let (abort, reg) = AbortHandle::new_pair();
-            let (tx, rx) = oneshot::channel();
-            let shared = shared.clone();
-            std::thread::Builder::new()
-                .name(format!("authbench-driver-{i}"))
-                .spawn(move || {
-                    let _ = tx.send(worker_thread(shared, conns, reg));
-                })
-                .map_err(|e| EngineError::Worker(format!("starting a driver thread: {e}")))?;
-            aborts.push(abort);
-            results.push(rx);
+        let mut per_worker: Vec<Vec<ConnState<Slot>>> = (0..workers).map(|_| Vec::new()).collect();
+        let mut conn = None;
+        for c in 0..connections {
+            let j = c / group;
+            if c % group == 0 {
+                let addr = self.addrs[j % self.addrs.len()];
+                conn = Some(SharedConn::new(addr, cfg.wire.transport, &self.host).map_err(EngineError::Wire)?);
+            }
+            let Some(conn) = conn.clone() else { continue };
+            let client = Slot::new(conn, c % group == 0, &self.host, cfg.wire.hpack);
+            per_worker[j % workers].push(ConnState { index: c, seq: 0, client, users: users(c) });
         }
-        Ok((aborts, results))
+        start_workers(shared, per_worker)
     }
+}
+
+/// One driver thread per list of connections.
+fn start_workers<C: Exchange + Send + 'static>(
+    shared: &Arc<Shared>,
+    per_worker: Vec<Vec<ConnState<C>>>,
+) -> Result<(Vec<AbortHandle>, Vec<WorkerResult>), EngineError> {
+    let (mut aborts, mut results) = (Vec::new(), Vec::new());
+    for (i, conns) in per_worker.into_iter().enumerate() {
+        let (abort, reg) = AbortHandle::new_pair();
+        let (tx, rx) = oneshot::channel();
+        let shared = shared.clone();
+        std::thread::Builder::new()
+            .name(format!("authbench-driver-{i}"))
+            .spawn(move || {
+                let _ = tx.send(worker_thread(shared, conns, reg));
+            })
+            .map_err(|e| EngineError::Worker(format!("starting a driver thread: {e}")))?;
+        aborts.push(abort);
+        results.push(rx);
+    }
+    Ok((aborts, results))
 }
 
 /// A driver thread's recorder, when it ends.
@@ -324,17 +360,21 @@ fn target_rate(schedule: &Schedule, bounded: bool) -> Option<f64> {
     }
 }
 
-/// One connection and the users it serves.
-struct ConnState {
+/// One request slot (HTTP/1.1: a connection; HTTP/2: a stream slot) and the users it serves.
+struct ConnState<C> {
     index: usize,
     /// Requests started on this connection (open loop: position in the timetable).
     seq: u64,
-    client: Client,
+    client: C,
     users: ConnUsers,
 }
 
 /// One driver thread: its own event loop, its connections in one task, its own recorder.
-fn worker_thread(shared: Arc<Shared>, conns: Vec<ConnState>, abort: AbortRegistration) -> Result<Recorder, String> {
+fn worker_thread<C: Exchange>(
+    shared: Arc<Shared>,
+    conns: Vec<ConnState<C>>,
+    abort: AbortRegistration,
+) -> Result<Recorder, String> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -342,9 +382,21 @@ fn worker_thread(shared: Arc<Shared>, conns: Vec<ConnState>, abort: AbortRegistr
     let rec = RefCell::new(Recorder::new());
     rt.block_on(async {
         let mut futs: FuturesUnordered<_> = conns.into_iter().map(|c| connection_loop(&shared, c, &rec)).collect();
-        let all = async { while futs.next().await.is_some() {} };
+        let mut ended = Vec::new();
+        let all = async {
+            while let Some(st) = futs.next().await {
+                ended.push(st);
+            }
+        };
         // Aborted: in-flight requests are dropped unrecorded, as at the end of any run.
         let _ = Abortable::new(all, abort).await;
+        // The sockets' bytes once every slot is done (HTTP/2 slots share a connection's counters).
+        let mut r = rec.borrow_mut();
+        for b in ended.iter().filter_map(|st| st.client.window_bytes()) {
+            r.wire.sent += b.sent;
+            r.wire.received += b.received;
+            r.wire.connects += b.connects;
+        }
     });
     drop(rt);
     let mut r = rec.into_inner();
@@ -360,17 +412,23 @@ enum Wire<'a> {
     Protocol,
 }
 
-/// Drive one connection until the end of the run.
-async fn connection_loop(shared: &Shared, mut st: ConnState, rec: &RefCell<Recorder>) {
+/// Drive one connection (or stream slot) until the end of the run; hand it back for its counters.
+async fn connection_loop<C: Exchange>(shared: &Shared, mut st: ConnState<C>, rec: &RefCell<Recorder>) -> ConnState<C> {
     // One timer per connection for the timeout, pushed later before each request (no wheel
     // registration while the deadline only moves forward), one for open-loop pacing.
     let timeout = tokio::time::sleep(shared.timeout);
     tokio::pin!(timeout);
     let pace = tokio::time::sleep(Duration::ZERO);
     tokio::pin!(pace);
+    let mut in_window = false;
     while let Some((intended, sent)) = next_start(shared, &st, pace.as_mut()).await {
         st.seq += 1;
-        let planned = st.users.plan(shared, sent, &mut st.client.req);
+        if !in_window && intended.min(sent) >= shared.measure_start {
+            // The first request the recorder will count: the socket bytes count from here.
+            in_window = true;
+            st.client.mark_window();
+        }
+        let planned = st.users.plan(shared, sent, st.client.req());
         timeout.as_mut().reset((sent + shared.timeout).into());
         let result = tokio::select! {
             biased;
@@ -404,13 +462,14 @@ async fn connection_loop(shared: &Shared, mut st: ConnState, rec: &RefCell<Recor
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
+    st
 }
 
 /// When the connection's next request is due (open loop: its place in the timetable, waited
 /// for) and when it is sent; `None` once the run is over for this connection.
-async fn next_start(
+async fn next_start<C>(
     shared: &Shared,
-    st: &ConnState,
+    st: &ConnState<C>,
     mut pace: std::pin::Pin<&mut tokio::time::Sleep>,
 ) -> Option<(Instant, Instant)> {
     let now = Instant::now();

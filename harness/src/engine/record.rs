@@ -136,6 +136,9 @@ pub struct Recorder {
     pub max_lag_us: u64,
     /// Successful logins (session/token records created in the store).
     pub logins_ok: u64,
+    /// Bytes that crossed the driver's sockets in the measured window (after TLS), both ways, and
+    /// the connections opened in it: the wire byte figures.
+    pub wire: super::transport::WindowBytes,
     // Current interval (per second of the measured window).
     interval_index: Option<u64>,
     interval_ops: Vec<Histogram<u64>>,
@@ -174,6 +177,7 @@ impl Recorder {
             late_starts: 0,
             max_lag_us: 0,
             logins_ok: 0,
+            wire: super::transport::WindowBytes::default(),
             interval_index: None,
             interval_ops: (0..5).map(|_| new_histogram()).collect(),
             interval_requests: 0,
@@ -259,6 +263,9 @@ impl Recorder {
         self.late_starts += other.late_starts;
         self.max_lag_us = self.max_lag_us.max(other.max_lag_us);
         self.logins_ok += other.logins_ok;
+        self.wire.sent += other.wire.sent;
+        self.wire.received += other.wire.received;
+        self.wire.connects += other.wire.connects;
     }
 
     pub fn requests(&self) -> u64 {

@@ -53,6 +53,7 @@ pub fn page(report: &Report, summary: &Summary, plots: &[Rendered], runs: &[Run<
     repetitions_table(&mut h, report);
     events_tables(&mut h, summary);
     capacity_tables(&mut h, report);
+    wire_table(&mut h, report);
     tradeoffs(&mut h, summary);
     answers(&mut h, summary);
     warnings(&mut h, summary);
@@ -322,6 +323,24 @@ fn events_tables(h: &mut String, summary: &Summary) {
              (the mass logout; about the overlap, 0 without one). Logins per second of the measured window show the \
              re-login storm that follows.</p>\n",
         );
+    }
+}
+
+/// Bytes on the wire, when a variant ran on a transport other than clear HTTP/1.1.
+fn wire_table(h: &mut String, report: &Report) {
+    if !super::wire::applies(report) {
+        return;
+    }
+    h.push_str("<h2 id=\"wire\">Bytes on the wire</h2>\n");
+    text_table(h, super::wire::HEADERS, &super::wire::rows(report), 3);
+    let _ = writeln!(h, "<p class=\"foot\">{}</p>", esc(super::wire::METHOD));
+    let verdict = super::wire::verdict(report);
+    if !verdict.is_empty() {
+        h.push_str("<ul>\n");
+        for line in verdict {
+            let _ = writeln!(h, "<li>{}</li>", esc(&line));
+        }
+        h.push_str("</ul>\n");
     }
 }
 

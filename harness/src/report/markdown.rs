@@ -15,6 +15,7 @@ pub fn page(report: &Report, summary: &Summary, plots: &[Rendered]) -> String {
     repetitions(&mut m, report);
     events_tables(&mut m, summary);
     capacity_tables(&mut m, report);
+    wire_table(&mut m, report);
     tradeoffs_and_warnings(&mut m, summary);
     thresholds(&mut m, report);
     plot_links(&mut m, plots);
@@ -125,6 +126,25 @@ fn capacity_tables(m: &mut String, report: &Report) {
         m.push_str(&crate::project::table(&p));
         m.push_str("```\n\n");
     }
+}
+
+/// Bytes on the wire, when a variant ran on a transport other than clear HTTP/1.1.
+fn wire_table(m: &mut String, report: &Report) {
+    if !super::wire::applies(report) {
+        return;
+    }
+    m.push_str(
+        "## Bytes on the wire
+
+",
+    );
+    let rows = super::wire::rows(report);
+    md_table(m, &super::wire::HEADERS, rows.iter().map(|r| r.as_slice()));
+    let _ = writeln!(m, "\n{}\n", super::wire::METHOD);
+    for line in super::wire::verdict(report) {
+        let _ = writeln!(m, "- {line}");
+    }
+    m.push('\n');
 }
 
 /// The trade-off sentences, then the warnings (security ones in bold) when there are any.

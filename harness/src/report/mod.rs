@@ -18,6 +18,7 @@ mod html;
 mod markdown;
 mod plots;
 mod summary;
+mod wire;
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
