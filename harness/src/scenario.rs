@@ -348,8 +348,18 @@ impl TargetSection {
 }
 
 /// The keys of [`TargetOptions`], as `[target]` accepts them.
-const TARGET_OPTION_KEYS: [&str; 9] =
-    ["alg", "access_ttl", "leeway", "roles", "scopes", "pad_bytes", "authz", "fail_open", "store_wait_replicas"];
+const TARGET_OPTION_KEYS: [&str; 10] = [
+    "alg",
+    "access_ttl",
+    "leeway",
+    "roles",
+    "scopes",
+    "pad_bytes",
+    "authz",
+    "fail_open",
+    "store_wait_replicas",
+    "token_transport",
+];
 
 impl<'de> Deserialize<'de> for TargetSection {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {

@@ -287,3 +287,39 @@ fn cached_strategies_revoke_across_instances() {
         assert_eq!(s.outcomes.unexpected_allow, 0, "{}: {:?}", s.name, s.outcomes);
     }
 }
+
+/// JWTs in a cookie (`token_transport = "cookie"`): the driver reads the `at` cookie and the CSRF
+/// token from login answers and sends the token back as a cookie, logouts carry the CSRF token (a
+/// logout refused with 403 would show as unexpected denies and failed revocation probes), and
+/// strategies without a bearer token are left alone.
+#[test]
+fn jwts_in_a_cookie_run_end_to_end_with_csrf_on_logout() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let scenario = tmp.path().join("c.toml");
+    std::fs::write(
+        &scenario,
+        "# Test.\nstrategies = [\"session\", \"jwt-denylist\", \"jwt-refresh\"]\nstore = \"memory\"\n\
+         [target]\ntoken_transport = \"cookie\"\n\
+         [traffic]\nduration = \"1s\"\nwarmup = \"0s\"\nconnections = 4\nusers = 40\n\
+         [mix]\napi = 80\nlogin = 10\nlogout = 10\n[probe]\nrevocation_probes = 2\n",
+    )
+    .expect("write");
+    let dir = tmp.path().join("run");
+    let report = run_scenario(&[], &scenario, &dir);
+    for s in &report.strategies {
+        assert!(s.requests > 0, "{}", s.name);
+        assert_eq!(s.outcomes.unexpected_deny + s.outcomes.unexpected_allow, 0, "{}: {:?}", s.name, s.outcomes);
+        let logouts = s.latency_us.get("logout").map_or(0, |l| l.count);
+        assert!(logouts > 0, "{}: logouts ran", s.name);
+    }
+    let denylist = report.strategies.iter().find(|s| s.strategy == "jwt-denylist").expect("jwt-denylist");
+    assert!(denylist.credential_bytes > 100.0, "the JWT travels: {}", denylist.credential_bytes);
+    // ... as a cookie: the head around the credential is `cookie: at=`, one byte shorter than the
+    // session's `cookie: sid=` (a bearer header, `authorization: Bearer `, would be 10 bytes longer).
+    let session = report.strategies.iter().find(|s| s.strategy == "session").expect("session");
+    let around = |s: &authbench::results::StrategyResult| s.request_header_bytes - s.credential_bytes;
+    assert!((around(session) - around(denylist) - 1.0).abs() < 1e-6, "{} vs {}", around(session), around(denylist));
+    // Its logouts took effect at once: the probes saw the revoked cookie refused.
+    let w = &denylist.revocation_window_ms;
+    assert!(w.probes > 0 && !w.bounded, "{w:?}");
+}

@@ -111,12 +111,12 @@ impl ProberCredentials {
         let transport = profile.transport;
         let valid = login(base_url, PROBER_USER, transport).await.context("availability prober: login")?;
         let revoked = if profile.logout.api_credential_refused_at_once() {
-            let cred =
-                login(base_url, PROBER_REVOKED_USER, transport).await.context("availability prober: second login")?;
-            let (status, _, body) =
-                http::request(base_url, http::Method::POST, "/logout", &[(cred.0, cred.1.as_str())], None).await?;
+            let grant = super::revocation::login(base_url, PROBER_REVOKED_USER, transport)
+                .await
+                .context("availability prober: second login")?;
+            let (status, _, body) = super::revocation::send_logout(base_url, &grant).await?;
             anyhow::ensure!(status == 200, "prober logout answered {status}: {}", String::from_utf8_lossy(&body));
-            Some(cred)
+            Some((grant.header_name(), grant.header_value()))
         } else {
             None
         };

@@ -224,14 +224,7 @@ impl Prepared {
             let path = format!("/admin/revoke-user/{user}");
             http::request(&self.base, http::Method::POST, &path, &[("x-admin-key", &self.admin_key)], None).await
         } else {
-            let header = cred.header_value();
-            let auth = [(cred.header_name(), header.as_str())];
-            match &cred.refresh_token {
-                Some(rt) => {
-                    http::post_json(&self.base, "/logout", &auth, &serde_json::json!({ "refresh_token": rt })).await
-                }
-                None => http::request(&self.base, http::Method::POST, "/logout", &auth, None).await,
-            }
+            super::revocation::send_logout(&self.base, cred).await
         };
         answer.ok().map(|(status, _, _)| status)
     }

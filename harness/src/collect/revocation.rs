@@ -250,14 +250,20 @@ async fn resource_status(base: &str, cred: &Grant) -> anyhow::Result<u16> {
 }
 
 async fn logout(base: &str, cred: &Grant) -> anyhow::Result<()> {
-    let header = cred.header_value();
-    let auth = [(cred.header_name(), header.as_str())];
-    let (status, _, body) = match &cred.refresh_token {
-        Some(rt) => http::post_json(base, "/logout", &auth, &serde_json::json!({ "refresh_token": rt })).await?,
-        None => http::request(base, http::Method::POST, "/logout", &auth, None).await?,
-    };
+    let (status, _, body) = send_logout(base, cred).await?;
     anyhow::ensure!(status == 200, "logout answered {status}: {}", String::from_utf8_lossy(&body));
     Ok(())
+}
+
+/// `POST /logout` as the credential's client sends it: the credential, a token cookie's CSRF token
+/// and, with a refresh token, `{"refresh_token": …}`.
+pub async fn send_logout(base: &str, cred: &Grant) -> anyhow::Result<(u16, http::HeaderMap, bytes::Bytes)> {
+    let headers = cred.logout_headers();
+    let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    match &cred.refresh_token {
+        Some(rt) => http::post_json(base, "/logout", &headers, &serde_json::json!({ "refresh_token": rt })).await,
+        None => http::request(base, http::Method::POST, "/logout", &headers, None).await,
+    }
 }
 
 /// Strategies with a refresh token: after revocation the refresh token must be refused too.
