@@ -533,8 +533,10 @@ fn surviving_share(
     };
     let gap = sv - cv;
     let kept = sv - lv;
-    let share = if gap.abs() < f64::EPSILON {
-        "no advantage to keep".to_string()
+    let share = if gap <= f64::EPSILON {
+        "claims only was not ahead of session: no advantage to keep".to_string()
+    } else if kept <= 0.0 {
+        "none of it kept: with the lookup it is level with or behind session".to_string()
     } else {
         format!("{:.0} % of it kept", 100.0 * kept / gap)
     };
