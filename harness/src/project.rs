@@ -171,19 +171,21 @@ pub const ASSUMPTIONS: [&str; 6] = [
      keys on one shard)",
     "store memory = users × store memory per live credential (used_memory growth over the window / logins that \
      succeeded in it; logouts in the same window delete records, which makes it an underestimate when the mix logs out)",
-    "inbound bandwidth = N × the mean request head of an api request (request line and headers; no body); \
-     response bytes are not measured by the driver",
+    "bandwidth = N × the bytes per request the driver counted at its sockets in each direction (below TLS; \
+     every operation of the mix), or inbound = N × the mean api request head where a run has no socket counts",
     "headroom applies to target cores and Redis shards alike",
     "figures are from this machine's runs: other CPUs, TLS, proxies and a network between target and store change them",
 ];
 
 /// Figures the projection reads, in the order they are printed.
-static INPUT_FIGURES: [&Figure; 5] = [
+static INPUT_FIGURES: [&Figure; 7] = [
     &figures::TARGET_CPU_US_PER_REQUEST,
     &figures::STORE_OPS_PER_REQUEST,
     &figures::STORE_CPU_US_PER_REQUEST,
     &figures::STORE_MEMORY_BYTES_PER_SESSION,
     &figures::REQUEST_HEADER_BYTES,
+    &figures::WIRE_SENT_BYTES_PER_REQUEST,
+    &figures::WIRE_RECEIVED_BYTES_PER_REQUEST,
 ];
 
 /// Entry point of `authbench project`: prints the table or JSON to stdout.
@@ -426,14 +428,39 @@ fn outputs(inputs: &[Input], rate_per_sec: f64, users: Option<u64>, keep: f64) -
     ];
     out.extend(store_cpu(inputs, rate_per_sec, keep, no_store));
     out.push(memory(inputs, users, no_store));
-    out.push(output(
-        "inbound bandwidth",
-        head_bytes.map(|b| rate_per_sec * b),
-        "B/s",
-        "rps × request_header_bytes",
-        Some("request heads only; outbound (responses) not measured".to_string()),
-    ));
+    out.extend(bandwidth(inputs, rate_per_sec, head_bytes));
     out
+}
+
+/// Inbound and outbound bandwidth: from the bytes counted at the driver's sockets where the run
+/// has them, else inbound from the request heads and outbound not measured.
+fn bandwidth(inputs: &[Input], rate_per_sec: f64, head_bytes: Option<f64>) -> [Output; 2] {
+    let sent = value(inputs, &figures::WIRE_SENT_BYTES_PER_REQUEST);
+    let received = value(inputs, &figures::WIRE_RECEIVED_BYTES_PER_REQUEST);
+    let inbound = match sent {
+        Some(b) => output(
+            "inbound bandwidth",
+            Some(rate_per_sec * b),
+            "B/s",
+            "rps × wire.sent_bytes_per_request",
+            Some("bytes the driver wrote at its sockets (below TLS)".to_string()),
+        ),
+        None => output(
+            "inbound bandwidth",
+            head_bytes.map(|b| rate_per_sec * b),
+            "B/s",
+            "rps × request_header_bytes",
+            Some("request heads only (the run counted no socket bytes)".to_string()),
+        ),
+    };
+    let outbound = output(
+        "outbound bandwidth",
+        received.map(|b| rate_per_sec * b),
+        "B/s",
+        "rps × wire.received_bytes_per_request",
+        received.is_none().then(|| "answers' bytes not measured by this run".to_string()),
+    );
+    [inbound, outbound]
 }
 
 /// Store CPU per operation and the Redis shards it takes.

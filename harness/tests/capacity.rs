@@ -160,6 +160,24 @@ fn projection_prints_inputs_with_sources_and_never_guesses() {
     let json = serde_json::to_value(&p).expect("json");
     assert_eq!(json["strategies"][0]["inputs"][0]["figure"], "target_cpu_us_per_request");
 
+    // Bandwidth: the sample counted no socket bytes, so inbound comes from the request heads and
+    // outbound is not measured.
+    let outbound = out("session", "outbound bandwidth");
+    assert!(outbound.value.is_none() && outbound.note.as_deref().is_some_and(|n| n.contains("not measured")));
+    assert_eq!(out("session", "inbound bandwidth").value, Some(500_000.0 * 170.0));
+    let mut counted = sample_report();
+    for s in &mut counted.strategies {
+        s.wire = Some(authbench::results::WireBytes {
+            transport: "http1".to_string(),
+            sent_bytes_per_request: 111.0,
+            received_bytes_per_request: 142.0,
+            ..Default::default()
+        });
+    }
+    let p2 = project::project(&[("results/wire".to_string(), counted)], 1000.0, None, 30.0).expect("projection");
+    let bw = |what: &str| p2.strategies[1].outputs.iter().find(|o| o.what == what).and_then(|o| o.value);
+    assert_eq!((bw("inbound bandwidth"), bw("outbound bandwidth")), (Some(111_000.0), Some(142_000.0)));
+
     let no_users = project::project(&runs, 1000.0, None, 0.0).expect("projection");
     let mem = no_users.strategies[1].outputs.iter().find(|o| o.what == "store memory").expect("memory");
     assert!(mem.value.is_none() && mem.note.as_deref().is_some_and(|n| n.contains("--users")));
