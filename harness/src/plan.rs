@@ -250,6 +250,8 @@ pub struct Variant {
     pub min_replicas_to_write: Option<u32>,
     /// Transport, HPACK policy and streams per connection.
     pub wire: WireSettings,
+    /// `matrix.legacy_fraction`: this variant's share of older clients; `None`: `[traffic]`'s.
+    pub legacy_fraction: Option<f64>,
 }
 
 impl Variant {
@@ -907,6 +909,8 @@ fn applies(key: &str, s: StrategyKind) -> bool {
         "access_ttl" | "leeway" => s.uses_jwt(),
         "token_transport" => s.profile().transport == CredentialTransport::Bearer,
         "hpack" => s.profile().has_credential(),
+        // Older clients exist only where a strategy verifies more than one kind of credential.
+        "legacy_fraction" => !s.profile().auth_paths.is_empty(),
         _ => true,
     }
 }
@@ -937,6 +941,8 @@ pub enum AxisValue {
     FailoverMode(FailoverMode),
     /// `min-replicas-to-write` on the Sentinel group's data nodes.
     MinReplicasToWrite(u32),
+    /// Strategies migrating between designs: the share of users that are older clients.
+    LegacyFraction(f64),
     /// How requests travel.
     Transport(Transport),
     /// HTTP/2: how the credential header is compressed.
@@ -963,6 +969,7 @@ impl AxisValue {
             AxisValue::StoreWaitReplicas(_) => "store_wait_replicas",
             AxisValue::FailoverMode(_) => "store.failover_mode",
             AxisValue::MinReplicasToWrite(_) => "store.min_replicas_to_write",
+            AxisValue::LegacyFraction(_) => "legacy_fraction",
             AxisValue::Transport(_) => "transport",
             AxisValue::Hpack(_) => "hpack",
         }
@@ -986,6 +993,7 @@ impl AxisValue {
             AxisValue::TokenTransport(TokenTransport::Cookie) => "cookie".to_owned(),
             AxisValue::StoreWaitReplicas(n) | AxisValue::MinReplicasToWrite(n) => n.to_string(),
             AxisValue::FailoverMode(m) => m.name().to_owned(),
+            AxisValue::LegacyFraction(f) => f.to_string(),
             AxisValue::Transport(t) => t.name().to_owned(),
             AxisValue::Hpack(h) => h.name().to_owned(),
         }
@@ -1010,6 +1018,7 @@ impl AxisValue {
             AxisValue::StoreWaitReplicas(n) => v.target.store_wait_replicas = n,
             AxisValue::FailoverMode(m) => v.failover_mode = Some(m),
             AxisValue::MinReplicasToWrite(n) => v.min_replicas_to_write = Some(n),
+            AxisValue::LegacyFraction(f) => v.legacy_fraction = Some(f),
             AxisValue::Transport(t) => v.wire.transport = t,
             AxisValue::Hpack(h) => v.wire.hpack = h,
         }
@@ -1026,6 +1035,7 @@ struct VariantDraft {
     failover_mode: Option<FailoverMode>,
     min_replicas_to_write: Option<u32>,
     wire: WireSettings,
+    legacy_fraction: Option<f64>,
 }
 
 /// Every swept `[matrix]` key with its values, in a fixed order.
@@ -1063,6 +1073,7 @@ fn axes(m: &scenario::Matrix) -> Result<Vec<Vec<AxisValue>>, PlanError> {
         axis("store_wait_replicas", m.store_wait_replicas.as_deref(), AxisValue::StoreWaitReplicas)?,
         axis("store.failover_mode", failover_modes, AxisValue::FailoverMode)?,
         axis("store.min_replicas_to_write", min_replicas, AxisValue::MinReplicasToWrite)?,
+        axis("legacy_fraction", m.legacy_fraction.as_deref(), AxisValue::LegacyFraction)?,
         axis("transport", m.transport.as_deref(), AxisValue::Transport)?,
         axis("hpack", m.hpack.as_deref(), AxisValue::Hpack)?,
     ];
@@ -1142,6 +1153,7 @@ fn variant(
         failover_mode: None,
         min_replicas_to_write: None,
         wire: traffic.wire,
+        legacy_fraction: None,
     };
     for v in &point {
         v.apply(&mut draft);
@@ -1153,6 +1165,9 @@ fn variant(
     draft.target.tls = draft.wire.transport.tls();
     if draft.connections == 0 {
         return invalid("matrix.connections values must be >= 1");
+    }
+    if draft.legacy_fraction.is_some_and(|f| !(0.0..=1.0).contains(&f)) {
+        return invalid("matrix.legacy_fraction values must be shares from 0 to 1");
     }
     if !strategy.profile().fail_open {
         draft.target.fail_open = false;
@@ -1203,6 +1218,7 @@ fn variant(
         failover_mode: draft.failover_mode,
         min_replicas_to_write: draft.min_replicas_to_write,
         wire: draft.wire,
+        legacy_fraction: draft.legacy_fraction,
     })
 }
 

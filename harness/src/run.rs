@@ -544,7 +544,8 @@ impl VariantCtx<'_> {
             admin_key: admin_key.map(str::to_owned),
             revoked_fraction: plan.revoked_fraction,
             tampered_fraction: plan.tampered_fraction,
-            legacy_users: (plan.legacy_fraction * plan.users as f64).round() as usize,
+            legacy_users: (variant.legacy_fraction.unwrap_or(plan.legacy_fraction) * plan.users as f64).round()
+                as usize,
             workers: self.env.driver_threads,
             user_prefix: plan.user_prefix.clone(),
             wire: variant.wire,

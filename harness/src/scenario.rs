@@ -492,6 +492,8 @@ pub struct Matrix {
     pub leeway: Option<Vec<Dur>>,
     /// Bearer-token strategies: `["bearer", "cookie"]` side by side.
     pub token_transport: Option<Vec<TokenTransport>>,
+    /// Migrating strategies (`hybrid`): shares of older clients side by side (`[0.9, 0.5, 0.1, 0.0]`).
+    pub legacy_fraction: Option<Vec<f64>>,
     /// Transports side by side (`["http1", "h2c", "h2-tls"]`).
     pub transport: Option<Vec<Transport>>,
     /// HTTP/2 HPACK policies for the credential header, side by side.

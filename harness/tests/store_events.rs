@@ -263,3 +263,16 @@ fn key_rotation_rejects_the_old_token() {
     assert!(r.logins_peak_per_s_after.unwrap_or(0) > 0, "users log in again: {r:?}");
     assert_eq!(r.logins_per_second.len(), 3, "{r:?}");
 }
+
+#[test]
+fn matrix_sweeps_the_legacy_share_of_migrating_strategies_only() {
+    let p =
+        plan_of("strategies = [\"session\", \"hybrid\"]\nstore = \"memory\"\n[matrix]\nlegacy_fraction = [1.0, 0.0]\n")
+            .expect("plans");
+    let labels: Vec<&str> = p.variants.iter().map(|v| v.label.as_str()).collect();
+    assert_eq!(labels, ["session", "hybrid legacy_fraction=1", "hybrid legacy_fraction=0"]);
+    let shares: Vec<Option<f64>> = p.variants.iter().map(|v| v.legacy_fraction).collect();
+    assert_eq!(shares, [None, Some(1.0), Some(0.0)], "session has one kind of client: not swept");
+    let e = plan_err("strategies = [\"hybrid\"]\nstore = \"memory\"\n[matrix]\nlegacy_fraction = [1.5]\n");
+    assert!(e.contains("legacy_fraction") && e.contains("from 0 to 1"), "{e}");
+}
