@@ -1158,34 +1158,7 @@ fn variant(
     for v in &point {
         v.apply(&mut draft);
     }
-    if !draft.wire.transport.h2() {
-        // HTTP/1.1 carries one request per connection at a time.
-        draft.wire.streams_per_connection = 1;
-    }
-    draft.target.tls = draft.wire.transport.tls();
-    if draft.connections == 0 {
-        return invalid("matrix.connections values must be >= 1");
-    }
-    if draft.legacy_fraction.is_some_and(|f| !(0.0..=1.0).contains(&f)) {
-        return invalid("matrix.legacy_fraction values must be shares from 0 to 1");
-    }
-    if !strategy.profile().fail_open {
-        draft.target.fail_open = false;
-    }
-    if !strategy.uses_jwt() {
-        draft.target.rotation_overlap = None;
-    }
-    if !writes_store(strategy) {
-        draft.target.store_wait_replicas = 0;
-    }
-    if draft.target.store_wait_replicas > 0
-        && !matches!(store.kind, StoreChoice::Redis | StoreChoice::Sentinel | StoreChoice::Cluster)
-    {
-        return invalid(format!(
-            "store_wait_replicas needs a Redis store with replicas (kind = \"sentinel\"), not {}",
-            store.kind.name()
-        ));
-    }
+    settle(&mut draft, strategy, store)?;
     let schedule = match traffic.mode {
         Mode::Closed => Schedule::Closed { connections: draft.connections },
         Mode::Open => {
@@ -1220,6 +1193,40 @@ fn variant(
         wire: draft.wire,
         legacy_fraction: draft.legacy_fraction,
     })
+}
+
+/// Make a variant's settings consistent after its matrix point is applied (options a strategy
+/// does not have are dropped), and refuse values no run could honour.
+fn settle(draft: &mut VariantDraft, strategy: StrategyKind, store: &StorePlan) -> Result<(), PlanError> {
+    if !draft.wire.transport.h2() {
+        // HTTP/1.1 carries one request per connection at a time.
+        draft.wire.streams_per_connection = 1;
+    }
+    draft.target.tls = draft.wire.transport.tls();
+    if draft.connections == 0 {
+        return invalid("matrix.connections values must be >= 1");
+    }
+    if draft.legacy_fraction.is_some_and(|f| !(0.0..=1.0).contains(&f)) {
+        return invalid("matrix.legacy_fraction values must be shares from 0 to 1");
+    }
+    if !strategy.profile().fail_open {
+        draft.target.fail_open = false;
+    }
+    if !strategy.uses_jwt() {
+        draft.target.rotation_overlap = None;
+    }
+    if !writes_store(strategy) {
+        draft.target.store_wait_replicas = 0;
+    }
+    if draft.target.store_wait_replicas > 0
+        && !matches!(store.kind, StoreChoice::Redis | StoreChoice::Sentinel | StoreChoice::Cluster)
+    {
+        return invalid(format!(
+            "store_wait_replicas needs a Redis store with replicas (kind = \"sentinel\"), not {}",
+            store.kind.name()
+        ));
+    }
+    Ok(())
 }
 
 /// `[target]` and `[target.<strategy>]` with defaults.
