@@ -293,6 +293,15 @@ fn cluster_checks(runs: &[(String, Report)]) -> Vec<ClusterCheck> {
         .collect()
 }
 
+/// How a predicted-vs-measured check reads in the table.
+fn verdict(agrees: bool) -> String {
+    if agrees {
+        format!("agrees within {} %", fmt::num(SCALING_AGREEMENT_PCT))
+    } else {
+        format!("DISAGREES by more than {} %", fmt::num(SCALING_AGREEMENT_PCT))
+    }
+}
+
 /// The cluster checks as table lines.
 fn cluster_lines(t: &mut String, checks: &[ClusterCheck]) {
     if checks.is_empty() {
@@ -301,11 +310,7 @@ fn cluster_lines(t: &mut String, checks: &[ClusterCheck]) {
     let _ =
         writeln!(t, "Redis shards checked (requests/s one command thread per node carries, one node vs a cluster):");
     for c in checks {
-        let verdict = if c.agrees {
-            format!("agrees within {} %", fmt::num(SCALING_AGREEMENT_PCT))
-        } else {
-            format!("DISAGREES by more than {} %", fmt::num(SCALING_AGREEMENT_PCT))
-        };
+        let verdict = verdict(c.agrees);
         let _ = writeln!(
             t,
             "  {:<24} predicted {} req/s ({} × one node), from the busiest node {} req/s ({:+.0} %): {verdict}",
@@ -356,13 +361,8 @@ fn scaling_checks(runs: &[(String, Report)]) -> Vec<ScalingCheck> {
 /// "target CPU per store operation X µs with one instance, Y µs with N": where a store-backed
 /// strategy's extra CPU went, from each run's own baseline (a strategy that sent no credential).
 fn per_store_op_shift(one: &Report, o: &StrategyResult, many: &Report, m: &StrategyResult) -> Option<String> {
-    let per_op = |r: &Report, s: &StrategyResult| {
-        let cpu = &figures::TARGET_CPU_US_PER_REQUEST;
-        let ops = s.store.ops_per_request.filter(|&x| x >= 0.5)?;
-        let base = r.strategies.iter().find(|b| b.credential_bytes == 0.0 && b.name != s.name)?;
-        Some((cpu.value(s, "")? - cpu.value(base, "")?) / ops)
-    };
-    let (a, b) = (per_op(one, o)?, per_op(many, m)?);
+    use crate::report::summary::{baseline, target_cpu_us_per_store_op};
+    let (a, b) = (target_cpu_us_per_store_op(o, baseline(one))?, target_cpu_us_per_store_op(m, baseline(many))?);
     Some(format!(
         "target CPU per store operation above the baseline: {} µs with one instance, {} µs with {}: each \
          instance's store connection carries fewer concurrent commands, so fewer go out per socket write",
@@ -560,11 +560,7 @@ pub fn table(p: &Projection) -> String {
     if !p.scaling_checks.is_empty() {
         let _ = writeln!(t, "linear scaling checked (target CPU per request, one instance vs several):");
         for c in &p.scaling_checks {
-            let verdict = if c.agrees {
-                format!("agrees within {} %", fmt::num(SCALING_AGREEMENT_PCT))
-            } else {
-                format!("DISAGREES by more than {} %", fmt::num(SCALING_AGREEMENT_PCT))
-            };
+            let verdict = verdict(c.agrees);
             let _ = writeln!(
                 t,
                 "  {:<24} predicted {} µs, measured {} µs with {} instances ({:+.0} %): {verdict}",

@@ -464,15 +464,17 @@ pub fn credential<B>(req: &Request<B>, transport: Transport) -> Credential<'_> {
 }
 
 fn sid_cookie<B>(req: &Request<B>) -> Option<&str> {
-    for value in req.headers().get_all(header::COOKIE) {
-        let Ok(text) = value.to_str() else { continue };
-        for pair in text.split(';') {
-            if let Some(sid) = pair.trim().strip_prefix("sid=") {
-                return Some(sid);
-            }
-        }
-    }
-    None
+    request_cookie(req, "sid")
+}
+
+/// The value of the first cookie called `name` in the request's `Cookie` headers.
+pub(crate) fn request_cookie<'r, B>(req: &'r Request<B>, name: &str) -> Option<&'r str> {
+    req.headers()
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|text| text.split(';'))
+        .find_map(|pair| pair.trim().strip_prefix(name)?.strip_prefix('='))
 }
 
 fn bearer<B>(req: &Request<B>) -> Option<&str> {

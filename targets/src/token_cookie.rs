@@ -23,7 +23,7 @@ use aws_lc_rs::digest;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::Request;
-use http::header::{self, HeaderValue};
+use http::header::HeaderValue;
 
 /// The cookie that carries the access JWT.
 pub const COOKIE_NAME: &str = "at";
@@ -40,13 +40,7 @@ pub fn csrf_token(access_token: &str) -> String {
 
 /// The access token from the request's `at` cookie.
 pub fn token<B>(req: &Request<B>) -> Option<&str> {
-    req.headers()
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|text| text.split(';'))
-        .find_map(|pair| pair.trim().strip_prefix("at="))
-        .filter(|t| !t.is_empty())
+    crate::server::request_cookie(req, COOKIE_NAME).filter(|t| !t.is_empty())
 }
 
 /// Whether the request carries the CSRF token bound to `access_token` (compared in constant time).
@@ -72,6 +66,7 @@ pub fn clear_cookie() -> HeaderValue {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::header;
 
     #[test]
     fn csrf_token_is_bound_to_the_access_token() {

@@ -17,7 +17,7 @@ pub mod hgrm;
 mod html;
 mod markdown;
 mod plots;
-mod summary;
+pub(crate) mod summary;
 mod wire;
 
 use std::path::{Path, PathBuf};

@@ -244,7 +244,7 @@ fn rotation_row(s: &StrategyResult) -> Option<[String; 6]> {
 
 /// The run's baseline: the first strategy that sent no credential (measured: 0 credential bytes),
 /// preferring one without matrix coordinates.
-fn baseline(report: &Report) -> Option<&StrategyResult> {
+pub(crate) fn baseline(report: &Report) -> Option<&StrategyResult> {
     let bare = || report.strategies.iter().filter(|s| s.credential_bytes == 0.0 && s.revocation_window_ms.probes == 0);
     bare().find(|s| s.variant.is_empty()).or_else(|| bare().next())
 }

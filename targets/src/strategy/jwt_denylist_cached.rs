@@ -11,9 +11,8 @@
 //! `jwt-denylist` does (or open, with `--fail-open`, as it does).
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use super::profile::{DefaultTtls, PerRoute, Refresh, Revocation, StoreOp, StrategyProfile, Transport};
+use super::profile::StrategyProfile;
 use super::{BuildContext, Credential, Grant, JwtDenylistStrategy, Principal, Strategy};
 use crate::cache::Reads;
 use crate::error::ApiError;
@@ -27,22 +26,8 @@ pub static PROFILE: StrategyProfile = StrategyProfile {
     name: "jwt-denylist-cached",
     description: "Signed JWT plus the jti denylist lookup, cached in process by each instance and \
                   invalidated by Redis (client-side caching).",
-    transport: Transport::Bearer,
-    refresh: Refresh::None,
-    issues_jwt: true,
-    logout: Revocation::Denylist,
-    revoke_user: Revocation::Denylist,
-    store_ops: PerRoute {
-        // On a cache miss only.
-        api: &[StoreOp::Mget],
-        login: &[StoreOp::Get],
-        logout: &[StoreOp::Mget, StoreOp::Set],
-        refresh: &[],
-    },
-    authz_store_lookup: true,
-    ttls: DefaultTtls { access: Duration::from_secs(900) },
-    fail_open: true,
-    auth_paths: &[],
+    // Everything else is `jwt-denylist`'s; its api lookup now happens on a cache miss only.
+    ..super::jwt_denylist::PROFILE
 };
 
 /// `jwt-denylist`, reading through the cache.

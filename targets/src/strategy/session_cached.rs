@@ -8,9 +8,7 @@
 //! `session`'s own code, with the cache in front of its reads. While the link is not trusted the
 //! lookup reads the store directly; with the store down it fails closed (503), as `session` does.
 
-use std::time::Duration;
-
-use super::profile::{DefaultTtls, PerRoute, Refresh, Revocation, StoreOp, StrategyProfile, Transport};
+use super::profile::StrategyProfile;
 use super::{BuildContext, Credential, Grant, Principal, SessionStrategy, Strategy};
 use crate::cache::Reads;
 use crate::error::ApiError;
@@ -23,22 +21,8 @@ pub static PROFILE: StrategyProfile = StrategyProfile {
     name: "session-cached",
     description: "Opaque session id in a cookie; each instance caches the session lookups in process, \
                   invalidated by Redis (client-side caching).",
-    transport: Transport::Cookie,
-    refresh: Refresh::None,
-    issues_jwt: false,
-    logout: Revocation::DeleteRecord,
-    revoke_user: Revocation::DeleteRecord,
-    store_ops: PerRoute {
-        // On a cache miss only.
-        api: &[StoreOp::Get],
-        login: &[StoreOp::Del, StoreOp::Set, StoreOp::Sadd],
-        logout: &[StoreOp::Del],
-        refresh: &[],
-    },
-    authz_store_lookup: false,
-    ttls: DefaultTtls { access: Duration::from_secs(900) },
-    fail_open: false,
-    auth_paths: &[],
+    // Everything else is `session`'s; its api lookup now happens on a cache miss only.
+    ..super::session::PROFILE
 };
 
 /// `session`, reading through the cache.
