@@ -5,6 +5,7 @@
 //! results, and the rows the report's capacity tables show.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 
 use crate::plan::{RateStage, Schedule, Variant};
 use crate::report::fmt;
@@ -109,13 +110,15 @@ pub fn breaking_point(obj: Objective, stages: &[RateStage], results: &[StageResu
             (requests >= 1.0).then(|| r.errors as f64 / requests)
         })
         .collect();
-    let mut met: Option<&StageResult> = None;
-    let mut first_miss = None;
-    for (r, e) in results.iter().zip(&stage_error_rates) {
-        match miss(obj, r, *e) {
+    let misses: Vec<Option<String>> = results.iter().zip(&stage_error_rates).map(|(r, e)| miss(obj, r, *e)).collect();
+    let (mut met, mut first_miss, mut transient_misses) = (None::<&StageResult>, None, Vec::new());
+    for (i, (r, why)) in results.iter().zip(&misses).enumerate() {
+        match why {
             None => met = Some(r),
+            // The next, higher stage met it: a stall, reported beside the breaking point.
+            Some(why) if misses.get(i + 1).is_some_and(Option::is_none) => transient_misses.push(why.clone()),
             Some(why) => {
-                first_miss = Some(why);
+                first_miss = Some(why.clone());
                 break;
             }
         }
@@ -129,6 +132,7 @@ pub fn breaking_point(obj: Objective, stages: &[RateStage], results: &[StageResu
         achieved_rps_at_max: met.map(|r| r.achieved_rps),
         knee_rate_per_sec: crate::report::knee_index(&sorted).map(|k| sorted[k].target_rate_per_sec),
         first_miss,
+        transient_misses,
         stage_error_rates,
     }
 }
@@ -234,13 +238,21 @@ pub fn breaking_rows(strategies: &[StrategyResult]) -> Vec<[String; 6]> {
                 format!("p99 ≤ {}, errors ≤ {:.2} %", fmt::ms(b.objective_p99_ms), b.objective_max_error_rate * 100.0),
                 met,
                 knee,
-                b.first_miss
-                    .clone()
-                    .unwrap_or_else(|| "none: every stage met it (breaking point above the ladder)".into()),
+                first_miss_cell(b),
                 ladder.join("; "),
             ])
         })
         .collect()
+}
+
+/// The first-miss cell: the sustained miss, then any transient ones below it.
+fn first_miss_cell(b: &BreakingPoint) -> String {
+    let mut cell =
+        b.first_miss.clone().unwrap_or_else(|| "none: no sustained miss (breaking point above the ladder)".into());
+    if !b.transient_misses.is_empty() {
+        let _ = write!(cell, "; transient, the next stage met it: {}", b.transient_misses.join("; "));
+    }
+    cell
 }
 
 /// Column heads of the USL table.
@@ -287,8 +299,10 @@ pub const BREAKING_METHOD: &str = "Open loop, one rate stage after another witho
 intended send time). A stage meets the objective when the p99 of all its requests (every operation), from the \
 engine's per-stage histogram, is at or below the objective, its error share (errors / requests of the stage) is \
 at or below the limit, and it achieved at least 95 % of its target rate. The highest rate meeting it is the last \
-such stage before the first that misses; the knee is the first stage whose p99 exceeds twice the lowest stage's \
-or whose achieved rate falls below 95 % of its target. A request counts in the stage in which its answer \
+such stage before the first sustained miss (a missed stage whose next, higher stage misses too, or the ladder's \
+last stage); a missed stage followed by one that met the objective is a stall, listed as transient, not the \
+breaking point. The knee is the first stage, followed by another like it, whose p99 exceeds twice the lowest \
+stage's or whose achieved rate falls below 95 % of its target. A request counts in the stage in which its answer \
 arrived; answers that arrive after the ladder's end count in its last stage, whose achieved rate can then exceed \
 its target (the backlog draining).";
 

@@ -693,6 +693,22 @@ pub static CACHE_BYTES_PER_ENTRY: Figure = Figure {
     words: None,
 };
 
+pub static STORE_IN_FLIGHT_MEAN: Figure = Figure {
+    key: "store.in_flight_mean",
+    aliases: &[],
+    label: "store ops in flight",
+    unit: Unit::Number,
+    better: Better::Higher,
+    tracked: false,
+    definition: "Mean number of store operations a target had in flight when one started (itself included), \
+                 from its `authbench_store_in_flight_at_start_total` over its store operations in the measured \
+                 window, summed over instances: the concurrency each store connection worked at, on which a \
+                 store operation's client CPU depends (more in flight, more commands per socket write). Null \
+                 when the targets issued no store operation.",
+    compute: Compute::Strategy(|s| s.store.in_flight_mean),
+    words: None,
+};
+
 pub static CACHE_FLUSHES: Figure = Figure {
     key: "cache.flushes",
     aliases: &[],
@@ -1025,7 +1041,7 @@ pub static USL_R_SQUARED: Figure = Figure {
 };
 
 /// Every figure, per-operation ones first, in the order the docs list them.
-pub static ALL: [&Figure; 61] = [
+pub static ALL: [&Figure; 62] = [
     &COUNT,
     &MEAN_US,
     &P50_US,
@@ -1060,6 +1076,7 @@ pub static ALL: [&Figure; 61] = [
     &STORE_CPU_US_PER_REQUEST,
     &STORE_NET_BYTES_PER_REQUEST,
     &STORE_MEMORY_BYTES_PER_SESSION,
+    &STORE_IN_FLIGHT_MEAN,
     &AUTH_PRIMARY_PATH_PCT,
     &CACHE_HIT_PCT,
     &CACHE_BYTES_PER_ENTRY,

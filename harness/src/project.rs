@@ -350,7 +350,7 @@ fn scaling_checks(runs: &[(String, Report)]) -> Vec<ScalingCheck> {
                 measured_cpu_us_per_request: measured,
                 difference_pct,
                 agrees: difference_pct.abs() <= SCALING_AGREEMENT_PCT,
-                why: per_store_op_shift(one, o, many, m),
+                why: per_store_op_shift(one, o, many, m).or_else(|| baseline_shift(one, many)),
                 source_one: src_one.clone(),
                 source_many: src_many.clone(),
             })
@@ -363,12 +363,39 @@ fn scaling_checks(runs: &[(String, Report)]) -> Vec<ScalingCheck> {
 fn per_store_op_shift(one: &Report, o: &StrategyResult, many: &Report, m: &StrategyResult) -> Option<String> {
     use crate::report::summary::{baseline, target_cpu_us_per_store_op};
     let (a, b) = (target_cpu_us_per_store_op(o, baseline(one))?, target_cpu_us_per_store_op(m, baseline(many))?);
+    let n = many.traffic.instances;
+    let concurrency = match (o.store.in_flight_mean, m.store.in_flight_mean) {
+        (Some(x), Some(y)) => format!(
+            "store operations in flight when one starts: {} with one instance, {} with {n} (measured by the \
+             targets); fewer concurrent commands per connection go out fewer per socket write",
+            fmt::num(x),
+            fmt::num(y)
+        ),
+        _ => "each instance's store connection carries fewer concurrent commands (not measured in these runs), \
+              so fewer go out per socket write"
+            .to_string(),
+    };
     Some(format!(
-        "target CPU per store operation above the baseline: {} µs with one instance, {} µs with {}: each \
-         instance's store connection carries fewer concurrent commands, so fewer go out per socket write",
+        "target CPU per store operation above the baseline: {} µs with one instance, {} µs with {n}; {concurrency}",
         fmt::num(a),
         fmt::num(b),
-        many.traffic.instances
+    ))
+}
+
+/// For a strategy with little store work: how the baseline's own CPU per request moved between the
+/// runs (what every strategy pays per process and per request, whatever it authenticates with).
+fn baseline_shift(one: &Report, many: &Report) -> Option<String> {
+    use crate::report::summary::baseline;
+    let cpu = &figures::TARGET_CPU_US_PER_REQUEST;
+    let (a, b) = (cpu.value(baseline(one)?, "")?, cpu.value(baseline(many)?, "")?);
+    Some(format!(
+        "the baseline's target CPU per request (no credential) moved too: {} µs with one instance, {} µs with {} \
+         ({:+.0} %): HTTP serving and scheduling cost per request changes with the instance count, whatever the \
+         strategy",
+        fmt::num(a),
+        fmt::num(b),
+        many.traffic.instances,
+        100.0 * (b - a) / a
     ))
 }
 

@@ -286,7 +286,7 @@ pub struct BreakingPoint {
     pub objective_p99_ms: f64,
     /// The objective: largest share of a stage's requests that ended in an error.
     pub objective_max_error_rate: f64,
-    /// Target rate of the highest stage, of those below the first miss, that met the objective
+    /// Target rate of the highest stage, of those below the first sustained miss, that met the objective
     /// (p99, error share, and achieved rate at least 95 % of the target); null when the first
     /// stage already missed it.
     pub max_rate_meeting_objective_per_sec: Option<f64>,
@@ -295,9 +295,14 @@ pub struct BreakingPoint {
     /// Target rate of the first stage past the knee (p99 above twice the lowest stage's, or the
     /// achieved rate below 95 % of the target); null when no stage was.
     pub knee_rate_per_sec: Option<f64>,
-    /// Why the first stage that missed the objective missed it; null when every stage met it (the
-    /// breaking point is then above the ladder).
+    /// Why the first stage of a sustained miss (a missed stage whose next stage missed too, or the
+    /// ladder's last stage) missed the objective; null when none did (the breaking point is then
+    /// above the ladder).
     pub first_miss: Option<String>,
+    /// Stages below the breaking point that missed while the next, higher stage met the objective
+    /// (a stall, not the design's limit), each with why it missed. Shown, never dropped.
+    #[serde(default)]
+    pub transient_misses: Vec<String>,
     /// Error share of each stage, in stage order (errors / requests of the stage); null for a
     /// stage without requests.
     pub stage_error_rates: Vec<Option<f64>>,
@@ -574,6 +579,11 @@ pub struct StoreLoad {
     /// load spread, so the busiest node (the first to saturate) can be told from the mean.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub nodes: Vec<NodeLoad>,
+    /// Mean store operations in flight on a target when one started (itself included), from the
+    /// targets' `/metrics`: the concurrency each instance's store connection worked at, which a
+    /// store operation's client CPU depends on. Null when the targets issued none.
+    #[serde(default)]
+    pub in_flight_mean: Option<f64>,
 }
 
 /// One cluster node's share of the store load over the measured window.

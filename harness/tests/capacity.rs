@@ -96,6 +96,35 @@ fn breaking_point_is_the_last_stage_before_the_first_miss() {
 }
 
 #[test]
+fn a_stall_followed_by_a_met_stage_is_transient_not_the_breaking_point() {
+    let obj = Objective { p99_ms: 5.0, max_error_rate: 0.001 };
+    let stages = ladder(&[1000.0, 2000.0, 4000.0, 8000.0, 16000.0]);
+    let results = [
+        stage(1000.0, 1000.0, 800, 0),
+        stage(2000.0, 2000.0, 31_000, 0), // one stall
+        stage(4000.0, 4000.0, 900, 0),
+        stage(8000.0, 7000.0, 90_000, 0),
+        stage(16000.0, 9000.0, 400_000, 0),
+    ];
+    let b = capacity::breaking_point(obj, &stages, &results);
+    assert_eq!(b.max_rate_meeting_objective_per_sec, Some(4000.0), "the stall at 2 000 is not the limit");
+    assert_eq!(b.transient_misses.len(), 1, "{:?}", b.transient_misses);
+    assert!(b.transient_misses[0].starts_with("2"), "{:?}", b.transient_misses);
+    assert!(b.first_miss.as_deref().is_some_and(|m| m.starts_with("8")), "{:?}", b.first_miss);
+    assert_eq!(b.knee_rate_per_sec, Some(8000.0), "the knee skips the stall too");
+    let mut s = sample_report().strategies.remove(0);
+    s.stages = results.to_vec();
+    s.capacity = Some(b);
+    let rows = capacity::breaking_rows(std::slice::from_ref(&s));
+    assert!(rows[0][4].contains("transient") && rows[0][4].contains("31"), "{:?}", rows[0]);
+
+    // A miss at the ladder's top is sustained: nothing above it says otherwise.
+    let b = capacity::breaking_point(obj, &ladder(&[1000.0, 2000.0]), &results[..2]);
+    assert_eq!(b.max_rate_meeting_objective_per_sec, Some(1000.0));
+    assert!(b.transient_misses.is_empty());
+}
+
+#[test]
 fn usl_is_fitted_per_connections_sweep() {
     let base = sample_report().strategies.remove(2);
     let mut sweep: Vec<_> = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0]
@@ -187,13 +216,17 @@ fn projection_prints_inputs_with_sources_and_never_guesses() {
 
 #[test]
 fn projection_checks_linear_scaling_against_a_several_instance_run() {
-    let one = sample_report();
+    let mut one = sample_report();
     let mut two = sample_report();
     two.traffic.instances = 2;
     // jwt scaled linearly (+4 %); session's CPU per request rose by half.
     for s in &mut two.strategies {
         let cpu = s.target_cpu_us_per_request.map(|c| if s.name == "session" { c * 1.5 } else { c * 1.04 });
         s.target_cpu_us_per_request = cpu;
+    }
+    // The targets counted the store concurrency in both runs.
+    for (s1, s2) in one.strategies.iter_mut().zip(&mut two.strategies) {
+        (s1.store.in_flight_mean, s2.store.in_flight_mean) = (Some(9.3), Some(4.1));
     }
     let runs = vec![("results/one".to_string(), one), ("results/two".to_string(), two)];
     let p = project::project(&runs, 1000.0, None, 30.0).expect("projection");
@@ -204,6 +237,10 @@ fn projection_checks_linear_scaling_against_a_several_instance_run() {
     assert!(!session.agrees && (session.difference_pct - 50.0).abs() < 1e-9, "{session:?}");
     // Where it went: the CPU per store operation above the baseline, in each run.
     assert!(session.why.as_deref().is_some_and(|w| w.contains("per store operation")), "{session:?}");
+    assert!(session.why.as_deref().is_some_and(|w| w.contains("9.3") && w.contains("4.1")), "{session:?}");
+    // A strategy without store work is explained by the baseline's own shift.
+    let jwt_why = jwt.why.as_deref().unwrap_or_default();
+    assert!(jwt_why.contains("baseline") && jwt_why.contains("+4 %"), "{jwt:?}");
     let table = project::table(&p);
     assert!(table.contains("DISAGREES by more than 25 %") && table.contains("agrees within 25 %"), "{table}");
 

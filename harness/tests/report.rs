@@ -68,6 +68,7 @@ fn strategy(name: &str, kind: &str, api_p50: u64) -> StrategyResult {
             net_bytes_per_request: Some(if stored { 90.0 } else { 0.0 }),
             memory_bytes_per_session: if stored { Some(180.0) } else { None },
             nodes: Vec::new(),
+            in_flight_mean: None,
         },
         target_cpu_us_per_request: Some(20.0 + api_p50 as f64 / 10.0),
         revocation_window_ms: match kind {

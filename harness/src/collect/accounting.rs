@@ -23,6 +23,8 @@ const CACHE_EVENTS_METRIC: &str = "authbench_cache_events_total";
 const CACHE_SIZE_METRIC: &str = "authbench_cache_size";
 /// The metric a target reports its own CPU in.
 const CPU_METRIC: &str = "authbench_process_cpu_seconds_total";
+/// Sum over store operations of the operations in flight when each started (by `store` label).
+const IN_FLIGHT_METRIC: &str = "authbench_store_in_flight_at_start_total";
 /// The route of the readings themselves, left out of the count.
 const METRICS_ROUTE: &str = "/metrics";
 
@@ -42,6 +44,10 @@ pub struct TargetCounters {
     /// The target process's own CPU so far (`authbench_process_cpu_seconds_total`), seconds:
     /// target CPU for a target this run did not start.
     pub cpu_seconds: Option<f64>,
+    /// Sum over the store operations issued so far of the operations in flight when each started
+    /// (`authbench_store_in_flight_at_start_total`): with `store_ops`, how many commands shared
+    /// the store connection, the concurrency a store operation's client cost depends on.
+    pub store_in_flight_at_start: u64,
 }
 
 impl TargetCounters {
@@ -61,6 +67,7 @@ impl TargetCounters {
             *self.cache_size.entry(k.clone()).or_insert(0) += v;
         }
         self.cpu_seconds = self.cpu_seconds.zip(other.cpu_seconds).map(|(a, b)| a + b);
+        self.store_in_flight_at_start += other.store_in_flight_at_start;
     }
 }
 
@@ -76,6 +83,7 @@ pub async fn read_counters(base_url: &str) -> anyhow::Result<TargetCounters> {
         cache_events: super::redis::parse_counter_by_label(&text, CACHE_EVENTS_METRIC, "event"),
         cache_size: super::redis::parse_counter_by_label(&text, CACHE_SIZE_METRIC, "what"),
         cpu_seconds: parse_gauge(&text, CPU_METRIC),
+        store_in_flight_at_start: super::redis::parse_counter_by_label(&text, IN_FLIGHT_METRIC, "store").values().sum(),
     })
 }
 
@@ -147,6 +155,15 @@ pub fn cache(before: Option<&TargetCounters>, after: Option<&TargetCounters>) ->
         accounted_bytes: size("bytes"),
         max_entries: size("max_entries"),
     })
+}
+
+/// Mean store operations in flight when one started, over the window (itself included), from the
+/// targets' own counters; `None` when no store operation was issued in it or a reading is missing.
+pub fn store_in_flight_mean(before: Option<&TargetCounters>, after: Option<&TargetCounters>) -> Option<f64> {
+    let (b, a) = (before?, after?);
+    let ops: u64 = counter_growth(&b.store_ops, &a.store_ops).values().sum();
+    let in_flight = a.store_in_flight_at_start.checked_sub(b.store_in_flight_at_start)?;
+    (ops > 0).then(|| in_flight as f64 / ops as f64)
 }
 
 /// How much each of `after`'s labelled counters grew since `before` (0 for one that did not, so a

@@ -158,6 +158,7 @@ pub fn store_load(
         net_bytes_per_request: None,
         memory_bytes_per_session: (sessions_created > 0).then(|| growth / sessions_created as f64),
         nodes: Vec::new(),
+        in_flight_mean: None,
     }
 }
 

@@ -245,6 +245,7 @@ pub fn store_load(
 
     StoreLoad {
         nodes,
+        in_flight_mean: None,
         measured: true,
         ops_per_request: per(total_ops),
         ops_by_command: if total_requests > 0 {
@@ -346,6 +347,7 @@ pub fn store_load_from_metrics(
         net_bytes_per_request: None,
         memory_bytes_per_session: None,
         nodes: Vec::new(),
+        in_flight_mean: None,
     }
 }
 

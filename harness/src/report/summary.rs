@@ -13,14 +13,17 @@ use crate::targets::config::StrategyKind;
 use super::fmt;
 
 /// The first stage (stages sorted by target rate) past the knee: p99 above twice the lowest-rate
-/// p99, or achieved rate below 95 % of the target. `None` when no stage is.
+/// p99, or achieved rate below 95 % of the target, with the next stage (if any) past it too.
+/// `None` when no stage is.
 pub fn knee_index(stages: &[StageResult]) -> Option<usize> {
     let base = stages.first()?.p99_us.max(1) as f64;
-    stages.iter().enumerate().skip(1).find_map(|(i, st)| {
+    let past = |st: &StageResult| {
         let slow = st.p99_us as f64 > 2.0 * base;
         let short = st.target_rate_per_sec > 0.0 && st.achieved_rps < 0.95 * st.target_rate_per_sec;
-        (slow || short).then_some(i)
-    })
+        slow || short
+    };
+    // A stage past the knee whose next stage is back below it was a stall, not the knee.
+    (1..stages.len()).find(|&i| past(&stages[i]) && stages.get(i + 1).is_none_or(past))
 }
 
 /// The decision table's figure columns, each with the operation it is read for (`api`) or `""`.
