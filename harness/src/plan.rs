@@ -18,6 +18,7 @@ use crate::scenario::{
     StoreOptions, ThresholdEntry,
 };
 use crate::targets::config::{Alg, AuthzSource, StrategyKind, TokenTransport, parse_duration};
+use crate::targets::strategy::profile::Degrade;
 use crate::targets::strategy::profile::Transport as CredentialTransport;
 
 /// Command-line options of `authbench run`. Flags override the scenario file.
@@ -173,6 +174,8 @@ pub struct TargetSettings {
     pub authz: AuthzSource,
     /// `--fail-open` (set only for jwt-denylist).
     pub fail_open: bool,
+    /// `--stale-grace` (zero: not passed; set only where the profile supports stale reads).
+    pub stale_grace: Duration,
     /// `--rotation-overlap` (set only for JWT strategies, when the scenario rotates the key).
     pub rotation_overlap: Option<Duration>,
     /// `--token-transport` (cookie only for bearer-token strategies).
@@ -184,6 +187,11 @@ pub struct TargetSettings {
 }
 
 impl TargetSettings {
+    /// What the target does when its store cannot answer the api check.
+    pub fn degrade(&self) -> Degrade {
+        Degrade::of(self.fail_open, self.stale_grace)
+    }
+
     /// `authbench target` flags (without strategy, listen, store and admin key).
     pub fn to_args(&self) -> Vec<String> {
         let mut a = vec![
@@ -213,6 +221,10 @@ impl TargetSettings {
         }
         if self.fail_open {
             a.push("--fail-open".to_owned());
+        }
+        if !self.stale_grace.is_zero() {
+            a.push("--stale-grace".to_owned());
+            a.push(scenario::format_duration(self.stale_grace));
         }
         if let Some(o) = self.rotation_overlap {
             a.push("--rotation-overlap".to_owned());
@@ -798,15 +810,7 @@ fn store_plan(sc: &Scenario, strategies: &[StrategyKind], stop: Stop, external: 
         }
         within("store.outage", o.at.0 + o.duration.0)?;
     }
-    if !strategies.iter().any(|s| s.profile().fail_open) {
-        let which = fail_open_names();
-        if sc.target.all.fail_open == Some(true) {
-            return invalid(format!("target.fail_open applies to {which} only, and none of them is listed"));
-        }
-        if sc.matrix.fail_open.is_some() {
-            return invalid(format!("matrix.fail_open applies to {which} only, and none of them is listed"));
-        }
-    }
+    degrade_checks(sc, strategies)?;
     so.failover.as_ref().map_or(Ok(()), |f| failover_checks(f, &within))?;
     let rotation = rotation_plan(sc, strategies, &within)?;
     Ok(StorePlan {
@@ -819,6 +823,26 @@ fn store_plan(sc: &Scenario, strategies: &[StrategyKind], stop: Stop, external: 
         failover: so.failover,
         rotation,
     })
+}
+
+/// `fail_open` and `stale_grace` name strategies that support them, or are errors.
+fn degrade_checks(sc: &Scenario, strategies: &[StrategyKind]) -> Result<(), PlanError> {
+    if !strategies.iter().any(|s| s.profile().fail_open) {
+        let which = fail_open_names();
+        if sc.target.all.fail_open == Some(true) {
+            return invalid(format!("target.fail_open applies to {which} only, and none of them is listed"));
+        }
+        if sc.matrix.fail_open.is_some() {
+            return invalid(format!("matrix.fail_open applies to {which} only, and none of them is listed"));
+        }
+    }
+    if !strategies.iter().any(|s| s.profile().stale_reads) {
+        let which = stale_grace_names();
+        if sc.target.all.stale_grace.is_some_and(|d| !d.0.is_zero()) || sc.matrix.stale_grace.is_some() {
+            return invalid(format!("stale_grace applies to {which} only, and none of them is listed"));
+        }
+    }
+    Ok(())
 }
 
 /// A Sentinel store: no delay proxy or outage (they are for one redis-server), targets started by
@@ -899,12 +923,19 @@ pub fn fail_open_names() -> String {
     names.join(", ")
 }
 
+/// The strategies that support `stale_grace`, for messages.
+pub fn stale_grace_names() -> String {
+    let names: Vec<&str> = StrategyKind::ALL.iter().filter(|s| s.profile().stale_reads).map(|s| s.name()).collect();
+    names.join(", ")
+}
+
 /// Which matrix keys change what a strategy does (from its profile).
 fn applies(key: &str, s: StrategyKind) -> bool {
     match key {
         "alg" | "pad_bytes" | "scopes" => s.uses_jwt(),
         "roles" | "authz" | "store.delay" => s.profile().has_credential(),
         "fail_open" => s.profile().fail_open,
+        "stale_grace" => s.profile().stale_reads,
         "store_wait_replicas" | "store.min_replicas_to_write" => writes_store(s),
         "access_ttl" | "leeway" => s.uses_jwt(),
         "token_transport" => s.profile().transport == CredentialTransport::Bearer,
@@ -926,6 +957,8 @@ pub enum AxisValue {
     RatePerSec(f64),
     Connections(usize),
     FailOpen(bool),
+    /// Strategies with stale reads: how old an answer may be served while the store is down.
+    StaleGrace(Duration),
     StoreDelay(Duration),
     /// JWT strategies: the access-token lifetime.
     AccessTtl(Duration),
@@ -961,6 +994,7 @@ impl AxisValue {
             AxisValue::RatePerSec(_) => "rate",
             AxisValue::Connections(_) => "connections",
             AxisValue::FailOpen(_) => "fail_open",
+            AxisValue::StaleGrace(_) => "stale_grace",
             AxisValue::StoreDelay(_) => "store.delay",
             AxisValue::AccessTtl(_) => "access_ttl",
             AxisValue::Leeway(_) => "leeway",
@@ -987,7 +1021,7 @@ impl AxisValue {
             AxisValue::RatePerSec(r) => r.to_string(),
             AxisValue::FailOpen(b) => b.to_string(),
             AxisValue::StoreDelay(d) => delay_coord(d),
-            AxisValue::AccessTtl(d) | AxisValue::Leeway(d) => scenario::format_duration(d),
+            AxisValue::AccessTtl(d) | AxisValue::Leeway(d) | AxisValue::StaleGrace(d) => scenario::format_duration(d),
             AxisValue::OutageMode(m) => m.name().to_owned(),
             AxisValue::TokenTransport(TokenTransport::Bearer) => "bearer".to_owned(),
             AxisValue::TokenTransport(TokenTransport::Cookie) => "cookie".to_owned(),
@@ -1010,6 +1044,7 @@ impl AxisValue {
             AxisValue::RatePerSec(r) => v.rate_per_sec = Some(r),
             AxisValue::Connections(n) => v.connections = n,
             AxisValue::FailOpen(b) => v.target.fail_open = b,
+            AxisValue::StaleGrace(d) => v.target.stale_grace = d,
             AxisValue::StoreDelay(d) => v.store_delay = Some(d),
             AxisValue::AccessTtl(d) => v.target.access_ttl = Some(d),
             AxisValue::Leeway(d) => v.target.leeway = d,
@@ -1053,6 +1088,7 @@ fn axes(m: &scenario::Matrix) -> Result<Vec<Vec<AxisValue>>, PlanError> {
         v.as_ref().map(|v| v.iter().map(|d| d.0).collect())
     };
     let (access_ttls, leeways) = (durations(&m.access_ttl), durations(&m.leeway));
+    let stale_graces = durations(&m.stale_grace);
     let outage_modes = m.store.as_ref().and_then(|s| s.outage_mode.as_deref());
     let failover_modes = m.store.as_ref().and_then(|s| s.failover_mode.as_deref());
     let min_replicas = m.store.as_ref().and_then(|s| s.min_replicas_to_write.as_deref());
@@ -1065,6 +1101,7 @@ fn axes(m: &scenario::Matrix) -> Result<Vec<Vec<AxisValue>>, PlanError> {
         axis("rate", m.rate.as_deref(), AxisValue::RatePerSec)?,
         axis("connections", m.connections.as_deref(), AxisValue::Connections)?,
         axis("fail_open", m.fail_open.as_deref(), AxisValue::FailOpen)?,
+        axis("stale_grace", stale_graces.as_deref(), AxisValue::StaleGrace)?,
         axis("store.delay", delays.as_deref(), AxisValue::StoreDelay)?,
         axis("access_ttl", access_ttls.as_deref(), AxisValue::AccessTtl)?,
         axis("leeway", leeways.as_deref(), AxisValue::Leeway)?,
@@ -1212,6 +1249,12 @@ fn settle(draft: &mut VariantDraft, strategy: StrategyKind, store: &StorePlan) -
     if !strategy.profile().fail_open {
         draft.target.fail_open = false;
     }
+    if !strategy.profile().stale_reads {
+        draft.target.stale_grace = Duration::ZERO;
+    }
+    if draft.target.fail_open && !draft.target.stale_grace.is_zero() {
+        return invalid(format!("{}: fail_open and stale_grace are two answers to one outage: choose one", strategy));
+    }
     if !strategy.uses_jwt() {
         draft.target.rotation_overlap = None;
     }
@@ -1241,6 +1284,7 @@ fn base_target(sc: &Scenario, strategy: StrategyKind, rotation_overlap: Option<D
         pad_bytes: to.pad_bytes.unwrap_or(0),
         authz: to.authz.unwrap_or(AuthzSource::Claims),
         fail_open: to.fail_open.unwrap_or(false),
+        stale_grace: to.stale_grace.map_or(Duration::ZERO, |d| d.0),
         rotation_overlap,
         // A cookie for the access token means something only where there is a bearer token.
         token_transport: to

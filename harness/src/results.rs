@@ -412,6 +412,10 @@ pub struct OutageResult {
     pub duration_s: f64,
     /// The target ran with `--fail-open` (jwt-denylist): store errors let requests through.
     pub fail_open: bool,
+    /// The target's `--stale-grace`, ms (session, session-cached): store errors answered from
+    /// answers at most this old; null when it ran without one.
+    #[serde(default)]
+    pub stale_grace_ms: Option<f64>,
     /// Prober answers that arrived before / during / after the outage, by status code (`200`,
     /// `503`, ...) or `timeout` / `error` (no answer).
     pub before: BTreeMap<String, u64>,

@@ -385,7 +385,7 @@ impl VariantCtx<'_> {
         let outage = self.outage();
         let wants_prober = outage.is_some() || rotation.is_some() || plan.availability_prober;
         let prober_creds = if wants_prober && variant.strategy.profile().has_credential() {
-            Some(availability::ProberCredentials::login(&venv.base_url, variant.strategy).await?)
+            Some(availability::ProberCredentials::login(&venv.urls, variant.strategy).await?)
         } else {
             None
         };
@@ -608,8 +608,8 @@ impl VariantCtx<'_> {
         });
         if let (Some(o), Some(log), true) = (self.outage(), &d.probe_log, d.outage_ran) {
             let (status, share) =
-                availability::design_check(variant.strategy, variant.target.authz, variant.target.fail_open, log);
-            let mut outage = outage_result(o, log, variant.target.fail_open, result.outcomes.unexpected_allow);
+                availability::design_check(variant.strategy, variant.target.authz, variant.target.degrade(), log);
+            let mut outage = outage_result(o, log, &variant.target, result.outcomes.unexpected_allow);
             (outage.design_status, outage.design_match_share) = (Some(status), share);
             outage.kill_cost = (o.mode == OutageMode::Kill).then(|| kill_cost(&d.out, o.at.0, d.keys_lost, &result));
             result.outage = Some(outage);
@@ -657,7 +657,7 @@ fn store_down_result(
             let expected = collect::store_down::expected_behaviour(
                 variant.strategy,
                 variant.target.authz,
-                variant.target.fail_open,
+                variant.target.degrade(),
             );
             if let Some(w) = collect::store_down::compare_with_expected(&mut c, Some(expected)) {
                 warnings.push(format!("{}: {w}", variant.label));
@@ -825,12 +825,18 @@ impl TimedEvents {
 }
 
 /// The outage section of a variant's result, from the prober's log.
-fn outage_result(o: Outage, log: &ProbeLog, fail_open: bool, unexpected_allow: u64) -> OutageResult {
+fn outage_result(
+    o: Outage,
+    log: &ProbeLog,
+    target: &crate::plan::TargetSettings,
+    unexpected_allow: u64,
+) -> OutageResult {
     OutageResult {
         mode: o.mode.name().to_owned(),
         at_s: o.at.0.as_secs_f64(),
         duration_s: o.duration.0.as_secs_f64(),
-        fail_open,
+        fail_open: target.fail_open,
+        stale_grace_ms: (!target.stale_grace.is_zero()).then_some(target.stale_grace.as_secs_f64() * 1e3),
         before: log.phases[0].clone(),
         during: log.phases[1].clone(),
         after: log.phases[2].clone(),

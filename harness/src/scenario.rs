@@ -299,6 +299,9 @@ pub struct TargetOptions {
     pub authz: Option<AuthzSource>,
     /// jwt-denylist only: allow requests whose denylist check failed because the store is down.
     pub fail_open: Option<bool>,
+    /// session and session-cached: answer the session lookup from answers at most this old while
+    /// the store is down (graceful degradation). Default 0: fail closed.
+    pub stale_grace: Option<Dur>,
     /// Bearer-token strategies: the access token in the `Authorization` header (`bearer`) or in an
     /// HttpOnly cookie with a CSRF token on logout (`cookie`); other strategies ignore it.
     pub token_transport: Option<TokenTransport>,
@@ -318,6 +321,7 @@ impl TargetOptions {
             pad_bytes: over.pad_bytes.or(self.pad_bytes),
             authz: over.authz.or(self.authz),
             fail_open: over.fail_open.or(self.fail_open),
+            stale_grace: over.stale_grace.or(self.stale_grace),
             token_transport: over.token_transport.or(self.token_transport),
             store_wait_replicas: over.store_wait_replicas.or(self.store_wait_replicas),
         }
@@ -348,7 +352,7 @@ impl TargetSection {
 }
 
 /// The keys of [`TargetOptions`], as `[target]` accepts them.
-const TARGET_OPTION_KEYS: [&str; 10] = [
+const TARGET_OPTION_KEYS: [&str; 11] = [
     "alg",
     "access_ttl",
     "leeway",
@@ -357,6 +361,7 @@ const TARGET_OPTION_KEYS: [&str; 10] = [
     "pad_bytes",
     "authz",
     "fail_open",
+    "stale_grace",
     "store_wait_replicas",
     "token_transport",
 ];
@@ -482,6 +487,8 @@ pub struct Matrix {
     pub connections: Option<Vec<usize>>,
     /// jwt-denylist only: fail closed and fail open side by side.
     pub fail_open: Option<Vec<bool>>,
+    /// session and session-cached: stale graces side by side (`["0s", "2s"]`).
+    pub stale_grace: Option<Vec<Dur>>,
     /// Redis stores: writes without and with `WAIT` for replicas, side by side (`[0, 1]`).
     pub store_wait_replicas: Option<Vec<u32>>,
     /// `store.delay = ["0ms", "1ms", "5ms"]`: the store at several network distances.
@@ -655,6 +662,10 @@ pub fn parse(text: &str, origin: &str, stem: &str) -> Result<LoadedScenario, Sce
         if over.get_ref().fail_open.is_some() && !strategy.profile().fail_open {
             let which = crate::plan::fail_open_names();
             return Err(err(format!("target.{strategy}.fail_open: fail_open applies to {which} only")));
+        }
+        if over.get_ref().stale_grace.is_some() && !strategy.profile().stale_reads {
+            let which = crate::plan::stale_grace_names();
+            return Err(err(format!("target.{strategy}.stale_grace: stale_grace applies to {which} only")));
         }
     }
     let description = scenario.description.clone().unwrap_or_else(|| leading_comment(text));

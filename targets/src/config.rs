@@ -225,6 +225,14 @@ pub struct TargetArgs {
     /// every such request is counted in `authbench_fail_open_allows_total`. Default: fail closed.
     #[arg(long)]
     pub fail_open: bool,
+    /// session and session-cached only: graceful degradation. When the store cannot answer the
+    /// per-request session lookup, answer from the last answer the store gave for that session
+    /// (session-cached: what its cache held when it stopped being trusted) if it is at most this
+    /// old, instead of refusing with 503. Buys availability through short outages; costs
+    /// revocations this instance has not heard of, accepted for up to this long. Counted in
+    /// `authbench_stale_reads_total`. 0 (the default): fail closed at once.
+    #[arg(long, value_parser = parse_duration, default_value = "0s")]
+    pub stale_grace: Duration,
     /// How long tokens signed by the previous key stay valid after `POST /admin/rotate-key`.
     /// 0 (the default): every older token is rejected at once (mass logout).
     #[arg(long, value_parser = parse_duration, default_value = "0s")]
@@ -278,6 +286,8 @@ pub struct TargetConfig {
     pub store_wait_replicas: u32,
     /// Allow requests whose denylist check failed on a store error (jwt-denylist only).
     pub fail_open: bool,
+    /// Answer store errors on the session lookup from answers at most this old (0: never).
+    pub stale_grace: Duration,
     /// How long the previous signing key stays accepted after a key rotation.
     pub rotation_overlap: Duration,
     /// Bound of a cached strategy's read cache, in entries.
@@ -350,6 +360,10 @@ pub enum ConfigError {
     WaitReplicas,
     #[error("--fail-open applies only to strategies with a per-request store check that supports it, not {0}")]
     FailOpen(StrategyKind),
+    #[error("--stale-grace applies only to strategies whose per-request lookup can be answered stale, not {0}")]
+    StaleGrace(StrategyKind),
+    #[error("--stale-grace and --fail-open are two answers to the same outage: choose one")]
+    StaleAndFailOpen,
     #[error("--token-transport cookie applies only to strategies that hand out a bearer token, not {0}")]
     TokenTransport(StrategyKind),
     #[error(transparent)]
@@ -412,6 +426,12 @@ impl TargetArgs {
         if self.fail_open && !profile.fail_open {
             return Err(ConfigError::FailOpen(self.strategy));
         }
+        if !self.stale_grace.is_zero() && !profile.stale_reads {
+            return Err(ConfigError::StaleGrace(self.strategy));
+        }
+        if !self.stale_grace.is_zero() && self.fail_open {
+            return Err(ConfigError::StaleAndFailOpen);
+        }
         if self.token_transport == TokenTransport::Cookie && profile.transport != Transport::Bearer {
             return Err(ConfigError::TokenTransport(self.strategy));
         }
@@ -446,6 +466,7 @@ impl TargetArgs {
             store_pool_size,
             store_wait_replicas: self.store_wait_replicas,
             fail_open: self.fail_open,
+            stale_grace: self.stale_grace,
             rotation_overlap: self.rotation_overlap,
             cache_max_entries: self.cache_max_entries.max(1),
             cache_tracking: self.cache_tracking,

@@ -78,8 +78,9 @@ pub struct Metrics {
     /// included): divided by the operation count, the concurrency the store client worked at,
     /// which is what its per-operation cost depends on.
     store_in_flight_at_start: AtomicU64,
-    /// Sections a strategy adds to `/metrics` (a cached strategy's cache), registered at build.
-    sections: std::sync::OnceLock<std::sync::Arc<dyn MetricsSection>>,
+    /// Sections a strategy adds to `/metrics` (a cached strategy's cache, a stale copy),
+    /// registered at build; locked only then and when `/metrics` is rendered.
+    sections: std::sync::Mutex<Vec<std::sync::Arc<dyn MetricsSection>>>,
 }
 
 /// Counters a strategy keeps beyond the server's, rendered at the end of `/metrics`.
@@ -126,7 +127,7 @@ impl Metrics {
             auth_paths: std::array::from_fn(|_| AtomicU64::new(0)),
             store_in_flight: AtomicU64::new(0),
             store_in_flight_at_start: AtomicU64::new(0),
-            sections: std::sync::OnceLock::new(),
+            sections: std::sync::Mutex::new(Vec::new()),
         }
     }
 
@@ -155,9 +156,9 @@ impl Metrics {
         InFlight(&self.store_in_flight)
     }
 
-    /// Render `section` at the end of `/metrics` from now on (one per target; a second is ignored).
+    /// Render `section` at the end of `/metrics` from now on, after those added before it.
     pub fn add_section(&self, section: std::sync::Arc<dyn MetricsSection>) {
-        let _ = self.sections.set(section);
+        self.sections.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(section);
     }
 
     /// Count one request allowed unchecked under `--fail-open`.
@@ -256,7 +257,7 @@ impl Metrics {
             out.push_str("# TYPE authbench_store_keys gauge\n");
             let _ = writeln!(out, "authbench_store_keys{{store=\"{store_kind}\"}} {keys}");
         }
-        if let Some(section) = self.sections.get() {
+        for section in self.sections.lock().unwrap_or_else(std::sync::PoisonError::into_inner).iter() {
             section.render(strategy, &mut out);
         }
         out

@@ -14,6 +14,7 @@ mod revocation;
 mod rotation;
 mod session;
 mod shared_key;
+mod stale;
 mod store;
 mod token_cookie;
 mod util;

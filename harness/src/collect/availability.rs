@@ -4,7 +4,9 @@
 //! on `GET /api/resource` about every [`PROBE_INTERVAL`] during the measured window, next to (and
 //! independent of) the traffic engine's load. For strategies whose logout revokes the presented
 //! credential at once (the profile says so) it also presents a *revoked* one, to see whether the
-//! outage let it through. Memory is bounded: answers are counted per phase (before / during / after
+//! outage let it through. That one is used once on every instance before the window, logged out
+//! through the last instance, and replayed on the first only from the outage's start, as a stolen
+//! session would be: so an instance's stale copy (`--stale-grace`) is tested where it can be wrong. Memory is bounded: answers are counted per phase (before / during / after
 //! the outage, by when the answer arrived: what a client saw then) and per status, and only a few first-of timings are kept.
 //!
 //! - **first failure**: from the outage start to the first non-200 answer to a poll sent after it
@@ -26,7 +28,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use super::http;
 use crate::targets::StrategyKind;
 use crate::targets::config::AuthzSource;
-use crate::targets::strategy::profile::{RouteClass, Transport};
+use crate::targets::strategy::profile::{Degrade, RouteClass, Transport};
 
 /// How often the prober sends a poll (each on its own connection, so a hung one does not delay the
 /// next).
@@ -105,8 +107,13 @@ pub struct ProberCredentials {
 }
 
 impl ProberCredentials {
-    /// Log in (and, where logout revokes the presented credential, set up a revoked one).
-    pub async fn login(base_url: &str, strategy: StrategyKind) -> anyhow::Result<ProberCredentials> {
+    /// Log in at `urls[0]` (where the prober polls) and, where logout revokes the presented
+    /// credential, set up a revoked one: presented once on every instance first (so a cache or a
+    /// stale copy holds it, as it would a credential in use), then logged out through the last.
+    pub async fn login(urls: &[String], strategy: StrategyKind) -> anyhow::Result<ProberCredentials> {
+        let (Some(base_url), Some(last)) = (urls.first(), urls.last()) else {
+            anyhow::bail!("availability prober: no target URL")
+        };
         let profile = strategy.profile();
         let transport = profile.transport;
         let valid = login(base_url, PROBER_USER, transport).await.context("availability prober: login")?;
@@ -114,7 +121,10 @@ impl ProberCredentials {
             let grant = super::revocation::login(base_url, PROBER_REVOKED_USER, transport)
                 .await
                 .context("availability prober: second login")?;
-            let (status, _, body) = super::revocation::send_logout(base_url, &grant).await?;
+            for url in urls {
+                super::revocation::resource_status(url, &grant).await.context("availability prober: first use")?;
+            }
+            let (status, _, body) = super::revocation::send_logout(last, &grant).await?;
             anyhow::ensure!(status == 200, "prober logout answered {status}: {}", String::from_utf8_lossy(&body));
             Some((grant.header_name(), grant.header_value()))
         } else {
@@ -126,8 +136,13 @@ impl ProberCredentials {
 
 /// The profile's expected api status while the store is down, and the share (0..1) of the prober's
 /// answers during the outage that had it (None without answers).
-pub fn design_check(strategy: StrategyKind, authz: AuthzSource, fail_open: bool, log: &ProbeLog) -> (u16, Option<f64>) {
-    let expected = strategy.profile().store_down(RouteClass::Api, authz, fail_open).status();
+pub fn design_check(
+    strategy: StrategyKind,
+    authz: AuthzSource,
+    degrade: Degrade,
+    log: &ProbeLog,
+) -> (u16, Option<f64>) {
+    let expected = strategy.profile().store_down(RouteClass::Api, authz, degrade).status();
     let during = &log.phases[1];
     let total: u64 = during.values().sum();
     let matching = during.get(&expected.to_string()).copied().unwrap_or(0);
@@ -201,7 +216,10 @@ async fn poll_loop(
                 }
                 if set.len() < MAX_IN_FLIGHT {
                     set.spawn(poll(base.clone(), valid.clone(), Which::Valid));
-                    if let Some(r) = &revoked {
+                    // Not before an outage: a replay would tell an instance's stale copy that the
+                    // credential is gone, which a stolen credential's holder would not do.
+                    let replay = outage_start.is_none_or(|s| Instant::now() >= s);
+                    if let Some(r) = revoked.as_ref().filter(|_| replay) {
                         set.spawn(poll(base.clone(), r.clone(), Which::Revoked));
                     }
                 }

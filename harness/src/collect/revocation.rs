@@ -243,7 +243,7 @@ pub(crate) async fn login(base: &str, user: &str, transport: Transport) -> anyho
     grant.ok_or_else(|| anyhow::anyhow!("the strategy hands out no credential"))
 }
 
-async fn resource_status(base: &str, cred: &Grant) -> anyhow::Result<u16> {
+pub(super) async fn resource_status(base: &str, cred: &Grant) -> anyhow::Result<u16> {
     let header = cred.header_value();
     let (status, _, _) = http::get(base, "/api/resource", &[(cred.header_name(), header.as_str())]).await?;
     Ok(status)

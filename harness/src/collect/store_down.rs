@@ -15,7 +15,7 @@ use crate::results::StoreDownCheck;
 use crate::scenario::OutageMode;
 use crate::targets::StrategyKind;
 use crate::targets::config::AuthzSource;
-use crate::targets::strategy::profile::{RouteClass, StoreDown, Transport};
+use crate::targets::strategy::profile::{Degrade, RouteClass, StoreDown, Transport};
 
 /// Polling before the pause (the baseline the behaviour is compared with).
 pub const BEFORE: Duration = Duration::from_millis(200);
@@ -168,10 +168,10 @@ pub fn behaviour(during: &BTreeMap<String, u64>) -> String {
 
 /// The store-down behaviour the strategy's profile states, as `api/login` in the words of
 /// [`behaviour`].
-pub fn expected_behaviour(strategy: StrategyKind, authz: AuthzSource, fail_open: bool) -> String {
+pub fn expected_behaviour(strategy: StrategyKind, authz: AuthzSource, degrade: Degrade) -> String {
     let profile = strategy.profile();
-    let words = |route: RouteClass| match profile.store_down(route, authz, fail_open) {
-        StoreDown::Unaffected | StoreDown::FailsOpen => "unaffected (200)".to_owned(),
+    let words = |route: RouteClass| match profile.store_down(route, authz, degrade) {
+        StoreDown::Unaffected | StoreDown::FailsOpen | StoreDown::ServesStale => "unaffected (200)".to_owned(),
         s @ (StoreDown::FailsClosed | StoreDown::NoRoute) => format!("fails closed ({})", s.status()),
     };
     format!("{}/{}", words(RouteClass::Api), words(RouteClass::Login))

@@ -141,13 +141,11 @@ pub fn store_down_cell(s: &StrategyResult) -> String {
         Some(r) => format!(", back in {}", fmt::ms(r)),
         None => ", not back within the window".to_string(),
     };
-    let open = if o.fail_open {
-        format!(
-            "; FAIL-OPEN: {} revoked accepted",
-            o.revoked_allowed_during.map_or_else(|| fmt::NOT_MEASURED.to_string(), |n| n.to_string())
-        )
-    } else {
-        String::new()
+    let revoked = || o.revoked_allowed_during.map_or_else(|| fmt::NOT_MEASURED.to_string(), |n| n.to_string());
+    let open = match (o.fail_open, o.stale_grace_ms) {
+        (true, _) => format!("; FAIL-OPEN: {} revoked accepted", revoked()),
+        (false, Some(g)) => format!("; STALE for up to {}: {} revoked accepted", fmt::ms(g), revoked()),
+        (false, None) => String::new(),
     };
     format!("measured ({} {}): {how}{recovery}{open}", o.mode, fmt::ms(o.duration_s * 1000.0))
 }
@@ -181,7 +179,11 @@ fn outage_row(s: &StrategyResult) -> Option<[String; 9]> {
     let count = |k: &str| o.during.get(k).copied().unwrap_or(0);
     let other: u64 = o.during.iter().filter(|(k, _)| k.as_str() != "200" && k.as_str() != "503").map(|(_, n)| n).sum();
     Some([
-        if o.fail_open { format!("{} (fail-open)", s.name) } else { s.name.clone() },
+        match (o.fail_open, o.stale_grace_ms) {
+            (true, _) => format!("{} (fail-open)", s.name),
+            (false, Some(g)) => format!("{} (stale grace {})", s.name, fmt::ms(g)),
+            (false, None) => s.name.clone(),
+        },
         format!("{} {} at {}", o.mode, fmt::ms(o.duration_s * 1000.0), fmt::ms(o.at_s * 1000.0)),
         count("200").to_string(),
         count("503").to_string(),

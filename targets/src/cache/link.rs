@@ -118,7 +118,7 @@ async fn listen(link: Arc<Link>) {
 fn apply(cache: &ReadCache, inv: &Invalidation) {
     if inv.keys.is_empty() {
         // A null invalidation: the server flushed its keys.
-        cache.flush();
+        cache.forget_everything();
         return;
     }
     for key in &inv.keys {

@@ -20,6 +20,9 @@ struct Entry {
     seq: u64,
     /// `None`: the store said the key is absent.
     value: Option<Bytes>,
+    /// When the owner last knew the value good (the stale copy's confirmation time, ns on its
+    /// clock); 0 in the read cache, whose entries are good for as long as it is trusted.
+    stamp: u64,
 }
 
 #[derive(Default)]
@@ -107,6 +110,36 @@ impl Shards {
         self.shard(hash).map.get(key).map(|e| e.value.clone())
     }
 
+    /// The value at `key` and its stamp.
+    pub(super) fn get_stamped(&self, hash: u64, key: &str) -> Option<(Option<Bytes>, u64)> {
+        self.shard(hash).map.get(key).map(|e| (e.value.clone(), e.stamp))
+    }
+
+    /// If `key` holds exactly `value`, set its stamp and say so (no allocation): the common case of
+    /// a stale copy re-confirming an answer it already has.
+    pub(super) fn restamp_if_same(&self, hash: u64, key: &str, value: &[u8], stamp: u64) -> bool {
+        let mut shard = self.shard(hash);
+        match shard.map.get_mut(key) {
+            Some(e) if e.value.as_deref() == Some(value) => {
+                e.stamp = stamp;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Every entry holding a value (not the known-absent ones), with its key, shard by shard.
+    pub(super) fn for_each_present(&self, mut f: impl FnMut(&str, &Bytes)) {
+        for s in &self.shards {
+            let shard = s.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            for (key, e) in &shard.map {
+                if let Some(v) = &e.value {
+                    f(key, v);
+                }
+            }
+        }
+    }
+
     /// Insert when `valid()` holds under the lock; `None` when it did not, else how many entries
     /// were evicted to make room.
     pub(super) fn insert_if(
@@ -114,6 +147,18 @@ impl Shards {
         hash: u64,
         key: &str,
         value: Option<Bytes>,
+        valid: impl FnOnce() -> bool,
+    ) -> Option<u64> {
+        self.insert_stamped(hash, key, value, 0, valid)
+    }
+
+    /// [`Shards::insert_if`] with a stamp kept beside the value.
+    pub(super) fn insert_stamped(
+        &self,
+        hash: u64,
+        key: &str,
+        value: Option<Bytes>,
+        stamp: u64,
         valid: impl FnOnce() -> bool,
     ) -> Option<u64> {
         let mut shard = self.shard(hash);
@@ -133,7 +178,7 @@ impl Shards {
         shard.payload_bytes += Shard::payload(key, &value);
         let key: Arc<str> = Arc::from(key);
         shard.order.push_back((seq, key.clone()));
-        shard.map.insert(key, Entry { seq, value });
+        shard.map.insert(key, Entry { seq, value, stamp });
         shard.compact();
         self.len.fetch_add(1, Ordering::Relaxed);
         Some(evicted)

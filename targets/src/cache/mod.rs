@@ -16,6 +16,7 @@
 
 pub mod link;
 mod map;
+pub mod stale;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -30,6 +31,7 @@ use crate::store::{RedisStoreOptions, Store};
 use crate::strategy::BuildContext;
 
 use self::map::Shards;
+use self::stale::StaleCopy;
 
 /// Invalidation epochs are kept per stripe of the key space, so an invalidation only spoils the
 /// fills of keys in its stripe.
@@ -114,6 +116,9 @@ pub struct ReadCache {
     base: Instant,
     /// One counter per [`Event`].
     events: [AtomicU64; Event::ALL.len()],
+    /// With `--stale-grace`: takes the entries over when trust is withdrawn, so a store outage
+    /// can be answered from what the cache knew when it was last trustworthy.
+    heir: std::sync::OnceLock<Arc<StaleCopy>>,
 }
 
 impl ReadCache {
@@ -126,7 +131,13 @@ impl ReadCache {
             trusted_until_ns: AtomicU64::new(0),
             base: Instant::now(),
             events: std::array::from_fn(|_| AtomicU64::new(0)),
+            heir: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Hand the entries to `heir` whenever trust is withdrawn (see [`StaleCopy`]).
+    pub fn set_heir(&self, heir: Arc<StaleCopy>) {
+        let _ = self.heir.set(heir);
     }
 
     fn count(&self, event: Event, n: u64) {
@@ -153,10 +164,23 @@ impl ReadCache {
         self.trusted_until_ns.store(until.max(1), Ordering::Release);
     }
 
-    /// Stop trusting the cache and drop every entry.
+    /// Stop trusting the cache and drop every entry (handing them to the heir first, known good
+    /// until the moment trust ended).
     pub fn distrust_and_flush(&self) {
-        self.trusted_until_ns.store(0, Ordering::Release);
+        let until_ns = self.trusted_until_ns.swap(0, Ordering::AcqRel);
+        if let Some(heir) = self.heir.get().filter(|_| until_ns != 0) {
+            let ended = self.base + Duration::from_nanos(until_ns.min(self.now_ns()));
+            heir.take_over(&self.shards, ended);
+        }
         self.flush();
+    }
+
+    /// Redis dropped every key (a null invalidation): forget them here and in the heir too.
+    pub fn forget_everything(&self) {
+        self.flush();
+        if let Some(heir) = self.heir.get() {
+            heir.clear();
+        }
     }
 
     /// Drop every entry; fills in flight are void.
@@ -220,6 +244,9 @@ impl ReadCache {
         self.shards.remove_with(hash, key, || {
             stripe.fetch_add(1, Ordering::AcqRel);
         });
+        if let Some(heir) = self.heir.get() {
+            heir.forget(key);
+        }
         self.count(Event::Invalidation, 1);
     }
 
@@ -270,9 +297,18 @@ impl MetricsSection for ReadCache {
 }
 
 /// How a strategy reads the keys it checks per request: straight from the store, or through a
-/// [`ReadCache`] kept coherent by a [`link::TrackingLink`]. Writes always go to the store.
+/// [`ReadCache`] kept coherent by the invalidation link; with `--stale-grace`, a store error is
+/// answered from a [`StaleCopy`] of recent answers. Writes always go to the store.
 #[derive(Clone)]
-pub enum Reads {
+pub struct Reads {
+    source: Source,
+    /// Answers store errors within the grace (`--stale-grace`); `None`: fail closed at once.
+    stale: Option<Arc<StaleCopy>>,
+}
+
+/// Where reads go first.
+#[derive(Clone)]
+enum Source {
     Direct(Store),
     Cached(Arc<CachedReads>),
 }
@@ -296,6 +332,27 @@ impl CachedReads {
 }
 
 impl Reads {
+    /// Reads straight from `store`.
+    pub fn direct(store: Store) -> Reads {
+        Reads { source: Source::Direct(store), stale: None }
+    }
+
+    /// With `--stale-grace` above zero: keep a [`StaleCopy`] of the answers (a cache hands its
+    /// entries over when it stops being trusted) and answer store errors from it.
+    pub fn with_stale(mut self, ctx: &BuildContext<'_>) -> Reads {
+        let grace = ctx.config.stale_grace;
+        if grace.is_zero() {
+            return self;
+        }
+        let copy = Arc::new(StaleCopy::new(ctx.config.cache_max_entries, grace));
+        if let Source::Cached(c) = &self.source {
+            c.cache.set_heir(copy.clone());
+        }
+        ctx.metrics.add_section(copy.clone());
+        self.stale = Some(copy);
+        self
+    }
+
     /// A cached strategy's reads: through a [`ReadCache`] of `--cache-max-entries` kept coherent by
     /// a tracking link, on a single-node Redis. Other stores have no invalidation source, so there
     /// the strategy reads straight from the store, as its uncached sibling (logged, and `/metrics`
@@ -309,21 +366,45 @@ impl Reads {
                     store = ctx.store.kind(),
                     "read cache needs a single-node redis store; reading uncached"
                 );
-                return Ok(Reads::Direct(ctx.store.clone()));
+                return Ok(Reads::direct(ctx.store.clone()));
             }
         };
         let opts = RedisStoreOptions { urls, pool_size: 1, command_timeout: c.store_timeout };
         let cache = Arc::new(ReadCache::new(c.cache_max_entries));
         let (link, tasks) = link::start(&opts, cache.clone(), c.cache_tracking, prefixes, ctx.metrics.clone())?;
         ctx.metrics.add_section(cache.clone());
-        Ok(Reads::Cached(Arc::new(CachedReads::new(cache, link, ctx.store.clone(), tasks))))
+        let cached = Arc::new(CachedReads::new(cache, link, ctx.store.clone(), tasks));
+        Ok(Reads { source: Source::Cached(cached), stale: None })
     }
 
-    /// The value at `key` (`None`: absent).
+    /// The value at `key` (`None`: absent); on a store error, the stale copy's answer when it
+    /// has one young enough.
     pub async fn get(&self, key: &str) -> Result<Option<Bytes>, StoreError> {
-        let c = match self {
-            Reads::Direct(store) => return store.get(key).await,
-            Reads::Cached(c) => c,
+        let fresh = self.get_fresh(key).await;
+        let Some(stale) = &self.stale else { return fresh };
+        match fresh {
+            Ok(v) => {
+                match (&self.source, &v) {
+                    // An uncached strategy keeps every answer of its store.
+                    (Source::Direct(_), _) => stale.remember(key, v.as_ref()),
+                    // A cached one is handed its cache at distrust (entries Redis kept coherent);
+                    // a read made while it was untrusted is not tracked, so it is not kept.
+                    (Source::Cached(_), None) => stale.forget(key),
+                    (Source::Cached(_), Some(_)) => {}
+                }
+                Ok(v)
+            }
+            // Only an unreachable or slow store degrades; a corrupt answer is still an error.
+            Err(e @ (StoreError::Unavailable(_) | StoreError::Timeout(_))) => stale.recall(key).map(Some).ok_or(e),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The value at `key` from the cache or the store.
+    async fn get_fresh(&self, key: &str) -> Result<Option<Bytes>, StoreError> {
+        let c = match &self.source {
+            Source::Direct(store) => return store.get(key).await,
+            Source::Cached(c) => c,
         };
         match c.cache.lookup(key) {
             Lookup::Hit(v) => Ok(v),
@@ -338,9 +419,9 @@ impl Reads {
 
     /// The values at `keys` (one store command when any is missing; all keys share a hash tag).
     pub async fn mget(&self, keys: &[&str]) -> Result<Vec<Option<Bytes>>, StoreError> {
-        let c = match self {
-            Reads::Direct(store) => return store.mget(keys).await,
-            Reads::Cached(c) => c,
+        let c = match &self.source {
+            Source::Direct(store) => return store.mget(keys).await,
+            Source::Cached(c) => c,
         };
         let mut values = Vec::with_capacity(keys.len());
         let mut tickets = Vec::new();
@@ -366,8 +447,11 @@ impl Reads {
 
     /// This instance just wrote `key`: forget it here at once (the other instances hear from Redis).
     pub fn invalidate(&self, key: &str) {
-        if let Reads::Cached(c) = self {
+        if let Source::Cached(c) = &self.source {
             c.cache.invalidate(key);
+        }
+        if let Some(stale) = &self.stale {
+            stale.forget(key);
         }
     }
 }

@@ -26,6 +26,7 @@ pub static PROFILE: StrategyProfile = StrategyProfile {
     authz_store_lookup: true,
     ttls: DefaultTtls { access: Duration::from_secs(900) },
     fail_open: false,
+    stale_reads: false,
     auth_paths: &[],
 };
 

@@ -75,6 +75,7 @@ pub static PROFILE: StrategyProfile = StrategyProfile {
     authz_store_lookup: true,
     ttls: DefaultTtls { access: Duration::from_secs(900) },
     fail_open: true,
+    stale_reads: false,
     auth_paths: &[],
 };
 
@@ -98,7 +99,7 @@ impl JwtDenylistStrategy {
         // +1 s: `exp` is whole seconds from an `iat` rounded down, so a token can outlive
         // access_ttl by up to a second.
         let nbf_ttl = config.access_ttl + config.leeway + Duration::from_secs(1);
-        let reads = Reads::Direct(store.clone());
+        let reads = Reads::direct(store.clone());
         JwtDenylistStrategy {
             codec,
             store,

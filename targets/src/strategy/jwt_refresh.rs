@@ -62,6 +62,7 @@ pub static PROFILE: StrategyProfile = StrategyProfile {
     authz_store_lookup: true,
     ttls: DefaultTtls { access: Duration::from_secs(300) },
     fail_open: false,
+    stale_reads: false,
     auth_paths: &[],
 };
 

@@ -19,6 +19,7 @@ pub static PROFILE: StrategyProfile = StrategyProfile {
     authz_store_lookup: false,
     ttls: DefaultTtls { access: Duration::from_secs(900) },
     fail_open: false,
+    stale_reads: false,
     auth_paths: &[],
 };
 

@@ -135,6 +135,9 @@ pub enum StoreDown {
     FailsClosed,
     /// Served (200) without the store check, each such allow counted (`--fail-open`).
     FailsOpen,
+    /// Served (200) from the last answers the store gave while they are younger than the stale
+    /// grace, then refused with 503 (`--stale-grace`).
+    ServesStale,
     /// The strategy has no such route (404 either way).
     NoRoute,
 }
@@ -143,7 +146,7 @@ impl StoreDown {
     /// The HTTP status a valid request gets on this route while the store is down.
     pub const fn status(self) -> u16 {
         match self {
-            StoreDown::Unaffected | StoreDown::FailsOpen => 200,
+            StoreDown::Unaffected | StoreDown::FailsOpen | StoreDown::ServesStale => 200,
             StoreDown::FailsClosed => 503,
             StoreDown::NoRoute => 404,
         }
@@ -155,7 +158,31 @@ impl StoreDown {
             StoreDown::Unaffected => "unaffected",
             StoreDown::FailsClosed => "fails closed (503)",
             StoreDown::FailsOpen => "fails open (200, unchecked)",
+            StoreDown::ServesStale => "serves stale answers (200) for the grace, then fails closed (503)",
             StoreDown::NoRoute => "no such route",
+        }
+    }
+}
+
+/// What a target was told to do when the store cannot answer its per-request check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Degrade {
+    /// Refuse with 503 (the default: fail closed).
+    #[default]
+    FailClosed,
+    /// `--fail-open`: allow the request unchecked.
+    FailOpen,
+    /// `--stale-grace`: answer from the last answers the store gave, for a bounded time.
+    ServeStale,
+}
+
+impl Degrade {
+    /// From a target's `--fail-open` and `--stale-grace` settings.
+    pub fn of(fail_open: bool, stale_grace: Duration) -> Self {
+        match (fail_open, stale_grace.is_zero()) {
+            (true, _) => Degrade::FailOpen,
+            (false, false) => Degrade::ServeStale,
+            (false, true) => Degrade::FailClosed,
         }
     }
 }
@@ -187,6 +214,9 @@ pub struct StrategyProfile {
     pub ttls: DefaultTtls,
     /// Whether `--fail-open` is supported (the api check may be allowed without the store).
     pub fail_open: bool,
+    /// Whether `--stale-grace` is supported: a store error on the api lookup may be answered from
+    /// the last answers the store gave, for a bounded time (graceful degradation).
+    pub stale_reads: bool,
     /// Names of the ways an api request can be verified, when there is more than one (a hybrid
     /// checks a token where the client has one and falls back to the session lookup): the report
     /// shows each one's share ([`super::Principal::path`] indexes this). Empty: one way. At most
@@ -204,7 +234,7 @@ impl StrategyProfile {
     }
 
     /// What a route answers while the store is down, derived from the store commands it issues.
-    pub fn store_down(&self, route: RouteClass, authz: AuthzSource, fail_open: bool) -> StoreDown {
+    pub fn store_down(&self, route: RouteClass, authz: AuthzSource, degrade: Degrade) -> StoreDown {
         if route == RouteClass::Refresh && self.refresh == Refresh::None {
             return StoreDown::NoRoute;
         }
@@ -212,7 +242,10 @@ impl StrategyProfile {
         // With `--authz store` every route that checks or issues a credential touches the roles.
         let needs_store = !self.store_ops.get(route).is_empty() || roles;
         match route {
-            RouteClass::Api if needs_store && fail_open && self.fail_open => StoreDown::FailsOpen,
+            RouteClass::Api if needs_store && degrade == Degrade::FailOpen && self.fail_open => StoreDown::FailsOpen,
+            RouteClass::Api if needs_store && degrade == Degrade::ServeStale && self.stale_reads => {
+                StoreDown::ServesStale
+            }
             _ if needs_store => StoreDown::FailsClosed,
             _ => StoreDown::Unaffected,
         }
@@ -220,10 +253,10 @@ impl StrategyProfile {
 
     /// What the routes do while the store is down, grouped: `api: unaffected; login, logout: fails
     /// closed (503)` (routes the strategy does not have are left out).
-    pub fn store_down_summary(&self, authz: AuthzSource, fail_open: bool) -> String {
+    pub fn store_down_summary(&self, authz: AuthzSource, degrade: Degrade) -> String {
         let mut groups: Vec<(StoreDown, Vec<&str>)> = Vec::new();
         for route in RouteClass::ALL {
-            let behaviour = self.store_down(route, authz, fail_open);
+            let behaviour = self.store_down(route, authz, degrade);
             if behaviour == StoreDown::NoRoute {
                 continue;
             }

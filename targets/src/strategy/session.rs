@@ -36,6 +36,7 @@ pub static PROFILE: StrategyProfile = StrategyProfile {
     authz_store_lookup: false,
     ttls: DefaultTtls { access: Duration::from_secs(900) },
     fail_open: false,
+    stale_reads: true,
     auth_paths: &[],
 };
 
@@ -51,7 +52,7 @@ pub struct SessionStrategy {
 
 impl SessionStrategy {
     pub fn new(store: Store, ttl: Duration, roles: &[String]) -> Self {
-        SessionStrategy { reads: Reads::Direct(store.clone()), store, ttl, roles_csv: roles.join(",") }
+        SessionStrategy { reads: Reads::direct(store.clone()), store, ttl, roles_csv: roles.join(",") }
     }
 
     /// Read session records through `reads` (`session-cached`) instead of the store.
@@ -60,11 +61,12 @@ impl SessionStrategy {
         self
     }
 
-    /// Delete a session record, and forget it in this instance's cache.
+    /// Delete a session record, and forget it in this instance's cache and stale copy (even when
+    /// the store could not delete it: this instance will not answer for it again).
     async fn delete(&self, key: &str) -> Result<bool, ApiError> {
-        let existed = self.store.del(&[key]).await? > 0;
+        let deleted = self.store.del(&[key]).await;
         self.reads.invalidate(key);
-        Ok(existed)
+        Ok(deleted? > 0)
     }
 
     fn session_key(sid: &str) -> Option<String> {
@@ -80,7 +82,8 @@ impl Strategy for SessionStrategy {
     const PROFILE: &'static StrategyProfile = &PROFILE;
 
     fn build(ctx: &BuildContext<'_>) -> anyhow::Result<Self> {
-        Ok(SessionStrategy::new(ctx.store.clone(), ctx.config.session_ttl, &ctx.roles()))
+        let session = SessionStrategy::new(ctx.store.clone(), ctx.config.session_ttl, &ctx.roles());
+        Ok(session.with_reads(Reads::direct(ctx.store.clone()).with_stale(ctx)))
     }
 
     async fn login(&self, user: &str, offered: Credential<'_>) -> Result<Grant, ApiError> {

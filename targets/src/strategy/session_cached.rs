@@ -33,7 +33,7 @@ impl Strategy for SessionCachedStrategy {
 
     fn build(ctx: &BuildContext<'_>) -> anyhow::Result<Self> {
         let session = SessionStrategy::new(ctx.store.clone(), ctx.config.session_ttl, &ctx.roles());
-        Ok(SessionCachedStrategy(session.with_reads(Reads::cached(ctx, PREFIXES)?)))
+        Ok(SessionCachedStrategy(session.with_reads(Reads::cached(ctx, PREFIXES)?.with_stale(ctx))))
     }
 
     async fn login(&self, user: &str, offered: Credential<'_>) -> Result<Grant, ApiError> {
