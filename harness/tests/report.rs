@@ -47,6 +47,7 @@ fn strategy(name: &str, kind: &str, api_p50: u64) -> StrategyResult {
         service_time_us: latency_us.clone(),
         latency_us,
         latency_by_outcome_us: BTreeMap::new(),
+        latency_by_client_us: BTreeMap::new(),
         credential_bytes: match kind {
             "none" => 0.0,
             "session" => 43.0,

@@ -17,4 +17,5 @@ mod shared_key;
 mod store;
 mod token_cookie;
 mod util;
+mod web_api;
 mod wire;

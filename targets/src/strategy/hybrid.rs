@@ -26,7 +26,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::profile::{DefaultTtls, PerRoute, Refresh, Revocation, StoreOp, StrategyProfile, Transport};
+use super::profile::{Clients, DefaultTtls, PerRoute, Refresh, Revocation, StoreOp, StrategyProfile, Transport};
 use super::{BuildContext, Credential, Grant, Principal, SessionStrategy, Strategy};
 use crate::error::ApiError;
 use crate::ids::{self, SECRET_BYTES};
@@ -60,6 +60,7 @@ pub static PROFILE: StrategyProfile = StrategyProfile {
     ttls: DefaultTtls { access: Duration::from_secs(300) },
     fail_open: false,
     auth_paths: &["token", "session"],
+    clients: Clients::CurrentAndLegacy,
 };
 
 pub struct HybridStrategy {
