@@ -30,7 +30,7 @@ use hdrhistogram::Histogram;
 use hdrhistogram::serialization::Deserializer;
 use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
 
-use crate::engine::record::{Client, FinishedInterval, Op, Outcome, Recorder, new_histogram};
+use crate::engine::record::{ClientKind, FinishedInterval, Op, Outcome, Recorder, new_histogram};
 use crate::output::{self, summarize};
 use crate::results::{
     Errors, Machine, Outcomes, PartInfo, PartStrategy, Report, RevocationWindow, ScheduleHealth, StoreLoad,
@@ -217,7 +217,7 @@ fn merge_strategy(
             result.latency_by_outcome_us.insert(o.name().to_owned(), s);
         }
     }
-    for c in Client::ALL {
+    for c in ClientKind::ALL {
         if let Some(s) = summary("api_client", c.name()) {
             result.latency_by_client_us.insert(c.name().to_owned(), s);
         }
@@ -571,7 +571,7 @@ fn write(
         for o in Outcome::ALL {
             rec.api_by_outcome[o as usize] = hists.get(&format!("api_outcome.{}", o.name())).cloned();
         }
-        for c in Client::ALL {
+        for c in ClientKind::ALL {
             rec.api_by_client[c as usize] = hists.get(&format!("api_client.{}", c.name())).cloned();
         }
         let ops: Vec<_> =

@@ -720,7 +720,11 @@ fn check_variants(
 /// `api_client_fraction` (in `[traffic]` or `[matrix]`) needs a strategy that serves browsers and
 /// API clients apart: anywhere else it would measure nothing, so the plan refuses it, naming the
 /// file and the key.
-fn check_client_kinds(sc: &Scenario, strategies: &[StrategyKind], file: Option<&std::path::Path>) -> Result<(), PlanError> {
+fn check_client_kinds(
+    sc: &Scenario,
+    strategies: &[StrategyKind],
+    file: Option<&std::path::Path>,
+) -> Result<(), PlanError> {
     let key = match (sc.traffic.api_client_fraction, &sc.matrix.api_client_fraction) {
         (Some(f), _) if f > 0.0 => "traffic.api_client_fraction",
         (_, Some(_)) => "matrix.api_client_fraction",
@@ -729,11 +733,8 @@ fn check_client_kinds(sc: &Scenario, strategies: &[StrategyKind], file: Option<&
     if strategies.iter().any(|s| s.profile().clients == Clients::BrowserAndApi) {
         return Ok(());
     }
-    let serving: Vec<&str> = StrategyKind::ALL
-        .iter()
-        .filter(|s| s.profile().clients == Clients::BrowserAndApi)
-        .map(|s| s.name())
-        .collect();
+    let serving: Vec<&str> =
+        StrategyKind::ALL.iter().filter(|s| s.profile().clients == Clients::BrowserAndApi).map(|s| s.name()).collect();
     let running: Vec<&str> = strategies.iter().map(|s| s.name()).collect();
     let file = file.map_or_else(|| "the scenario".to_owned(), |f| f.display().to_string());
     invalid(format!(

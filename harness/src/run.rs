@@ -19,7 +19,7 @@ use crate::collect::accounting::TargetCounters;
 use crate::collect::availability::{self, OutageWindow, ProbeLog, Prober};
 use crate::collect::redis::InfoSnapshot;
 use crate::collect::{self, Snapshots};
-use crate::engine::record::{Client, Op, Outcome, Recorder, outcomes_from};
+use crate::engine::record::{ClientKind, Op, Outcome, Recorder, outcomes_from};
 use crate::engine::transport::WireSettings;
 use crate::engine::{Engine, EngineConfig, EngineOutput};
 use crate::environment::{self, Environment, OutageEnd, Store, VariantEnv};
@@ -981,7 +981,7 @@ fn latency_summaries(rec: &Recorder) -> LatencySummaries {
 
 /// Api latency per client kind, for a strategy serving two (empty otherwise).
 fn latency_by_client(rec: &Recorder) -> BTreeMap<String, LatencySummary> {
-    Client::ALL
+    ClientKind::ALL
         .iter()
         .filter_map(|c| rec.api_by_client[*c as usize].as_ref().map(|h| (c.name().to_owned(), summarize(h))))
         .collect()

@@ -307,7 +307,10 @@ fn matrix_sweeps_the_api_client_share_of_web_api_only() {
 fn api_client_fraction_without_a_two_kind_strategy_names_the_file_and_key() {
     let tmp = tempfile::tempdir().expect("tmp");
     for (text, key) in [
-        ("strategies = [\"session\", \"jwt-denylist\"]\n[traffic]\napi_client_fraction = 0.5\n", "traffic.api_client_fraction"),
+        (
+            "strategies = [\"session\", \"jwt-denylist\"]\n[traffic]\napi_client_fraction = 0.5\n",
+            "traffic.api_client_fraction",
+        ),
         ("strategies = [\"hybrid\"]\n[matrix]\napi_client_fraction = [0.0, 1.0]\n", "matrix.api_client_fraction"),
     ] {
         let file = tmp.path().join("mix.toml");

@@ -38,7 +38,7 @@ use crate::results::StageResult;
 use crate::targets::config::StrategyKind;
 use http::{Client, Fail};
 use hyper_client::{SharedConn, Slot};
-use record::{Client, Finished, FinishedInterval, Intervals, Op, Outcome, Recorder};
+use record::{ClientKind, Finished, FinishedInterval, Intervals, Op, Outcome, Recorder};
 use schedule::Timetable;
 use transport::{Exchange, WireSettings};
 use vu::{ConnUsers, Planned, Population};
@@ -508,7 +508,7 @@ struct Answered {
     /// The answer's status, when one came.
     status: Option<u16>,
     /// The sender's client kind, where the strategy serves two.
-    client: Option<Client>,
+    client: Option<ClientKind>,
 }
 
 /// Record a finished request when it started inside the measured window (latency counts from the

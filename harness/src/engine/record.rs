@@ -32,18 +32,18 @@ impl Op {
 /// The kind of client a virtual user is, for a strategy serving two (`web+api`: browsers with the
 /// session cookie, API clients with a bearer token).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Client {
+pub enum ClientKind {
     Browser = 0,
     Api = 1,
 }
 
-impl Client {
-    pub const ALL: [Client; 2] = [Client::Browser, Client::Api];
+impl ClientKind {
+    pub const ALL: [ClientKind; 2] = [ClientKind::Browser, ClientKind::Api];
     /// The key of `latency_by_client_us` in report.json.
     pub const fn name(self) -> &'static str {
         match self {
-            Client::Browser => "browser",
-            Client::Api => "api",
+            ClientKind::Browser => "browser",
+            ClientKind::Api => "api",
         }
     }
 }
@@ -145,7 +145,7 @@ pub struct Recorder {
     pub ops: Vec<OpStats>,
     /// Api latency per outcome class (created on first use).
     pub api_by_outcome: Vec<Option<Histogram<u64>>>,
-    /// Api latency per client kind (index = [`Client`]), for strategies serving two; created on
+    /// Api latency per client kind (index = [`ClientKind`]), for strategies serving two; created on
     /// first use.
     pub api_by_client: Vec<Option<Histogram<u64>>>,
     /// `connect`, `timeout`, `protocol`, `status_<code>`, `unexpected_allow`.
@@ -186,7 +186,7 @@ pub struct Finished {
     /// The answer's status, when an answer came.
     pub status: Option<u16>,
     /// The kind of client that sent it, where the strategy serves two.
-    pub client: Option<Client>,
+    pub client: Option<ClientKind>,
 }
 
 impl Recorder {
@@ -194,7 +194,7 @@ impl Recorder {
         Recorder {
             ops: (0..5).map(|_| OpStats::new()).collect(),
             api_by_outcome: vec![None; 7],
-            api_by_client: vec![None; Client::ALL.len()],
+            api_by_client: vec![None; ClientKind::ALL.len()],
             errors: BTreeMap::new(),
             credential_bytes_sum: 0,
             header_bytes_sum: 0,
@@ -500,21 +500,21 @@ mod tests {
         let iv = Intervals::new(2, Vec::new(), 0);
         let mut r = Recorder::new();
         for (op, client, latency_us) in [
-            (Op::Api, Some(Client::Browser), 100),
-            (Op::Api, Some(Client::Api), 300),
-            (Op::Api, Some(Client::Api), 500),
-            (Op::Login, Some(Client::Api), 9_000),
+            (Op::Api, Some(ClientKind::Browser), 100),
+            (Op::Api, Some(ClientKind::Api), 300),
+            (Op::Api, Some(ClientKind::Api), 500),
+            (Op::Login, Some(ClientKind::Api), 9_000),
             (Op::Api, None, 9_000),
         ] {
             let outcome = Outcome::ExpectedAllow;
             r.record(Finished { op, outcome, latency_us, service_us: latency_us, status: Some(200), client }, 0, &iv);
         }
-        let count = |c: Client| r.api_by_client[c as usize].as_ref().map_or(0, Histogram::len);
-        assert_eq!((count(Client::Browser), count(Client::Api)), (1, 2), "api requests only, by tag");
+        let count = |c: ClientKind| r.api_by_client[c as usize].as_ref().map_or(0, Histogram::len);
+        assert_eq!((count(ClientKind::Browser), count(ClientKind::Api)), (1, 2), "api requests only, by tag");
         let mut merged = Recorder::new();
         merged.merge(&r);
         merged.merge(&r);
-        assert_eq!(merged.api_by_client[Client::Api as usize].as_ref().map_or(0, Histogram::len), 4);
+        assert_eq!(merged.api_by_client[ClientKind::Api as usize].as_ref().map_or(0, Histogram::len), 4);
     }
 
     fn op_count(f: &FinishedInterval, op: Op) -> u64 {
@@ -561,7 +561,8 @@ mod tests {
         for (latency_us, outcome) in
             [(9_000, Outcome::ExpectedAllow), (9_000, Outcome::ExpectedAllow), (9_000, Outcome::Timeout)]
         {
-            let done = Finished { op: Op::Api, outcome, latency_us, service_us: latency_us, status: None, client: None };
+            let done =
+                Finished { op: Op::Api, outcome, latency_us, service_us: latency_us, status: None, client: None };
             late.record(done, 0, &iv);
         }
         late.flush_interval(&iv);

@@ -16,7 +16,7 @@ use http::StatusCode;
 use http::header::HeaderValue;
 
 use super::http::RequestWriter;
-use super::record::{Client, Op, Outcome};
+use super::record::{ClientKind, Op, Outcome};
 use super::{Shared, Wire};
 use crate::grant::{CSRF_HEADER, Grant};
 use crate::targets::config::StrategyKind;
@@ -54,7 +54,7 @@ struct Cred {
 struct Vu {
     login_body: Vec<u8>,
     /// Browser or API client, where the strategy serves both (`None` elsewhere).
-    client: Option<Client>,
+    client: Option<ClientKind>,
     revoke_path: String,
     cred: Option<Cred>,
 }
@@ -105,13 +105,13 @@ pub struct Population {
 
 impl Population {
     /// Login body, and client kind where the strategy serves browsers and API clients, of user `i`.
-    fn login(&self, i: usize, name: &str, two_kinds: bool) -> (Vec<u8>, Option<Client>) {
+    fn login(&self, i: usize, name: &str, two_kinds: bool) -> (Vec<u8>, Option<ClientKind>) {
         let (extra, client) = if i < self.legacy {
-            (r#","legacy":true"#, Client::Browser)
+            (r#","legacy":true"#, ClientKind::Browser)
         } else if i < self.legacy + self.api {
-            (r#","client":"api""#, Client::Api)
+            (r#","client":"api""#, ClientKind::Api)
         } else {
-            ("", Client::Browser)
+            ("", ClientKind::Browser)
         };
         (format!(r#"{{"user":"{name}"{extra}}}"#).into_bytes(), two_kinds.then_some(client))
     }
@@ -164,7 +164,7 @@ impl ConnUsers {
     }
 
     /// The kind of client user `vi` is, where the strategy serves two.
-    pub fn client(&self, vi: usize) -> Option<Client> {
+    pub fn client(&self, vi: usize) -> Option<ClientKind> {
         self.vus.get(vi).and_then(|v| v.client)
     }
 
@@ -490,10 +490,10 @@ mod tests {
             let (b, c) = p.login(i, &format!("u{i}"), two);
             (String::from_utf8(b).unwrap(), c)
         };
-        assert_eq!(body(1, true), (r#"{"user":"u1","legacy":true}"#.to_owned(), Some(Client::Browser)));
-        assert_eq!(body(2, true), (r#"{"user":"u2","client":"api"}"#.to_owned(), Some(Client::Api)));
-        assert_eq!(body(4, true).1, Some(Client::Api));
-        assert_eq!(body(5, true), (r#"{"user":"u5"}"#.to_owned(), Some(Client::Browser)));
+        assert_eq!(body(1, true), (r#"{"user":"u1","legacy":true}"#.to_owned(), Some(ClientKind::Browser)));
+        assert_eq!(body(2, true), (r#"{"user":"u2","client":"api"}"#.to_owned(), Some(ClientKind::Api)));
+        assert_eq!(body(4, true).1, Some(ClientKind::Api));
+        assert_eq!(body(5, true), (r#"{"user":"u5"}"#.to_owned(), Some(ClientKind::Browser)));
         assert_eq!(body(5, false).1, None, "untagged where the strategy serves one kind");
     }
 
