@@ -636,7 +636,8 @@ pub static AUTH_PRIMARY_PATH_PCT: Figure = Figure {
     better: Better::Neither,
     tracked: false,
     definition: "For a strategy that can verify an api request more than one way (a hybrid: the token where the \
-                 client has one, else the session lookup), the share of the api requests verified in the measured \
+                 client has one, else the session lookup; web+api: a browser's session cookie, else an API client's \
+                 bearer token), the share of the api requests verified in the measured \
                  window that took the first way its profile names, from the target's own \
                  `authbench_auth_path_total` counters. Null for strategies with one way.",
     compute: Compute::Strategy(primary_path_pct),
@@ -648,6 +649,67 @@ fn primary_path_pct(s: &StrategyResult) -> Option<f64> {
     let first = kind.profile().auth_paths.first()?;
     let total: u64 = s.auth_paths.values().sum();
     (total > 0).then(|| s.auth_paths.get(*first).copied().unwrap_or(0) as f64 * 100.0 / total as f64)
+}
+
+/// Definition shared by the per-population latency figures.
+const BY_CLIENT_DEFINITION: &str = "For a strategy serving browsers and API clients (`web+api`), the api latency of \
+                                    the requests one population sent (browsers: the `sid` cookie; API clients: a \
+                                    bearer token), from the driver's histogram of that population's api requests \
+                                    over the measured window (every outcome, latency from the intended send time). \
+                                    Null for other strategies and for a population the variant did not have \
+                                    (`api_client_fraction` 0 or 1).";
+
+pub static BROWSER_API_P50_US: Figure = Figure {
+    key: "clients.browser.api_p50_us",
+    aliases: &[],
+    label: "browser api p50",
+    unit: Unit::Microseconds,
+    better: Better::Lower,
+    tracked: false,
+    definition: BY_CLIENT_DEFINITION,
+    compute: Compute::Strategy(|s| client_latency(s, "browser", |l| l.p50)),
+    words: None,
+};
+
+pub static BROWSER_API_P99_US: Figure = Figure {
+    key: "clients.browser.api_p99_us",
+    aliases: &[],
+    label: "browser api p99",
+    unit: Unit::Microseconds,
+    better: Better::Lower,
+    tracked: false,
+    definition: BY_CLIENT_DEFINITION,
+    compute: Compute::Strategy(|s| client_latency(s, "browser", |l| l.p99)),
+    words: None,
+};
+
+pub static API_CLIENT_API_P50_US: Figure = Figure {
+    key: "clients.api.api_p50_us",
+    aliases: &[],
+    label: "API-client api p50",
+    unit: Unit::Microseconds,
+    better: Better::Lower,
+    tracked: false,
+    definition: BY_CLIENT_DEFINITION,
+    compute: Compute::Strategy(|s| client_latency(s, "api", |l| l.p50)),
+    words: None,
+};
+
+pub static API_CLIENT_API_P99_US: Figure = Figure {
+    key: "clients.api.api_p99_us",
+    aliases: &[],
+    label: "API-client api p99",
+    unit: Unit::Microseconds,
+    better: Better::Lower,
+    tracked: false,
+    definition: BY_CLIENT_DEFINITION,
+    compute: Compute::Strategy(|s| client_latency(s, "api", |l| l.p99)),
+    words: None,
+};
+
+/// One percentile of population `client`'s api latency, when it sent any.
+fn client_latency(s: &StrategyResult, client: &str, pick: fn(&LatencySummary) -> u64) -> Option<f64> {
+    s.latency_by_client_us.get(client).filter(|l| l.count > 0).map(|l| pick(l) as f64)
 }
 
 pub static CACHE_HIT_PCT: Figure = Figure {
@@ -1041,7 +1103,7 @@ pub static USL_R_SQUARED: Figure = Figure {
 };
 
 /// Every figure, per-operation ones first, in the order the docs list them.
-pub static ALL: [&Figure; 62] = [
+pub static ALL: [&Figure; 66] = [
     &COUNT,
     &MEAN_US,
     &P50_US,
@@ -1078,6 +1140,10 @@ pub static ALL: [&Figure; 62] = [
     &STORE_MEMORY_BYTES_PER_SESSION,
     &STORE_IN_FLIGHT_MEAN,
     &AUTH_PRIMARY_PATH_PCT,
+    &BROWSER_API_P50_US,
+    &BROWSER_API_P99_US,
+    &API_CLIENT_API_P50_US,
+    &API_CLIENT_API_P99_US,
     &CACHE_HIT_PCT,
     &CACHE_BYTES_PER_ENTRY,
     &CACHE_FLUSHES,

@@ -30,7 +30,7 @@ use hdrhistogram::Histogram;
 use hdrhistogram::serialization::Deserializer;
 use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
 
-use crate::engine::record::{FinishedInterval, Op, Outcome, Recorder, new_histogram};
+use crate::engine::record::{ClientKind, FinishedInterval, Op, Outcome, Recorder, new_histogram};
 use crate::output::{self, summarize};
 use crate::results::{
     Errors, Machine, Outcomes, PartInfo, PartStrategy, Report, RevocationWindow, ScheduleHealth, StoreLoad,
@@ -217,6 +217,11 @@ fn merge_strategy(
             result.latency_by_outcome_us.insert(o.name().to_owned(), s);
         }
     }
+    for c in ClientKind::ALL {
+        if let Some(s) = summary("api_client", c.name()) {
+            result.latency_by_client_us.insert(c.name().to_owned(), s);
+        }
+    }
     result.timeline = intervals.iter().map(|iv| iv.point.clone()).collect();
     Ok((result, hists, intervals))
 }
@@ -283,6 +288,7 @@ fn sum_strategy(each: &[&StrategyResult], windows: &[Option<&PartStrategy>]) -> 
         latency_us: BTreeMap::new(),
         service_time_us: BTreeMap::new(),
         latency_by_outcome_us: BTreeMap::new(),
+        latency_by_client_us: BTreeMap::new(),
         credential_bytes: cred as f64 / samples.max(1) as f64,
         request_header_bytes: head as f64 / samples.max(1) as f64,
         wire: None,
@@ -564,6 +570,9 @@ fn write(
         }
         for o in Outcome::ALL {
             rec.api_by_outcome[o as usize] = hists.get(&format!("api_outcome.{}", o.name())).cloned();
+        }
+        for c in ClientKind::ALL {
+            rec.api_by_client[c as usize] = hists.get(&format!("api_client.{}", c.name())).cloned();
         }
         let ops: Vec<_> =
             Op::ALL.iter().map(|op| (*op, &rec.ops[*op as usize].latency, &rec.ops[*op as usize].service)).collect();

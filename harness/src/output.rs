@@ -131,6 +131,11 @@ pub fn write_full_histograms(dir: &Path, label: &str, rec: &crate::engine::recor
             named.push((format!("api_outcome.{}", o.name()), h));
         }
     }
+    for c in crate::engine::record::ClientKind::ALL {
+        if let Some(h) = rec.api_by_client[c as usize].as_ref().filter(|h| !h.is_empty()) {
+            named.push((format!("api_client.{}", c.name()), h));
+        }
+    }
     let mut out = String::from(
         "# authbench full-resolution histograms (HdrHistogram V2, base64; values in µs): <name> <base64>\n",
     );

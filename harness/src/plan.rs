@@ -18,8 +18,7 @@ use crate::scenario::{
     StoreOptions, ThresholdEntry,
 };
 use crate::targets::config::{Alg, AuthzSource, StrategyKind, TokenTransport, parse_duration};
-use crate::targets::strategy::profile::Degrade;
-use crate::targets::strategy::profile::Transport as CredentialTransport;
+use crate::targets::strategy::profile::{Clients, Degrade, Transport as CredentialTransport};
 
 /// Command-line options of `authbench run`. Flags override the scenario file.
 #[derive(Debug, Clone, Default, Args)]
@@ -264,6 +263,8 @@ pub struct Variant {
     pub wire: WireSettings,
     /// `matrix.legacy_fraction`: this variant's share of older clients; `None`: `[traffic]`'s.
     pub legacy_fraction: Option<f64>,
+    /// `matrix.api_client_fraction`: this variant's share of API clients; `None`: `[traffic]`'s.
+    pub api_client_fraction: Option<f64>,
 }
 
 impl Variant {
@@ -316,6 +317,8 @@ pub struct RunPlan {
     pub tampered_fraction: f64,
     /// Share of users that log in as older clients (`[traffic] legacy_fraction`).
     pub legacy_fraction: f64,
+    /// Share of users that log in as API clients (`[traffic] api_client_fraction`).
+    pub api_client_fraction: f64,
     pub revocation_probes: u32,
     pub revocation_max_wait: Duration,
     pub progress: bool,
@@ -423,6 +426,7 @@ pub fn build_from(loaded: LoadedScenario, args: &RunArgs) -> Result<RunPlan, Pla
     let store_plan = store_plan(&sc, &strategies, traffic.stop, external)?;
     // `[target.<strategy>]` tables for strategies the flags left out did not run: drop them.
     sc.target.overrides.retain(|(k, _)| strategies.contains(k));
+    check_client_kinds(&sc, &strategies, loaded.file.as_deref())?;
     let variants = expand(&strategies, &sc, &traffic, &store_plan)?;
     check_variants(&variants, &traffic, &targets, &strategies)?;
     if args.repeat > 1 && traffic.stop == Stop::Interrupted {
@@ -460,6 +464,7 @@ pub fn build_from(loaded: LoadedScenario, args: &RunArgs) -> Result<RunPlan, Pla
         revoked_fraction: traffic.revoked_fraction,
         tampered_fraction: traffic.tampered_fraction,
         legacy_fraction: traffic.legacy_fraction,
+        api_client_fraction: traffic.api_client_fraction,
         revocation_probes: sc.probe.revocation_probes.unwrap_or(5),
         revocation_max_wait: sc.probe.revocation_max_wait.map_or(Duration::from_secs(2), |d| d.0),
         progress: !args.no_progress,
@@ -558,6 +563,8 @@ struct TrafficPlan {
     revoked_fraction: f64,
     tampered_fraction: f64,
     legacy_fraction: f64,
+    /// A share of users, so from 0 to 1 (the other shares are of requests, at most a half).
+    api_client_fraction: f64,
     mode: Mode,
     /// Open loop without a swept rate: the stages every variant runs.
     stages: Option<Vec<RateStage>>,
@@ -604,6 +611,7 @@ impl TrafficPlan {
             revoked_fraction: fraction("revoked_fraction", t.revoked_fraction, 0.01)?,
             tampered_fraction: fraction("tampered_fraction", t.tampered_fraction, 0.005)?,
             legacy_fraction: fraction("legacy_fraction", t.legacy_fraction, 0.0)?,
+            api_client_fraction: share("api_client_fraction", t.api_client_fraction)?,
             mode,
             stages,
             stop,
@@ -623,6 +631,15 @@ fn wire_settings(t: &scenario::Traffic) -> Result<WireSettings, PlanError> {
         hpack: t.hpack.unwrap_or_default(),
         streams_per_connection,
     })
+}
+
+/// `traffic.<name>`, a share of users between 0 and 1 (default 0).
+fn share(name: &str, v: Option<f64>) -> Result<f64, PlanError> {
+    let v = v.unwrap_or(0.0);
+    if !(0.0..=1.0).contains(&v) {
+        return invalid(format!("traffic.{name} must be between 0 and 1, got {v}"));
+    }
+    Ok(v)
 }
 
 /// `traffic.<name>`, a share of requests between 0 and 0.5.
@@ -709,6 +726,33 @@ fn check_variants(
         return invalid("duration 0 (run until Ctrl-C) needs exactly one strategy and no matrix");
     }
     Ok(())
+}
+
+/// `api_client_fraction` (in `[traffic]` or `[matrix]`) needs a strategy that serves browsers and
+/// API clients apart: anywhere else it would measure nothing, so the plan refuses it, naming the
+/// file and the key.
+fn check_client_kinds(
+    sc: &Scenario,
+    strategies: &[StrategyKind],
+    file: Option<&std::path::Path>,
+) -> Result<(), PlanError> {
+    let key = match (sc.traffic.api_client_fraction, &sc.matrix.api_client_fraction) {
+        (Some(f), _) if f > 0.0 => "traffic.api_client_fraction",
+        (_, Some(_)) => "matrix.api_client_fraction",
+        _ => return Ok(()),
+    };
+    if strategies.iter().any(|s| s.profile().clients == Clients::BrowserAndApi) {
+        return Ok(());
+    }
+    let serving: Vec<&str> =
+        StrategyKind::ALL.iter().filter(|s| s.profile().clients == Clients::BrowserAndApi).map(|s| s.name()).collect();
+    let running: Vec<&str> = strategies.iter().map(|s| s.name()).collect();
+    let file = file.map_or_else(|| "the scenario".to_owned(), |f| f.display().to_string());
+    invalid(format!(
+        "{file}: {key} applies to strategies serving browsers and API clients ({}) only; this run has {}",
+        serving.join(", "),
+        running.join(", ")
+    ))
 }
 
 /// The `[store]`, `[rotation]` and fail-open options, validated together.
@@ -941,7 +985,9 @@ fn applies(key: &str, s: StrategyKind) -> bool {
         "token_transport" => s.profile().transport == CredentialTransport::Bearer,
         "hpack" => s.profile().has_credential(),
         // Older clients exist only where a strategy verifies more than one kind of credential.
-        "legacy_fraction" => !s.profile().auth_paths.is_empty(),
+        "legacy_fraction" => s.profile().clients == Clients::CurrentAndLegacy,
+        // API clients exist only where one backend serves browsers and API clients.
+        "api_client_fraction" => s.profile().clients == Clients::BrowserAndApi,
         _ => true,
     }
 }
@@ -976,6 +1022,8 @@ pub enum AxisValue {
     MinReplicasToWrite(u32),
     /// Strategies migrating between designs: the share of users that are older clients.
     LegacyFraction(f64),
+    /// Strategies serving browsers and API clients: the share of users that are API clients.
+    ApiClientFraction(f64),
     /// How requests travel.
     Transport(Transport),
     /// HTTP/2: how the credential header is compressed.
@@ -1004,6 +1052,7 @@ impl AxisValue {
             AxisValue::FailoverMode(_) => "store.failover_mode",
             AxisValue::MinReplicasToWrite(_) => "store.min_replicas_to_write",
             AxisValue::LegacyFraction(_) => "legacy_fraction",
+            AxisValue::ApiClientFraction(_) => "api_client_fraction",
             AxisValue::Transport(_) => "transport",
             AxisValue::Hpack(_) => "hpack",
         }
@@ -1027,7 +1076,7 @@ impl AxisValue {
             AxisValue::TokenTransport(TokenTransport::Cookie) => "cookie".to_owned(),
             AxisValue::StoreWaitReplicas(n) | AxisValue::MinReplicasToWrite(n) => n.to_string(),
             AxisValue::FailoverMode(m) => m.name().to_owned(),
-            AxisValue::LegacyFraction(f) => f.to_string(),
+            AxisValue::LegacyFraction(f) | AxisValue::ApiClientFraction(f) => f.to_string(),
             AxisValue::Transport(t) => t.name().to_owned(),
             AxisValue::Hpack(h) => h.name().to_owned(),
         }
@@ -1054,6 +1103,7 @@ impl AxisValue {
             AxisValue::FailoverMode(m) => v.failover_mode = Some(m),
             AxisValue::MinReplicasToWrite(n) => v.min_replicas_to_write = Some(n),
             AxisValue::LegacyFraction(f) => v.legacy_fraction = Some(f),
+            AxisValue::ApiClientFraction(f) => v.api_client_fraction = Some(f),
             AxisValue::Transport(t) => v.wire.transport = t,
             AxisValue::Hpack(h) => v.wire.hpack = h,
         }
@@ -1071,6 +1121,7 @@ struct VariantDraft {
     min_replicas_to_write: Option<u32>,
     wire: WireSettings,
     legacy_fraction: Option<f64>,
+    api_client_fraction: Option<f64>,
 }
 
 /// Every swept `[matrix]` key with its values, in a fixed order.
@@ -1111,6 +1162,7 @@ fn axes(m: &scenario::Matrix) -> Result<Vec<Vec<AxisValue>>, PlanError> {
         axis("store.failover_mode", failover_modes, AxisValue::FailoverMode)?,
         axis("store.min_replicas_to_write", min_replicas, AxisValue::MinReplicasToWrite)?,
         axis("legacy_fraction", m.legacy_fraction.as_deref(), AxisValue::LegacyFraction)?,
+        axis("api_client_fraction", m.api_client_fraction.as_deref(), AxisValue::ApiClientFraction)?,
         axis("transport", m.transport.as_deref(), AxisValue::Transport)?,
         axis("hpack", m.hpack.as_deref(), AxisValue::Hpack)?,
     ];
@@ -1191,6 +1243,7 @@ fn variant(
         min_replicas_to_write: None,
         wire: traffic.wire,
         legacy_fraction: None,
+        api_client_fraction: None,
     };
     for v in &point {
         v.apply(&mut draft);
@@ -1229,6 +1282,7 @@ fn variant(
         min_replicas_to_write: draft.min_replicas_to_write,
         wire: draft.wire,
         legacy_fraction: draft.legacy_fraction,
+        api_client_fraction: draft.api_client_fraction,
     })
 }
 
@@ -1245,6 +1299,9 @@ fn settle(draft: &mut VariantDraft, strategy: StrategyKind, store: &StorePlan) -
     }
     if draft.legacy_fraction.is_some_and(|f| !(0.0..=1.0).contains(&f)) {
         return invalid("matrix.legacy_fraction values must be shares from 0 to 1");
+    }
+    if draft.api_client_fraction.is_some_and(|f| !(0.0..=1.0).contains(&f)) {
+        return invalid("matrix.api_client_fraction values must be shares from 0 to 1");
     }
     if !strategy.profile().fail_open {
         draft.target.fail_open = false;

@@ -192,6 +192,10 @@ pub struct StrategyResult {
     /// Per outcome class, the latency of api requests that ended in it.
     #[serde(default)]
     pub latency_by_outcome_us: BTreeMap<String, LatencySummary>,
+    /// For a strategy serving browsers and API clients (`web+api`), the latency of the api
+    /// requests each population sent (`browser`, `api`); absent for other strategies.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub latency_by_client_us: BTreeMap<String, LatencySummary>,
     /// Mean bytes of the credential as sent per api request (cookie value or bearer token).
     pub credential_bytes: f64,
     /// Mean bytes of the whole request head per api request.

@@ -19,7 +19,7 @@ use crate::collect::accounting::TargetCounters;
 use crate::collect::availability::{self, OutageWindow, ProbeLog, Prober};
 use crate::collect::redis::InfoSnapshot;
 use crate::collect::{self, Snapshots};
-use crate::engine::record::{Op, Outcome, Recorder, outcomes_from};
+use crate::engine::record::{ClientKind, Op, Outcome, Recorder, outcomes_from};
 use crate::engine::transport::WireSettings;
 use crate::engine::{Engine, EngineConfig, EngineOutput};
 use crate::environment::{self, Environment, OutageEnd, Store, VariantEnv};
@@ -34,6 +34,7 @@ use crate::results::{
     TrafficInfo, WireBytes,
 };
 use crate::scenario::{Outage, OutageMode};
+use crate::targets::strategy::profile::Clients;
 
 /// Driver CPU above this share of its cores means the driver may have been the bottleneck.
 const DRIVER_SATURATED_PERCENT: f64 = 90.0;
@@ -530,6 +531,15 @@ impl VariantCtx<'_> {
         Some(collect::store_down::check(&venv.base_url, check_plan).await)
     }
 
+    /// Users of a second client kind: the variant's share (`matrix`), else `[traffic]`'s, of the
+    /// users, where the strategy has that kind (`clients`); none elsewhere.
+    fn users_of(&self, clients: Clients, variant_share: Option<f64>, traffic_share: f64) -> usize {
+        if self.variant.strategy.profile().clients != clients {
+            return 0;
+        }
+        (variant_share.unwrap_or(traffic_share) * self.plan.users as f64).round() as usize
+    }
+
     fn engine_config(&self, base_url: &str, admin_key: Option<&str>) -> EngineConfig {
         let (plan, variant) = (self.plan, self.variant);
         EngineConfig {
@@ -544,8 +554,12 @@ impl VariantCtx<'_> {
             admin_key: admin_key.map(str::to_owned),
             revoked_fraction: plan.revoked_fraction,
             tampered_fraction: plan.tampered_fraction,
-            legacy_users: (variant.legacy_fraction.unwrap_or(plan.legacy_fraction) * plan.users as f64).round()
-                as usize,
+            legacy_users: self.users_of(Clients::CurrentAndLegacy, variant.legacy_fraction, plan.legacy_fraction),
+            api_client_users: self.users_of(
+                Clients::BrowserAndApi,
+                variant.api_client_fraction,
+                plan.api_client_fraction,
+            ),
             workers: self.env.driver_threads,
             user_prefix: plan.user_prefix.clone(),
             wire: variant.wire,
@@ -973,6 +987,14 @@ fn latency_summaries(rec: &Recorder) -> LatencySummaries {
     (latency_us, service_time_us, latency_by_outcome_us)
 }
 
+/// Api latency per client kind, for a strategy serving two (empty otherwise).
+fn latency_by_client(rec: &Recorder) -> BTreeMap<String, LatencySummary> {
+    ClientKind::ALL
+        .iter()
+        .filter_map(|c| rec.api_by_client[*c as usize].as_ref().map(|h| (c.name().to_owned(), summarize(h))))
+        .collect()
+}
+
 /// The variant's figures over the measured window, from the engine's output and the collectors'
 /// readings at both ends of it.
 fn strategy_result(
@@ -1015,6 +1037,7 @@ fn strategy_result(
         latency_us,
         service_time_us,
         latency_by_outcome_us,
+        latency_by_client_us: latency_by_client(rec),
         credential_bytes: rec.credential_bytes_sum as f64 / bytes_n,
         request_header_bytes: rec.header_bytes_sum as f64 / bytes_n,
         wire: Some(wire_bytes(&variant.wire, rec, requests)),

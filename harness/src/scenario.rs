@@ -453,6 +453,9 @@ pub struct Traffic {
     /// Fraction of users that log in as older clients (`"legacy": true`: a strategy migrating
     /// between credentials hands them the old kind, to be upgraded). Default 0.
     pub legacy_fraction: Option<f64>,
+    /// Fraction of users that log in as API clients (`"client": "api"`: a strategy serving browsers
+    /// and API clients hands them a bearer token, the rest a session cookie). Default 0.
+    pub api_client_fraction: Option<f64>,
     /// `http1` (default), `h2c`, `h2-tls` or `http1-tls`: how requests travel (docs/scenarios.md).
     pub transport: Option<Transport>,
     /// HTTP/2: `indexed` (default) or `never-indexed`, how the credential header is compressed.
@@ -501,6 +504,9 @@ pub struct Matrix {
     pub token_transport: Option<Vec<TokenTransport>>,
     /// Migrating strategies (`hybrid`): shares of older clients side by side (`[0.9, 0.5, 0.1, 0.0]`).
     pub legacy_fraction: Option<Vec<f64>>,
+    /// Strategies serving browsers and API clients (`web+api`): shares of API clients side by
+    /// side (`[0, 0.5, 1]`).
+    pub api_client_fraction: Option<Vec<f64>>,
     /// Transports side by side (`["http1", "h2c", "h2-tls"]`).
     pub transport: Option<Vec<Transport>>,
     /// HTTP/2 HPACK policies for the credential header, side by side.

@@ -359,9 +359,11 @@ fn deploy_manifests_parse_and_the_driver_job_is_a_valid_run() {
     // A Deployment and a Service per strategy, each serving `authbench target` for it.
     let deployments = find(&docs, "Deployment");
     for kind in StrategyKind::ALL {
+        // Kubernetes names allow no `+` (`web+api` deploys as `authbench-web-api`).
+        let object = format!("authbench-{}", kind.name().replace('+', "-"));
         let d = deployments
             .iter()
-            .find(|d| d["metadata"]["name"].as_str() == Some(format!("authbench-{}", kind.name()).as_str()))
+            .find(|d| d["metadata"]["name"].as_str() == Some(object.as_str()))
             .unwrap_or_else(|| panic!("no Deployment for {}", kind.name()));
         let args: Vec<&str> = d["spec"]["template"]["spec"]["containers"][0]["args"]
             .as_sequence()

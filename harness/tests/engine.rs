@@ -26,6 +26,7 @@ fn config(base_url: String, strategy: StrategyKind, schedule: Schedule, mix: Mix
         revoked_fraction: 0.2,
         tampered_fraction: 0.1,
         legacy_users: 0,
+        api_client_users: 0,
         workers: 1,
         user_prefix: String::new(),
         wire: Default::default(),

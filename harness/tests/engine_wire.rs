@@ -124,6 +124,7 @@ async fn run(url: String, requests: u32) -> EngineOutput {
         revoked_fraction: 0.0,
         tampered_fraction: 0.0,
         legacy_users: 0,
+        api_client_users: 0,
         workers: 1,
         user_prefix: String::new(),
         wire: Default::default(),

@@ -47,6 +47,7 @@ fn strategy(name: &str, kind: &str, api_p50: u64) -> StrategyResult {
         service_time_us: latency_us.clone(),
         latency_us,
         latency_by_outcome_us: BTreeMap::new(),
+        latency_by_client_us: BTreeMap::new(),
         credential_bytes: match kind {
             "none" => 0.0,
             "session" => 43.0,
@@ -832,6 +833,48 @@ fn permission_lookups_say_how_much_of_the_jwt_advantage_survives() {
     let dir = tempfile::tempdir().unwrap();
     report::render(dir.path(), &r).unwrap();
     assert!(!read(&dir.path().join("report.html")).contains("Permission lookups"));
+}
+
+#[test]
+fn web_api_answer_gives_each_population_beside_the_designs_alone() {
+    let mixed = |share: &str, clients: &[(&str, u64)]| {
+        let mut s = strategy(&format!("web+api api_client_fraction={share}"), "web+api", 200);
+        s.variant.insert("api_client_fraction".to_string(), share.to_string());
+        s.latency_by_client_us = clients.iter().map(|(c, p50)| (c.to_string(), lat(*p50, 100))).collect();
+        s.auth_paths = BTreeMap::from([("session".to_string(), 60), ("bearer".to_string(), 40)]);
+        s
+    };
+    let mut r = sample_report();
+    r.strategies = vec![
+        strategy("none", "none", 80),
+        strategy("session", "session", 140),
+        strategy("jwt", "jwt", 120),
+        strategy("jwt-denylist", "jwt-denylist", 160),
+        mixed("0.5", &[("browser", 150), ("api", 175)]),
+        mixed("1", &[("api", 180)]),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    report::render(dir.path(), &r).unwrap();
+    let html = read(&dir.path().join("report.html"));
+    assert!(html.contains("Sessions for the web, JWTs for APIs"), "the question is asked");
+    let line = |name: &str| {
+        let li = |l: &&str| l.starts_with("<li>") && l.contains(name);
+        html.lines().find(li).unwrap_or_else(|| panic!("{name} in {html}")).to_owned()
+    };
+    let half = line("web+api api_client_fraction=0.5: browsers api p50 150");
+    assert!(half.contains("API clients api p50 175") && half.contains("bearer 40 %, session 60 %"), "{half}");
+    let all_api = line("web+api api_client_fraction=1: browsers not measured");
+    assert!(all_api.contains("API clients api p50 180"), "{all_api}");
+    for alone in ["session (alone)", "jwt-denylist (alone)"] {
+        assert!(line(alone).contains("target CPU per request"), "{alone} beside it");
+    }
+    assert!(!html.contains("<li>jwt (alone)"), "a design without immediate revocation is not one of its paths");
+
+    // Without a strategy serving both kinds of client, nothing to answer.
+    r.strategies.truncate(4);
+    let dir = tempfile::tempdir().unwrap();
+    report::render(dir.path(), &r).unwrap();
+    assert!(!read(&dir.path().join("report.html")).contains("JWTs for APIs"));
 }
 
 #[test]

@@ -276,3 +276,71 @@ fn matrix_sweeps_the_legacy_share_of_migrating_strategies_only() {
     let e = plan_err("strategies = [\"hybrid\"]\nstore = \"memory\"\n[matrix]\nlegacy_fraction = [1.5]\n");
     assert!(e.contains("legacy_fraction") && e.contains("from 0 to 1"), "{e}");
 }
+
+#[test]
+fn matrix_sweeps_the_api_client_share_of_web_api_only() {
+    let text = "strategies = [\"session\", \"web+api\", \"hybrid\"]\nstore = \"memory\"\n[matrix]\n\
+                api_client_fraction = [0.0, 0.5, 1.0]\nlegacy_fraction = [0.5]\n";
+    let p = plan_of(text).expect("plans");
+    let labels: Vec<&str> = p.variants.iter().map(|v| v.label.as_str()).collect();
+    assert_eq!(
+        labels,
+        [
+            "session",
+            "web+api api_client_fraction=0",
+            "web+api api_client_fraction=0.5",
+            "web+api api_client_fraction=1",
+            "hybrid legacy_fraction=0.5"
+        ],
+        "each share applies to its own kind of strategy only"
+    );
+    let shares: Vec<Option<f64>> = p.variants.iter().map(|v| v.api_client_fraction).collect();
+    assert_eq!(shares, [None, Some(0.0), Some(0.5), Some(1.0), None]);
+    let e = plan_err("strategies = [\"web+api\"]\nstore = \"memory\"\n[matrix]\napi_client_fraction = [1.5]\n");
+    assert!(e.contains("api_client_fraction") && e.contains("from 0 to 1"), "{e}");
+    let e = plan_err("strategies = [\"web+api\"]\n[traffic]\napi_client_fraction = 1.5\n");
+    assert!(e.contains("traffic.api_client_fraction") && e.contains("between 0 and 1"), "{e}");
+    assert_eq!(plan_of("[traffic]\napi_client_fraction = 0.25\n").expect("all strategies").api_client_fraction, 0.25);
+}
+
+#[test]
+fn api_client_fraction_without_a_two_kind_strategy_names_the_file_and_key() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    for (text, key) in [
+        (
+            "strategies = [\"session\", \"jwt-denylist\"]\n[traffic]\napi_client_fraction = 0.5\n",
+            "traffic.api_client_fraction",
+        ),
+        ("strategies = [\"hybrid\"]\n[matrix]\napi_client_fraction = [0.0, 1.0]\n", "matrix.api_client_fraction"),
+    ] {
+        let file = tmp.path().join("mix.toml");
+        std::fs::write(&file, text).expect("write");
+        let loaded = scenario::load(&file).expect("parses");
+        let e = plan::build_from(loaded, &RunArgs::default()).expect_err("refused").to_string();
+        assert!(e.contains(&file.display().to_string()) && e.contains(key), "{e}");
+        assert!(e.contains("web+api"), "names the strategies it applies to: {e}");
+    }
+}
+
+/// `web+api` with half its users API clients, end to end on the memory store: both populations'
+/// api latency, both verification paths counted, revocation probed on both kinds, nothing revoked
+/// or forged accepted.
+#[test]
+fn web_api_population_mix_end_to_end() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let text = "strategies = [\"web+api\"]\nstore = \"memory\"\n[traffic]\nconnections = 4\nusers = 40\n\
+                warmup = \"300ms\"\nduration = \"2s\"\nrevoked_fraction = 0.05\napi_client_fraction = 0.5\n\
+                [probe]\nrevocation_probes = 4\n";
+    let report = run(text, &tmp.path().join("web-api"));
+    let s = find(&report, "web+api");
+    for client in ["browser", "api"] {
+        let l = s.latency_by_client_us.get(client).unwrap_or_else(|| panic!("{client} latency: {s:?}"));
+        assert!(l.count > 0, "{client}: {l:?}");
+    }
+    for path in ["session", "bearer"] {
+        assert!(s.auth_paths.get(path).copied().unwrap_or(0) > 0, "{path} path counted: {:?}", s.auth_paths);
+    }
+    assert_eq!((s.outcomes.unexpected_allow, s.outcomes.unexpected_deny), (0, 0), "{:?}", s.outcomes);
+    let w = &s.revocation_window_ms;
+    assert!(w.probes == 4 && w.max.is_some() && !w.bounded, "both kinds revoked at once: {w:?}");
+}

@@ -46,6 +46,7 @@ fn config(base_url: String, strategy: StrategyKind, wire: WireSettings, mix: Mix
         revoked_fraction: 0.1,
         tampered_fraction: 0.1,
         legacy_users: 0,
+        api_client_users: 0,
         workers: 1,
         user_prefix: String::new(),
         wire,

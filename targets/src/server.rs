@@ -323,6 +323,20 @@ struct LoginBody {
     /// Ask for the credential an older client holds ([`Strategy::login_legacy`]).
     #[serde(default)]
     legacy: bool,
+    /// Which kind of client logs in (`"browser"` by default, or `"api"`: [`Strategy::login_api`]).
+    #[serde(default)]
+    client: ClientKind,
+}
+
+/// The kind of client a login declares (`"client"` in the login body).
+#[derive(Deserialize, Default, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+enum ClientKind {
+    /// A browser: the strategy's usual credential.
+    #[default]
+    Browser,
+    /// An API client: a bearer token where the strategy serves API clients apart.
+    Api,
 }
 
 #[derive(Deserialize, Default)]
@@ -344,10 +358,11 @@ async fn login<S: Strategy>(app: &App<S>, req: Request<Incoming>) -> Result<Resp
         return Err(ApiError::BadRequest("user must be 1-64 characters of [A-Za-z0-9_.-]"));
     }
     let offered = offered_owned.as_deref().map_or(Credential::Missing, Credential::Cookie);
-    let grant = if body.legacy {
-        app.strategy.login_legacy(&body.user, offered).await?
-    } else {
-        app.strategy.login(&body.user, offered).await?
+    let grant = match (body.legacy, body.client) {
+        (true, ClientKind::Api) => return Err(ApiError::BadRequest("legacy and client api cannot be combined")),
+        (true, ClientKind::Browser) => app.strategy.login_legacy(&body.user, offered).await?,
+        (false, ClientKind::Api) => app.strategy.login_api(&body.user, offered).await?,
+        (false, ClientKind::Browser) => app.strategy.login(&body.user, offered).await?,
     };
     Ok(app.grant_response(grant))
 }
@@ -372,8 +387,17 @@ async fn logout<S: Strategy>(app: &App<S>, req: Request<Incoming>) -> Result<Res
     {
         return Err(ApiError::Forbidden("missing or wrong x-csrf-token"));
     }
+    let also_cookie = cookie_beside_bearer(app, &req, &cred);
     let body: RefreshBody = read_json(app, req).await?.unwrap_or_default();
-    let revoked = app.strategy.logout(cred.as_credential(), body.refresh_token.as_deref()).await?;
+    let mut revoked = app.strategy.logout(cred.as_credential(), body.refresh_token.as_deref()).await?;
+    if let Some(sid) = also_cookie {
+        // The answer clears the cookie: its session must not outlive it.
+        match app.strategy.logout(Credential::Cookie(&sid), None).await {
+            Ok(ended) => revoked |= ended,
+            Err(ApiError::Unauthorized { .. }) => {}
+            Err(e) => return Err(e),
+        }
+    }
     let mut resp = json(StatusCode::OK, format!(r#"{{"revoked":{revoked}}}"#));
     if app.token_cookie {
         resp.headers_mut().insert(header::SET_COOKIE, token_cookie::clear_cookie());
@@ -384,6 +408,16 @@ async fn logout<S: Strategy>(app: &App<S>, req: Request<Incoming>) -> Result<Res
         );
     }
     Ok(resp)
+}
+
+/// The `sid` cookie of a logout whose bearer token won (a strategy reading both): logout ends it
+/// too, so a request carrying both credentials leaves neither alive.
+fn cookie_beside_bearer<S: Strategy>(app: &App<S>, req: &Request<Incoming>, cred: &OwnedCredential) -> Option<String> {
+    let both = S::PROFILE.transport == Transport::Both && !app.token_cookie;
+    match cred {
+        OwnedCredential::Bearer(_) if both => sid_cookie(req).map(str::to_owned),
+        _ => None,
+    }
 }
 
 async fn refresh<S: Strategy>(app: &App<S>, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use authbench_targets::TargetArgs;
 use authbench_targets::config::{Alg, StrategyKind};
+use authbench_targets::strategy::profile::Clients;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use reqwest::header::{CACHE_CONTROL, CONTENT_TYPE, COOKIE, SET_COOKIE, WWW_AUTHENTICATE};
@@ -222,6 +223,26 @@ impl Env {
                 access: v["access_token"].as_str().expect("access_token").to_owned(),
                 refresh: v["refresh_token"].as_str().map(str::to_owned),
             },
+        }
+    }
+
+    /// Log in as an API client (`"client": "api"`): the bearer token of a strategy serving browsers
+    /// and API clients apart.
+    pub async fn login_api(&self, user: &str) -> Cred {
+        let r = self.c.post(self.url("/login")).json(&json!({ "user": user, "client": "api" })).send().await.unwrap();
+        assert_eq!(set_cookie_sid(&r), None, "an API client's login sets no cookie");
+        let (status, v) = body(r).await;
+        assert_eq!(status, StatusCode::OK, "api login {user}: {v}");
+        Cred::Bearer { access: v["access_token"].as_str().expect("access_token").to_owned(), refresh: None }
+    }
+
+    /// Log in for a bearer token: as an API client where the strategy serves browsers and API
+    /// clients apart, else as every client does.
+    pub async fn login_token(&self, user: &str) -> Cred {
+        if self.kind.profile().clients == Clients::BrowserAndApi {
+            self.login_api(user).await
+        } else {
+            self.login(user).await
         }
     }
 

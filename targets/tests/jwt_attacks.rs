@@ -1,4 +1,5 @@
-//! Attacks on JWT verification, against every JWT strategy on both stores. Each starts from a control:
+//! Attacks on JWT verification, against every JWT strategy on both stores (`web+api`: its API
+//! clients' bearer path). Each starts from a control:
 //! the target's own token re-signed by the test with the target's real key must be accepted, so every
 //! refusal below is caused by the one thing the attack changed, not by a broken forger.
 //!
@@ -115,7 +116,7 @@ impl Env {
 
 async fn hs_attacks(kind: StrategyKind, backing: Backing) {
     let env = start(kind, backing, |_| {}).await;
-    let legit = env.login("alice").await.access().to_owned();
+    let legit = env.login_token("alice").await.access().to_owned();
     let (h0, p0) = jwt_parts(&legit);
     let forge = |h: &Value, p: &Value| hs_token("HS256", h, p, SECRET);
     let t = now();
@@ -300,7 +301,7 @@ async fn hs_attacks(kind: StrategyKind, backing: Backing) {
     assert_eq!(body(r).await.0, StatusCode::UNAUTHORIZED, "non-UTF-8 bearer");
 
     // Strategy-specific claims.
-    if kind == StrategyKind::JWT_DENYLIST {
+    if kind == StrategyKind::JWT_DENYLIST || kind == StrategyKind::WEB_API {
         env.deny(&forge(&h0, &without(&p0, "jti")), "denylist token without jti").await;
         for jti in
             ["x", "", "1.x", "../../x", "1.AAAAAAAAAAAAAAAAAAAAAA}", "99999999999999999999999.AAAAAAAAAAAAAAAAAAAAAA"]
@@ -314,7 +315,7 @@ async fn hs_attacks(kind: StrategyKind, backing: Backing) {
     let r = env.c.post(env.url("/logout")).header(AUTHORIZATION, format!("Bearer {forever}")).send().await.unwrap();
     let _ = body(r).await;
     // And the target still serves (a fresh token: on jwt-denylist that logout revoked this jti).
-    let fresh = env.login("alice").await.access().to_owned();
+    let fresh = env.login_token("alice").await.access().to_owned();
     env.allow(&fresh, "still serving after the attacks").await;
 }
 
@@ -331,7 +332,10 @@ async fn attacks_hs_jwt_denylist(b: Backing) {
 async fn attacks_hs_jwt_refresh(b: Backing) {
     hs_attacks(StrategyKind::JWT_REFRESH, b).await;
 }
-both_stores!(attacks_hs_jwt, attacks_hs_jwt_denylist, attacks_hs_jwt_refresh);
+async fn attacks_hs_web_api(b: Backing) {
+    hs_attacks(StrategyKind::WEB_API, b).await;
+}
+both_stores!(attacks_hs_jwt, attacks_hs_jwt_denylist, attacks_hs_jwt_refresh, attacks_hs_web_api);
 
 // ---------------------------------------------------------------------------------------------
 // Asymmetric targets: key confusion, attacker keys, the ES256 zero signature
@@ -367,7 +371,7 @@ async fn rs256_attacks(kind: StrategyKind, backing: Backing) {
         a.key_file = Some(path);
     })
     .await;
-    let legit = env.login("alice").await.access().to_owned();
+    let legit = env.login_token("alice").await.access().to_owned();
     let (h0, p0) = jwt_parts(&legit);
     let ours = RsaKeyPair::from_pkcs8(&der).unwrap();
 
@@ -430,7 +434,7 @@ async fn es256_attacks(kind: StrategyKind, backing: Backing) {
         a.key_file = Some(path);
     })
     .await;
-    let legit = env.login("alice").await.access().to_owned();
+    let legit = env.login_token("alice").await.access().to_owned();
     let (h0, p0) = jwt_parts(&legit);
     let ours = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &der).unwrap();
     let rng = SystemRandom::new();
@@ -502,13 +506,21 @@ async fn attacks_es256_jwt_denylist(b: Backing) {
 async fn attacks_es256_jwt_refresh(b: Backing) {
     es256_attacks(StrategyKind::JWT_REFRESH, b).await;
 }
+async fn attacks_rs256_web_api(b: Backing) {
+    rs256_attacks(StrategyKind::WEB_API, b).await;
+}
+async fn attacks_es256_web_api(b: Backing) {
+    es256_attacks(StrategyKind::WEB_API, b).await;
+}
 both_stores!(
     attacks_rs256_jwt,
     attacks_rs256_jwt_denylist,
     attacks_rs256_jwt_refresh,
     attacks_es256_jwt,
     attacks_es256_jwt_denylist,
-    attacks_es256_jwt_refresh
+    attacks_es256_jwt_refresh,
+    attacks_rs256_web_api,
+    attacks_es256_web_api
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -516,13 +528,13 @@ both_stores!(
 // ---------------------------------------------------------------------------------------------
 
 async fn expiry_in_real_time(b: Backing) {
-    for kind in [StrategyKind::JWT, StrategyKind::JWT_DENYLIST, StrategyKind::JWT_REFRESH] {
+    for kind in [StrategyKind::JWT, StrategyKind::JWT_DENYLIST, StrategyKind::JWT_REFRESH, StrategyKind::WEB_API] {
         let env = start(kind, b, |a| {
             a.access_ttl = Some(std::time::Duration::from_secs(1));
             a.leeway = std::time::Duration::ZERO;
         })
         .await;
-        let cred = env.login("alice").await;
+        let cred = env.login_token("alice").await;
         env.allow(cred.access(), "fresh 1 s token").await;
         // exp = iat + 1 with iat rounded down: expired for sure 2.1 s later.
         tokio::time::sleep(std::time::Duration::from_millis(2100)).await;

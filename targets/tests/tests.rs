@@ -18,4 +18,5 @@ mod stale;
 mod store;
 mod token_cookie;
 mod util;
+mod web_api;
 mod wire;

@@ -6,6 +6,8 @@
 //! *old* credential on `GET /api/resource` every [`POLL_INTERVAL`] until it is refused (401) or
 //! `max_wait` passes.
 //!
+//! - **Two client kinds** (`web+api`): probes 2 and 3 of every four log in as API clients (a bearer
+//!   token), the others as browsers (the session cookie), so both paths' windows are in the figure.
 //! - **Window** of a probe: from the revoke response to the *send* time of the first poll answered
 //!   401. A revocation that is effective at once reads ~0 ms. Polls go back to back for the first
 //!   [`FAST_POLLS_FOR`] after the revoke (resolution: one request's round trip), then every
@@ -35,7 +37,7 @@ use super::http;
 use crate::grant::Grant;
 use crate::results::RevocationWindow;
 use crate::targets::StrategyKind;
-use crate::targets::strategy::profile::{Refresh, Transport};
+use crate::targets::strategy::profile::{Clients, Refresh, Transport};
 
 /// How often a revoked credential is presented again.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(10);
@@ -157,7 +159,7 @@ async fn probe_one(
 ) -> anyhow::Result<(ProbeOutcome, Option<u64>)> {
     let profile = strategy.profile();
     let (base, replay) = instances_of(bases, n);
-    let cred = login(base, user, profile.transport).await?;
+    let cred = login_with(base, &probe_login_body(profile.clients, user, n), profile.transport).await?;
     let ttl_s = cred.access_token().and_then(jwt_lifetime_s);
     for b in std::iter::once(base).chain(replay.iter().copied()) {
         let status = resource_status(b, &cred).await?;
@@ -237,7 +239,23 @@ async fn poll_until_refused(
 
 /// Log in `user` over the contract's `POST /login`; the credential the target handed out.
 pub(crate) async fn login(base: &str, user: &str, transport: Transport) -> anyhow::Result<Grant> {
-    let (status, headers, body) = http::post_json(base, "/login", &[], &serde_json::json!({ "user": user })).await?;
+    login_with(base, &serde_json::json!({ "user": user }), transport).await
+}
+
+/// The login body of probe `n` of `user`: for a strategy serving browsers and API clients, probes
+/// 2 and 3 of every four log in as API clients, so each kind is revoked by logout and by revoke-user.
+fn probe_login_body(clients: Clients, user: &str, n: u32) -> serde_json::Value {
+    if clients == Clients::BrowserAndApi && n % 4 >= 2 {
+        serde_json::json!({ "user": user, "client": "api" })
+    } else {
+        serde_json::json!({ "user": user })
+    }
+}
+
+/// `POST /login` with `login_body`; the credential the target handed out.
+async fn login_with(base: &str, login_body: &serde_json::Value, transport: Transport) -> anyhow::Result<Grant> {
+    let user = login_body["user"].as_str().unwrap_or_default();
+    let (status, headers, body) = http::post_json(base, "/login", &[], login_body).await?;
     anyhow::ensure!(status == 200, "login of {user} answered {status}: {}", String::from_utf8_lossy(&body));
     let grant = Grant::parse(transport, headers.get_all(http::header::SET_COOKIE), &body)?;
     grant.ok_or_else(|| anyhow::anyhow!("the strategy hands out no credential"))

@@ -38,7 +38,7 @@ use crate::results::StageResult;
 use crate::targets::config::StrategyKind;
 use http::{Client, Fail};
 use hyper_client::{SharedConn, Slot};
-use record::{Finished, FinishedInterval, Intervals, Op, Outcome, Recorder};
+use record::{ClientKind, Finished, FinishedInterval, Intervals, Op, Outcome, Recorder};
 use schedule::Timetable;
 use transport::{Exchange, WireSettings};
 use vu::{ConnUsers, Planned, Population};
@@ -67,6 +67,8 @@ pub struct EngineConfig {
     pub tampered_fraction: f64,
     /// Users (the first this many) that log in as older clients (`"legacy": true`).
     pub legacy_users: usize,
+    /// Users (the next this many) that log in as API clients (`"client": "api"`).
+    pub api_client_users: usize,
     /// Driver threads, each with its own event loop (normally one per driver CPU).
     pub workers: usize,
     /// Put before every user name (`p2-` gives `p2-u0`, …): parts of a split run never share users.
@@ -240,7 +242,7 @@ impl Engine {
         let group = cfg.wire.streams_per_connection.max(1);
         let workers = cfg.workers.clamp(1, connections.div_ceil(group));
         let users = |c: usize| {
-            let population = Population { users: cfg.users, legacy: cfg.legacy_users };
+            let population = Population { users: cfg.users, legacy: cfg.legacy_users, api: cfg.api_client_users };
             let naming = vu::Naming { prefix: &cfg.user_prefix, host: &self.host };
             ConnUsers::new(c, connections, population, cfg.strategy, naming, c as u64 + 1)
         };
@@ -456,7 +458,8 @@ async fn connection_loop<C: Exchange>(shared: &Shared, mut st: ConnState<C>, rec
         let connect_failed = matches!(wire, Wire::Connect);
         let outcome = st.users.settle(shared, &planned, &wire, done);
         let timing = Timing { intended, sent, done };
-        record(shared, &mut rec.borrow_mut(), &planned, outcome, status, timing);
+        let client = st.users.client(planned.vu);
+        record(shared, &mut rec.borrow_mut(), &planned, Answered { outcome, status, client }, timing);
         if connect_failed && shared.closed_loop {
             // Do not spin on a refused port.
             tokio::time::sleep(Duration::from_millis(10)).await;
@@ -498,9 +501,20 @@ struct Timing {
     done: Instant,
 }
 
+/// How a request ended, and who sent it.
+#[derive(Clone, Copy)]
+struct Answered {
+    outcome: Outcome,
+    /// The answer's status, when one came.
+    status: Option<u16>,
+    /// The sender's client kind, where the strategy serves two.
+    client: Option<ClientKind>,
+}
+
 /// Record a finished request when it started inside the measured window (latency counts from the
 /// intended send time: coordinated omission corrected).
-fn record(shared: &Shared, r: &mut Recorder, planned: &Planned, outcome: Outcome, status: Option<u16>, t: Timing) {
+fn record(shared: &Shared, r: &mut Recorder, planned: &Planned, answered: Answered, t: Timing) {
+    let Answered { outcome, status, client } = answered;
     let start = t.intended.min(t.sent);
     if start < shared.measure_start {
         return;
@@ -528,5 +542,5 @@ fn record(shared: &Shared, r: &mut Recorder, planned: &Planned, outcome: Outcome
     if planned.op == Op::Login && outcome == Outcome::ExpectedAllow {
         r.logins_ok += 1;
     }
-    r.record(Finished { op: planned.op, outcome, latency_us, service_us, status }, second, &shared.intervals);
+    r.record(Finished { op: planned.op, outcome, latency_us, service_us, status, client }, second, &shared.intervals);
 }

@@ -29,6 +29,25 @@ impl Op {
     }
 }
 
+/// The kind of client a virtual user is, for a strategy serving two (`web+api`: browsers with the
+/// session cookie, API clients with a bearer token).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientKind {
+    Browser = 0,
+    Api = 1,
+}
+
+impl ClientKind {
+    pub const ALL: [ClientKind; 2] = [ClientKind::Browser, ClientKind::Api];
+    /// The key of `latency_by_client_us` in report.json.
+    pub const fn name(self) -> &'static str {
+        match self {
+            ClientKind::Browser => "browser",
+            ClientKind::Api => "api",
+        }
+    }
+}
+
 /// Every request ends in exactly one of these.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -126,6 +145,9 @@ pub struct Recorder {
     pub ops: Vec<OpStats>,
     /// Api latency per outcome class (created on first use).
     pub api_by_outcome: Vec<Option<Histogram<u64>>>,
+    /// Api latency per client kind (index = [`ClientKind`]), for strategies serving two; created on
+    /// first use.
+    pub api_by_client: Vec<Option<Histogram<u64>>>,
     /// `connect`, `timeout`, `protocol`, `status_<code>`, `unexpected_allow`.
     pub errors: BTreeMap<String, u64>,
     pub credential_bytes_sum: u64,
@@ -163,6 +185,8 @@ pub struct Finished {
     pub service_us: u64,
     /// The answer's status, when an answer came.
     pub status: Option<u16>,
+    /// The kind of client that sent it, where the strategy serves two.
+    pub client: Option<ClientKind>,
 }
 
 impl Recorder {
@@ -170,6 +194,7 @@ impl Recorder {
         Recorder {
             ops: (0..5).map(|_| OpStats::new()).collect(),
             api_by_outcome: vec![None; 7],
+            api_by_client: vec![None; ClientKind::ALL.len()],
             errors: BTreeMap::new(),
             credential_bytes_sum: 0,
             header_bytes_sum: 0,
@@ -187,7 +212,7 @@ impl Recorder {
 
     /// Record one finished request. `interval` is the second of the measured window it finished in.
     pub fn record(&mut self, done: Finished, interval: u64, intervals: &Intervals) {
-        let Finished { op, outcome, latency_us, service_us, status } = done;
+        let Finished { op, outcome, latency_us, service_us, status, client } = done;
         let s = &mut self.ops[op as usize];
         s.latency.saturating_record(latency_us.max(1));
         s.service.saturating_record(service_us.max(1));
@@ -196,6 +221,9 @@ impl Recorder {
             self.api_by_outcome[outcome as usize]
                 .get_or_insert_with(new_histogram)
                 .saturating_record(latency_us.max(1));
+            if let Some(c) = client {
+                self.api_by_client[c as usize].get_or_insert_with(new_histogram).saturating_record(latency_us.max(1));
+            }
         }
         if !outcome.is_expected() {
             // The class name is built on the stack; a key is allocated only the first time.
@@ -250,6 +278,11 @@ impl Recorder {
             a.merge(b);
         }
         for (a, b) in self.api_by_outcome.iter_mut().zip(&other.api_by_outcome) {
+            if let Some(b) = b {
+                let _ = a.get_or_insert_with(new_histogram).add(b);
+            }
+        }
+        for (a, b) in self.api_by_client.iter_mut().zip(&other.api_by_client) {
             if let Some(b) = b {
                 let _ = a.get_or_insert_with(new_histogram).add(b);
             }
@@ -462,6 +495,28 @@ mod tests {
         assert!(h.value_at_quantile(0.6) >= 2_500, "p60 {}", h.value_at_quantile(0.6));
     }
 
+    #[test]
+    fn api_latency_is_kept_per_client_kind_where_tagged() {
+        let iv = Intervals::new(2, Vec::new(), 0);
+        let mut r = Recorder::new();
+        for (op, client, latency_us) in [
+            (Op::Api, Some(ClientKind::Browser), 100),
+            (Op::Api, Some(ClientKind::Api), 300),
+            (Op::Api, Some(ClientKind::Api), 500),
+            (Op::Login, Some(ClientKind::Api), 9_000),
+            (Op::Api, None, 9_000),
+        ] {
+            let outcome = Outcome::ExpectedAllow;
+            r.record(Finished { op, outcome, latency_us, service_us: latency_us, status: Some(200), client }, 0, &iv);
+        }
+        let count = |c: ClientKind| r.api_by_client[c as usize].as_ref().map_or(0, Histogram::len);
+        assert_eq!((count(ClientKind::Browser), count(ClientKind::Api)), (1, 2), "api requests only, by tag");
+        let mut merged = Recorder::new();
+        merged.merge(&r);
+        merged.merge(&r);
+        assert_eq!(merged.api_by_client[ClientKind::Api as usize].as_ref().map_or(0, Histogram::len), 4);
+    }
+
     fn op_count(f: &FinishedInterval, op: Op) -> u64 {
         f.ops[op as usize].as_ref().map_or(0, Histogram::len)
     }
@@ -479,6 +534,7 @@ mod tests {
                     latency_us,
                     service_us: latency_us,
                     status: Some(200),
+                    client: None,
                 },
                 0,
                 &iv,
@@ -494,6 +550,7 @@ mod tests {
                 latency_us: 50,
                 service_us: 50,
                 status: Some(200),
+                client: None,
             },
             5,
             &iv,
@@ -504,7 +561,9 @@ mod tests {
         for (latency_us, outcome) in
             [(9_000, Outcome::ExpectedAllow), (9_000, Outcome::ExpectedAllow), (9_000, Outcome::Timeout)]
         {
-            late.record(Finished { op: Op::Api, outcome, latency_us, service_us: latency_us, status: None }, 0, &iv);
+            let done =
+                Finished { op: Op::Api, outcome, latency_us, service_us: latency_us, status: None, client: None };
+            late.record(done, 0, &iv);
         }
         late.flush_interval(&iv);
         let (finished, _) = iv.finish_all(&[], &[]);

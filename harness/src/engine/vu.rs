@@ -16,12 +16,12 @@ use http::StatusCode;
 use http::header::HeaderValue;
 
 use super::http::RequestWriter;
-use super::record::{Op, Outcome};
+use super::record::{ClientKind, Op, Outcome};
 use super::{Shared, Wire};
 use crate::grant::{CSRF_HEADER, Grant};
 use crate::targets::config::StrategyKind;
 use crate::targets::strategy::StrategyProfile;
-use crate::targets::strategy::profile::{Refresh, Revocation};
+use crate::targets::strategy::profile::{Clients, Refresh, Revocation};
 
 const API_PATH: &[u8] = b"/api/resource";
 
@@ -53,6 +53,8 @@ struct Cred {
 #[derive(Debug)]
 struct Vu {
     login_body: Vec<u8>,
+    /// Browser or API client, where the strategy serves both (`None` elsewhere).
+    client: Option<ClientKind>,
     revoke_path: String,
     cred: Option<Cred>,
 }
@@ -91,11 +93,28 @@ pub(super) struct Planned {
     pub bytes: Option<(u32, u32)>,
 }
 
-/// The users of a run: `u0` .. `u{users-1}`, of which the first `legacy` log in as older clients.
+/// The users of a run: `u0` .. `u{users-1}`, of which the first `legacy` log in as older clients
+/// and the next `api` as API clients (`"client": "api"`). Spread over the connections like every
+/// user (user `i` on connection `i % C`).
 #[derive(Debug, Clone, Copy)]
 pub struct Population {
     pub users: usize,
     pub legacy: usize,
+    pub api: usize,
+}
+
+impl Population {
+    /// Login body, and client kind where the strategy serves browsers and API clients, of user `i`.
+    fn login(&self, i: usize, name: &str, two_kinds: bool) -> (Vec<u8>, Option<ClientKind>) {
+        let (extra, client) = if i < self.legacy {
+            (r#","legacy":true"#, ClientKind::Browser)
+        } else if i < self.legacy + self.api {
+            (r#","client":"api""#, ClientKind::Api)
+        } else {
+            ("", ClientKind::Browser)
+        };
+        (format!(r#"{{"user":"{name}"{extra}}}"#).into_bytes(), two_kinds.then_some(client))
+    }
 }
 
 /// The users served by one connection (user `i` belongs to connection `i % C`).
@@ -129,22 +148,24 @@ impl ConnUsers {
         seed: u64,
     ) -> Self {
         let (prefix, host) = (naming.prefix, naming.host);
+        let two_kinds = strategy.profile().clients == Clients::BrowserAndApi;
         let vus = (conn..users.users)
             .step_by(connections.max(1))
             .map(|i| {
                 let name = format!("{prefix}u{i}");
-                let legacy = if i < users.legacy { r#","legacy":true"# } else { "" };
-                Vu {
-                    login_body: format!(r#"{{"user":"{name}"{legacy}}}"#).into_bytes(),
-                    revoke_path: format!("/admin/revoke-user/{name}"),
-                    cred: None,
-                }
+                let (login_body, client) = users.login(i, &name, two_kinds);
+                Vu { login_body, client, revoke_path: format!("/admin/revoke-user/{name}"), cred: None }
             })
             .collect();
         // "GET /api/resource HTTP/1.1\r\n" + "host: H\r\n" + "\r\n"
         let base_head_len = (28 + 6 + host.len() + 2 + 2) as u32;
         let (rng, profile) = (fastrand::Rng::with_seed(seed), strategy.profile());
         ConnUsers { vus, next: 0, stale: Vec::new(), rng, profile, base_head_len }
+    }
+
+    /// The kind of client user `vi` is, where the strategy serves two.
+    pub fn client(&self, vi: usize) -> Option<ClientKind> {
+        self.vus.get(vi).and_then(|v| v.client)
     }
 
     /// Choose the next operation, user and credential, and write the request into `out`.
@@ -460,6 +481,20 @@ mod tests {
         assert_eq!(c, Outcome::ExpectedDeny);
         let c = classify(Op::Api, Use::Valid, StatusCode::UNAUTHORIZED, true);
         assert_eq!(c, Outcome::UnexpectedDeny);
+    }
+
+    #[test]
+    fn population_logs_in_legacy_then_api_clients_then_browsers() {
+        let p = Population { users: 10, legacy: 2, api: 3 };
+        let body = |i: usize, two: bool| {
+            let (b, c) = p.login(i, &format!("u{i}"), two);
+            (String::from_utf8(b).unwrap(), c)
+        };
+        assert_eq!(body(1, true), (r#"{"user":"u1","legacy":true}"#.to_owned(), Some(ClientKind::Browser)));
+        assert_eq!(body(2, true), (r#"{"user":"u2","client":"api"}"#.to_owned(), Some(ClientKind::Api)));
+        assert_eq!(body(4, true).1, Some(ClientKind::Api));
+        assert_eq!(body(5, true), (r#"{"user":"u5"}"#.to_owned(), Some(ClientKind::Browser)));
+        assert_eq!(body(5, false).1, None, "untagged where the strategy serves one kind");
     }
 
     #[test]

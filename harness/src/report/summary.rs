@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use crate::figures::{self, Figure};
 use crate::results::{Report, StageResult, StrategyResult};
 use crate::targets::config::StrategyKind;
+use crate::targets::strategy::profile::{Clients, Transport};
 
 use super::fmt;
 
@@ -462,6 +463,7 @@ fn answers(report: &Report) -> Vec<Answer> {
     let mut all =
         vec![revocation_answer(&ss), size_answer(&ss, smallest), store_answer(report, &ss), hybrid_answer(&ss)];
     all.extend(permission_answer(&ss));
+    all.extend(web_api_answer(&ss));
     all.push(scale_answer(&ss));
     all
 }
@@ -586,6 +588,65 @@ fn permission_answer(ss: &[&StrategyResult]) -> Option<Answer> {
             .to_string(),
         measured,
     })
+}
+
+/// Seed 002's third pattern, sessions for the web and JWTs for APIs on one backend: what each
+/// population costs (its api latency, each path's share) and what the mixed backend costs per
+/// request, beside the one-credential strategies with immediate revocation that ran alone (its
+/// two paths' designs: `session` and `jwt-denylist`, and their cached forms where they ran).
+/// Answered when the run has a strategy serving both client kinds.
+fn web_api_answer(ss: &[&StrategyResult]) -> Option<Answer> {
+    let profile = |s: &StrategyResult| StrategyKind::from_name(&s.strategy).map(|k| k.profile());
+    let mixed = |s: &&StrategyResult| profile(s).is_some_and(|p| p.clients == Clients::BrowserAndApi);
+    let alone = |s: &&StrategyResult| {
+        profile(s).is_some_and(|p| {
+            p.clients == Clients::One
+                && matches!(p.transport, Transport::Cookie | Transport::Bearer)
+                && p.logout.api_credential_refused_at_once()
+        })
+    };
+    let mut measured: Vec<String> = ss.iter().copied().filter(mixed).map(population_line).collect();
+    if measured.is_empty() {
+        return None;
+    }
+    measured.extend(ss.iter().copied().filter(alone).map(|s| format!("{} (alone): {}", s.name, unit_costs(s))));
+    Some(Answer {
+        question: "Sessions for the web, JWTs for APIs: what does each population cost, and one backend serving both?"
+            .to_string(),
+        claim: "The articles: many mature applications give browsers server-side sessions and API clients JWTs, \
+                the same backend validating both; acceptable overhead when the API is genuinely separate. Measured: \
+                each population's api latency and the share of requests on each path, then what the mixed backend \
+                costs per request, beside the one-credential designs with immediate revocation run alone:"
+            .to_string(),
+        measured,
+    })
+}
+
+/// `web+api api_client_fraction=0.5: browsers api p50 …, API clients api p50 …; api requests
+/// verified by bearer 50 %, session 50 %; target CPU …` for a strategy serving two populations.
+fn population_line(s: &StrategyResult) -> String {
+    let pair = |p50: &Figure, p99: &Figure| match (p50.value(s, ""), p99.value(s, "")) {
+        (Some(a), Some(b)) => format!("api p50 {} (p99 {})", fmt::us(a), fmt::us(b)),
+        _ => "not measured (none in this variant)".to_string(),
+    };
+    format!(
+        "{}: browsers {}, API clients {}{}; {}",
+        s.name,
+        pair(&figures::BROWSER_API_P50_US, &figures::BROWSER_API_P99_US),
+        pair(&figures::API_CLIENT_API_P50_US, &figures::API_CLIENT_API_P99_US),
+        paths_part(s),
+        unit_costs(s)
+    )
+}
+
+/// What one request cost: target CPU, store operations by command, api p50.
+fn unit_costs(s: &StrategyResult) -> String {
+    format!(
+        "{} target CPU per request, {}, api p50 {}",
+        figures::TARGET_CPU_US_PER_REQUEST.format(s, ""),
+        store_ops_part(s),
+        figures::P50_US.format(s, "api")
+    )
 }
 
 fn revocation_answer(ss: &[&StrategyResult]) -> Answer {

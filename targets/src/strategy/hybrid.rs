@@ -26,7 +26,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::profile::{DefaultTtls, PerRoute, Refresh, Revocation, StoreOp, StrategyProfile, Transport};
+use super::profile::{Clients, DefaultTtls, PerRoute, Refresh, Revocation, StoreOp, StrategyProfile, Transport};
 use super::{BuildContext, Credential, Grant, Principal, SessionStrategy, Strategy};
 use crate::error::ApiError;
 use crate::ids::{self, SECRET_BYTES};
@@ -61,6 +61,7 @@ pub static PROFILE: StrategyProfile = StrategyProfile {
     fail_open: false,
     stale_reads: false,
     auth_paths: &["token", "session"],
+    clients: Clients::CurrentAndLegacy,
 };
 
 pub struct HybridStrategy {

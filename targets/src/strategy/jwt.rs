@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::profile::{DefaultTtls, PerRoute, Refresh, Revocation, StrategyProfile, Transport};
+use super::profile::{Clients, DefaultTtls, PerRoute, Refresh, Revocation, StrategyProfile, Transport};
 use super::{BuildContext, Credential, Grant, Principal, Strategy};
 use crate::config::AuthzSource;
 use crate::error::ApiError;
@@ -28,6 +28,7 @@ pub static PROFILE: StrategyProfile = StrategyProfile {
     fail_open: false,
     stale_reads: false,
     auth_paths: &[],
+    clients: Clients::One,
 };
 
 pub struct JwtStrategy {

@@ -43,7 +43,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::jwt::{count_roles, roles_key, store_roles};
-use super::profile::{DefaultTtls, PerRoute, Refresh, Revocation, StoreOp, StrategyProfile, Transport};
+use super::profile::{Clients, DefaultTtls, PerRoute, Refresh, Revocation, StoreOp, StrategyProfile, Transport};
 use super::{BuildContext, Credential, Grant, Principal, Strategy};
 use crate::cache::Reads;
 use crate::config::{AuthzSource, TargetConfig};
@@ -77,6 +77,7 @@ pub static PROFILE: StrategyProfile = StrategyProfile {
     fail_open: true,
     stale_reads: false,
     auth_paths: &[],
+    clients: Clients::One,
 };
 
 pub struct JwtDenylistStrategy {

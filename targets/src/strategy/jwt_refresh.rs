@@ -31,7 +31,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::jwt::store_roles;
-use super::profile::{DefaultTtls, PerRoute, Refresh, Revocation, StoreOp, StrategyProfile, Transport};
+use super::profile::{Clients, DefaultTtls, PerRoute, Refresh, Revocation, StoreOp, StrategyProfile, Transport};
 use super::{BuildContext, Credential, Grant, Principal, Strategy};
 use crate::config::{AuthzSource, TargetConfig};
 use crate::error::{ApiError, StoreError};
@@ -64,6 +64,7 @@ pub static PROFILE: StrategyProfile = StrategyProfile {
     fail_open: false,
     stale_reads: false,
     auth_paths: &[],
+    clients: Clients::One,
 };
 
 pub struct JwtRefreshStrategy {

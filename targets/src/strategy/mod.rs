@@ -14,6 +14,7 @@ pub mod profile;
 pub mod registry;
 pub mod session;
 pub mod session_cached;
+pub mod web_api;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -124,6 +125,13 @@ pub trait Strategy: Send + Sync + Sized + 'static {
         user: &str,
         offered: Credential<'_>,
     ) -> impl Future<Output = Result<Grant, ApiError>> + Send {
+        self.login(user, offered)
+    }
+
+    /// `POST /login` with `"client": "api"`: the credential an API client holds (a strategy serving
+    /// browsers and API clients hands the latter a bearer token). By default the same as
+    /// [`Strategy::login`].
+    fn login_api(&self, user: &str, offered: Credential<'_>) -> impl Future<Output = Result<Grant, ApiError>> + Send {
         self.login(user, offered)
     }
 

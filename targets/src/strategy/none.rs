@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::profile::{DefaultTtls, PerRoute, Refresh, Revocation, StrategyProfile, Transport};
+use super::profile::{Clients, DefaultTtls, PerRoute, Refresh, Revocation, StrategyProfile, Transport};
 use super::{BuildContext, Credential, Grant, Principal, Strategy};
 use crate::error::ApiError;
 
@@ -21,6 +21,7 @@ pub static PROFILE: StrategyProfile = StrategyProfile {
     fail_open: false,
     stale_reads: false,
     auth_paths: &[],
+    clients: Clients::One,
 };
 
 pub struct NoneStrategy;

@@ -34,6 +34,19 @@ impl Transport {
     }
 }
 
+/// Which kinds of client log in to a strategy, each holding its own kind of credential.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Clients {
+    /// One kind: every login hands out the same kind of credential.
+    One,
+    /// Current and older clients of a strategy migrating between credentials: a login with
+    /// `"legacy": true` hands out what an older client holds (`[traffic] legacy_fraction`).
+    CurrentAndLegacy,
+    /// Browsers and API clients served by one backend: a plain login hands out the `sid` cookie, a
+    /// login with `"client": "api"` a bearer JWT (`[traffic] api_client_fraction`).
+    BrowserAndApi,
+}
+
 /// Whether the strategy serves `POST /refresh`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refresh {
@@ -222,6 +235,9 @@ pub struct StrategyProfile {
     /// shows each one's share ([`super::Principal::path`] indexes this). Empty: one way. At most
     /// [`MAX_AUTH_PATHS`].
     pub auth_paths: &'static [&'static str],
+    /// Which kinds of client log in: what the driver's population shares (`legacy_fraction`,
+    /// `api_client_fraction`) apply to.
+    pub clients: Clients,
 }
 
 /// How many api verification paths a profile may name (the `/metrics` counters are fixed).

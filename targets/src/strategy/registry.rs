@@ -50,6 +50,7 @@ pub const REGISTRY: &[Registered] = &[
         profile: &super::jwt_denylist_cached::PROFILE,
         serve: serve_with::<super::jwt_denylist_cached::JwtDenylistCachedStrategy>,
     },
+    Registered { profile: &super::web_api::PROFILE, serve: serve_with::<super::web_api::WebApiStrategy> },
 ];
 
 /// Every strategy's kind, in registry order (what `StrategyKind::ALL` is).
@@ -71,6 +72,7 @@ impl StrategyKind {
     pub const JWT: StrategyKind = StrategyKind(JwtStrategy::PROFILE);
     pub const JWT_DENYLIST: StrategyKind = StrategyKind(JwtDenylistStrategy::PROFILE);
     pub const JWT_REFRESH: StrategyKind = StrategyKind(JwtRefreshStrategy::PROFILE);
+    pub const WEB_API: StrategyKind = StrategyKind(&super::web_api::PROFILE);
 }
 
 /// Build `S` from the config and serve it: the generic body of every registry line.
@@ -187,7 +189,7 @@ impl<'de> serde::Deserialize<'de> for StrategyKind {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::strategy::profile::{Refresh, Transport};
+    use crate::strategy::profile::{Clients, Refresh, Transport};
 
     #[test]
     fn every_profile_is_consistent() {
@@ -221,6 +223,14 @@ mod tests {
             assert!(!p.ttls.access.is_zero(), "{}", p.name);
             assert!(p.auth_paths.len() <= super::super::profile::MAX_AUTH_PATHS, "{}: too many auth paths", p.name);
             assert_ne!(p.auth_paths.len(), 1, "{}: one path is named by none", p.name);
+            match p.clients {
+                Clients::One => {}
+                Clients::CurrentAndLegacy => assert!(!p.auth_paths.is_empty(), "{}: older clients' own path", p.name),
+                Clients::BrowserAndApi => {
+                    assert_eq!(p.transport, Transport::Both, "{}: a cookie for browsers, a bearer for APIs", p.name);
+                    assert!(p.issues_jwt && p.auth_paths.len() == 2, "{}: one path per client kind", p.name);
+                }
+            }
             assert_eq!(name_of(kind.name()), Some(*kind), "parses back");
         }
     }

@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 
-use super::profile::{DefaultTtls, PerRoute, Refresh, Revocation, StoreOp, StrategyProfile, Transport};
+use super::profile::{Clients, DefaultTtls, PerRoute, Refresh, Revocation, StoreOp, StrategyProfile, Transport};
 use super::{BuildContext, Credential, Grant, Principal, Strategy};
 use crate::cache::Reads;
 use crate::error::ApiError;
@@ -38,6 +38,7 @@ pub static PROFILE: StrategyProfile = StrategyProfile {
     fail_open: false,
     stale_reads: true,
     auth_paths: &[],
+    clients: Clients::One,
 };
 
 pub struct SessionStrategy {
