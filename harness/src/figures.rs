@@ -8,8 +8,8 @@
 //! Key scheme: lower snake case with the unit in the name where there is one (`_us`, `_ms`,
 //! `_bytes`, `_rps`, `_per_sec`, `_pct`); a figure that belongs to one part of the result carries
 //! that part as a dotted prefix, as in `report.json` (`store.`, `revocation_window_ms.`,
-//! `errors.`, `outage.`, `rotation.`; `tls.` for `connections.tls`); figures of the traffic as a whole (rates, outcome counts,
-//! bytes, target CPU) have none. Per-operation figures are written `<operation>.<key>`
+//! `errors.`, `outage.`, `rotation.`; `tls.` for `connections.tls`); figures of the traffic as a
+//! whole (rates, outcome counts, bytes, target CPU, connections per request) have none. Per-operation figures are written `<operation>.<key>`
 //! (`api.p99_us`). Older spellings still read, as [`Figure::aliases`], and are deprecated.
 
 use std::fmt::Write as _;

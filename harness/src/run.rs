@@ -599,7 +599,8 @@ impl VariantCtx<'_> {
         collect::accounting::apply(&mut result, accounting);
         result.auth_paths = collect::accounting::auth_paths(d.before.counters.as_ref(), d.after.counters.as_ref());
         result.cache = collect::accounting::cache(d.before.counters.as_ref(), d.after.counters.as_ref());
-        result.connections = collect::accounting::connections(d.before.counters.as_ref(), d.after.counters.as_ref(), &result);
+        result.connections =
+            collect::accounting::connections(d.before.counters.as_ref(), d.after.counters.as_ref(), &result);
         result.store_down = store_down_result(after_window.store_down, variant, warnings);
         result.store_distance = variant.store_delay.map(|d| StoreDistance {
             delay_ms: d.as_secs_f64() * 1e3,

@@ -67,7 +67,9 @@ async fn handshakes_are_counted_with_their_cpu_full_and_resumed() {
     let wire = WireSettings { transport: Transport::H2Tls, requests_per_connection: 2, ..WireSettings::default() };
     let (out, before, after) = drive_counted(StrategyKind::NONE, wire).await;
     assert_every_request_has_an_outcome(&out, "h2-tls resuming");
-    let grown = |k: &str| after.tls_handshakes.get(k).copied().unwrap_or(0) - before.tls_handshakes.get(k).copied().unwrap_or(0);
+    let grown = |k: &str| {
+        after.tls_handshakes.get(k).copied().unwrap_or(0) - before.tls_handshakes.get(k).copied().unwrap_or(0)
+    };
     let cpu = |k: &str| {
         after.tls_handshake_cpu_seconds.get(k).copied().unwrap_or(0.0)
             - before.tls_handshake_cpu_seconds.get(k).copied().unwrap_or(0.0)

@@ -262,11 +262,8 @@ impl Metrics {
         );
         out.push_str("# HELP authbench_connections_accepted_total Connections accepted, every transport.\n");
         out.push_str("# TYPE authbench_connections_accepted_total counter\n");
-        let _ = writeln!(
-            out,
-            "authbench_connections_accepted_total {}",
-            self.connections_accepted.load(Ordering::Relaxed)
-        );
+        let _ =
+            writeln!(out, "authbench_connections_accepted_total {}", self.connections_accepted.load(Ordering::Relaxed));
         if let Some(keys) = store_keys {
             out.push_str("# HELP authbench_store_keys Entries held by the in-process store (live or not yet swept).\n");
             out.push_str("# TYPE authbench_store_keys gauge\n");

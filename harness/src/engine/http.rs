@@ -160,8 +160,7 @@ impl Client {
             Ok((answer, body, used, close)) => {
                 self.body = body;
                 self.served_on_stream += 1;
-                let recycle =
-                    self.requests_per_connection > 0 && self.served_on_stream >= self.requests_per_connection;
+                let recycle = self.requests_per_connection > 0 && self.served_on_stream >= self.requests_per_connection;
                 // Bytes past the answer were never asked for: do not trust this connection again.
                 if close || recycle || self.filled > used {
                     self.stream = None;

@@ -140,8 +140,8 @@ impl SharedConn {
         let transport = wire.transport;
         let tls = if transport.tls() {
             let alpn = if transport.h2() { b"h2".as_slice() } else { b"http/1.1".as_slice() };
-            let config = super::transport::client_config(alpn, wire.tls_resumption)
-                .map_err(|e| format!("TLS client: {e}"))?;
+            let config =
+                super::transport::client_config(alpn, wire.tls_resumption).map_err(|e| format!("TLS client: {e}"))?;
             let name = host.rsplit_once(':').map_or(host, |(h, _)| h).trim_start_matches('[').trim_end_matches(']');
             let name = ServerName::try_from(name.to_owned()).map_err(|e| format!("TLS server name `{name}`: {e}"))?;
             Some((tokio_rustls::TlsConnector::from(config), name))
