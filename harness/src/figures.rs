@@ -640,6 +640,35 @@ pub static TLS_RESUMED_HANDSHAKE_CPU_US: Figure = Figure {
     words: Some(|s| tls_text(s, &TLS_RESUMED_HANDSHAKE_CPU_US)),
 };
 
+pub static TLS_FULL_HANDSHAKES: Figure = Figure {
+    key: "tls.full_handshakes",
+    aliases: &[],
+    label: "full TLS handshakes",
+    unit: Unit::Number,
+    better: Better::Neither,
+    tracked: false,
+    definition: "Full TLS handshakes the target completed in the measured window \
+                 (`authbench_tls_handshakes_total{kind=\"full\"}`, summed over instances), the harness's own reading \
+                 at the window's end (one per instance) included: how many handshakes `tls.full_handshake_cpu_us` \
+                 averages. n/a in clear text.",
+    compute: Compute::Strategy(|s| tls(s).map(|t| t.full as f64)),
+    words: Some(|s| tls_text(s, &TLS_FULL_HANDSHAKES)),
+};
+
+pub static TLS_RESUMED_HANDSHAKES: Figure = Figure {
+    key: "tls.resumed_handshakes",
+    aliases: &[],
+    label: "resumed TLS handshakes",
+    unit: Unit::Number,
+    better: Better::Neither,
+    tracked: false,
+    definition: "Resumed TLS handshakes the target completed in the measured window \
+                 (`authbench_tls_handshakes_total{kind=\"resumed\"}`, summed over instances): how many \
+                 `tls.resumed_handshake_cpu_us` averages. n/a in clear text.",
+    compute: Compute::Strategy(|s| tls(s).map(|t| t.resumed as f64)),
+    words: Some(|s| tls_text(s, &TLS_RESUMED_HANDSHAKES)),
+};
+
 pub static TLS_RESUMED_PCT: Figure = Figure {
     key: "tls.resumed_pct",
     aliases: &[],
@@ -1151,7 +1180,7 @@ pub static USL_R_SQUARED: Figure = Figure {
 };
 
 /// Every figure, per-operation ones first, in the order the docs list them.
-pub static ALL: [&Figure; 67] = [
+pub static ALL: [&Figure; 69] = [
     &COUNT,
     &MEAN_US,
     &P50_US,
@@ -1185,6 +1214,8 @@ pub static ALL: [&Figure; 67] = [
     &CONNECTIONS_PER_REQUEST,
     &TLS_FULL_HANDSHAKE_CPU_US,
     &TLS_RESUMED_HANDSHAKE_CPU_US,
+    &TLS_FULL_HANDSHAKES,
+    &TLS_RESUMED_HANDSHAKES,
     &TLS_RESUMED_PCT,
     &TLS_HANDSHAKE_CPU_US_PER_REQUEST,
     &TLS_HANDSHAKE_CPU_PCT,

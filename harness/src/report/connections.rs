@@ -10,11 +10,12 @@ use crate::report::fmt;
 use crate::results::{Report, StrategyResult};
 
 /// Column headings of the connections table.
-pub const HEADERS: [&str; 10] = [
+pub const HEADERS: [&str; 11] = [
     "variant",
     "transport",
     "requests / connection",
     "connections / req",
+    "handshakes full / resumed",
     "full handshake CPU",
     "resumed handshake CPU",
     "handshakes resumed",
@@ -38,7 +39,9 @@ pub const VERSUS_HEADERS: [&str; 7] = [
 pub const METHOD: &str = "Connections: the target's own count of accepted connections in the measured window \
      (the harness's reading at the window's end and its probes included), per request it served. Handshake CPU: the \
      target thread's CPU time inside each connection's TLS accept future, summed by kind over the window and divided \
-     by the handshakes of that kind; per request: all handshakes' CPU divided by the requests served. Auth CPU per \
+     by the handshakes of that kind (their counts beside: the harness's own reading at the window's end is one full \
+     handshake per instance, so with connections kept alive or sessions resumed the full-handshake figure may rest \
+     on that one alone); per request: all handshakes' CPU divided by the requests served. Auth CPU per \
      request: the variant's target CPU per request minus that of `none` run with the same transport and connection \
      settings (both include request handling; the difference is what checking the credential added, and is noisy \
      when small). Requests of auth per handshake: handshake CPU divided by auth CPU per request.";
@@ -72,8 +75,17 @@ fn transport(s: &StrategyResult) -> String {
     }
 }
 
+/// `9 / 4 812`: how many handshakes each per-handshake CPU figure averages (few full handshakes,
+/// such as the harness's own reading alone, make a noisy figure).
+fn handshake_counts(s: &StrategyResult) -> String {
+    match (figures::TLS_FULL_HANDSHAKES.value(s, ""), figures::TLS_RESUMED_HANDSHAKES.value(s, "")) {
+        (Some(full), Some(resumed)) => format!("{} / {}", fmt::group(full as i64), fmt::group(resumed as i64)),
+        _ => figures::TLS_FULL_HANDSHAKES.format(s, ""),
+    }
+}
+
 /// One row per variant.
-pub fn rows(report: &Report) -> Vec<[String; 10]> {
+pub fn rows(report: &Report) -> Vec<[String; 11]> {
     report
         .strategies
         .iter()
@@ -83,6 +95,7 @@ pub fn rows(report: &Report) -> Vec<[String; 10]> {
                 transport(s),
                 per_connection(s),
                 figures::CONNECTIONS_PER_REQUEST.format(s, ""),
+                handshake_counts(s),
                 figures::TLS_FULL_HANDSHAKE_CPU_US.format(s, ""),
                 figures::TLS_RESUMED_HANDSHAKE_CPU_US.format(s, ""),
                 figures::TLS_RESUMED_PCT.format(s, ""),
