@@ -8,8 +8,8 @@
 //! Key scheme: lower snake case with the unit in the name where there is one (`_us`, `_ms`,
 //! `_bytes`, `_rps`, `_per_sec`, `_pct`); a figure that belongs to one part of the result carries
 //! that part as a dotted prefix, as in `report.json` (`store.`, `revocation_window_ms.`,
-//! `errors.`, `outage.`, `rotation.`); figures of the traffic as a whole (rates, outcome counts,
-//! bytes, target CPU) have none. Per-operation figures are written `<operation>.<key>`
+//! `errors.`, `outage.`, `rotation.`; `tls.` for `connections.tls`); figures of the traffic as a
+//! whole (rates, outcome counts, bytes, target CPU, connections per request) have none. Per-operation figures are written `<operation>.<key>`
 //! (`api.p99_us`). Older spellings still read, as [`Figure::aliases`], and are deprecated.
 
 use std::fmt::Write as _;
@@ -568,6 +568,161 @@ pub static TARGET_CPU_US_PER_REQUEST: Figure = Figure {
     words: None,
 };
 
+pub static CONNECTIONS_PER_REQUEST: Figure = Figure {
+    key: "connections_per_request",
+    aliases: &[],
+    label: "connections / req",
+    unit: Unit::Number,
+    better: Better::Neither,
+    tracked: false,
+    definition: "Connections the target accepted in the measured window (every transport; its own \
+                 `authbench_connections_accepted_total` on /metrics, summed over instances, the harness's own \
+                 reading at the window's end and any probes included) divided by the requests it served in the window \
+                 (the denominator of `target_cpu_us_per_request`). About 1 / `requests_per_connection` when the \
+                 driver closes its connections after that many requests, near 0 when it keeps them alive. Null \
+                 when the target's counters were not read.",
+    compute: Compute::Strategy(|s| {
+        let c = s.connections.as_ref()?;
+        (c.requests > 0).then(|| c.accepted as f64 / c.requests as f64)
+    }),
+    words: None,
+};
+
+/// A TLS figure in words where it has no number: `n/a (clear text)` for a target without TLS,
+/// `n/a (none in the window)` when no handshake of the kind happened; else the value.
+fn tls_text(s: &StrategyResult, f: &Figure) -> String {
+    match (&s.connections, f.value(s, "")) {
+        (Some(c), None) if c.tls.is_none() => "n/a (clear text)".to_string(),
+        (Some(_), None) => "n/a (none in the window)".to_string(),
+        (_, v) => f.unit.format(v),
+    }
+}
+
+fn tls(s: &StrategyResult) -> Option<&crate::results::TlsHandshakes> {
+    s.connections.as_ref()?.tls.as_ref()
+}
+
+pub static TLS_FULL_HANDSHAKE_CPU_US: Figure = Figure {
+    key: "tls.full_handshake_cpu_us",
+    aliases: &[],
+    label: "full TLS handshake CPU",
+    unit: Unit::Microseconds,
+    better: Better::Lower,
+    tracked: false,
+    definition: "Target CPU per full TLS handshake (a new session: key exchange and the certificate signature): \
+                 the CPU of the window's full handshakes divided by their count. CPU is the target thread's time \
+                 inside the polls of each connection's TLS accept future (`CLOCK_THREAD_CPUTIME_ID`, \
+                 `authbench_tls_handshake_cpu_seconds_total{kind=\"full\"}` on /metrics, summed over instances); the \
+                 kernel's TCP work and the first request's decryption are not in it. n/a in clear text or when the \
+                 window had no full handshake.",
+    compute: Compute::Strategy(|s| {
+        let t = tls(s)?;
+        (t.full > 0).then(|| t.full_cpu_us / t.full as f64)
+    }),
+    words: Some(|s| tls_text(s, &TLS_FULL_HANDSHAKE_CPU_US)),
+};
+
+pub static TLS_RESUMED_HANDSHAKE_CPU_US: Figure = Figure {
+    key: "tls.resumed_handshake_cpu_us",
+    aliases: &[],
+    label: "resumed TLS handshake CPU",
+    unit: Unit::Microseconds,
+    better: Better::Lower,
+    tracked: false,
+    definition: "Target CPU per resumed TLS handshake (the client offered a session ticket the target accepted: \
+                 no certificate signature), measured as `tls.full_handshake_cpu_us` is, over the window's resumed \
+                 handshakes. n/a in clear text or when none was resumed (`tls_resumption = false`, or connections \
+                 kept alive).",
+    compute: Compute::Strategy(|s| {
+        let t = tls(s)?;
+        (t.resumed > 0).then(|| t.resumed_cpu_us / t.resumed as f64)
+    }),
+    words: Some(|s| tls_text(s, &TLS_RESUMED_HANDSHAKE_CPU_US)),
+};
+
+pub static TLS_FULL_HANDSHAKES: Figure = Figure {
+    key: "tls.full_handshakes",
+    aliases: &[],
+    label: "full TLS handshakes",
+    unit: Unit::Number,
+    better: Better::Neither,
+    tracked: false,
+    definition: "Full TLS handshakes the target completed in the measured window \
+                 (`authbench_tls_handshakes_total{kind=\"full\"}`, summed over instances), the harness's own reading \
+                 at the window's end (one per instance) included: how many handshakes `tls.full_handshake_cpu_us` \
+                 averages. n/a in clear text.",
+    compute: Compute::Strategy(|s| tls(s).map(|t| t.full as f64)),
+    words: Some(|s| tls_text(s, &TLS_FULL_HANDSHAKES)),
+};
+
+pub static TLS_RESUMED_HANDSHAKES: Figure = Figure {
+    key: "tls.resumed_handshakes",
+    aliases: &[],
+    label: "resumed TLS handshakes",
+    unit: Unit::Number,
+    better: Better::Neither,
+    tracked: false,
+    definition: "Resumed TLS handshakes the target completed in the measured window \
+                 (`authbench_tls_handshakes_total{kind=\"resumed\"}`, summed over instances): how many \
+                 `tls.resumed_handshake_cpu_us` averages. n/a in clear text.",
+    compute: Compute::Strategy(|s| tls(s).map(|t| t.resumed as f64)),
+    words: Some(|s| tls_text(s, &TLS_RESUMED_HANDSHAKES)),
+};
+
+pub static TLS_RESUMED_PCT: Figure = Figure {
+    key: "tls.resumed_pct",
+    aliases: &[],
+    label: "TLS handshakes resumed",
+    unit: Unit::Percent,
+    better: Better::Neither,
+    tracked: false,
+    definition: "Share of the TLS handshakes the target completed in the measured window that resumed a session \
+                 (`authbench_tls_handshakes_total{kind}`). n/a in clear text or without a handshake in the window.",
+    compute: Compute::Strategy(|s| {
+        let t = tls(s)?;
+        let n = t.full + t.resumed;
+        (n > 0).then(|| t.resumed as f64 * 100.0 / n as f64)
+    }),
+    words: Some(|s| tls_text(s, &TLS_RESUMED_PCT)),
+};
+
+pub static TLS_HANDSHAKE_CPU_US_PER_REQUEST: Figure = Figure {
+    key: "tls.handshake_cpu_us_per_request",
+    aliases: &[],
+    label: "TLS handshake CPU / req",
+    unit: Unit::Microseconds,
+    better: Better::Lower,
+    tracked: false,
+    definition: "The CPU of every TLS handshake in the measured window (full, resumed and failed; as \
+                 `tls.full_handshake_cpu_us` measures it) divided by the requests the target served in the window \
+                 (the denominator of `target_cpu_us_per_request`): the TLS set-up each request paid for at this \
+                 run's `requests_per_connection`. n/a in clear text.",
+    compute: Compute::Strategy(|s| {
+        let c = s.connections.as_ref()?;
+        let t = c.tls.as_ref()?;
+        (c.requests > 0).then(|| t.total_cpu_us() / c.requests as f64)
+    }),
+    words: Some(|s| tls_text(s, &TLS_HANDSHAKE_CPU_US_PER_REQUEST)),
+};
+
+pub static TLS_HANDSHAKE_CPU_PCT: Figure = Figure {
+    key: "tls.handshake_cpu_pct",
+    aliases: &[],
+    label: "target CPU in TLS handshakes",
+    unit: Unit::Percent,
+    better: Better::Lower,
+    tracked: false,
+    definition: "`tls.handshake_cpu_us_per_request` as a share of `target_cpu_us_per_request`: how much of the \
+                 target's CPU went into TLS handshakes rather than into serving (and authenticating) requests. \
+                 n/a in clear text; not measured without target CPU.",
+    compute: Compute::Strategy(|s| {
+        let per_request = TLS_HANDSHAKE_CPU_US_PER_REQUEST.value(s, "")?;
+        let cpu = s.target_cpu_us_per_request.filter(|c| *c > 0.0)?;
+        Some(per_request * 100.0 / cpu)
+    }),
+    words: Some(|s| tls_text(s, &TLS_HANDSHAKE_CPU_PCT)),
+};
+
 pub static STORE_OPS_PER_REQUEST: Figure = Figure {
     key: "store.ops_per_request",
     aliases: &["store_ops_per_request"],
@@ -1103,7 +1258,7 @@ pub static USL_R_SQUARED: Figure = Figure {
 };
 
 /// Every figure, per-operation ones first, in the order the docs list them.
-pub static ALL: [&Figure; 66] = [
+pub static ALL: [&Figure; 74] = [
     &COUNT,
     &MEAN_US,
     &P50_US,
@@ -1134,6 +1289,14 @@ pub static ALL: [&Figure; 66] = [
     &WIRE_SENT_BYTES_PER_REQUEST,
     &WIRE_RECEIVED_BYTES_PER_REQUEST,
     &TARGET_CPU_US_PER_REQUEST,
+    &CONNECTIONS_PER_REQUEST,
+    &TLS_FULL_HANDSHAKE_CPU_US,
+    &TLS_RESUMED_HANDSHAKE_CPU_US,
+    &TLS_FULL_HANDSHAKES,
+    &TLS_RESUMED_HANDSHAKES,
+    &TLS_RESUMED_PCT,
+    &TLS_HANDSHAKE_CPU_US_PER_REQUEST,
+    &TLS_HANDSHAKE_CPU_PCT,
     &STORE_OPS_PER_REQUEST,
     &STORE_CPU_US_PER_REQUEST,
     &STORE_NET_BYTES_PER_REQUEST,

@@ -317,6 +317,7 @@ fn sum_strategy(each: &[&StrategyResult], windows: &[Option<&PartStrategy>]) -> 
         capacity: None,
         usl: None,
         cache: None,
+        connections: None,
     }
 }
 

@@ -630,6 +630,8 @@ fn wire_settings(t: &scenario::Traffic) -> Result<WireSettings, PlanError> {
         transport: t.transport.unwrap_or_default(),
         hpack: t.hpack.unwrap_or_default(),
         streams_per_connection,
+        requests_per_connection: t.requests_per_connection.map_or(0, |n| n.0),
+        tls_resumption: t.tls_resumption.unwrap_or(true),
     })
 }
 
@@ -1028,6 +1030,10 @@ pub enum AxisValue {
     Transport(Transport),
     /// HTTP/2: how the credential header is compressed.
     Hpack(HpackPolicy),
+    /// Requests a connection carries before the driver closes it (0: kept alive).
+    RequestsPerConnection(u32),
+    /// TLS: new connections resume the previous session, or make a full handshake.
+    TlsResumption(bool),
 }
 
 impl AxisValue {
@@ -1055,6 +1061,8 @@ impl AxisValue {
             AxisValue::ApiClientFraction(_) => "api_client_fraction",
             AxisValue::Transport(_) => "transport",
             AxisValue::Hpack(_) => "hpack",
+            AxisValue::RequestsPerConnection(_) => "requests_per_connection",
+            AxisValue::TlsResumption(_) => "tls_resumption",
         }
     }
 
@@ -1068,7 +1076,8 @@ impl AxisValue {
             AxisValue::Authz(AuthzSource::Store) => "store".to_owned(),
             AxisValue::Authz(AuthzSource::Claims) => "claims".to_owned(),
             AxisValue::RatePerSec(r) => r.to_string(),
-            AxisValue::FailOpen(b) => b.to_string(),
+            AxisValue::FailOpen(b) | AxisValue::TlsResumption(b) => b.to_string(),
+            AxisValue::RequestsPerConnection(n) => n.to_string(),
             AxisValue::StoreDelay(d) => delay_coord(d),
             AxisValue::AccessTtl(d) | AxisValue::Leeway(d) | AxisValue::StaleGrace(d) => scenario::format_duration(d),
             AxisValue::OutageMode(m) => m.name().to_owned(),
@@ -1106,6 +1115,8 @@ impl AxisValue {
             AxisValue::ApiClientFraction(f) => v.api_client_fraction = Some(f),
             AxisValue::Transport(t) => v.wire.transport = t,
             AxisValue::Hpack(h) => v.wire.hpack = h,
+            AxisValue::RequestsPerConnection(n) => v.wire.requests_per_connection = n,
+            AxisValue::TlsResumption(b) => v.wire.tls_resumption = b,
         }
     }
 }
@@ -1143,6 +1154,7 @@ fn axes(m: &scenario::Matrix) -> Result<Vec<Vec<AxisValue>>, PlanError> {
     let outage_modes = m.store.as_ref().and_then(|s| s.outage_mode.as_deref());
     let failover_modes = m.store.as_ref().and_then(|s| s.failover_mode.as_deref());
     let min_replicas = m.store.as_ref().and_then(|s| s.min_replicas_to_write.as_deref());
+    let per_connection: Option<Vec<u32>> = m.requests_per_connection.as_ref().map(|v| v.iter().map(|n| n.0).collect());
     let all = vec![
         axis("alg", m.alg.as_deref(), AxisValue::Alg)?,
         axis("pad_bytes", m.pad_bytes.as_deref(), AxisValue::PadBytes)?,
@@ -1165,6 +1177,8 @@ fn axes(m: &scenario::Matrix) -> Result<Vec<Vec<AxisValue>>, PlanError> {
         axis("api_client_fraction", m.api_client_fraction.as_deref(), AxisValue::ApiClientFraction)?,
         axis("transport", m.transport.as_deref(), AxisValue::Transport)?,
         axis("hpack", m.hpack.as_deref(), AxisValue::Hpack)?,
+        axis("requests_per_connection", per_connection.as_deref(), AxisValue::RequestsPerConnection)?,
+        axis("tls_resumption", m.tls_resumption.as_deref(), AxisValue::TlsResumption)?,
     ];
     Ok(all.into_iter().filter(|a| !a.is_empty()).collect())
 }
@@ -1211,7 +1225,11 @@ fn expand(
     let mut out: Vec<Variant> = Vec::new();
     for &strategy in strategies {
         let first_hpack = sc.matrix.hpack.as_ref().and_then(|v| v.first().copied()).unwrap_or_default();
-        for point in points(&axes, strategy).into_iter().filter(|p| !hpack_without_http2(p, first_hpack)) {
+        let first_resumption = sc.matrix.tls_resumption.as_ref().and_then(|v| v.first().copied());
+        let repeats = |p: &Vec<AxisValue>| {
+            hpack_without_http2(p, first_hpack) || resumption_without_reconnects(p, traffic.wire, first_resumption)
+        };
+        for point in points(&axes, strategy).into_iter().filter(|p| !repeats(p)) {
             out.push(variant(strategy, sc, traffic, store, point)?);
         }
     }
@@ -1223,6 +1241,22 @@ fn expand(
 fn hpack_without_http2(point: &[AxisValue], first_hpack: HpackPolicy) -> bool {
     let http1 = point.iter().any(|v| matches!(v, AxisValue::Transport(t) if !t.h2()));
     http1 && point.iter().any(|v| matches!(v, AxisValue::Hpack(h) if *h != first_hpack))
+}
+
+/// A point that sweeps TLS resumption beyond its first value where no connection is reopened on
+/// purpose (clear text, or connections kept alive): it would measure the same thing again.
+fn resumption_without_reconnects(point: &[AxisValue], base: WireSettings, first: Option<bool>) -> bool {
+    let mut wire = base;
+    for v in point {
+        match *v {
+            AxisValue::Transport(t) => wire.transport = t,
+            AxisValue::RequestsPerConnection(n) => wire.requests_per_connection = n,
+            AxisValue::TlsResumption(b) => wire.tls_resumption = b,
+            _ => {}
+        }
+    }
+    let reconnects = wire.transport.tls() && wire.requests_per_connection > 0;
+    !reconnects && first.is_some_and(|f| wire.tls_resumption != f)
 }
 
 /// One variant: `[target]`, then `[target.<strategy>]`, then the matrix point (the matrix value wins).

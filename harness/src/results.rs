@@ -251,6 +251,11 @@ pub struct StrategyResult {
     /// strategies without one, and where the target's counters were not read.
     #[serde(default)]
     pub cache: Option<CacheResult>,
+    /// Connections the targets accepted in the window and, with TLS, the handshakes and their CPU
+    /// (the targets' `/metrics`, summed over instances); null where the counters were not read
+    /// (merged split runs, targets that do not report them).
+    #[serde(default)]
+    pub connections: Option<TargetConnections>,
     /// The breaking point of a staged open-loop run against the scenario's `[capacity]` objective
     /// (`harness/src/capacity.rs`); null when the run had no objective or no stages.
     #[serde(default)]
@@ -259,6 +264,45 @@ pub struct StrategyResult {
     /// belongs to (the same fit on every variant of the sweep); null outside such a sweep.
     #[serde(default)]
     pub usl: Option<UslResult>,
+}
+
+/// Connections as the targets saw them over the measured window (their `/metrics`, summed over
+/// instances): how many were accepted and, with TLS, what their handshakes cost.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct TargetConnections {
+    /// Connections accepted in the window, every transport; the harness's own connections
+    /// (a `/metrics` reading at the window's end, probes in the window) included.
+    pub accepted: u64,
+    /// The requests the per-request figures divide by: the target's own count (the driver's when
+    /// that could not be read), as for target CPU per request.
+    pub requests: u64,
+    /// TLS handshakes and their CPU; null when the target served clear text.
+    pub tls: Option<TlsHandshakes>,
+}
+
+/// TLS handshakes the targets completed in the window, by kind, and the thread CPU spent inside
+/// them (measured around each accept future).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct TlsHandshakes {
+    /// Full handshakes (new sessions: key exchange and a certificate signature).
+    pub full: u64,
+    /// Resumed handshakes (a ticket or cached session).
+    pub resumed: u64,
+    /// Handshakes that failed or timed out.
+    pub failed: u64,
+    /// Thread CPU inside the full handshakes, all of them, µs.
+    pub full_cpu_us: f64,
+    /// Thread CPU inside the resumed handshakes, µs.
+    pub resumed_cpu_us: f64,
+    /// Thread CPU inside the failed handshakes, µs.
+    pub failed_cpu_us: f64,
+}
+
+impl TlsHandshakes {
+    /// Thread CPU in every handshake of the window, µs.
+    pub fn total_cpu_us(&self) -> f64 {
+        self.full_cpu_us + self.resumed_cpu_us + self.failed_cpu_us
+    }
 }
 
 /// What crossed the wire for one variant, counted at the driver's sockets over the measured window.
@@ -277,6 +321,14 @@ pub struct WireBytes {
     pub received_bytes: u64,
     /// TCP connections opened in the window (each a TLS handshake with TLS).
     pub connections_opened: u64,
+    /// Requests a connection carried before the driver closed it (`requests_per_connection`); 0:
+    /// kept alive for the run. 0 in results written before it existed.
+    #[serde(default)]
+    pub requests_per_connection: u32,
+    /// TLS transports: whether a new connection resumed the previous session (`tls_resumption`);
+    /// null in clear text.
+    #[serde(default)]
+    pub tls_resumption: Option<bool>,
     /// `sent_bytes` / requests: what one request of the mix costs upstream.
     pub sent_bytes_per_request: f64,
     /// `received_bytes` / requests.

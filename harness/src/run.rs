@@ -615,6 +615,8 @@ impl VariantCtx<'_> {
         result.cache = collect::accounting::cache(d.before.counters.as_ref(), d.after.counters.as_ref());
         result.store.in_flight_mean =
             collect::accounting::store_in_flight_mean(d.before.counters.as_ref(), d.after.counters.as_ref());
+        result.connections =
+            collect::accounting::connections(d.before.counters.as_ref(), d.after.counters.as_ref(), &result);
         result.store_down = store_down_result(after_window.store_down, variant, warnings);
         result.store_distance = variant.store_delay.map(|d| StoreDistance {
             delay_ms: d.as_secs_f64() * 1e3,
@@ -1064,6 +1066,7 @@ fn strategy_result(
         capacity: None,
         usl: None,
         cache: None,
+        connections: None,
     }
 }
 
@@ -1077,6 +1080,8 @@ fn wire_bytes(wire: &WireSettings, rec: &Recorder, requests: u64) -> WireBytes {
         sent_bytes: rec.wire.sent,
         received_bytes: rec.wire.received,
         connections_opened: rec.wire.connects,
+        requests_per_connection: wire.requests_per_connection,
+        tls_resumption: wire.transport.tls().then_some(wire.tls_resumption),
         sent_bytes_per_request: rec.wire.sent as f64 / n,
         received_bytes_per_request: rec.wire.received as f64 / n,
     }

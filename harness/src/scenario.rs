@@ -43,6 +43,31 @@ impl Serialize for Dur {
     }
 }
 
+/// `requests_per_connection`: requests one connection carries before the driver closes it; 0
+/// keeps connections alive. Checked as the file is read, so a bad value is reported with its file,
+/// line and column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(transparent)]
+pub struct RequestsPerConnection(pub u32);
+
+impl RequestsPerConnection {
+    /// The largest value accepted: beyond it a run would not recycle its connections anyway.
+    pub const MAX: u32 = 1_000_000;
+}
+
+impl<'de> Deserialize<'de> for RequestsPerConnection {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let n = i64::deserialize(d)?;
+        match u32::try_from(n) {
+            Ok(n) if n <= Self::MAX => Ok(RequestsPerConnection(n)),
+            _ => Err(serde::de::Error::custom(format!(
+                "requests_per_connection must be 0 (keep connections alive) or 1 to {} requests, got {n}",
+                Self::MAX
+            ))),
+        }
+    }
+}
+
 /// `1.5s`, `250ms`, `10s`: the shortest exact way `parse_duration` reads back.
 pub fn format_duration(d: Duration) -> String {
     let ms = d.as_millis();
@@ -462,6 +487,12 @@ pub struct Traffic {
     pub hpack: Option<HpackPolicy>,
     /// HTTP/2: request slots (`connections`) sharing one TCP connection as streams. Default 1.
     pub streams_per_connection: Option<usize>,
+    /// Requests a connection carries before the driver closes it and opens a new one (short-lived
+    /// connections: a new TCP connect and TLS handshake each time). Default 0: kept alive.
+    pub requests_per_connection: Option<RequestsPerConnection>,
+    /// TLS transports: a new connection resumes the previous session (as browsers do) rather than
+    /// making a full handshake. Default true.
+    pub tls_resumption: Option<bool>,
 }
 
 /// Operation mix: relative weights.
@@ -511,6 +542,10 @@ pub struct Matrix {
     pub transport: Option<Vec<Transport>>,
     /// HTTP/2 HPACK policies for the credential header, side by side.
     pub hpack: Option<Vec<HpackPolicy>>,
+    /// Requests per connection side by side (`[1, 10, 0]`; 0 keeps connections alive).
+    pub requests_per_connection: Option<Vec<RequestsPerConnection>>,
+    /// TLS transports: full handshakes and resumed ones side by side (`[false, true]`).
+    pub tls_resumption: Option<Vec<bool>>,
 }
 
 /// Store options swept in `[matrix]` (`store.delay = [...]`).

@@ -127,6 +127,7 @@ fn strategy(name: &str, kind: &str, api_p50: u64) -> StrategyResult {
         capacity: None,
         usl: None,
         cache: None,
+        connections: None,
     }
 }
 

@@ -13,6 +13,7 @@ mod engine_wire;
 mod measure;
 mod run_e2e;
 mod scenario;
+mod short_connections;
 mod store_events;
 mod store_vocabulary;
 mod transports;

@@ -18,7 +18,7 @@ const ADMIN_KEY: &str = "wire-test-admin-key";
 
 /// A real target serving `strategy` on a free port (TLS with a self-signed certificate when `tls`);
 /// returns its URL and the sender that stops it.
-async fn real_target(strategy: StrategyKind, tls: bool) -> (String, oneshot::Sender<()>) {
+pub(crate) async fn real_target(strategy: StrategyKind, tls: bool) -> (String, oneshot::Sender<()>) {
     let mut args = TargetArgs::new(strategy);
     args.tls = tls;
     args.admin_key = Some(ADMIN_KEY.to_owned());
@@ -32,7 +32,7 @@ async fn real_target(strategy: StrategyKind, tls: bool) -> (String, oneshot::Sen
     (format!("{}://{addr}", if tls { "https" } else { "http" }), stop)
 }
 
-fn config(base_url: String, strategy: StrategyKind, wire: WireSettings, mix: MixWeights) -> EngineConfig {
+pub(crate) fn config(base_url: String, strategy: StrategyKind, wire: WireSettings, mix: MixWeights) -> EngineConfig {
     EngineConfig {
         base_url,
         strategy,
@@ -53,12 +53,12 @@ fn config(base_url: String, strategy: StrategyKind, wire: WireSettings, mix: Mix
     }
 }
 
-async fn drive(cfg: EngineConfig) -> EngineOutput {
+pub(crate) async fn drive(cfg: EngineConfig) -> EngineOutput {
     let (_tx, rx) = watch::channel(false);
     Engine::new(cfg).await.expect("engine").run(Instant::now(), rx).await.expect("run")
 }
 
-const MIXED: MixWeights = MixWeights { login: 1.0, api: 20.0, logout: 2.0, refresh: 0.0, revoke: 1.0 };
+pub(crate) const MIXED: MixWeights = MixWeights { login: 1.0, api: 20.0, logout: 2.0, refresh: 0.0, revoke: 1.0 };
 
 /// Every request ends in one class, none of them a failure; revoked and tampered credentials were
 /// sent and refused; the connections were opened once and shared by their streams.
@@ -80,7 +80,12 @@ fn assert_clean(out: &EngineOutput, connections: u64, what: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn h2c_through_the_real_target() {
     let (url, _stop) = real_target(StrategyKind::JWT_DENYLIST, false).await;
-    let wire = WireSettings { transport: Transport::H2c, hpack: HpackPolicy::Indexed, streams_per_connection: 2 };
+    let wire = WireSettings {
+        transport: Transport::H2c,
+        hpack: HpackPolicy::Indexed,
+        streams_per_connection: 2,
+        ..WireSettings::default()
+    };
     let out = drive(config(url, StrategyKind::JWT_DENYLIST, wire, MIXED)).await;
     assert_clean(&out, 2, "h2c");
 }
@@ -88,8 +93,12 @@ async fn h2c_through_the_real_target() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn h2_over_tls_through_the_real_target() {
     let (url, _stop) = real_target(StrategyKind::SESSION, true).await;
-    let wire =
-        WireSettings { transport: Transport::H2Tls, hpack: HpackPolicy::NeverIndexed, streams_per_connection: 4 };
+    let wire = WireSettings {
+        transport: Transport::H2Tls,
+        hpack: HpackPolicy::NeverIndexed,
+        streams_per_connection: 4,
+        ..WireSettings::default()
+    };
     let out = drive(config(url, StrategyKind::SESSION, wire, MIXED)).await;
     assert_clean(&out, 1, "h2-tls");
 }

@@ -1,5 +1,5 @@
 //! Counters a target exposes on `GET /metrics` in Prometheus text format: requests by route and
-//! status, store operations and store errors by command.
+//! status, store operations and store errors by command, connections accepted.
 //!
 //! Fixed-size arrays of relaxed atomics: counting costs a few nanoseconds, takes no lock and never
 //! allocates on the request path.
@@ -81,6 +81,9 @@ pub struct Metrics {
     /// Sections a strategy adds to `/metrics` (a cached strategy's cache, a stale copy),
     /// registered at build; locked only then and when `/metrics` is rendered.
     sections: std::sync::Mutex<Vec<std::sync::Arc<dyn MetricsSection>>>,
+    /// Connections accepted (every transport): with the request count, how many requests each
+    /// connection carried, so a run can tell kept-alive traffic from short-lived connections.
+    connections_accepted: AtomicU64,
 }
 
 /// Counters a strategy keeps beyond the server's, rendered at the end of `/metrics`.
@@ -128,6 +131,7 @@ impl Metrics {
             store_in_flight: AtomicU64::new(0),
             store_in_flight_at_start: AtomicU64::new(0),
             sections: std::sync::Mutex::new(Vec::new()),
+            connections_accepted: AtomicU64::new(0),
         }
     }
 
@@ -154,6 +158,11 @@ impl Metrics {
         let now = self.store_in_flight.fetch_add(1, Ordering::Relaxed) + 1;
         self.store_in_flight_at_start.fetch_add(now, Ordering::Relaxed);
         InFlight(&self.store_in_flight)
+    }
+
+    /// Count one accepted connection.
+    pub fn connection_accepted(&self) {
+        self.connections_accepted.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Render `section` at the end of `/metrics` from now on, after those added before it.
@@ -252,6 +261,10 @@ impl Metrics {
             "authbench_store_in_flight_at_start_total{{store=\"{store_kind}\"}} {}",
             self.store_in_flight_at_start.load(Ordering::Relaxed)
         );
+        out.push_str("# HELP authbench_connections_accepted_total Connections accepted, every transport.\n");
+        out.push_str("# TYPE authbench_connections_accepted_total counter\n");
+        let _ =
+            writeln!(out, "authbench_connections_accepted_total {}", self.connections_accepted.load(Ordering::Relaxed));
         if let Some(keys) = store_keys {
             out.push_str("# HELP authbench_store_keys Entries held by the in-process store (live or not yet swept).\n");
             out.push_str("# TYPE authbench_store_keys gauge\n");

@@ -161,6 +161,7 @@ pub async fn run<S: Strategy>(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
+        app.metrics.connection_accepted();
         tokio::spawn(serve_connection(stream, app.clone(), protocols.clone(), graceful.watcher()));
     }
     drop(listener);
@@ -208,13 +209,15 @@ async fn serve_connection<S: Strategy>(
         };
         return serve_http(TokioIo::new(stream), h2, app, &protocols, watcher).await;
     };
-    let handshake = tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(stream)).await;
-    let Ok(Ok(tls)) = handshake else {
-        app.handshakes.failed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    // The handshake's own CPU: thread time inside the accept future's polls (docs/design.md, "The wire").
+    let mut accept = crate::tls::CpuTimed::new(acceptor.accept(stream));
+    let handshake = tokio::time::timeout(HEADER_READ_TIMEOUT, &mut accept).await;
+    let Ok((Ok(tls), cpu_ns)) = handshake else {
+        app.handshakes.failed(accept.spent_ns());
         return;
     };
     let conn = tls.get_ref().1;
-    app.handshakes.completed(conn.handshake_kind());
+    app.handshakes.completed(conn.handshake_kind(), cpu_ns);
     let h2 = conn.alpn_protocol() == Some(crate::tls::ALPN_H2);
     serve_http(TokioIo::new(tls), h2, app, &protocols, watcher).await;
 }

@@ -8,11 +8,12 @@
 //! Everything the target did in the window (CPU, store commands) was done for those requests, the
 //! availability prober's polls included, so they are the denominator; the driver's own count is
 //! kept beside it, and the difference (requests in flight at the window's edges) is shown, not
-//! hidden.
+//! hidden. The connections the target accepted, and with TLS its handshakes and their CPU, are read
+//! from the same two readings.
 
 use std::collections::BTreeMap;
 
-use crate::results::{CacheResult, RequestAccounting, StrategyResult};
+use crate::results::{CacheResult, RequestAccounting, StrategyResult, TargetConnections, TlsHandshakes};
 
 /// The metric a target counts its answers in.
 const REQUESTS_METRIC: &str = "authbench_requests_total";
@@ -25,6 +26,10 @@ const CACHE_SIZE_METRIC: &str = "authbench_cache_size";
 const CPU_METRIC: &str = "authbench_process_cpu_seconds_total";
 /// Sum over store operations of the operations in flight when each started (by `store` label).
 const IN_FLIGHT_METRIC: &str = "authbench_store_in_flight_at_start_total";
+/// The metrics a target counts its connections and TLS handshakes in.
+const CONNECTIONS_METRIC: &str = "authbench_connections_accepted_total";
+const HANDSHAKES_METRIC: &str = "authbench_tls_handshakes_total";
+const HANDSHAKE_CPU_METRIC: &str = "authbench_tls_handshake_cpu_seconds_total";
 /// The route of the readings themselves, left out of the count.
 const METRICS_ROUTE: &str = "/metrics";
 
@@ -48,6 +53,12 @@ pub struct TargetCounters {
     /// (`authbench_store_in_flight_at_start_total`): with `store_ops`, how many commands shared
     /// the store connection, the concurrency a store operation's client cost depends on.
     pub store_in_flight_at_start: u64,
+    /// Connections accepted so far, every transport; `None` for a target that does not count them.
+    pub connections_accepted: Option<u64>,
+    /// TLS handshakes so far, by kind (`full`, `resumed`, `failed`); empty in clear text.
+    pub tls_handshakes: BTreeMap<String, u64>,
+    /// Thread CPU inside TLS handshakes so far, by kind, seconds; empty in clear text.
+    pub tls_handshake_cpu_seconds: BTreeMap<String, f64>,
 }
 
 impl TargetCounters {
@@ -68,6 +79,13 @@ impl TargetCounters {
         }
         self.cpu_seconds = self.cpu_seconds.zip(other.cpu_seconds).map(|(a, b)| a + b);
         self.store_in_flight_at_start += other.store_in_flight_at_start;
+        self.connections_accepted = self.connections_accepted.zip(other.connections_accepted).map(|(a, b)| a + b);
+        for (k, v) in &other.tls_handshakes {
+            *self.tls_handshakes.entry(k.clone()).or_insert(0) += v;
+        }
+        for (k, v) in &other.tls_handshake_cpu_seconds {
+            *self.tls_handshake_cpu_seconds.entry(k.clone()).or_insert(0.0) += v;
+        }
     }
 }
 
@@ -84,6 +102,9 @@ pub async fn read_counters(base_url: &str) -> anyhow::Result<TargetCounters> {
         cache_size: super::redis::parse_counter_by_label(&text, CACHE_SIZE_METRIC, "what"),
         cpu_seconds: parse_gauge(&text, CPU_METRIC),
         store_in_flight_at_start: super::redis::parse_counter_by_label(&text, IN_FLIGHT_METRIC, "store").values().sum(),
+        connections_accepted: parse_gauge(&text, CONNECTIONS_METRIC).map(|n| n as u64),
+        tls_handshakes: super::redis::parse_counter_by_label(&text, HANDSHAKES_METRIC, "kind"),
+        tls_handshake_cpu_seconds: super::redis::parse_float_by_label(&text, HANDSHAKE_CPU_METRIC, "kind"),
     })
 }
 
@@ -166,6 +187,38 @@ pub fn store_in_flight_mean(before: Option<&TargetCounters>, after: Option<&Targ
     (ops > 0).then(|| in_flight as f64 / ops as f64)
 }
 
+/// The connections the target accepted in the window and, with TLS, its handshakes and their
+/// CPU; `None` when either reading is missing or the target does not count connections. Per-request
+/// figures divide by the same requests as target CPU per request (the target's count, else the
+/// driver's), so call it after [`apply`].
+pub fn connections(
+    before: Option<&TargetCounters>,
+    after: Option<&TargetCounters>,
+    result: &StrategyResult,
+) -> Option<TargetConnections> {
+    let (b, a) = (before?, after?);
+    let accepted = a.connections_accepted?.saturating_sub(b.connections_accepted?);
+    let served = result.requests_accounting.as_ref().and_then(|acc| acc.target_requests).filter(|n| *n > 0);
+    let tls = (!a.tls_handshakes.is_empty()).then(|| {
+        let count = |k: &str| {
+            a.tls_handshakes.get(k).copied().unwrap_or(0).saturating_sub(b.tls_handshakes.get(k).copied().unwrap_or(0))
+        };
+        let cpu_us = |k: &str| {
+            let at = |m: &BTreeMap<String, f64>| m.get(k).copied().unwrap_or(0.0);
+            (at(&a.tls_handshake_cpu_seconds) - at(&b.tls_handshake_cpu_seconds)).max(0.0) * 1e6
+        };
+        TlsHandshakes {
+            full: count("full"),
+            resumed: count("resumed"),
+            failed: count("failed"),
+            full_cpu_us: cpu_us("full"),
+            resumed_cpu_us: cpu_us("resumed"),
+            failed_cpu_us: cpu_us("failed"),
+        }
+    });
+    Some(TargetConnections { accepted, requests: served.unwrap_or(result.requests), tls })
+}
+
 /// How much each of `after`'s labelled counters grew since `before` (0 for one that did not, so a
 /// path nobody took still shows).
 pub fn counter_growth(before: &BTreeMap<String, u64>, after: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
@@ -207,6 +260,47 @@ mod tests {
     fn counts_every_route_but_metrics() {
         assert_eq!(parse_requests_total(METRICS), 100);
         assert_eq!(parse_requests_total(""), 0);
+    }
+
+    #[test]
+    fn connections_and_handshakes_grow_over_the_window() {
+        let text = |accepted: u64, full: u64, full_s: f64| {
+            format!(
+                "authbench_connections_accepted_total {accepted}\n\
+                 authbench_tls_handshakes_total{{kind=\"full\"}} {full}\n\
+                 authbench_tls_handshakes_total{{kind=\"resumed\"}} 0\n\
+                 authbench_tls_handshake_cpu_seconds_total{{kind=\"full\"}} {full_s:.9}\n"
+            )
+        };
+        let read = |t: &str| TargetCounters {
+            connections_accepted: parse_gauge(t, CONNECTIONS_METRIC).map(|n| n as u64),
+            tls_handshakes: super::super::redis::parse_counter_by_label(t, HANDSHAKES_METRIC, "kind"),
+            tls_handshake_cpu_seconds: super::super::redis::parse_float_by_label(t, HANDSHAKE_CPU_METRIC, "kind"),
+            ..TargetCounters::default()
+        };
+        let (b, a) = (read(&text(4, 4, 0.002)), read(&text(104, 54, 0.022)));
+        let result: StrategyResult = serde_json::from_value(serde_json::json!({
+            "name": "none", "strategy": "none", "requests": 1000, "throughput_rps": 1.0, "success_rps": 1.0,
+            "failure_rps": 0.0, "errors": {"total": 0, "by_class": {}},
+            "outcomes": {"expected_allow": 0, "expected_deny": 0, "unexpected_allow": 0, "unexpected_deny": 0,
+                "timeout": 0, "connect_error": 0, "protocol_error": 0},
+            "latency_us": {}, "service_time_us": {}, "credential_bytes": 0.0, "request_header_bytes": 0.0,
+            "store": {"measured": false, "ops_per_request": null, "ops_by_command": {}, "cpu_us_per_request": null,
+                "net_bytes_per_request": null, "memory_bytes_per_session": null},
+            "target_cpu_us_per_request": null,
+            "revocation_window_ms": {"p50": null, "max": null, "probes": 0, "bounded": false, "observed_max": null},
+            "schedule": {"target_rate_per_sec": null, "achieved_rate_per_sec": 1.0, "late_starts": 0, "max_lag_us": 0,
+                "driver_cpu_percent": null}
+        }))
+        .expect("result");
+        let c = connections(Some(&b), Some(&a), &result).expect("counted");
+        assert_eq!((c.accepted, c.requests), (100, 1000));
+        let tls = c.tls.expect("tls");
+        assert_eq!((tls.full, tls.resumed, tls.failed), (50, 0, 0));
+        assert!((tls.full_cpu_us - 20_000.0).abs() < 1e-6, "{}", tls.full_cpu_us);
+        let clear = read("authbench_connections_accepted_total 3\n");
+        assert_eq!(connections(Some(&clear), Some(&clear), &result).and_then(|c| c.tls), None);
+        assert_eq!(connections(Some(&TargetCounters::default()), Some(&clear), &result), None, "not counted");
     }
 
     #[test]

@@ -60,7 +60,7 @@ async fn request_inner(
     let _ = stream.set_nodelay(true);
     let mut sender = if base_url.starts_with("https://") {
         // A target started with --tls: its certificate is self-signed (see engine::transport).
-        let config = crate::engine::transport::client_config(b"http/1.1").context("TLS client")?;
+        let config = crate::engine::transport::client_config(b"http/1.1", false).context("TLS client")?;
         let host = authority.rsplit_once(':').map_or(authority.as_str(), |(h, _)| h);
         let name = rustls::pki_types::ServerName::try_from(host.to_owned()).context("TLS server name")?;
         let tls = tokio_rustls::TlsConnector::from(config).connect(name, stream).await.context("TLS handshake")?;

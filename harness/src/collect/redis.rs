@@ -315,6 +315,22 @@ pub fn parse_counter_by_label(text: &str, metric: &str, by: &str) -> BTreeMap<St
     out
 }
 
+/// Every sample of `metric` as a float, keyed by its `by` label (summed when a key repeats): for
+/// counters that are not whole numbers (`..._seconds_total`).
+pub fn parse_float_by_label(text: &str, metric: &str, by: &str) -> BTreeMap<String, f64> {
+    let mut out = BTreeMap::new();
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix(metric).and_then(|r| r.strip_prefix('{')) else { continue };
+        let Some((labels, value)) = rest.rsplit_once('}') else { continue };
+        let Some(key) = label(labels, by) else { continue };
+        let Some(x) = value.split_ascii_whitespace().next().and_then(|v| v.parse::<f64>().ok()) else { continue };
+        if x.is_finite() && x >= 0.0 {
+            *out.entry(key.to_owned()).or_insert(0.0) += x;
+        }
+    }
+    out
+}
+
 /// The value of `name="value"` in a Prometheus label set (values here never contain quotes).
 fn label<'a>(labels: &'a str, name: &str) -> Option<&'a str> {
     labels.split(',').find_map(|kv| {

@@ -3,7 +3,9 @@
 //! reused buffer and parsed in place (status, `Content-Length` or chunked framing, `Connection:
 //! close`, the first `Set-Cookie`). Nothing is allocated per request once the buffers have grown to
 //! the size of the traffic, except a `Set-Cookie` value when an answer carries one. A request is
-//! resent only when not one byte of it was written; a reset is never read as a clean close.
+//! resent only when not one byte of it was written; a reset is never read as a clean close. With
+//! `requests_per_connection`, the connection is closed after that many answers and the next
+//! request opens a new one.
 
 use std::io;
 use std::net::SocketAddr;
@@ -61,6 +63,10 @@ pub(super) struct Client {
     wire: WindowBytes,
     /// `wire` when the measured window started; `None` before.
     window_start: Option<WindowBytes>,
+    /// Close the connection after this many answers (short-lived connections); 0 keeps it alive.
+    requests_per_connection: u32,
+    /// Answers read on the open connection.
+    served_on_stream: u32,
 }
 
 impl Client {
@@ -75,7 +81,15 @@ impl Client {
             chunked: Vec::new(),
             wire: WindowBytes::default(),
             window_start: None,
+            requests_per_connection: 0,
+            served_on_stream: 0,
         }
+    }
+
+    /// Close each connection after `requests_per_connection` answers (0: keep it alive).
+    pub fn recycling(mut self, requests_per_connection: u32) -> Self {
+        self.requests_per_connection = requests_per_connection;
+        self
     }
 
     /// Body of the last answer.
@@ -130,6 +144,7 @@ impl Client {
             let _ = s.set_nodelay(true);
             self.stream = Some(s);
             self.filled = 0;
+            self.served_on_stream = 0;
             self.wire.connects += 1;
         }
         let Some(stream) = self.stream.as_mut() else { return Err(Attempt::Fail(Fail::Connect)) };
@@ -144,8 +159,10 @@ impl Client {
         match read {
             Ok((answer, body, used, close)) => {
                 self.body = body;
+                self.served_on_stream += 1;
+                let recycle = self.requests_per_connection > 0 && self.served_on_stream >= self.requests_per_connection;
                 // Bytes past the answer were never asked for: do not trust this connection again.
-                if close || self.filled > used {
+                if close || recycle || self.filled > used {
                     self.stream = None;
                 }
                 self.filled = 0;
@@ -695,6 +712,19 @@ mod tests {
             let a = c.exchange().await.expect("answer");
             assert_eq!((a.status, c.body()), (200, &b"ok"[..]));
         }
+    }
+
+    #[tokio::test]
+    async fn recycling_opens_a_new_connection_after_n_answers() {
+        let ok = "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+        let addr = raw_server(vec![(ok, false); 5]).await;
+        let mut c = Client::new(addr).recycling(2);
+        get(&mut c);
+        for _ in 0..5 {
+            let a = c.exchange().await.expect("answer");
+            assert_eq!((a.status, c.body()), (200, &b"ok"[..]));
+        }
+        assert_eq!(c.wire.connects, 3, "2 + 2 + 1 requests");
     }
 
     #[tokio::test]

@@ -5,7 +5,9 @@
 //! The planner writes every request as HTTP/1.1 bytes (one planner for every transport); a slot
 //! turns them into an `http::Request` (request line, headers, body), marking the credential header
 //! sensitive when the scenario asks for never-indexed HPACK. Requests are never resent: a request
-//! whose connection fails is a protocol error, and the next request opens a new connection.
+//! whose connection fails is a protocol error, and the next request opens a new connection. With
+//! `requests_per_connection`, a connection takes that many requests (over all its streams) and is
+//! then let go: it closes when its last answer is read, and the next request opens a new one.
 
 use std::io;
 use std::net::SocketAddr;
@@ -25,7 +27,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
 use super::http::{Answer, Fail};
-use super::transport::{Exchange, HpackPolicy, Transport, WindowBytes};
+use super::transport::{Exchange, HpackPolicy, WindowBytes, WireSettings};
 
 /// Bytes through one connection's socket (all its TCP connections over the run), and connects.
 #[derive(Debug, Default)]
@@ -110,24 +112,36 @@ impl Sender {
     }
 }
 
+/// An open connection's sender and the requests started on it.
+struct Open {
+    sender: Sender,
+    /// Requests started on this connection (all its streams): what `requests_per_connection` caps.
+    started: u32,
+}
+
 /// One connection (reopened on demand) shared by the slots that multiplex over it.
 pub(super) struct SharedConn {
     addr: SocketAddr,
-    transport: Transport,
-    /// TLS transports: the connector (ALPN set for the transport) and the name sent as SNI.
+    /// The transport, and how many requests a connection carries before it is let go.
+    wire: WireSettings,
+    /// TLS transports: the connector (ALPN set for the transport, resuming sessions or not) and the
+    /// name sent as SNI.
     tls: Option<(tokio_rustls::TlsConnector, ServerName<'static>)>,
-    /// The open connection's sender; `None` before the first request and after a failure.
-    sender: tokio::sync::Mutex<Option<Sender>>,
+    /// The open connection; `None` before the first request, after a failure, and once it has
+    /// taken its `requests_per_connection`.
+    sender: tokio::sync::Mutex<Option<Open>>,
     counters: Arc<Counters>,
     /// The counters when the measured window started (set by the first slot to get there).
     window_start: std::sync::Mutex<Option<WindowBytes>>,
 }
 
 impl SharedConn {
-    pub fn new(addr: SocketAddr, transport: Transport, host: &str) -> Result<Arc<SharedConn>, String> {
+    pub fn new(addr: SocketAddr, wire: WireSettings, host: &str) -> Result<Arc<SharedConn>, String> {
+        let transport = wire.transport;
         let tls = if transport.tls() {
             let alpn = if transport.h2() { b"h2".as_slice() } else { b"http/1.1".as_slice() };
-            let config = super::transport::client_config(alpn).map_err(|e| format!("TLS client: {e}"))?;
+            let config =
+                super::transport::client_config(alpn, wire.tls_resumption).map_err(|e| format!("TLS client: {e}"))?;
             let name = host.rsplit_once(':').map_or(host, |(h, _)| h).trim_start_matches('[').trim_end_matches(']');
             let name = ServerName::try_from(name.to_owned()).map_err(|e| format!("TLS server name `{name}`: {e}"))?;
             Some((tokio_rustls::TlsConnector::from(config), name))
@@ -136,7 +150,7 @@ impl SharedConn {
         };
         Ok(Arc::new(SharedConn {
             addr,
-            transport,
+            wire,
             tls,
             sender: tokio::sync::Mutex::new(None),
             counters: Arc::new(Counters::default()),
@@ -164,7 +178,7 @@ impl SharedConn {
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let io = TokioIo::new(io);
-        if self.transport.h2() {
+        if self.wire.transport.h2() {
             let (sender, conn) = http2::handshake(TokioExecutor::new(), io).await.map_err(|_| Fail::Connect)?;
             tokio::spawn(async move {
                 let _ = conn.await;
@@ -195,7 +209,7 @@ pub(super) struct Slot {
 
 impl Slot {
     pub fn new(conn: Arc<SharedConn>, leader: bool, host: &str, hpack: HpackPolicy) -> Slot {
-        let origin = format!("{}://{host}", conn.transport.scheme());
+        let origin = format!("{}://{host}", conn.wire.transport.scheme());
         Slot { conn, leader, origin, hpack, req: Vec::with_capacity(512), body: Bytes::new() }
     }
 
@@ -226,33 +240,38 @@ impl Slot {
         builder.body(Full::new(body)).map_err(|_| Fail::Protocol)
     }
 
-    /// A sender on an open connection: the shared one, or a new connection when there is none
-    /// (HTTP/1.1 takes the sender: the connection is this slot's alone).
-    async fn sender(&self) -> Result<Sender, Fail> {
+    /// A sender on an open connection, counted as one more request started on it: the shared
+    /// one, or a new connection when there is none. HTTP/1.1 takes the sender (the connection is
+    /// this slot's alone); so does the request that is a connection's last, which lets it go.
+    async fn sender(&self) -> Result<Open, Fail> {
         let mut guard = self.conn.sender.lock().await;
-        if guard.as_ref().is_none_or(Sender::is_closed) {
-            *guard = Some(self.conn.connect().await?);
+        if guard.as_ref().is_none_or(|o| o.sender.is_closed()) {
+            *guard = Some(Open { sender: self.conn.connect().await?, started: 0 });
         }
-        match guard.as_ref() {
-            Some(Sender::H2(s)) => Ok(Sender::H2(s.clone())),
+        let Some(open) = guard.as_mut() else { return Err(Fail::Connect) };
+        open.started += 1;
+        match &open.sender {
+            Sender::H2(s) if !self.conn.wire.recycle_after(open.started) => {
+                Ok(Open { sender: Sender::H2(s.clone()), started: open.started })
+            }
             _ => guard.take().ok_or(Fail::Connect),
         }
     }
 
     async fn send(&mut self, req: Request<Full<Bytes>>) -> Result<Answer, Fail> {
-        let mut sender = self.sender().await?;
-        let response = match &mut sender {
+        let mut open = self.sender().await?;
+        let response = match &mut open.sender {
             Sender::H2(s) => s.send_request(req).await,
             Sender::H1(s) => s.send_request(req).await,
         };
         let response = response.map_err(|_| Fail::Protocol)?;
         let (parts, body) = response.into_parts();
         self.body = body.collect().await.map_err(|_| Fail::Protocol)?.to_bytes();
-        if let Sender::H1(_) = sender {
+        if matches!(open.sender, Sender::H1(_)) && !self.conn.wire.recycle_after(open.started) {
             // The answer is whole: the connection can carry this slot's next request.
             let mut guard = self.conn.sender.lock().await;
-            if guard.is_none() && !sender.is_closed() {
-                *guard = Some(sender);
+            if guard.is_none() && !open.sender.is_closed() {
+                *guard = Some(open);
             }
         }
         let set_cookie = parts.headers.get(http::header::SET_COOKIE).cloned();
@@ -327,7 +346,8 @@ mod tests {
             }
             all
         });
-        let conn = SharedConn::new(addr, Transport::H2c, "t").expect("conn");
+        let wire = WireSettings { transport: super::super::transport::Transport::H2c, ..WireSettings::default() };
+        let conn = SharedConn::new(addr, wire, "t").expect("conn");
         let mut slots: Vec<Slot> = (0..requests).map(|i| Slot::new(conn.clone(), i == 0, "t", hpack)).collect();
         let token = "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1MCJ9.c2lnbmF0dXJlLWJ5dGVzLWhlcmU";
         for slot in &mut slots {
@@ -361,7 +381,8 @@ mod tests {
 
     #[test]
     fn the_planners_bytes_become_the_request() {
-        let conn = SharedConn::new("127.0.0.1:1".parse().expect("addr"), Transport::H2c, "h:1").expect("conn");
+        let wire = WireSettings { transport: super::super::transport::Transport::H2c, ..WireSettings::default() };
+        let conn = SharedConn::new("127.0.0.1:1".parse().expect("addr"), wire, "h:1").expect("conn");
         let mut slot = Slot::new(conn, true, "h:1", HpackPolicy::NeverIndexed);
         let mut w = super::super::http::RequestWriter::start(&mut slot.req, "POST", b"/logout", b"h:1");
         w.header(b"cookie", b"sid=abc");

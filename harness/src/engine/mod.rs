@@ -249,7 +249,7 @@ impl Engine {
         if cfg.wire.transport == transport::Transport::Http1 {
             let mut per_worker: Vec<Vec<ConnState<Client>>> = (0..workers).map(|_| Vec::new()).collect();
             for c in 0..connections {
-                let client = Client::new(self.addrs[c % self.addrs.len()]);
+                let client = Client::new(self.addrs[c % self.addrs.len()]).recycling(cfg.wire.requests_per_connection);
                 per_worker[c % workers].push(ConnState { index: c, seq: 0, client, users: users(c) });
             }
             return start_workers(shared, per_worker);
@@ -260,7 +260,7 @@ impl Engine {
             let j = c / group;
             if c % group == 0 {
                 let addr = self.addrs[j % self.addrs.len()];
-                conn = Some(SharedConn::new(addr, cfg.wire.transport, &self.host).map_err(EngineError::Wire)?);
+                conn = Some(SharedConn::new(addr, cfg.wire, &self.host).map_err(EngineError::Wire)?);
             }
             let Some(conn) = conn.clone() else { continue };
             let client = Slot::new(conn, c % group == 0, &self.host, cfg.wire.hpack);

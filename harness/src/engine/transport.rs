@@ -1,6 +1,7 @@
-//! How the driver's requests travel (`[traffic] transport`, `hpack`, `streams_per_connection`):
-//! HTTP/1.1 or HTTP/2, in clear text or over TLS, how the credential header is compressed under
-//! HTTP/2, and the TLS client configuration. Also the [`Exchange`] seam the connection loop drives,
+//! How the driver's requests travel (`[traffic] transport`, `hpack`, `streams_per_connection`,
+//! `requests_per_connection`, `tls_resumption`): HTTP/1.1 or HTTP/2, in clear text or over TLS, how
+//! the credential header is compressed under HTTP/2, how many requests a connection carries before
+//! the driver closes it, and the TLS client configuration (resuming sessions or not). Also the [`Exchange`] seam the connection loop drives,
 //! so each transport's client is its own type and the HTTP/1.1 one stays monomorphic.
 
 use std::sync::Arc;
@@ -91,11 +92,31 @@ pub struct WireSettings {
     /// HTTP/2 only: how many of the variant's request slots (`connections`) share one TCP
     /// connection as concurrent streams; HTTP/1.1: always 1.
     pub streams_per_connection: usize,
+    /// Requests a connection carries before the driver closes it and opens a new one (TCP connect,
+    /// and the TLS handshake with TLS), as short-lived clients do; 0 keeps connections alive for
+    /// the whole run. Under HTTP/2, the requests of all the connection's streams together.
+    pub requests_per_connection: u32,
+    /// TLS: a new connection resumes the session of the slot's last one (a ticket, as browsers
+    /// do) instead of a full handshake. Ignored in clear text.
+    pub tls_resumption: bool,
+}
+
+impl WireSettings {
+    /// Whether a connection is closed after `served` requests.
+    pub fn recycle_after(&self, served: u32) -> bool {
+        self.requests_per_connection > 0 && served >= self.requests_per_connection
+    }
 }
 
 impl Default for WireSettings {
     fn default() -> Self {
-        WireSettings { transport: Transport::Http1, hpack: HpackPolicy::Indexed, streams_per_connection: 1 }
+        WireSettings {
+            transport: Transport::Http1,
+            hpack: HpackPolicy::Indexed,
+            streams_per_connection: 1,
+            requests_per_connection: 0,
+            tls_resumption: true,
+        }
     }
 }
 
@@ -126,12 +147,14 @@ pub struct WindowBytes {
     pub connects: u64,
 }
 
-/// The driver's TLS client configuration, offering `alpn`.
+/// The driver's TLS client configuration, offering `alpn`; with `resumption`, sessions are kept
+/// (rustls's in-memory store: TLS 1.3 tickets, TLS 1.2 ids and tickets) and offered on the next
+/// connection, else every connection makes a full handshake.
 ///
 /// The certificate is not verified: the targets present a self-signed certificate made at start-up
 /// and the driver measures cost, not trust. The handshake signatures are still checked, so the
 /// target does all the work a verifying client makes it do.
-pub fn client_config(alpn: &[u8]) -> Result<Arc<rustls::ClientConfig>, rustls::Error> {
+pub fn client_config(alpn: &[u8], resumption: bool) -> Result<Arc<rustls::ClientConfig>, rustls::Error> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let verifier = Arc::new(AnyCertificate(provider.clone()));
     let mut config = rustls::ClientConfig::builder_with_provider(provider)
@@ -140,6 +163,9 @@ pub fn client_config(alpn: &[u8]) -> Result<Arc<rustls::ClientConfig>, rustls::E
         .with_custom_certificate_verifier(verifier)
         .with_no_client_auth();
     config.alpn_protocols = vec![alpn.to_vec()];
+    if !resumption {
+        config.resumption = rustls::client::Resumption::disabled();
+    }
     Ok(Arc::new(config))
 }
 

@@ -54,6 +54,7 @@ pub fn page(report: &Report, summary: &Summary, plots: &[Rendered], runs: &[Run<
     events_tables(&mut h, summary);
     capacity_tables(&mut h, report);
     wire_table(&mut h, report);
+    connections_tables(&mut h, report);
     tradeoffs(&mut h, summary);
     answers(&mut h, summary);
     warnings(&mut h, summary);
@@ -342,6 +343,22 @@ fn wire_table(h: &mut String, report: &Report) {
         }
         h.push_str("</ul>\n");
     }
+}
+
+/// Connections and TLS, when a variant ran over TLS or closed its connections on purpose.
+fn connections_tables(h: &mut String, report: &Report) {
+    use super::connections;
+    if !connections::applies(report) {
+        return;
+    }
+    h.push_str("<h2 id=\"connections\">Connections and TLS</h2>\n");
+    text_table(h, connections::HEADERS, &connections::rows(report), 2);
+    let versus = connections::versus_rows(report);
+    if !versus.is_empty() {
+        h.push_str("<h3>TLS cost next to auth cost</h3>\n");
+        text_table(h, connections::VERSUS_HEADERS, &versus, 1);
+    }
+    let _ = writeln!(h, "<p class=\"foot\">{}</p>", esc(connections::METHOD));
 }
 
 /// The breaking points and the USL fits, when the run measured them.

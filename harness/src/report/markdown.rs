@@ -16,6 +16,7 @@ pub fn page(report: &Report, summary: &Summary, plots: &[Rendered]) -> String {
     events_tables(&mut m, summary);
     capacity_tables(&mut m, report);
     wire_table(&mut m, report);
+    connections_tables(&mut m, report);
     tradeoffs_and_warnings(&mut m, summary);
     thresholds(&mut m, report);
     plot_links(&mut m, plots);
@@ -145,6 +146,23 @@ fn wire_table(m: &mut String, report: &Report) {
         let _ = writeln!(m, "- {line}");
     }
     m.push('\n');
+}
+
+/// Connections and TLS, when a variant ran over TLS or closed its connections on purpose.
+fn connections_tables(m: &mut String, report: &Report) {
+    use super::connections;
+    if !connections::applies(report) {
+        return;
+    }
+    m.push_str("## Connections and TLS\n\n");
+    let rows = connections::rows(report);
+    md_table(m, &connections::HEADERS, rows.iter().map(|r| r.as_slice()));
+    let versus = connections::versus_rows(report);
+    if !versus.is_empty() {
+        m.push_str("\n### TLS cost next to auth cost\n\n");
+        md_table(m, &connections::VERSUS_HEADERS, versus.iter().map(|r| r.as_slice()));
+    }
+    let _ = writeln!(m, "\n{}\n", connections::METHOD);
 }
 
 /// The trade-off sentences, then the warnings (security ones in bold) when there are any.
