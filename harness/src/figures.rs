@@ -1159,10 +1159,12 @@ pub static CAPACITY_MAX_RATE_PER_SEC: Figure = Figure {
     better: Better::Higher,
     tracked: false,
     definition: "The breaking point: target rate of the highest open-loop rate stage, of those before the first \
-                 that missed the scenario's `[capacity]` objective, whose p99 (all of the stage's requests, from \
-                 the engine's per-stage histogram) was at or below the objective, whose error share was at or below \
-                 its limit and which achieved at least 95 % of its target rate. Null without a `[capacity]` \
-                 objective and a rate ladder, or when the first stage already missed it.",
+                 sustained miss of the scenario's `[capacity]` objective (a missed stage whose next, higher stage \
+                 missed too, or a miss at the ladder's top; a lone missed stage is listed as transient), whose p99 \
+                 (all of the stage's requests, from the engine's per-stage histogram) was at or below the \
+                 objective, whose error share was at or below its limit and which achieved at least 95 % of its \
+                 target rate. Null without a `[capacity]` objective and a rate ladder, or when the first stage \
+                 already missed it for good.",
     compute: Compute::Strategy(|s| s.capacity.as_ref()?.max_rate_meeting_objective_per_sec),
     words: None,
 };
@@ -1174,9 +1176,10 @@ pub static CAPACITY_KNEE_RATE_PER_SEC: Figure = Figure {
     unit: Unit::RequestsPerSecond,
     better: Better::Higher,
     tracked: false,
-    definition: "Target rate of the first rate stage past the knee of the latency-vs-rate curve: its p99 (all \
-                 requests of the stage) above twice the lowest-rate stage's, or its achieved rate below 95 % of its \
-                 target. Null when no stage was past it or the run had no `[capacity]` objective.",
+    definition: "Target rate of the first rate stage past the knee of the latency-vs-rate curve (and followed by \
+                 another past it: a lone stall is not the knee): its p99 (all requests of the stage) above twice the \
+                 lowest-rate stage's, or its achieved rate below 95 % of its target. Null when no stage was past it \
+                 or the run had no `[capacity]` objective.",
     compute: Compute::Strategy(|s| s.capacity.as_ref()?.knee_rate_per_sec),
     words: None,
 };
