@@ -884,6 +884,30 @@ pub static CACHE_HIT_PCT: Figure = Figure {
     words: None,
 };
 
+pub static CACHE_STORE_READS_PER_API_REQUEST: Figure = Figure {
+    key: "cache.store_reads_per_api_request",
+    aliases: &[],
+    label: "api store reads / api req",
+    unit: Unit::Number,
+    better: Better::Lower,
+    tracked: false,
+    definition: "For a cached strategy, an upper bound on the store commands its api check sent per api request \
+                 in the measured window: lookups the cache did not answer (misses and bypasses, from the targets' \
+                 `authbench_cache_events_total`, summed over instances) divided by the api requests the driver \
+                 sent. Each such lookup sends at most one command (a request whose two keys both miss sends one \
+                 `MGET`, counted twice here), and the probes' lookups are counted but not their requests: so the \
+                 true figure is at most this. Null for other strategies and where the cache was not read.",
+    compute: Compute::Strategy(cache_store_reads_per_api_request),
+    words: None,
+};
+
+fn cache_store_reads_per_api_request(s: &StrategyResult) -> Option<f64> {
+    let c = s.cache.as_ref()?;
+    let n = |e: &str| c.events.get(e).copied().unwrap_or(0) as f64;
+    let api = s.latency_us.get("api").map(|l| l.count).filter(|n| *n > 0)? as f64;
+    Some((n("miss") + n("bypass")) / api)
+}
+
 fn cache_hit_pct(s: &StrategyResult) -> Option<f64> {
     let c = s.cache.as_ref()?;
     let n = |e: &str| c.events.get(e).copied().unwrap_or(0) as f64;
@@ -1261,7 +1285,7 @@ pub static USL_R_SQUARED: Figure = Figure {
 };
 
 /// Every figure, per-operation ones first, in the order the docs list them.
-pub static ALL: [&Figure; 74] = [
+pub static ALL: [&Figure; 75] = [
     &COUNT,
     &MEAN_US,
     &P50_US,
@@ -1311,6 +1335,7 @@ pub static ALL: [&Figure; 74] = [
     &API_CLIENT_API_P50_US,
     &API_CLIENT_API_P99_US,
     &CACHE_HIT_PCT,
+    &CACHE_STORE_READS_PER_API_REQUEST,
     &CACHE_BYTES_PER_ENTRY,
     &CACHE_FLUSHES,
     &REVOCATION_WINDOW_MS_P50,

@@ -837,6 +837,42 @@ fn permission_lookups_say_how_much_of_the_jwt_advantage_survives() {
 }
 
 #[test]
+fn cached_answer_places_each_cached_strategy_between_its_sibling_and_the_stateless_jwt() {
+    let with = |name: &str, cpu: f64, ops: f64| {
+        let mut s = strategy(name, name, 300);
+        s.target_cpu_us_per_request = Some(cpu);
+        s.store.ops_per_request = Some(ops);
+        s
+    };
+    let mut cached = with("session-cached", 12.0, 0.05);
+    // 90 000 api requests (the sample's api count); 1 800 lookups went to the store.
+    let events = [("hit", 88_200), ("miss", 1_500), ("bypass", 300)];
+    cached.cache = Some(CacheResult {
+        events: events.iter().map(|(k, n)| (k.to_string(), *n)).collect(),
+        entries: 100,
+        accounted_bytes: 20_000,
+        max_entries: 1000,
+    });
+    let mut r = sample_report();
+    r.strategies = vec![strategy("none", "none", 100), with("session", 20.0, 1.0), with("jwt", 10.0, 0.0), cached];
+    let c = r.strategies.iter().find(|s| s.name == "session-cached").expect("cached");
+    assert_eq!(figures::CACHE_STORE_READS_PER_API_REQUEST.value(c, ""), Some(0.02));
+    let dir = tempfile::tempdir().unwrap();
+    report::render(dir.path(), &r).unwrap();
+    let html = read(&dir.path().join("report.html"));
+    assert!(html.contains("Cached strategies: between a JWT and a session"), "the question is asked");
+    // CPU 12 between jwt 10 and session 20: a fifth of the way.
+    assert!(html.contains("20 % of the way from jwt to session"), "{html}");
+    assert!(html.contains("at most 0.020 per api request"), "api store reads: {html}");
+
+    // Without a measured cache there is nothing to place.
+    r.strategies.pop();
+    let dir = tempfile::tempdir().unwrap();
+    report::render(dir.path(), &r).unwrap();
+    assert!(!read(&dir.path().join("report.html")).contains("Cached strategies: between"));
+}
+
+#[test]
 fn web_api_answer_gives_each_population_beside_the_designs_alone() {
     let mixed = |share: &str, clients: &[(&str, u64)]| {
         let mut s = strategy(&format!("web+api api_client_fraction={share}"), "web+api", 200);

@@ -166,12 +166,27 @@ pub fn behaviour(during: &BTreeMap<String, u64>) -> String {
     }
 }
 
+/// A cached strategy's api answered from its cache for part of a silent outage, then failed closed:
+/// what its profile states (the cache's trust lease), not a mismatch.
+fn within_lease(expected: &str, check: &StoreDownCheck) -> bool {
+    let Some((api, login)) = expected.split_once('/') else { return false };
+    api.starts_with(CACHE_LEASE_WORDS)
+        && login == check.login_behaviour
+        && (check.api_behaviour.starts_with("partly") || check.api_behaviour.starts_with("fails closed"))
+}
+
+/// How a cached strategy's api is expected to behave with its store silent.
+const CACHE_LEASE_WORDS: &str = "fails closed (503) once its cache lease ends";
+
 /// The store-down behaviour the strategy's profile states, as `api/login` in the words of
 /// [`behaviour`].
 pub fn expected_behaviour(strategy: StrategyKind, authz: AuthzSource, degrade: Degrade) -> String {
     let profile = strategy.profile();
     let words = |route: RouteClass| match profile.store_down(route, authz, degrade) {
         StoreDown::Unaffected | StoreDown::FailsOpen | StoreDown::ServesStale => "unaffected (200)".to_owned(),
+        StoreDown::FailsClosed if route == RouteClass::Api && profile.cached_reads => {
+            format!("{CACHE_LEASE_WORDS} (≤ {} ms)", crate::targets::cache::link::LEASE.as_millis())
+        }
         s @ (StoreDown::FailsClosed | StoreDown::NoRoute) => format!("fails closed ({})", s.status()),
     };
     format!("{}/{}", words(RouteClass::Api), words(RouteClass::Login))
@@ -180,7 +195,7 @@ pub fn expected_behaviour(strategy: StrategyKind, authz: AuthzSource, degrade: D
 /// Fill in the expectation and say whether the measurement matched it; a warning on a mismatch.
 pub fn compare_with_expected(check: &mut StoreDownCheck, expected: Option<String>) -> Option<String> {
     let measured = format!("{}/{}", check.api_behaviour, check.login_behaviour);
-    let matches = expected.as_ref().map(|e| *e == measured);
+    let matches = expected.as_ref().map(|e| *e == measured || within_lease(e, check));
     check.expected = expected.clone();
     check.matches_expected = matches;
     (matches == Some(false))
@@ -190,6 +205,25 @@ pub fn compare_with_expected(check: &mut StoreDownCheck, expected: Option<String
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cached_strategy_answering_within_its_lease_matches_its_profile() {
+        let cached = StrategyKind::from_name("session-cached").expect("registered");
+        let expected = expected_behaviour(cached, AuthzSource::Claims, Degrade::FailClosed);
+        assert!(expected.starts_with(CACHE_LEASE_WORDS), "{expected}");
+        let mut check = StoreDownCheck {
+            api_behaviour: "partly: 8 of 28 answered 200".to_owned(),
+            login_behaviour: "fails closed (503)".to_owned(),
+            ..StoreDownCheck::default()
+        };
+        assert_eq!(compare_with_expected(&mut check, Some(expected.clone())), None, "no warning");
+        check.api_behaviour = "unaffected (200)".to_owned();
+        assert!(compare_with_expected(&mut check, Some(expected)).is_some(), "never failing closed is a mismatch");
+        // The uncached sibling gets no such allowance.
+        let plain = expected_behaviour(StrategyKind::SESSION, AuthzSource::Claims, Degrade::FailClosed);
+        check.api_behaviour = "partly: 8 of 28 answered 200".to_owned();
+        assert!(compare_with_expected(&mut check, Some(plain)).is_some());
+    }
 
     #[test]
     fn behaviour_from_answers() {

@@ -12,6 +12,7 @@
 //! license) and registered with plotters' `ab_glyph` backend: no system fonts or fontconfig are
 //! needed at build or run time.
 
+mod cached;
 mod connections;
 pub(crate) mod fmt;
 pub mod hgrm;

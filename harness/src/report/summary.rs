@@ -356,9 +356,16 @@ fn cache_part(s: &StrategyResult) -> String {
     if s.cache.is_none() {
         return String::new();
     }
-    let [hits, bytes, flushes] =
-        [&figures::CACHE_HIT_PCT, &figures::CACHE_BYTES_PER_ENTRY, &figures::CACHE_FLUSHES].map(|f| f.format(s, ""));
-    format!("; read cache {hits} hits, {bytes} per entry, {flushes} flushes")
+    let [hits, reads, bytes, flushes] = [
+        &figures::CACHE_HIT_PCT,
+        &figures::CACHE_STORE_READS_PER_API_REQUEST,
+        &figures::CACHE_BYTES_PER_ENTRY,
+        &figures::CACHE_FLUSHES,
+    ]
+    .map(|f| f.format(s, ""));
+    format!(
+        "; read cache {hits} hits (at most {reads} store reads per api request), {bytes} per entry, {flushes} flushes"
+    )
 }
 
 /// `; api requests verified by token 92 %, session 8 %` for a strategy with several ways.
@@ -464,6 +471,7 @@ fn answers(report: &Report) -> Vec<Answer> {
         vec![revocation_answer(&ss), size_answer(&ss, smallest), store_answer(report, &ss), hybrid_answer(&ss)];
     all.extend(permission_answer(&ss));
     all.extend(web_api_answer(&ss));
+    all.extend(super::cached::cached_answer(&ss));
     all.push(scale_answer(&ss));
     all
 }

@@ -27,6 +27,7 @@ pub static PROFILE: StrategyProfile = StrategyProfile {
     description: "Signed JWT plus the jti denylist lookup, cached in process by each instance and \
                   invalidated by Redis (client-side caching).",
     // Everything else is `jwt-denylist`'s; its api lookup now happens on a cache miss only.
+    cached_reads: true,
     ..super::jwt_denylist::PROFILE
 };
 

@@ -20,6 +20,7 @@ pub static PROFILE: StrategyProfile = StrategyProfile {
     ttls: DefaultTtls { access: Duration::from_secs(900) },
     fail_open: false,
     stale_reads: false,
+    cached_reads: false,
     auth_paths: &[],
     clients: Clients::One,
 };

@@ -230,6 +230,10 @@ pub struct StrategyProfile {
     /// Whether `--stale-grace` is supported: a store error on the api lookup may be answered from
     /// the last answers the store gave, for a bounded time (graceful degradation).
     pub stale_reads: bool,
+    /// Whether the api lookup reads through an invalidated in-process cache, which goes on
+    /// answering for its trust lease (`cache::link::LEASE`) when the store stops answering
+    /// silently: a store-down check then sees some 200s before the 503s.
+    pub cached_reads: bool,
     /// Names of the ways an api request can be verified, when there is more than one (a hybrid
     /// checks a token where the client has one and falls back to the session lookup): the report
     /// shows each one's share ([`super::Principal::path`] indexes this). Empty: one way. At most

@@ -37,6 +37,7 @@ pub static PROFILE: StrategyProfile = StrategyProfile {
     ttls: DefaultTtls { access: Duration::from_secs(900) },
     fail_open: false,
     stale_reads: true,
+    cached_reads: false,
     auth_paths: &[],
     clients: Clients::One,
 };

@@ -22,6 +22,7 @@ pub static PROFILE: StrategyProfile = StrategyProfile {
     description: "Opaque session id in a cookie; each instance caches the session lookups in process, \
                   invalidated by Redis (client-side caching).",
     // Everything else is `session`'s; its api lookup now happens on a cache miss only.
+    cached_reads: true,
     ..super::session::PROFILE
 };
 
