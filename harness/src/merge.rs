@@ -313,6 +313,7 @@ fn sum_strategy(each: &[&StrategyResult], windows: &[Option<&PartStrategy>]) -> 
         store_down: None,
         // From the shared target's /metrics over the whole run (`target_figures`), not a per-part sum.
         auth_paths: Default::default(),
+        instances: Vec::new(),
         // Breaking points and USL fits come from staged or swept runs, which are not merged.
         capacity: None,
         usl: None,

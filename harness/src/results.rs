@@ -247,6 +247,10 @@ pub struct StrategyResult {
     /// session paths); empty otherwise.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub auth_paths: BTreeMap<String, u64>,
+    /// With several instances: each one's share of the window, from its own `/metrics` and
+    /// `/proc` (the other figures sum them); empty with one instance.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub instances: Vec<InstanceLoad>,
     /// A cached strategy's in-process read cache (its `/metrics`, summed over instances); null for
     /// strategies without one, and where the target's counters were not read.
     #[serde(default)]
@@ -303,6 +307,20 @@ impl TlsHandshakes {
     pub fn total_cpu_us(&self) -> f64 {
         self.full_cpu_us + self.resumed_cpu_us + self.failed_cpu_us
     }
+}
+
+/// One instance's load over the measured window (`instances = N`, N > 1).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct InstanceLoad {
+    /// Requests it served (its own count, every route but `/metrics`, probes included).
+    pub requests: u64,
+    /// Its share of the requests all instances served, %.
+    pub requests_pct: f64,
+    /// Its process's CPU over the window divided by the requests it served, µs; null when either
+    /// reading is missing.
+    pub target_cpu_us_per_request: Option<f64>,
+    /// Store operations it issued (its own count, by command summed) per request it served.
+    pub store_ops_per_request: Option<f64>,
 }
 
 /// What crossed the wire for one variant, counted at the driver's sockets over the measured window.

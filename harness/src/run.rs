@@ -613,6 +613,7 @@ impl VariantCtx<'_> {
         collect::accounting::apply(&mut result, accounting);
         result.auth_paths = collect::accounting::auth_paths(d.before.counters.as_ref(), d.after.counters.as_ref());
         result.cache = collect::accounting::cache(d.before.counters.as_ref(), d.after.counters.as_ref());
+        result.instances = collect::accounting::per_instance(&d.before.instances, &d.after.instances);
         result.store.in_flight_mean =
             collect::accounting::store_in_flight_mean(d.before.counters.as_ref(), d.after.counters.as_ref());
         result.connections =
@@ -1063,6 +1064,7 @@ fn strategy_result(
         requests_accounting: None,
         store_down: None,
         auth_paths: BTreeMap::new(),
+        instances: Vec::new(),
         capacity: None,
         usl: None,
         cache: None,

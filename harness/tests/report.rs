@@ -124,6 +124,7 @@ fn strategy(name: &str, kind: &str, api_p50: u64) -> StrategyResult {
         requests_accounting: None,
         store_down: None,
         auth_paths: BTreeMap::new(),
+        instances: Vec::new(),
         capacity: None,
         usl: None,
         cache: None,

@@ -237,6 +237,15 @@ fn two_instances_share_the_store_and_both_serve() {
         // Only one instance's counters would be about half of what the driver sent.
         assert!(served as f64 >= 0.95 * acc.driver_requests as f64, "{}: {served} of {}", s.name, acc.driver_requests);
         assert!(s.target_cpu_us_per_request.is_some_and(|us| us > 0.0));
+        // Each instance's own share: both served, their counts add up to the summed one.
+        assert_eq!(s.instances.len(), 2, "{}: per-instance load", s.name);
+        assert_eq!(s.instances.iter().map(|i| i.requests).sum::<u64>(), served, "{}", s.name);
+        for i in &s.instances {
+            assert!(i.requests > 0 && i.target_cpu_us_per_request.is_some_and(|us| us > 0.0), "{}: {i:?}", s.name);
+            assert!(i.requests_pct > 10.0, "{}: connections spread over both: {i:?}", s.name);
+        }
+        let session_ops = s.instances.iter().all(|i| i.store_ops_per_request.is_some_and(|o| o > 0.5));
+        assert_eq!(session_ops, s.name == "session", "{}: store ops counted by each instance", s.name);
     }
     // Refused before any work: a memory store cannot be shared.
     let out = Command::new(crate::util::authbench_exe())

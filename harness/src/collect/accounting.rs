@@ -13,7 +13,8 @@
 
 use std::collections::BTreeMap;
 
-use crate::results::{CacheResult, RequestAccounting, StrategyResult, TargetConnections, TlsHandshakes};
+use super::snapshot::InstanceReading;
+use crate::results::{CacheResult, InstanceLoad, RequestAccounting, StrategyResult, TargetConnections, TlsHandshakes};
 
 /// The metric a target counts its answers in.
 const REQUESTS_METRIC: &str = "authbench_requests_total";
@@ -176,6 +177,41 @@ pub fn cache(before: Option<&TargetCounters>, after: Option<&TargetCounters>) ->
         accounted_bytes: size("bytes"),
         max_entries: size("max_entries"),
     })
+}
+
+/// Each instance's load over the window from its own readings (empty unless several instances
+/// were read at both ends).
+pub fn per_instance(before: &[InstanceReading], after: &[InstanceReading]) -> Vec<InstanceLoad> {
+    if before.len() != after.len() || before.len() < 2 {
+        return Vec::new();
+    }
+    let served: Vec<Option<u64>> = before
+        .iter()
+        .zip(after)
+        .map(|(b, a)| Some(a.counters.as_ref()?.requests.saturating_sub(b.counters.as_ref()?.requests)))
+        .collect();
+    let total: u64 = served.iter().flatten().sum();
+    before
+        .iter()
+        .zip(after)
+        .zip(&served)
+        .map(|((b, a), n)| {
+            let n = n.unwrap_or(0);
+            let per_req = |x: f64| (n > 0).then(|| x / n as f64);
+            let cpu = b.cpu.zip(a.cpu).map(|(b, a)| a.saturating_sub(b).as_secs_f64() * 1e6);
+            let ops = b
+                .counters
+                .as_ref()
+                .zip(a.counters.as_ref())
+                .map(|(b, a)| counter_growth(&b.store_ops, &a.store_ops).values().sum::<u64>() as f64);
+            InstanceLoad {
+                requests: n,
+                requests_pct: if total > 0 { 100.0 * n as f64 / total as f64 } else { 0.0 },
+                target_cpu_us_per_request: cpu.and_then(per_req),
+                store_ops_per_request: ops.and_then(per_req),
+            }
+        })
+        .collect()
 }
 
 /// Mean store operations in flight when one started, over the window (itself included), from the

@@ -24,17 +24,30 @@ pub enum StoreSource {
     None,
 }
 
-/// Every target's counters, summed; `None` unless every one could be read.
-async fn read_all_counters(urls: &[String]) -> Option<TargetCounters> {
-    let mut total: Option<TargetCounters> = None;
+/// Every target's counters, each and summed; the sum is `None` unless every one could be read.
+async fn read_all_counters(urls: &[String]) -> (Vec<Option<TargetCounters>>, Option<TargetCounters>) {
+    let mut each = Vec::with_capacity(urls.len());
     for url in urls {
-        let c = read_counters(url).await.ok()?;
-        match &mut total {
-            Some(t) => t.add(&c),
-            None => total = Some(c),
+        each.push(read_counters(url).await.ok());
+    }
+    let mut total: Option<TargetCounters> = None;
+    for c in &each {
+        match (&mut total, c) {
+            (_, None) => return (each, None),
+            (Some(t), Some(c)) => t.add(c),
+            (None, Some(c)) => total = Some(c.clone()),
         }
     }
-    total
+    (each, total)
+}
+
+/// One instance's own readings (several instances only), in the order of the run's URLs.
+#[derive(Debug, Clone)]
+pub struct InstanceReading {
+    /// Its `/metrics` counters; `None` if unread.
+    pub counters: Option<TargetCounters>,
+    /// Its process's CPU so far (this run started it).
+    pub cpu: Option<Duration>,
 }
 
 /// Collector readings at one instant.
@@ -54,6 +67,9 @@ pub struct Snapshots {
     pub target_cpu: Option<Duration>,
     /// The driver's own CPU so far.
     pub driver_cpu: Duration,
+    /// Each instance's own readings, when the run started several (empty otherwise): the summed
+    /// figures above hide how the load spread over them.
+    pub instances: Vec<InstanceReading>,
     /// When the readings were taken (the window's wall time is the difference).
     pub at: Instant,
 }
@@ -66,7 +82,13 @@ impl Snapshots {
         let at = Instant::now();
         let driver_cpu = self_cpu_time();
         let (mut redis, mut memory_ops, mut postgres) = (None, None, None);
-        let counters = read_all_counters(urls).await;
+        let (each, counters) = read_all_counters(urls).await;
+        let instances = if target_pids.len() > 1 && target_pids.len() == each.len() {
+            let cpu = target_pids.iter().map(|&pid| proc_cpu_time(pid).ok());
+            each.into_iter().zip(cpu).map(|(counters, cpu)| InstanceReading { counters, cpu }).collect()
+        } else {
+            Vec::new()
+        };
         // A target this run did not start reports its own CPU on `/metrics`.
         let target_cpu = if target_pids.is_empty() {
             counters.as_ref().and_then(|c| c.cpu_seconds).map(Duration::from_secs_f64)
@@ -85,7 +107,7 @@ impl Snapshots {
             }
             StoreSource::None => {}
         }
-        Snapshots { redis, counters, memory_ops, postgres, target_cpu, driver_cpu, at }
+        Snapshots { redis, counters, memory_ops, postgres, target_cpu, driver_cpu, instances, at }
     }
 
     /// Store load between `self` and the later `after`, per request (see [`store_load`]); not
