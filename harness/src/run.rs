@@ -700,7 +700,7 @@ async fn join_failover(
     match task?.await {
         Ok(Ok(r)) => {
             warnings.push(format!(
-                "{label}: store load not measured: it is read from the primary, which the failover killed"
+                "{label}: store load not measured: it is read from the primary (of a cluster, every master), which the failover killed"
             ));
             Some(r)
         }

@@ -15,7 +15,9 @@
 //! `set_xx_get`, `sadd`) is followed by `WAIT N <ms>` on the same connection, in the same pipeline
 //! (still one round trip), and the operation fails (503) unless N replicas acknowledged it: a
 //! logout or revocation is answered 200 only once it would survive a failover to one of those
-//! replicas. Without it (the default) nothing changes: one command, no `WAIT`.
+//! replicas. On a cluster the pipeline is routed by the written key's hash slot, so `WAIT` reaches
+//! the master that took the write (see `run_waited`). Without it (the default) nothing changes:
+//! one command, no `WAIT`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -26,7 +28,7 @@ use fred::prelude::{
     Builder, Client, ClientLike, Config, ErrorKind, Expiration, KeysInterface, Options, Pool, ReconnectPolicy,
     ServerConfig, ServerInterface, SetOptions, SetsInterface, Value,
 };
-use fred::types::ConnectHandle;
+use fred::types::{ClusterHash, ConnectHandle};
 
 use super::KvStore;
 use crate::error::StoreError;
@@ -173,15 +175,24 @@ impl RedisStore {
     /// Run a write queued by `queue` on one pipeline, followed by `WAIT` (only called with
     /// `wait_replicas > 0`): one round trip. The replies of the queued commands, in order; an error
     /// when fewer than `wait_replicas` replicas acknowledged them.
-    async fn run_waited<F, Fut>(&self, what: &'static str, queue: F) -> Result<Vec<Value>, StoreError>
+    ///
+    /// On a cluster, `WAIT` has no key, and fred would send it to whichever node comes first, not
+    /// the one that took the write (its acknowledgement would then say nothing about the write). So
+    /// the whole pipeline is routed by the hash slot of `key`, the key the write touches (every
+    /// command of a waited write is on that one key): write and `WAIT` go to the slot's master, on
+    /// one connection. On a single node the slot is ignored.
+    async fn run_waited<F, Fut>(&self, what: &'static str, key: &str, queue: F) -> Result<Vec<Value>, StoreError>
     where
         F: FnOnce(WaitedPipeline) -> Fut,
         Fut: Future<Output = Result<WaitedPipeline, fred::error::Error>>,
     {
         let (replicas, wait_ms) = (self.wait_replicas, self.wait_timeout_ms());
+        let slot = fred::util::redis_keyslot(key.as_bytes());
         let mut values = self
             .run(what, |c| async move {
-                let pipeline = queue(c.pipeline().with_options(c.options())).await?;
+                let mut options = c.options().clone();
+                options.cluster_hash = Some(ClusterHash::Custom(slot));
+                let pipeline = queue(c.pipeline().with_options(&options)).await?;
                 pipeline.wait::<()>(i64::from(replicas), wait_ms).await?;
                 pipeline.all::<Vec<Value>>().await
             })
@@ -413,7 +424,7 @@ impl KvStore for RedisStore {
         if self.wait_replicas > 0 {
             let expire = Some(Expiration::PX(millis(ttl)));
             return self
-                .run_waited("set", |p| async move {
+                .run_waited("set", key, |p| async move {
                     p.set::<(), _, _>(key, value, expire, None, false).await?;
                     Ok(p)
                 })
@@ -432,8 +443,10 @@ impl KvStore for RedisStore {
         }
         let keys: Vec<&str> = keys.to_vec();
         if self.wait_replicas > 0 {
+            // Every key of one `del` shares a hash slot (a cluster refuses anything else).
+            let first = keys[0];
             let values = self
-                .run_waited("del", |p| async move {
+                .run_waited("del", first, |p| async move {
                     p.del::<(), _>(keys).await?;
                     Ok(p)
                 })
@@ -448,7 +461,7 @@ impl KvStore for RedisStore {
         // `SET key value KEEPTTL XX GET`: one atomic command (Redis >= 7.0 for XX with GET).
         if self.wait_replicas > 0 {
             let values = self
-                .run_waited("set_xx_get", |p| async move {
+                .run_waited("set_xx_get", key, |p| async move {
                     p.set::<(), _, _>(key, value, Some(Expiration::KEEPTTL), Some(SetOptions::XX), true).await?;
                     Ok(p)
                 })
@@ -465,7 +478,7 @@ impl KvStore for RedisStore {
         let ms = millis(ttl);
         if self.wait_replicas > 0 {
             return self
-                .run_waited("sadd", |p| async move {
+                .run_waited("sadd", key, |p| async move {
                     p.sadd::<(), _, _>(key, member).await?;
                     p.pexpire::<(), _>(key, ms, None).await?;
                     Ok(p)
