@@ -202,16 +202,23 @@ impl RedisCluster {
     }
 
     /// The masters, their replicas and slots, from the first node's `CLUSTER NODES`, masters in
-    /// slot order.
+    /// slot order; waits (at most [`READY_TIMEOUT`]) until that node knows every replica's role
+    /// (the replicas' `CLUSTER REPLICATE` reaches it by gossip).
     async fn read_shards(&self) -> anyhow::Result<Vec<Shard>> {
         let port = self.nodes.first().map_or(0, |n| n.port);
-        let text = command(port, "CLUSTER NODES").await.ok_or_else(|| anyhow!("CLUSTER NODES on {port}: no answer"))?;
-        let shards = parse_shards(&text);
-        let replicas: usize = shards.iter().map(|s| s.replicas.len()).sum();
-        if shards.len() != self.options.masters || replicas != self.options.masters * self.options.replicas {
-            bail!("the cluster has {} masters and {replicas} replicas, not as asked: {text}", shards.len());
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            let text = command(port, "CLUSTER NODES").await.unwrap_or_default();
+            let shards = parse_shards(&text);
+            let replicas: usize = shards.iter().map(|s| s.replicas.len()).sum();
+            if shards.len() == self.options.masters && replicas == self.options.masters * self.options.replicas {
+                return Ok(shards);
+            }
+            if Instant::now() >= deadline {
+                bail!("the cluster has {} masters and {replicas} replicas after {READY_TIMEOUT:?}: {text}", shards.len());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        Ok(shards)
     }
 
     /// Wait (at most [`READY_TIMEOUT`]) until every node reports `cluster_state:ok` and every

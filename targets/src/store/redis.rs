@@ -15,9 +15,9 @@
 //! `set_xx_get`, `sadd`) is followed by `WAIT N <ms>` on the same connection, in the same pipeline
 //! (still one round trip), and the operation fails (503) unless N replicas acknowledged it: a
 //! logout or revocation is answered 200 only once it would survive a failover to one of those
-//! replicas. On a cluster the pipeline is routed by the written key's hash slot, so `WAIT` reaches
-//! the master that took the write (see `run_waited`). Without it (the default) nothing changes:
-//! one command, no `WAIT`.
+//! replicas. On a Redis Cluster each master has a store of its own (`super::redis_cluster`), so the
+//! `WAIT` goes to the master that took the write. Without it (the default) nothing changes: one
+//! command, no `WAIT`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -25,10 +25,10 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use fred::prelude::{
-    Builder, Client, ClientLike, Config, ErrorKind, Expiration, KeysInterface, Options, Pool, ReconnectPolicy,
+    Builder, Client, ClientLike, ClusterInterface, Config, ErrorKind, Expiration, KeysInterface, Options, Pool, ReconnectPolicy,
     ServerConfig, ServerInterface, SetOptions, SetsInterface, Value,
 };
-use fred::types::{ClusterHash, ConnectHandle};
+use fred::types::ConnectHandle;
 
 use super::KvStore;
 use crate::error::StoreError;
@@ -175,24 +175,15 @@ impl RedisStore {
     /// Run a write queued by `queue` on one pipeline, followed by `WAIT` (only called with
     /// `wait_replicas > 0`): one round trip. The replies of the queued commands, in order; an error
     /// when fewer than `wait_replicas` replicas acknowledged them.
-    ///
-    /// On a cluster, `WAIT` has no key, and fred would send it to whichever node comes first, not
-    /// the one that took the write (its acknowledgement would then say nothing about the write). So
-    /// the whole pipeline is routed by the hash slot of `key`, the key the write touches (every
-    /// command of a waited write is on that one key): write and `WAIT` go to the slot's master, on
-    /// one connection. On a single node the slot is ignored.
-    async fn run_waited<F, Fut>(&self, what: &'static str, key: &str, queue: F) -> Result<Vec<Value>, StoreError>
+    async fn run_waited<F, Fut>(&self, what: &'static str, queue: F) -> Result<Vec<Value>, StoreError>
     where
         F: FnOnce(WaitedPipeline) -> Fut,
         Fut: Future<Output = Result<WaitedPipeline, fred::error::Error>>,
     {
         let (replicas, wait_ms) = (self.wait_replicas, self.wait_timeout_ms());
-        let slot = fred::util::redis_keyslot(key.as_bytes());
         let mut values = self
             .run(what, |c| async move {
-                let mut options = c.options().clone();
-                options.cluster_hash = Some(ClusterHash::Custom(slot));
-                let pipeline = queue(c.pipeline().with_options(&options)).await?;
+                let pipeline = queue(c.pipeline().with_options(c.options())).await?;
                 pipeline.wait::<()>(i64::from(replicas), wait_ms).await?;
                 pipeline.all::<Vec<Value>>().await
             })
@@ -256,6 +247,34 @@ impl RedisStore {
             _ => StoreError::Unavailable(format!("{what}: {e}")),
         }
     }
+}
+
+impl RedisStore {
+    /// `CLUSTER SLOTS` on this node: each slot range (first, last, inclusive) with the `host:port`
+    /// of the master serving it, by first slot (for [`super::redis_cluster`]).
+    pub(crate) async fn cluster_slots(&self) -> Result<Vec<(u16, u16, Arc<str>)>, StoreError> {
+        let value: Value = self.run("cluster_slots", |c| async move { c.cluster_slots::<Value>().await }).await?;
+        let mut ranges = parse_cluster_slots(value).ok_or(StoreError::Corrupt("cluster_slots"))?;
+        ranges.sort_by_key(|r| r.0);
+        Ok(ranges)
+    }
+}
+
+/// `CLUSTER SLOTS` reply: `[[first, last, [host, port, id, ..], replicas..], ..]`.
+fn parse_cluster_slots(value: Value) -> Option<Vec<(u16, u16, Arc<str>)>> {
+    let Value::Array(ranges) = value else { return None };
+    let mut out = Vec::with_capacity(ranges.len());
+    for range in ranges {
+        let Value::Array(fields) = range else { return None };
+        let first = u16::try_from(fields.first()?.as_i64()?).ok()?;
+        let last = u16::try_from(fields.get(1)?.as_i64()?).ok()?;
+        let Value::Array(master) = fields.get(2)? else { return None };
+        let host = master.first()?.as_string()?;
+        let port = master.get(1)?.as_i64()?;
+        let host = if host.is_empty() { "127.0.0.1".to_owned() } else { host };
+        out.push((first, last, Arc::from(format!("{host}:{port}"))));
+    }
+    Some(out)
 }
 
 impl RedisStore {
@@ -424,7 +443,7 @@ impl KvStore for RedisStore {
         if self.wait_replicas > 0 {
             let expire = Some(Expiration::PX(millis(ttl)));
             return self
-                .run_waited("set", key, |p| async move {
+                .run_waited("set", |p| async move {
                     p.set::<(), _, _>(key, value, expire, None, false).await?;
                     Ok(p)
                 })
@@ -443,10 +462,8 @@ impl KvStore for RedisStore {
         }
         let keys: Vec<&str> = keys.to_vec();
         if self.wait_replicas > 0 {
-            // Every key of one `del` shares a hash slot (a cluster refuses anything else).
-            let first = keys[0];
             let values = self
-                .run_waited("del", first, |p| async move {
+                .run_waited("del", |p| async move {
                     p.del::<(), _>(keys).await?;
                     Ok(p)
                 })
@@ -461,7 +478,7 @@ impl KvStore for RedisStore {
         // `SET key value KEEPTTL XX GET`: one atomic command (Redis >= 7.0 for XX with GET).
         if self.wait_replicas > 0 {
             let values = self
-                .run_waited("set_xx_get", key, |p| async move {
+                .run_waited("set_xx_get", |p| async move {
                     p.set::<(), _, _>(key, value, Some(Expiration::KEEPTTL), Some(SetOptions::XX), true).await?;
                     Ok(p)
                 })
@@ -478,7 +495,7 @@ impl KvStore for RedisStore {
         let ms = millis(ttl);
         if self.wait_replicas > 0 {
             return self
-                .run_waited("sadd", key, |p| async move {
+                .run_waited("sadd", |p| async move {
                     p.sadd::<(), _, _>(key, member).await?;
                     p.pexpire::<(), _>(key, ms, None).await?;
                     Ok(p)
