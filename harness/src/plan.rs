@@ -861,7 +861,12 @@ fn sentinel_checks(so: &StoreOptions, kind: StoreChoice, needs_redis: bool, exte
 
 /// A cluster failover without replicas is a partial outage: nothing to cut replication from, and
 /// `min-replicas-to-write` would refuse every write.
-fn partial_outage_checks(sc: &Scenario, so: &StoreOptions, kind: StoreChoice, replicas: usize) -> Result<(), PlanError> {
+fn partial_outage_checks(
+    sc: &Scenario,
+    so: &StoreOptions,
+    kind: StoreChoice,
+    replicas: usize,
+) -> Result<(), PlanError> {
     let Some(f) = so.failover.as_ref().filter(|_| kind == StoreChoice::Cluster && replicas == 0) else {
         return Ok(());
     };

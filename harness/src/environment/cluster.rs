@@ -215,7 +215,10 @@ impl RedisCluster {
                 return Ok(shards);
             }
             if Instant::now() >= deadline {
-                bail!("the cluster has {} masters and {replicas} replicas after {READY_TIMEOUT:?}: {text}", shards.len());
+                bail!(
+                    "the cluster has {} masters and {replicas} replicas after {READY_TIMEOUT:?}: {text}",
+                    shards.len()
+                );
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -401,7 +404,8 @@ impl ShardHandles {
 /// Masters (flag `master`, not `fail`) with slots and their replicas, from `CLUSTER NODES` text,
 /// in slot order. Lines: `id ip:port@bus[,host] flags master-id ping pong epoch link slot...`.
 pub fn parse_shards(text: &str) -> Vec<Shard> {
-    let lines: Vec<Vec<&str>> = text.lines().map(|l| l.split_whitespace().collect()).filter(|f: &Vec<&str>| f.len() >= 8).collect();
+    let lines: Vec<Vec<&str>> =
+        text.lines().map(|l| l.split_whitespace().collect()).filter(|f: &Vec<&str>| f.len() >= 8).collect();
     let port = |addr: &str| addr.split('@').next()?.rsplit(':').next()?.parse::<u16>().ok();
     let mut shards: Vec<(String, Shard)> = Vec::new();
     for f in &lines {
@@ -409,7 +413,8 @@ pub fn parse_shards(text: &str) -> Vec<Shard> {
         if !flags.contains(&"master") || flags.contains(&"fail") {
             continue;
         }
-        let slots: Vec<(u16, u16)> = f[8..].iter().filter(|s| !s.starts_with('[')).filter_map(|s| slot_range(s)).collect();
+        let slots: Vec<(u16, u16)> =
+            f[8..].iter().filter(|s| !s.starts_with('[')).filter_map(|s| slot_range(s)).collect();
         if let (Some(p), false) = (port(f[1]), slots.is_empty()) {
             shards.push((f[0].to_owned(), Shard { master: p, replicas: Vec::new(), slots }));
         }

@@ -25,8 +25,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use fred::prelude::{
-    Builder, Client, ClientLike, ClusterInterface, Config, ErrorKind, Expiration, KeysInterface, Options, Pool, ReconnectPolicy,
-    ServerConfig, ServerInterface, SetOptions, SetsInterface, Value,
+    Builder, Client, ClientLike, ClusterInterface, Config, ErrorKind, Expiration, KeysInterface, Options, Pool,
+    ReconnectPolicy, ServerConfig, ServerInterface, SetOptions, SetsInterface, Value,
 };
 use fred::types::ConnectHandle;
 

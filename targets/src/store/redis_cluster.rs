@@ -28,8 +28,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use super::redis::{RedisStore, RedisStoreOptions};
 use super::KvStore;
+use super::redis::{RedisStore, RedisStoreOptions};
 use crate::error::StoreError;
 
 /// Shortest time between two slot-map refreshes.
