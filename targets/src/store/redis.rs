@@ -1,6 +1,8 @@
 //! The Redis store: a [`KvStore`] over a pool of `fred` clients talking to a real redis-server (or,
-//! given several URLs, a Redis Cluster; given a `redis-sentinel://` URL, the primary a group of
-//! Sentinels names, found again through them after a failover).
+//! given a `redis-sentinel://` URL, the primary a group of Sentinels names, found again through
+//! them after a failover). A target on a Redis Cluster uses `super::redis_cluster`, one of these
+//! per master; given several URLs this store still opens fred's own clustered client, which only
+//! the benches and tests that compare with it use (see `redis_cluster` for why targets do not).
 //!
 //! This module owns the connection policy, and that policy is the point of it: every `fred` default
 //! that is unbounded (command timeout, connect timeout, retries, queueing while disconnected) is set
