@@ -831,8 +831,8 @@ pub static FAILOVER_TIME_MS: Figure = Figure {
     better: Better::Lower,
     tracked: false,
     definition: "`[store.failover]`: from the failover poller's first failed answer after the primary was killed to \
-                 its first 200 after it (one valid credential on `GET /api/resource` about every 10 ms; the target \
-                 finds the primary the Sentinels, or the cluster, promoted by itself). Null when no answer failed (the api does not use \
+                 its first round of 200s after it (valid credentials on `GET /api/resource` about every 10 ms: one, six \
+                 on a cluster; the target finds the primary the Sentinels, or the cluster, promoted by itself). Null when no answer failed (the api does not use \
                  the store) or no failover was injected.",
     compute: Compute::Strategy(|s| s.failover.as_ref()?.failover_ms),
     words: None,

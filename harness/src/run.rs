@@ -474,7 +474,10 @@ impl VariantCtx<'_> {
             settings.probes(),
         )
         .await
-        .context("logging in the failover probes' users")?;
+        .context("logging in the failover probes' users")?
+        .watch_more(handles.watches().saturating_sub(1))
+        .await
+        .context("logging in the failover poller's users")?;
         Ok(Some((prepared, handles, settings)))
     }
 

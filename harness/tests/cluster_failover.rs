@@ -61,6 +61,7 @@ async fn fail_over(cluster: &RedisCluster, target: &TargetProcess, mode: Failove
         wait_replicas: wait,
     };
     let handles = FailoverHandles::Cluster(cluster.handles().unwrap());
+    let prepared = prepared.watch_more(handles.watches() - 1).await.unwrap();
     let kill_at = Instant::now() + Duration::from_millis(800);
     failover::run(prepared, handles, settings, kill_at).await.unwrap()
 }

@@ -8,8 +8,8 @@
 //!   `POST /logout`, odd ones by `POST /admin/revoke-user/{user}`), and beside that **logs in** fresh
 //!   users, recording which of both the target acknowledged (200);
 //! - kills the primary at `at`; the Sentinels (or the cluster) promote a replica; the poller (one
-//!   valid credential on `GET /api/resource` about every 10 ms) times the failover as requests saw
-//!   it, from its first failed answer to its first 200 after it;
+//!   valid credential, on a cluster several, on `GET /api/resource` about every 10 ms) times the
+//!   failover as requests saw it, from its first failed answer to its first round of 200s after it;
 //! - **replays** every acknowledged revocation and login once the target answers again: the old
 //!   credential on `GET /api/resource` (or its refresh token on `POST /refresh` where a revocation
 //!   ends only the refresh family). A revoked credential accepted again is a revocation the
@@ -108,8 +108,9 @@ pub struct Prepared {
     user_prefix: String,
     /// Users logged in before the window, revoked in the lead: (user, credential).
     victims: Vec<(String, Grant)>,
-    /// The poller's valid credential; `None` for a strategy without credentials.
-    watch: Option<Grant>,
+    /// The poller's valid credentials (one, or more on a cluster: see [`Prepared::watch_more`]);
+    /// empty for a strategy without credentials.
+    watch: Vec<Grant>,
 }
 
 /// Log in `probes` users to revoke later and one for the poller (none for a strategy without
@@ -123,13 +124,13 @@ pub async fn prepare(
 ) -> anyhow::Result<Prepared> {
     let transport = strategy.profile().transport;
     let mut victims = Vec::new();
-    let mut watch = None;
+    let mut watch = Vec::new();
     if strategy.profile().has_credential() {
         for n in 0..probes {
             let user = format!("{user_prefix}fo-revoke-{n}");
             victims.push((user.clone(), login(base, &user, transport).await?));
         }
-        watch = Some(login(base, &format!("{user_prefix}fo-watch"), transport).await?);
+        watch.push(login(base, &format!("{user_prefix}fo-watch"), transport).await?);
     }
     Ok(Prepared {
         base: base.to_owned(),
@@ -247,7 +248,7 @@ impl Prepared {
 
     async fn login_until(&self, until: Instant) -> (Vec<Grant>, u64) {
         let (mut acked, mut refused) = (Vec::new(), 0);
-        if self.watch.is_none() {
+        if self.watch.is_empty() {
             return (acked, refused);
         }
         let transport = self.strategy.profile().transport;
@@ -263,19 +264,48 @@ impl Prepared {
         (acked, refused)
     }
 
-    /// Poll with the valid credential until the failover showed and ended (see [`PollLog`]), for at
-    /// most `wait` after the kill.
+    /// Log in `n` more users for the poller (none for a strategy without credentials). On a Redis
+    /// Cluster one credential's keys live on the failed master only by chance (a third of the
+    /// slots): with several, some very likely do, and the poller sees the failover.
+    pub async fn watch_more(mut self, n: u32) -> anyhow::Result<Prepared> {
+        if self.watch.is_empty() {
+            return Ok(self);
+        }
+        let transport = self.strategy.profile().transport;
+        for i in 0..n {
+            let user = format!("{}fo-watch-{i}", self.user_prefix);
+            self.watch.push(login(&self.base, &user, transport).await?);
+        }
+        Ok(self)
+    }
+
+    /// One poll of every watched credential (one request without a credential when there is none);
+    /// the answers that were not 200.
+    async fn poll_round(&self, creds: &[(&'static str, String)]) -> u64 {
+        if creds.is_empty() {
+            return u64::from(!matches!(http::get(&self.base, "/api/resource", &[]).await, Ok((200, _, _))));
+        }
+        let mut failed = 0;
+        for (name, value) in creds {
+            let answer = http::get(&self.base, "/api/resource", &[(name, value.as_str())]).await;
+            failed += u64::from(!matches!(answer, Ok((200, _, _))));
+        }
+        failed
+    }
+
+    /// Poll with the valid credentials until the failover showed (any answer not 200) and ended
+    /// (a round of 200s) (see [`PollLog`]), for at most `wait` after the kill.
     async fn poll_failover(&self, killed_at: Instant, wait: Duration) -> PollLog {
         let mut log = PollLog { first_failure: None, recovered: None, failed: 0 };
-        let header = self.watch.as_ref().map(|g| (g.header_name(), g.header_value()));
+        let creds: Vec<(&'static str, String)> =
+            self.watch.iter().map(|g| (g.header_name(), g.header_value())).collect();
         let deadline = killed_at + wait;
         while Instant::now() < deadline {
             let sent = Instant::now();
-            let headers: Vec<(&str, &str)> = header.iter().map(|(n, v)| (*n, v.as_str())).collect();
-            let ok = matches!(http::get(&self.base, "/api/resource", &headers).await, Ok((200, _, _)));
-            match (ok, log.first_failure) {
+            let failed = self.poll_round(&creds).await;
+            match (failed == 0, log.first_failure) {
                 (false, _) => {
-                    log.failed += 1;
+                    log.failed += failed;
                     log.first_failure.get_or_insert(sent);
                 }
                 (true, Some(_)) => {
@@ -295,7 +325,7 @@ impl Prepared {
         let profile = self.strategy.profile();
         let deadline = Instant::now() + wait;
         let mut result = FailoverResult::default();
-        if let Some(how) = Replay::for_revocation(profile.logout).filter(|_| self.watch.is_some()) {
+        if let Some(how) = Replay::for_revocation(profile.logout).filter(|_| !self.watch.is_empty()) {
             let mut lost = 0;
             for cred in &lead.revoked {
                 match self.replay(how, cred, deadline).await {

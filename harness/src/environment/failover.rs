@@ -8,6 +8,10 @@ use std::time::Instant;
 use super::cluster::{SLOTS, ShardHandles, slots_text};
 use super::sentinel::{ResumeOnDrop, SentinelHandles};
 
+/// Poller credentials on a cluster: with a master holding a third of the slots, the chance that
+/// none of 6 random keys hashes to it is (2/3)^6, under 1 in 10.
+pub const CLUSTER_WATCHES: u32 = 6;
+
 /// The processes a failover stops and kills, and how to see the promotion.
 #[derive(Debug, Clone)]
 pub enum FailoverHandles {
@@ -62,6 +66,15 @@ impl FailoverHandles {
         match self {
             FailoverHandles::Sentinel(h) => !h.replicas.is_empty(),
             FailoverHandles::Cluster(h) => !h.replicas.is_empty(),
+        }
+    }
+
+    /// Credentials the failover poller holds: 1 for a Sentinel primary (it holds every key); on a
+    /// cluster master enough that some of their keys very likely hash to it ([`CLUSTER_WATCHES`]).
+    pub fn watches(&self) -> u32 {
+        match self {
+            FailoverHandles::Sentinel(_) => 1,
+            FailoverHandles::Cluster(_) => CLUSTER_WATCHES,
         }
     }
 
