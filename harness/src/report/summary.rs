@@ -228,7 +228,7 @@ fn failover_row(s: &StrategyResult) -> Option<[String; 9]> {
             (None, Some(_)) if partial => format!("not back: no replica ({} failed answers)", f.failed_answers),
             (None, Some(_)) => "not over within 15 s".to_string(),
             (None, None) if f.store == "cluster" => {
-                "no failed answer (the poller's keys live on another master)".to_string()
+                "no failed answer (the api needs no store, or the poller's keys live on other masters)".to_string()
             }
             (None, None) => "no failed answer (api does not need the primary)".to_string(),
         },
