@@ -1088,8 +1088,8 @@ pub static FAILOVER_TIME_MS: Figure = Figure {
     better: Better::Lower,
     tracked: false,
     definition: "`[store.failover]`: from the failover poller's first failed answer after the primary was killed to \
-                 its first 200 after it (one valid credential on `GET /api/resource` about every 10 ms; the target \
-                 finds the primary the Sentinels promoted by itself). Null when no answer failed (the api does not use \
+                 its first round of 200s after it (valid credentials on `GET /api/resource` about every 10 ms: one, six \
+                 on a cluster; the target finds the primary the Sentinels, or the cluster, promoted by itself). Null when no answer failed (the api does not use \
                  the store) or no failover was injected.",
     compute: Compute::Strategy(|s| s.failover.as_ref()?.failover_ms),
     words: None,
@@ -1103,7 +1103,9 @@ pub static FAILOVER_PROMOTED_AFTER_MS: Figure = Figure {
     better: Better::Lower,
     tracked: false,
     definition: "From the kill of the primary to the first time a Sentinel named another primary \
-                 (`SENTINEL GET-MASTER-ADDR-BY-NAME`, polled every 20 ms). Null when none did within 15 s.",
+                 (`SENTINEL GET-MASTER-ADDR-BY-NAME`, polled every 20 ms), or a surviving cluster master's \
+                 `CLUSTER NODES` named another master of the killed one's slots. Null when none did within 15 s \
+                 (or, a cluster master without replicas, none could).",
     compute: Compute::Strategy(|s| s.failover.as_ref()?.promoted_after_ms),
     words: None,
 };
@@ -1118,6 +1120,23 @@ pub static FAILOVER_ERRORS: Figure = Figure {
     definition: "Requests of the traffic in a measured window holding a failover that did not end as expected \
                  (errors, 503s, unexpected denies), counted by the driver: the failover is the only fault injected.",
     compute: Compute::Strategy(|s| s.failover.as_ref().map(|f| f.errors_in_window as f64)),
+    words: None,
+};
+
+pub static FAILOVER_ERRORS_PCT: Figure = Figure {
+    key: "failover.errors_pct",
+    aliases: &[],
+    label: "share of requests failed in the failover window",
+    unit: Unit::Percent,
+    better: Better::Lower,
+    tracked: false,
+    definition: "`failover.errors` as a share of the traffic's requests over the measured window. For a Redis \
+                 Cluster master killed with no replica (a partial outage) this is what the dead master's slots cost \
+                 the traffic. Null without a failover or without requests.",
+    compute: Compute::Strategy(|s| {
+        let f = s.failover.as_ref()?;
+        (s.requests > 0).then(|| f.errors_in_window as f64 * 100.0 / s.requests as f64)
+    }),
     words: None,
 };
 
@@ -1285,7 +1304,7 @@ pub static USL_R_SQUARED: Figure = Figure {
 };
 
 /// Every figure, per-operation ones first, in the order the docs list them.
-pub static ALL: [&Figure; 75] = [
+pub static ALL: [&Figure; 76] = [
     &COUNT,
     &MEAN_US,
     &P50_US,
@@ -1349,6 +1368,7 @@ pub static ALL: [&Figure; 75] = [
     &FAILOVER_TIME_MS,
     &FAILOVER_PROMOTED_AFTER_MS,
     &FAILOVER_ERRORS,
+    &FAILOVER_ERRORS_PCT,
     &FAILOVER_REVOCATIONS_LOST,
     &FAILOVER_SESSIONS_LOST,
     &ROTATION_OLD_TOKEN_REJECTED_AFTER_MS,

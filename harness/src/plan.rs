@@ -289,8 +289,10 @@ pub struct RunPlan {
     pub store: StoreChoice,
     /// `store = postgres`: the server the user named; `None`: the local default.
     pub postgres_url: Option<String>,
-    /// Nodes of the Redis Cluster (`store = cluster`).
+    /// Masters of the Redis Cluster (`store = cluster`).
     pub cluster_nodes: usize,
+    /// Replicas of each cluster master (0: a killed master's slots stay down).
+    pub cluster_replicas: usize,
     /// Spread of the store delay per round trip (with a delay proxy).
     pub store_jitter: Duration,
     /// Stop the store during each variant's measured window.
@@ -449,6 +451,7 @@ pub fn build_from(loaded: LoadedScenario, args: &RunArgs) -> Result<RunPlan, Pla
         store: if external { StoreChoice::Auto } else { store_plan.kind },
         postgres_url: store_plan.postgres_url,
         cluster_nodes: store_plan.cluster_nodes,
+        cluster_replicas: store_plan.cluster_replicas,
         store_jitter: store_plan.jitter,
         outage: store_plan.outage,
         failover: store_plan.failover,
@@ -763,6 +766,7 @@ struct StorePlan {
     /// `kind = postgres`: the server named (`None`: the local default).
     postgres_url: Option<String>,
     cluster_nodes: usize,
+    cluster_replicas: usize,
     delay: Option<Duration>,
     jitter: Duration,
     outage: Option<Outage>,
@@ -826,15 +830,7 @@ fn store_plan(sc: &Scenario, strategies: &[StrategyKind], stop: Stop, external: 
              redirects to the nodes' own addresses, past a proxy",
         );
     }
-    if so.cluster_nodes.is_some() && kind != StoreChoice::Cluster {
-        return invalid("store.cluster_nodes needs kind = \"cluster\"");
-    }
-    let cluster_nodes = so.cluster_nodes.unwrap_or(3);
-    if !(3..=16).contains(&cluster_nodes) {
-        return invalid(format!(
-            "store.cluster_nodes must be 3..=16 (Redis Cluster needs at least 3), got {cluster_nodes}"
-        ));
-    }
+    let (cluster_nodes, cluster_replicas) = cluster_shape(&so, kind)?;
     let measured = match stop {
         Stop::Duration(d) => Some(d),
         Stop::Interrupted => None,
@@ -858,11 +854,13 @@ fn store_plan(sc: &Scenario, strategies: &[StrategyKind], stop: Stop, external: 
     }
     degrade_checks(sc, strategies)?;
     so.failover.as_ref().map_or(Ok(()), |f| failover_checks(f, &within))?;
+    partial_outage_checks(sc, &so, kind, cluster_replicas)?;
     let rotation = rotation_plan(sc, strategies, &within)?;
     Ok(StorePlan {
         kind,
         postgres_url,
         cluster_nodes,
+        cluster_replicas,
         delay: if needs_proxy { Some(so.delay.map_or(Duration::ZERO, |d| d.0)) } else { None },
         jitter: so.jitter.map_or(Duration::ZERO, |d| d.0),
         outage: so.outage,
@@ -891,8 +889,28 @@ fn degrade_checks(sc: &Scenario, strategies: &[StrategyKind]) -> Result<(), Plan
     Ok(())
 }
 
+/// `store.cluster_nodes` (masters) and `store.cluster_replicas`, checked: only for a cluster, 3..=16
+/// masters, at most [`crate::environment::cluster::MAX_REPLICAS`] replicas each.
+fn cluster_shape(so: &StoreOptions, kind: StoreChoice) -> Result<(usize, usize), PlanError> {
+    if (so.cluster_nodes.is_some() || so.cluster_replicas.is_some()) && kind != StoreChoice::Cluster {
+        return invalid("store.cluster_nodes and store.cluster_replicas need kind = \"cluster\"");
+    }
+    let cluster_nodes = so.cluster_nodes.unwrap_or(3);
+    if !(3..=16).contains(&cluster_nodes) {
+        return invalid(format!(
+            "store.cluster_nodes must be 3..=16 (Redis Cluster needs at least 3), got {cluster_nodes}"
+        ));
+    }
+    let replicas = so.cluster_replicas.unwrap_or(0);
+    let max = crate::environment::cluster::MAX_REPLICAS;
+    if replicas > max {
+        return invalid(format!("store.cluster_replicas must be 0..={max}, got {replicas}"));
+    }
+    Ok((cluster_nodes, replicas))
+}
+
 /// A Sentinel store: no delay proxy or outage (they are for one redis-server), targets started by
-/// the run; `[store.failover]` only with it.
+/// the run; `[store.failover]` only with it or a cluster.
 fn sentinel_checks(so: &StoreOptions, kind: StoreChoice, needs_redis: bool, external: bool) -> Result<(), PlanError> {
     if kind == StoreChoice::Sentinel && needs_redis {
         return invalid(
@@ -900,11 +918,39 @@ fn sentinel_checks(so: &StoreOptions, kind: StoreChoice, needs_redis: bool, exte
              [store.failover]",
         );
     }
-    if so.failover.is_some() && kind != StoreChoice::Sentinel {
-        return invalid("[store.failover] needs kind = \"sentinel\" (a primary with replicas and Sentinels)");
+    if so.failover.is_some() && !matches!(kind, StoreChoice::Sentinel | StoreChoice::Cluster) {
+        return invalid(
+            "[store.failover] needs kind = \"sentinel\" (a primary with replicas and Sentinels) or kind = \"cluster\"",
+        );
     }
     if external && kind == StoreChoice::Sentinel {
         return invalid("a sentinel store needs targets started by the run (not --target)");
+    }
+    Ok(())
+}
+
+/// A cluster failover without replicas is a partial outage: nothing to cut replication from, and
+/// `min-replicas-to-write` would refuse every write.
+fn partial_outage_checks(
+    sc: &Scenario,
+    so: &StoreOptions,
+    kind: StoreChoice,
+    replicas: usize,
+) -> Result<(), PlanError> {
+    let Some(f) = so.failover.as_ref().filter(|_| kind == StoreChoice::Cluster && replicas == 0) else {
+        return Ok(());
+    };
+    let m = sc.matrix.store.as_ref();
+    let swept_cut = m.and_then(|m| m.failover_mode.as_ref()).is_some_and(|v| v.contains(&FailoverMode::CutReplication));
+    if f.mode == FailoverMode::CutReplication || swept_cut {
+        return invalid(
+            "store.failover.mode = \"cut-replication\" needs replicas to cut: set store.cluster_replicas (a cluster \
+             without replicas fails over nothing: a kill is a partial outage)",
+        );
+    }
+    let swept_min = m.and_then(|m| m.min_replicas_to_write.as_ref()).is_some_and(|v| v.iter().any(|&n| n > 0));
+    if f.min_replicas_to_write.is_some_and(|n| n > 0) || swept_min {
+        return invalid("store.failover.min_replicas_to_write > 0 needs store.cluster_replicas > 0");
     }
     Ok(())
 }
@@ -922,8 +968,8 @@ fn failover_checks(f: &Failover, within: &dyn Fn(&str, Duration) -> Result<(), P
     let max_lead = Duration::from_millis(crate::environment::sentinel::DOWN_AFTER_MS * 4 / 5);
     if lead > max_lead {
         return invalid(format!(
-            "store.failover.lead must be at most {} (below the Sentinels' down-after-milliseconds, or the stopped \
-             replicas look down too)",
+            "store.failover.lead must be at most {} (below the Sentinels' down-after-milliseconds and the \
+             cluster-node-timeout, or the stopped replicas look down too)",
             scenario::format_duration(max_lead)
         ));
     }
@@ -1358,6 +1404,14 @@ fn settle(draft: &mut VariantDraft, strategy: StrategyKind, store: &StorePlan) -
         return invalid(format!(
             "store_wait_replicas needs a Redis store with replicas (kind = \"sentinel\"), not {}",
             store.kind.name()
+        ));
+    }
+    let wait = draft.target.store_wait_replicas as usize;
+    if store.kind == StoreChoice::Cluster && wait > store.cluster_replicas {
+        return invalid(format!(
+            "store_wait_replicas = {wait} needs as many replicas per cluster master: set store.cluster_replicas \
+             (now {}), or every write fails",
+            store.cluster_replicas
         ));
     }
     Ok(())

@@ -521,12 +521,27 @@ pub struct OutageResult {
     pub kill_cost: Option<KillCost>,
 }
 
-/// A Sentinel failover (`[store.failover]`): the primary killed mid-window, a replica promoted,
-/// and what the failover forgot, probed directly (`collect::failover`).
+/// A failover (`[store.failover]`): the primary of a Sentinel group or one master of a Redis
+/// Cluster killed mid-window, a replica promoted (none for a cluster master without replicas: a
+/// partial outage), and what the failover forgot, probed directly (`collect::failover`).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct FailoverResult {
     /// `kill` or `cut-replication` (replication cut `lead_ms` before the kill).
     pub mode: String,
+    /// `sentinel` or `cluster` (empty in reports written before clusters failed over: sentinel).
+    #[serde(default)]
+    pub store: String,
+    /// Replicas of the killed node that could take over; 0: a partial outage (its slots stay down).
+    #[serde(default)]
+    pub replicas: u32,
+    /// Cluster: the killed master's hash slots (`0-5460`): the keys, and so the users and
+    /// sessions, it took down. Null for a Sentinel primary (it held every key).
+    #[serde(default)]
+    pub failed_slots: Option<String>,
+    /// Share (0..1) of the key space the killed node served (1 for a Sentinel primary): about
+    /// this share of the probes' keys lived on it.
+    #[serde(default)]
+    pub key_share: f64,
     /// The kill, seconds from the start of the measured window.
     pub at_s: f64,
     /// How long before the kill the probes revoked credentials and created sessions (and, in

@@ -475,7 +475,10 @@ impl VariantCtx<'_> {
             settings.probes(),
         )
         .await
-        .context("logging in the failover probes' users")?;
+        .context("logging in the failover probes' users")?
+        .watch_more(handles.watches().saturating_sub(1))
+        .await
+        .context("logging in the failover poller's users")?;
         Ok(Some((prepared, handles, settings)))
     }
 
@@ -719,7 +722,7 @@ async fn join_failover(
     match task?.await {
         Ok(Ok(r)) => {
             warnings.push(format!(
-                "{label}: store load not measured: it is read from the primary, which the failover killed"
+                "{label}: store load not measured: it is read from the primary (of a cluster, every master), which the failover killed"
             ));
             Some(r)
         }

@@ -125,9 +125,13 @@ pub struct StoreOptions {
     /// local one (`AUTHBENCH_POSTGRES_URL`, else `scripts/setup`'s).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
-    /// Nodes of the Redis Cluster (`kind = "cluster"`). Default 3 (the fewest Redis Cluster takes).
+    /// Nodes of the Redis Cluster (`kind = "cluster"`): its masters. Default 3 (the fewest Redis
+    /// Cluster takes).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cluster_nodes: Option<usize>,
+    /// Replicas of each cluster master (`kind = "cluster"`, `--cluster-replicas`). Default 0.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster_replicas: Option<usize>,
     /// Added latency per store round trip (through a TCP delay proxy between targets and store).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub delay: Option<Dur>,
@@ -137,7 +141,8 @@ pub struct StoreOptions {
     /// Stop the store for a while during each strategy's measured window.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub outage: Option<Outage>,
-    /// `kind = "sentinel"`: kill the primary during each strategy's measured window.
+    /// `kind = "sentinel"` or `"cluster"`: kill the primary (a cluster's first master) during each
+    /// strategy's measured window.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failover: Option<Failover>,
 }
@@ -149,6 +154,7 @@ struct StoreTable {
     kind: Option<StoreChoice>,
     url: Option<String>,
     cluster_nodes: Option<usize>,
+    cluster_replicas: Option<usize>,
     delay: Option<Dur>,
     jitter: Option<Dur>,
     outage: Option<Outage>,
@@ -175,6 +181,7 @@ impl<'de> Deserialize<'de> for StoreOptions {
                     kind: t.kind,
                     url: t.url,
                     cluster_nodes: t.cluster_nodes,
+                    cluster_replicas: t.cluster_replicas,
                     delay: t.delay,
                     jitter: t.jitter,
                     outage: t.outage,
@@ -216,8 +223,10 @@ impl OutageMode {
     }
 }
 
-/// `[store.failover]` (`kind = "sentinel"`): the primary is killed at `at` (from the start of the
-/// measured window) and the Sentinels promote a replica; probes count what the failover forgot.
+/// `[store.failover]` (`kind = "sentinel"` or `"cluster"`): the primary (of a cluster, the master
+/// serving slot 0) is killed at `at` (from the start of the measured window) and a replica is
+/// promoted (by the Sentinels, or the cluster itself; a cluster master without replicas stays down:
+/// a partial outage); probes count what the failover forgot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Failover {

@@ -927,3 +927,53 @@ fn scale_claims_are_answered_from_the_run_unit_costs() {
     assert!(html.contains("no store commands on the request path"));
     assert!(html.contains("28.1 MB/s at 100\u{202f}000 req/s"), "{html}");
 }
+
+#[test]
+fn failover_rows_name_the_cluster_master_and_the_share_a_partial_outage_cost() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut r = sample_report();
+    let requests = r.strategies[1].requests;
+    r.strategies[1].failover = Some(FailoverResult {
+        mode: "kill".into(),
+        store: "cluster".into(),
+        replicas: 0,
+        failed_slots: Some("0-5460".into()),
+        key_share: 5461.0 / 16384.0,
+        at_s: 2.0,
+        first_failure_ms: Some(1.0),
+        failed_answers: 400,
+        errors_in_window: requests / 4,
+        revocations_acknowledged: Some(30),
+        revocations_refused: Some(10),
+        revocations_lost: Some(0),
+        replays_unanswered: 9,
+        ..FailoverResult::default()
+    });
+    r.strategies[3].failover = Some(FailoverResult {
+        mode: "cut-replication".into(),
+        store: "cluster".into(),
+        replicas: 1,
+        failed_slots: Some("0-5460".into()),
+        key_share: 5461.0 / 16384.0,
+        at_s: 2.0,
+        lead_ms: 300.0,
+        promoted_after_ms: Some(1800.0),
+        revocations_lost: Some(3),
+        ..FailoverResult::default()
+    });
+    report::render(dir.path(), &r).unwrap();
+    let md = read(&dir.path().join("report.md"));
+    assert!(md.contains("## Failover (Sentinel, Redis Cluster)"), "{md}");
+    assert!(
+        md.contains("cluster master, slots 0-5460 (33 % of keys, no replica: partial outage): kill at 2.0 s"),
+        "{md}"
+    );
+    assert!(md.contains(&format!("{} of {requests} (25.0 %)", requests / 4)), "the share the dead slots cost: {md}");
+    assert!(md.contains("none: no replica (its slots stay down)"), "{md}");
+    assert!(md.contains("not back: no replica (400 failed answers)"), "{md}");
+    assert!(md.contains("9 (503: keys on the dead master)"), "{md}");
+    assert!(md.contains("cluster master, slots 0-5460 (33 % of keys, 1 replica(s)): cut-replication"), "{md}");
+    assert!(md.contains("3 LOST (unexpected allow)"), "{md}");
+    let pct = figures::all().find(|f| f.key == "failover.errors_pct").unwrap();
+    assert_eq!(pct.value(&r.strategies[1], ""), Some(100.0 * (requests / 4) as f64 / requests as f64));
+}

@@ -3,6 +3,7 @@
 mod util;
 
 mod cluster;
+mod cluster_failover;
 mod collect;
 mod delay_proxy;
 mod environment;

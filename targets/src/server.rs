@@ -27,7 +27,9 @@ use crate::config::{StoreSpec, TargetConfig, TokenTransport};
 use crate::error::ApiError;
 use crate::ids;
 use crate::metrics::{Metrics, Route};
-use crate::store::{Backend, MemoryStore, PostgresStore, PostgresStoreOptions, RedisStore, RedisStoreOptions, Store};
+use crate::store::{
+    Backend, MemoryStore, PostgresStore, PostgresStoreOptions, RedisClusterStore, RedisStore, RedisStoreOptions, Store,
+};
 use crate::strategy::profile::{Refresh, Transport};
 use crate::strategy::{Credential, Grant, Strategy};
 use crate::token_cookie;
@@ -100,15 +102,19 @@ pub async fn open_store(config: &TargetConfig, metrics: Arc<Metrics>) -> anyhow:
             store.spawn_sweeper(Duration::from_secs(1));
             Backend::Memory(store)
         }
-        StoreSpec::Redis(urls) => Backend::Redis(
-            RedisStore::connect(RedisStoreOptions {
+        StoreSpec::Redis(urls) => {
+            let opts = RedisStoreOptions {
                 urls: urls.clone(),
                 pool_size: config.store_pool_size,
                 command_timeout: config.store_timeout,
-            })
-            .await?
-            .with_wait_replicas(config.store_wait_replicas),
-        ),
+            };
+            let wait = config.store_wait_replicas;
+            if urls.len() > 1 || urls.iter().any(|u| u.starts_with("redis-cluster://")) {
+                Backend::RedisCluster(RedisClusterStore::connect(opts, wait).await?)
+            } else {
+                Backend::Redis(RedisStore::connect(opts).await?.with_wait_replicas(wait))
+            }
+        }
         StoreSpec::Postgres(url) => Backend::Postgres(
             PostgresStore::connect(PostgresStoreOptions {
                 url: url.clone(),
@@ -472,7 +478,7 @@ async fn rotate_key<S: Strategy>(app: &App<S>, req: &Request<Incoming>) -> Resul
 fn metrics<S: Strategy>(app: &App<S>) -> Response<Body> {
     let keys = match app.store.backend() {
         Backend::Memory(m) => Some(m.len()),
-        Backend::Redis(_) | Backend::Postgres(_) => None,
+        Backend::Redis(_) | Backend::RedisCluster(_) | Backend::Postgres(_) => None,
     };
     let mut text = app.metrics.render(S::PROFILE.name, S::PROFILE.auth_paths, app.store.kind(), keys);
     if app.tls.is_some() {

@@ -68,11 +68,11 @@ async fn multi_key_commands_share_a_slot() {
 /// every slot (keys with different tags land on different nodes).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_cluster_seed_url_reaches_every_slot() {
-    use authbench_targets::store::{KvStore, RedisStore, RedisStoreOptions};
+    use authbench_targets::store::{KvStore, RedisClusterStore, RedisStoreOptions};
     let cluster = tokio::task::spawn_blocking(|| RedisCluster::start(3)).await.unwrap();
     let url = format!("redis-cluster://127.0.0.1:{}", cluster.nodes[0].port);
     let opts = RedisStoreOptions { urls: vec![url], pool_size: 2, command_timeout: Duration::from_millis(250) };
-    let store = RedisStore::connect(opts).await.unwrap();
+    let store = RedisClusterStore::connect(opts, 0).await.unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     while store.ping().await.is_err() {
         assert!(std::time::Instant::now() < deadline, "cluster store never answered");

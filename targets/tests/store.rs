@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use authbench_targets::error::StoreError;
 use authbench_targets::store::{
-    KvStore, MemoryStore, PostgresStore, PostgresStoreOptions, RedisStore, RedisStoreOptions,
+    KvStore, MemoryStore, PostgresStore, PostgresStoreOptions, RedisClusterStore, RedisStore, RedisStoreOptions,
 };
 use bytes::Bytes;
 
@@ -35,9 +35,10 @@ async fn redis_store(server: &RedisServer) -> RedisStore {
     store
 }
 
-/// A store on every node of `cluster` (the seed list a cluster `--store` gives), once it answers.
-async fn cluster_store(cluster: &RedisCluster) -> RedisStore {
-    let store = RedisStore::connect(opts(cluster.url_list())).await.expect("connect to the test cluster");
+/// The cluster store a target opens on every node of `cluster` (the seed list a cluster `--store`
+/// gives), once it answers.
+async fn cluster_store(cluster: &RedisCluster) -> RedisClusterStore {
+    let store = RedisClusterStore::connect(opts(cluster.url_list()), 0).await.expect("connect to the test cluster");
     poll_until(Duration::from_secs(5), || async { store.ping().await.is_ok() })
         .await
         .expect("cluster store answers PING");

@@ -1,4 +1,5 @@
-//! A Sentinel failover, measured from the client side, and what it forgot, probed directly.
+//! A failover (a Sentinel group's primary, or one master of a Redis Cluster), measured from the
+//! client side, and what it forgot, probed directly.
 //!
 //! Before the measured window [`prepare`] logs in `probes` users (their logins are long replicated
 //! when the failover comes) and one more whose credential the failover poller holds. Then
@@ -6,9 +7,9 @@
 //! - **revokes** the prepared credentials one after the other until the kill (even ones by
 //!   `POST /logout`, odd ones by `POST /admin/revoke-user/{user}`), and beside that **logs in** fresh
 //!   users, recording which of both the target acknowledged (200);
-//! - kills the primary at `at`; the Sentinels promote a replica; the poller (one valid credential
-//!   on `GET /api/resource` about every 10 ms) times the failover as requests saw it, from its
-//!   first failed answer to its first 200 after it;
+//! - kills the primary at `at`; the Sentinels (or the cluster) promote a replica; the poller (one
+//!   valid credential, on a cluster several, on `GET /api/resource` about every 10 ms) times the
+//!   failover as requests saw it, from its first failed answer to its first round of 200s after it;
 //! - **replays** every acknowledged revocation and login once the target answers again: the old
 //!   credential on `GET /api/resource` (or its refresh token on `POST /refresh` where a revocation
 //!   ends only the refresh family). A revoked credential accepted again is a revocation the
@@ -16,12 +17,19 @@
 //!
 //! Each replay is retried (every 20 ms, until [`REPLAY_WAIT`]) while the answer is neither 200 nor
 //! 401, so a store still failing over is not mistaken for either.
+//!
+//! **A cluster master without replicas** is a partial outage: nothing is promoted, its slots stay
+//! down. The poller then watches only [`QUIET_WAIT`] and the replays get [`PARTIAL_REPLAY_WAIT`]:
+//! a replay whose keys hashed to the dead master is never answered 200 or 401 (it fails closed with
+//! 503) and counts as unanswered. In a cluster the probes' keys spread over the masters by hash
+//! slot, so about the failed master's share of them (`key_share`) is on it: with the default 40
+//! probes and 3 masters, about 13.
 
 use std::time::{Duration, Instant};
 
 use super::http;
 use super::revocation::login;
-use crate::environment::sentinel::FailoverHandles;
+use crate::environment::FailoverHandles;
 use crate::grant::Grant;
 use crate::results::FailoverResult;
 use crate::scenario::{Failover, FailoverMode};
@@ -43,6 +51,8 @@ const POLL_WAIT: Duration = Duration::from_secs(15);
 const QUIET_WAIT: Duration = Duration::from_secs(4);
 /// Longest wait for a definitive (200 or 401) answer to the replays, all together.
 pub const REPLAY_WAIT: Duration = Duration::from_secs(15);
+/// The same in a partial outage (no replica to promote): the dead master's keys never answer.
+pub const PARTIAL_REPLAY_WAIT: Duration = Duration::from_secs(2);
 
 /// How a replay presents a credential.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,8 +108,9 @@ pub struct Prepared {
     user_prefix: String,
     /// Users logged in before the window, revoked in the lead: (user, credential).
     victims: Vec<(String, Grant)>,
-    /// The poller's valid credential; `None` for a strategy without credentials.
-    watch: Option<Grant>,
+    /// The poller's valid credentials (one, or more on a cluster: see [`Prepared::watch_more`]);
+    /// empty for a strategy without credentials.
+    watch: Vec<Grant>,
 }
 
 /// Log in `probes` users to revoke later and one for the poller (none for a strategy without
@@ -113,13 +124,13 @@ pub async fn prepare(
 ) -> anyhow::Result<Prepared> {
     let transport = strategy.profile().transport;
     let mut victims = Vec::new();
-    let mut watch = None;
+    let mut watch = Vec::new();
     if strategy.profile().has_credential() {
         for n in 0..probes {
             let user = format!("{user_prefix}fo-revoke-{n}");
             victims.push((user.clone(), login(base, &user, transport).await?));
         }
-        watch = Some(login(base, &format!("{user_prefix}fo-watch"), transport).await?);
+        watch.push(login(base, &format!("{user_prefix}fo-watch"), transport).await?);
     }
     Ok(Prepared {
         base: base.to_owned(),
@@ -166,8 +177,14 @@ pub async fn run(
     };
     let (lead_log, killed_at) = tokio::join!(prepared.probe_lead(kill_at), kill);
     let killed_at = killed_at?;
-    let (promoted, poll) = tokio::join!(handles.wait_promoted(), prepared.poll_failover(killed_at));
-    let mut result = prepared.replay_all(&lead_log).await;
+    let promotes = handles.can_promote();
+    let poll_wait = if promotes { POLL_WAIT } else { QUIET_WAIT };
+    let (promoted, poll) = tokio::join!(handles.wait_promoted(), prepared.poll_failover(killed_at, poll_wait));
+    let replay_wait = if promotes { REPLAY_WAIT } else { PARTIAL_REPLAY_WAIT };
+    let mut result = prepared.replay_all(&lead_log, replay_wait).await;
+    let victim = handles.victim();
+    (result.store, result.replicas, result.failed_slots, result.key_share) =
+        (victim.store.to_owned(), victim.replicas, victim.slots, victim.key_share);
     let f = settings.failover;
     result.mode = f.mode.name().to_owned();
     result.at_s = f.at.0.as_secs_f64();
@@ -231,7 +248,7 @@ impl Prepared {
 
     async fn login_until(&self, until: Instant) -> (Vec<Grant>, u64) {
         let (mut acked, mut refused) = (Vec::new(), 0);
-        if self.watch.is_none() {
+        if self.watch.is_empty() {
             return (acked, refused);
         }
         let transport = self.strategy.profile().transport;
@@ -247,18 +264,48 @@ impl Prepared {
         (acked, refused)
     }
 
-    /// Poll with the valid credential until the failover showed and ended (see [`PollLog`]).
-    async fn poll_failover(&self, killed_at: Instant) -> PollLog {
+    /// Log in `n` more users for the poller (none for a strategy without credentials). On a Redis
+    /// Cluster one credential's keys live on the failed master only by chance (a third of the
+    /// slots): with several, some very likely do, and the poller sees the failover.
+    pub async fn watch_more(mut self, n: u32) -> anyhow::Result<Prepared> {
+        if self.watch.is_empty() {
+            return Ok(self);
+        }
+        let transport = self.strategy.profile().transport;
+        for i in 0..n {
+            let user = format!("{}fo-watch-{i}", self.user_prefix);
+            self.watch.push(login(&self.base, &user, transport).await?);
+        }
+        Ok(self)
+    }
+
+    /// One poll of every watched credential (one request without a credential when there is none);
+    /// the answers that were not 200.
+    async fn poll_round(&self, creds: &[(&'static str, String)]) -> u64 {
+        if creds.is_empty() {
+            return u64::from(!matches!(http::get(&self.base, "/api/resource", &[]).await, Ok((200, _, _))));
+        }
+        let mut failed = 0;
+        for (name, value) in creds {
+            let answer = http::get(&self.base, "/api/resource", &[(name, value.as_str())]).await;
+            failed += u64::from(!matches!(answer, Ok((200, _, _))));
+        }
+        failed
+    }
+
+    /// Poll with the valid credentials until the failover showed (any answer not 200) and ended
+    /// (a round of 200s) (see [`PollLog`]), for at most `wait` after the kill.
+    async fn poll_failover(&self, killed_at: Instant, wait: Duration) -> PollLog {
         let mut log = PollLog { first_failure: None, recovered: None, failed: 0 };
-        let header = self.watch.as_ref().map(|g| (g.header_name(), g.header_value()));
-        let deadline = killed_at + POLL_WAIT;
+        let creds: Vec<(&'static str, String)> =
+            self.watch.iter().map(|g| (g.header_name(), g.header_value())).collect();
+        let deadline = killed_at + wait;
         while Instant::now() < deadline {
             let sent = Instant::now();
-            let headers: Vec<(&str, &str)> = header.iter().map(|(n, v)| (*n, v.as_str())).collect();
-            let ok = matches!(http::get(&self.base, "/api/resource", &headers).await, Ok((200, _, _)));
-            match (ok, log.first_failure) {
+            let failed = self.poll_round(&creds).await;
+            match (failed == 0, log.first_failure) {
                 (false, _) => {
-                    log.failed += 1;
+                    log.failed += failed;
                     log.first_failure.get_or_insert(sent);
                 }
                 (true, Some(_)) => {
@@ -273,12 +320,12 @@ impl Prepared {
         log
     }
 
-    /// Replay every acknowledged revocation and login (see the module docs).
-    async fn replay_all(&self, lead: &LeadLog) -> FailoverResult {
+    /// Replay every acknowledged revocation and login (see the module docs), all within `wait`.
+    async fn replay_all(&self, lead: &LeadLog, wait: Duration) -> FailoverResult {
         let profile = self.strategy.profile();
-        let deadline = Instant::now() + REPLAY_WAIT;
+        let deadline = Instant::now() + wait;
         let mut result = FailoverResult::default();
-        if let Some(how) = Replay::for_revocation(profile.logout).filter(|_| self.watch.is_some()) {
+        if let Some(how) = Replay::for_revocation(profile.logout).filter(|_| !self.watch.is_empty()) {
             let mut lost = 0;
             for cred in &lead.revoked {
                 match self.replay(how, cred, deadline).await {

@@ -1,7 +1,9 @@
 //! Everything a run starts and stops, and nothing it measures (that is `collect/`):
 //! - [`redis`]: the one `redis-server` starter, and a private server of the run's own;
-//! - [`cluster`]: a private Redis Cluster (its nodes started by the same starter);
+//! - [`cluster`]: a private Redis Cluster, with or without replicas (its nodes started by the same
+//!   starter), and the failover injected into one of its masters;
 //! - [`sentinel`]: a private primary with replicas and Sentinels, and the failover injected into it;
+//! - [`failover`]: what a failover task holds of either, behind one interface;
 //! - [`postgres`]: a schema of the run's own on a PostgreSQL server;
 //! - [`delay_proxy`]: a TCP proxy that puts the store at a network distance (latency, jitter);
 //! - [`outage`]: store outages injected during a run (pause, or kill and restart empty);
@@ -15,6 +17,7 @@
 pub mod cluster;
 pub mod cpu;
 pub mod delay_proxy;
+pub mod failover;
 pub mod outage;
 pub mod postgres;
 pub mod redis;
@@ -29,12 +32,13 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use tokio::task::JoinHandle;
 
-pub use self::cluster::RedisCluster;
+pub use self::cluster::{ClusterOptions, RedisCluster};
 pub use self::cpu::{CpuPlan, cpu_plan, pin_current_process};
 pub use self::delay_proxy::DelayProxy;
+pub use self::failover::{FailoverHandles, Victim};
 pub use self::postgres::PgRunSchema;
 pub use self::redis::{RedisProcess, redis_server_available};
-pub use self::sentinel::{FailoverHandles, SentinelGroup, SentinelOptions};
+pub use self::sentinel::{SentinelGroup, SentinelOptions};
 pub use self::target::TargetProcess;
 use crate::collect::StoreSource;
 use crate::plan::{RunPlan, Variant};
@@ -47,7 +51,8 @@ pub struct Store {
     /// `--observe-store`: the external targets' Redis, read but not run by us.
     observed: Vec<String>,
     redis: Option<RedisProcess>,
-    cluster: Option<RedisCluster>,
+    /// A Redis Cluster, rebuilt between variants after a failover (locked as the Sentinel group).
+    cluster: Option<tokio::sync::Mutex<RedisCluster>>,
     postgres: Option<PgRunSchema>,
     /// A Sentinel group, rebuilt between variants after a failover (hence the lock: `flush` does
     /// it through a shared reference).
@@ -65,10 +70,15 @@ impl Store {
             StoreChoice::Memory => false,
             StoreChoice::Cluster => {
                 anyhow::ensure!(redis_server_available(), "store cluster: redis-server is not installed");
-                let cluster = RedisCluster::start(plan.cluster_nodes)
-                    .await
-                    .with_context(|| format!("starting a private {}-node Redis Cluster", plan.cluster_nodes))?;
-                return Ok((Store { cluster: Some(cluster), ..Store::default() }, "cluster"));
+                let options = ClusterOptions { masters: plan.cluster_nodes, replicas: plan.cluster_replicas };
+                let cluster = RedisCluster::start_with(options).await.with_context(|| {
+                    format!(
+                        "starting a private Redis Cluster of {} masters with {} replica(s) each",
+                        options.masters, options.replicas
+                    )
+                })?;
+                let cluster = Some(tokio::sync::Mutex::new(cluster));
+                return Ok((Store { cluster, ..Store::default() }, "cluster"));
             }
             StoreChoice::Postgres => return Store::start_postgres(plan, warnings).await,
             StoreChoice::Sentinel => {
@@ -126,7 +136,8 @@ impl Store {
         if let Some(g) = self.sentinel.as_ref().and_then(|m| m.try_lock().ok()) {
             return g.url();
         }
-        match (&self.redis, &self.cluster, &self.postgres) {
+        let cluster = self.cluster.as_ref().and_then(|m| m.try_lock().ok());
+        match (&self.redis, cluster, &self.postgres) {
             (Some(r), _, _) => r.url.clone(),
             (None, Some(c), _) => c.urls(),
             (None, None, Some(p)) => p.store_url(),
@@ -140,7 +151,8 @@ impl Store {
         if let Some(g) = self.sentinel.as_ref().and_then(|m| m.try_lock().ok()) {
             return StoreSource::Redis(vec![g.primary_url()]);
         }
-        match (&self.redis, &self.cluster, &self.postgres) {
+        let cluster = self.cluster.as_ref().and_then(|m| m.try_lock().ok());
+        match (&self.redis, cluster, &self.postgres) {
             (Some(r), _, _) => StoreSource::Redis(vec![r.url.clone()]),
             (None, Some(c), _) => StoreSource::Redis(c.url_list()),
             (None, None, Some(p)) => StoreSource::Postgres {
@@ -159,8 +171,15 @@ impl Store {
         if let Some(r) = &self.redis {
             r.flush().await?;
         }
-        if let Some(c) = &self.cluster {
-            c.flush().await?;
+        if let Some(m) = &self.cluster {
+            let mut cluster = m.lock().await;
+            if cluster.failed_over() {
+                // Rebuilt rather than healed, as the Sentinel group below.
+                let fresh = RedisCluster::start_with(cluster.options).await.context("rebuilding the Redis Cluster")?;
+                std::mem::replace(&mut *cluster, fresh).stop().await;
+            } else {
+                cluster.flush().await?;
+            }
         }
         if let Some(p) = &self.postgres {
             p.flush().await?;
@@ -179,16 +198,22 @@ impl Store {
     }
 
     /// `min-replicas-to-write` (and its max lag, seconds) on every data node of the Sentinel group
-    /// (nothing without one).
+    /// or the cluster (nothing without one).
     pub async fn set_min_replicas(&self, replicas: u32, max_lag_s: u32) -> anyhow::Result<()> {
+        if let Some(m) = &self.cluster {
+            return m.lock().await.set_min_replicas(replicas, max_lag_s).await;
+        }
         match &self.sentinel {
             Some(m) => m.lock().await.set_min_replicas(replicas, max_lag_s).await,
             None => Ok(()),
         }
     }
 
-    /// What a failover task needs of the Sentinel group (none without one).
+    /// What a failover task needs of the Sentinel group or the cluster (none without either).
     pub fn failover_handles(&self) -> Option<FailoverHandles> {
+        if let Some(c) = self.cluster.as_ref().and_then(|m| m.try_lock().ok()) {
+            return c.handles().map(FailoverHandles::Cluster);
+        }
         self.sentinel.as_ref().and_then(|m| m.try_lock().ok()).map(|g| g.handles())
     }
 
@@ -233,8 +258,8 @@ impl Store {
         if let Some(r) = self.redis {
             r.stop().await;
         }
-        if let Some(c) = self.cluster {
-            c.stop().await;
+        if let Some(m) = self.cluster {
+            m.into_inner().stop().await;
         }
         if let Some(m) = self.sentinel {
             m.into_inner().stop().await;

@@ -249,13 +249,13 @@ impl SentinelGroup {
     }
 
     /// The processes and ports a failover task needs (it outlives no borrow of the group).
-    pub fn handles(&self) -> FailoverHandles {
-        FailoverHandles {
+    pub fn handles(&self) -> super::FailoverHandles {
+        super::FailoverHandles::Sentinel(SentinelHandles {
             primary: (self.data[0].pid(), self.data[0].port),
             replicas: self.data[1..].iter().map(|p| (p.pid(), p.port)).collect(),
             sentinels: self.sentinel_ports(),
             failed_over: Arc::clone(&self.failed_over),
-        }
+        })
     }
 
     /// `FLUSHALL` (replicated) and `CONFIG RESETSTAT` on the primary: an empty store with zeroed
@@ -300,9 +300,9 @@ impl Drop for SentinelGroup {
     }
 }
 
-/// What a failover task holds: process ids and ports, not the group.
+/// What a failover task holds of a Sentinel group: process ids and ports, not the group.
 #[derive(Debug, Clone)]
-pub struct FailoverHandles {
+pub struct SentinelHandles {
     /// The primary at start: (pid, port).
     pub primary: (u32, u16),
     /// Its replicas: (pid, port).
@@ -316,6 +316,13 @@ pub struct FailoverHandles {
 /// Resumes stopped replicas on drop, so a failed injection never leaves them stopped.
 pub struct ResumeOnDrop(Vec<u32>);
 
+impl ResumeOnDrop {
+    /// A guard that sends SIGCONT to `pids` when dropped.
+    pub fn new(pids: Vec<u32>) -> Self {
+        ResumeOnDrop(pids)
+    }
+}
+
 impl Drop for ResumeOnDrop {
     fn drop(&mut self) {
         for &pid in &self.0 {
@@ -324,7 +331,7 @@ impl Drop for ResumeOnDrop {
     }
 }
 
-impl FailoverHandles {
+impl SentinelHandles {
     /// Cut replication (`cut-replication`): stop the replicas (SIGSTOP, so they cannot reconnect
     /// and resync from the backlog) and drop their links on the primary (`CLIENT KILL TYPE
     /// replica`): from here the primary acknowledges writes no replica will ever see. Returns the

@@ -309,7 +309,7 @@ fn events_tables(h: &mut String, summary: &Summary) {
         );
     }
     if !summary.failover_rows.is_empty() {
-        h.push_str("<h2 id=\"failover\">Failover (Sentinel)</h2>\n");
+        h.push_str("<h2 id=\"failover\">Failover (Sentinel, Redis Cluster)</h2>\n");
         let rows: Vec<[String; 9]> =
             summary.failover_rows.iter().map(|r| r.clone().map(|c| c.replace("**", ""))).collect();
         text_table(h, FAILOVER_HEADERS, &rows, 1);

@@ -94,7 +94,7 @@ fn events_tables(m: &mut String, summary: &Summary) {
         );
     }
     if !summary.failover_rows.is_empty() {
-        m.push_str("## Failover (Sentinel)\n\n");
+        m.push_str("## Failover (Sentinel, Redis Cluster)\n\n");
         md_table(m, &FAILOVER_HEADERS, summary.failover_rows.iter().map(|r| r.as_slice()));
         m.push('\n');
         m.push_str(FAILOVER_FOOT);

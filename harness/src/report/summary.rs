@@ -90,7 +90,7 @@ pub const FAILOVER_HEADERS: [&str; 9] = [
 ];
 
 /// What the failover table's columns mean (under the table in both pages).
-pub const FAILOVER_FOOT: &str = "The primary of a Sentinel group (2 replicas, 3 Sentinels, down-after 1 s) was killed mid-window; in cut-replication mode its replicas were cut off (stopped, links dropped) for the lead before the kill while clients kept writing to it. In the lead the probes revoked pre-made credentials and logged in new users; after the failover every acknowledged (200) one was replayed: a revoked credential accepted again is a revocation the failover LOST (an unexpected allow), a new credential refused is a lost session. refused: answered otherwise (503), so the client knew. failover as requests saw it: a poller with a valid credential, first failed answer to first 200 after it.";
+pub const FAILOVER_FOOT: &str = "The primary of a Sentinel group (2 replicas, 3 Sentinels, down-after 1 s), or the Redis Cluster master serving slot 0 (cluster-node-timeout 1 s with replicas, cluster-require-full-coverage no), was killed mid-window; a cluster master without a replica is a partial outage: its slots stay down (nothing takes over), and errors in window gives the share of the traffic's requests that failed; replays unanswered are then the probes whose keys hashed to the dead master. In cut-replication mode the replicas were cut off (stopped, links dropped) for the lead before the kill while clients kept writing to it. In the lead the probes revoked pre-made credentials and logged in new users; after the failover every acknowledged (200) one was replayed: a revoked credential accepted again is a revocation the failover LOST (an unexpected allow), a new credential refused is a lost session. refused: answered otherwise (503), so the client knew. failover as requests saw it: a poller with valid credentials (one; six on a cluster, so some of their keys hash to the killed master), first failed answer to the first round of 200s after it.";
 
 /// Column headers of the key-rotation table.
 pub const ROTATION_HEADERS: [&str; 6] =
@@ -212,28 +212,58 @@ fn failover_row(s: &StrategyResult) -> Option<[String; 9]> {
         Some(l) if l > 0 => format!("**{l} LOST (unexpected allow)**"),
         other => n(other),
     };
-    let mode = match f.mode.as_str() {
-        "cut-replication" => format!("cut-replication {} before kill at {}", fmt::ms(f.lead_ms), fmt::ms(f.at_s * 1e3)),
-        m => format!("{m} at {}", fmt::ms(f.at_s * 1e3)),
+    let partial = f.store == "cluster" && f.replicas == 0;
+    let errors_share = match s.requests {
+        0 => String::new(),
+        total => format!(" of {total} ({:.1} %)", f.errors_in_window as f64 * 100.0 / total as f64),
     };
     Some([
         s.name.clone(),
-        mode,
+        failover_what(f),
         format!(
             "WAIT {} / min-replicas {} (max lag {} s)",
             f.wait_replicas, f.min_replicas_to_write, f.min_replicas_max_lag_s
         ),
-        f.promoted_after_ms.map_or_else(|| "none within 15 s".to_string(), fmt::ms),
+        match f.promoted_after_ms {
+            Some(t) => fmt::ms(t),
+            None if partial => "none: no replica (its slots stay down)".to_string(),
+            None => "none within 15 s".to_string(),
+        },
         match (f.failover_ms, f.first_failure_ms) {
             (Some(t), _) => format!("{} ({} failed answers)", fmt::ms(t), f.failed_answers),
+            (None, Some(_)) if partial => format!("not back: no replica ({} failed answers)", f.failed_answers),
             (None, Some(_)) => "not over within 15 s".to_string(),
+            (None, None) if f.store == "cluster" => {
+                "no failed answer (the api needs no store, or the poller's keys live on other masters)".to_string()
+            }
             (None, None) => "no failed answer (api does not need the primary)".to_string(),
         },
-        f.errors_in_window.to_string(),
+        format!("{}{errors_share}", f.errors_in_window),
         format!("{} / {} / {lost}", n(f.revocations_acknowledged), n(f.revocations_refused)),
         format!("{} / {} / {}", n(f.sessions_acknowledged), n(f.sessions_refused), n(f.sessions_lost)),
-        f.replays_unanswered.to_string(),
+        match partial {
+            true => format!("{} (503: keys on the dead master)", f.replays_unanswered),
+            false => f.replays_unanswered.to_string(),
+        },
     ])
+}
+
+/// The failover column: which node failed (a cluster master: its slots and replicas) and how.
+fn failover_what(f: &crate::results::FailoverResult) -> String {
+    let how = match f.mode.as_str() {
+        "cut-replication" => format!("cut-replication {} before kill at {}", fmt::ms(f.lead_ms), fmt::ms(f.at_s * 1e3)),
+        m => format!("{m} at {}", fmt::ms(f.at_s * 1e3)),
+    };
+    match (f.store.as_str(), &f.failed_slots) {
+        ("cluster", Some(slots)) => {
+            let replicas = match f.replicas {
+                0 => "no replica: partial outage".to_string(),
+                r => format!("{r} replica(s)"),
+            };
+            format!("cluster master, slots {slots} ({:.0} % of keys, {replicas}): {how}", f.key_share * 100.0)
+        }
+        _ => format!("Sentinel primary: {how}"),
+    }
 }
 
 fn rotation_row(s: &StrategyResult) -> Option<[String; 6]> {
@@ -778,7 +808,7 @@ fn warnings(report: &Report) -> Vec<(bool, String)> {
                 true,
                 format!(
                     "{}: the failover forgot {lost} acknowledged revocation(s): logged-out or revoked credentials were \
-                     accepted again after the Sentinels promoted a replica (unexpected allows).",
+                     accepted again after a replica was promoted (unexpected allows).",
                     s.name
                 ),
             ));

@@ -1,5 +1,6 @@
 //! The store seam: the few key-value operations every strategy needs, behind one trait, with three
-//! implementations (`memory` in-process, `redis` and `postgres` over TCP) and one enum the application picks from.
+//! implementations (`memory` in-process, `redis` (one node, or a cluster's masters by hash slot)
+//! and `postgres` over TCP) and one enum the application picks from.
 //!
 //! Strategies never see which store they run on; they call [`Store`], which counts every operation by
 //! command (for `/metrics` and the report's store load) and forwards to the chosen implementation.
@@ -33,6 +34,7 @@
 pub mod memory;
 pub mod postgres;
 pub mod redis;
+pub mod redis_cluster;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -46,6 +48,7 @@ use crate::metrics::Metrics;
 pub use self::memory::MemoryStore;
 pub use self::postgres::{PostgresStore, PostgresStoreOptions};
 pub use self::redis::{RedisStore, RedisStoreOptions};
+pub use self::redis_cluster::RedisClusterStore;
 
 /// The vocabulary of store commands: the Redis commands the [`KvStore`] operations become, named as
 /// Redis's `INFO commandstats` names them (lower case). Every store counts in this vocabulary, so a
@@ -122,6 +125,8 @@ pub trait KvStore: Send + Sync + 'static {
 pub enum Backend {
     Memory(Arc<MemoryStore>),
     Redis(RedisStore),
+    /// A Redis Cluster: a [`RedisStore`] per master, each operation sent by its key's slot.
+    RedisCluster(RedisClusterStore),
     Postgres(PostgresStore),
 }
 
@@ -146,7 +151,7 @@ impl Store {
     pub fn kind(&self) -> &'static str {
         match self.backend {
             Backend::Memory(_) => "memory",
-            Backend::Redis(_) => "redis",
+            Backend::Redis(_) | Backend::RedisCluster(_) => "redis",
             Backend::Postgres(_) => "postgres",
         }
     }
@@ -177,6 +182,7 @@ impl Store {
             match &self.backend {
                 Backend::Memory(s) => s.get(key).await,
                 Backend::Redis(s) => s.get(key).await,
+                Backend::RedisCluster(s) => s.get(key).await,
                 Backend::Postgres(s) => s.get(key).await,
             }
         })
@@ -188,6 +194,7 @@ impl Store {
             match &self.backend {
                 Backend::Memory(s) => s.mget(keys).await,
                 Backend::Redis(s) => s.mget(keys).await,
+                Backend::RedisCluster(s) => s.mget(keys).await,
                 Backend::Postgres(s) => s.mget(keys).await,
             }
         })
@@ -199,6 +206,7 @@ impl Store {
             match &self.backend {
                 Backend::Memory(s) => s.set(key, value, ttl).await,
                 Backend::Redis(s) => s.set(key, value, ttl).await,
+                Backend::RedisCluster(s) => s.set(key, value, ttl).await,
                 Backend::Postgres(s) => s.set(key, value, ttl).await,
             }
         })
@@ -210,6 +218,7 @@ impl Store {
             match &self.backend {
                 Backend::Memory(s) => s.del(keys).await,
                 Backend::Redis(s) => s.del(keys).await,
+                Backend::RedisCluster(s) => s.del(keys).await,
                 Backend::Postgres(s) => s.del(keys).await,
             }
         })
@@ -221,6 +230,7 @@ impl Store {
             match &self.backend {
                 Backend::Memory(s) => s.set_xx_get(key, value).await,
                 Backend::Redis(s) => s.set_xx_get(key, value).await,
+                Backend::RedisCluster(s) => s.set_xx_get(key, value).await,
                 Backend::Postgres(s) => s.set_xx_get(key, value).await,
             }
         })
@@ -232,6 +242,7 @@ impl Store {
             match &self.backend {
                 Backend::Memory(s) => s.sadd(key, member, ttl).await,
                 Backend::Redis(s) => s.sadd(key, member, ttl).await,
+                Backend::RedisCluster(s) => s.sadd(key, member, ttl).await,
                 Backend::Postgres(s) => s.sadd(key, member, ttl).await,
             }
         })
@@ -243,6 +254,7 @@ impl Store {
             match &self.backend {
                 Backend::Memory(s) => s.smembers(key).await,
                 Backend::Redis(s) => s.smembers(key).await,
+                Backend::RedisCluster(s) => s.smembers(key).await,
                 Backend::Postgres(s) => s.smembers(key).await,
             }
         })
@@ -254,6 +266,7 @@ impl Store {
             match &self.backend {
                 Backend::Memory(s) => s.ping().await,
                 Backend::Redis(s) => s.ping().await,
+                Backend::RedisCluster(s) => s.ping().await,
                 Backend::Postgres(s) => s.ping().await,
             }
         })

@@ -1,6 +1,8 @@
 //! The Redis store: a [`KvStore`] over a pool of `fred` clients talking to a real redis-server (or,
-//! given several URLs, a Redis Cluster; given a `redis-sentinel://` URL, the primary a group of
-//! Sentinels names, found again through them after a failover).
+//! given a `redis-sentinel://` URL, the primary a group of Sentinels names, found again through
+//! them after a failover). A target on a Redis Cluster uses `super::redis_cluster`, one of these
+//! per master; given several URLs this store still opens fred's own clustered client, which only
+//! the benches and tests that compare with it use (see `redis_cluster` for why targets do not).
 //!
 //! This module owns the connection policy, and that policy is the point of it: every `fred` default
 //! that is unbounded (command timeout, connect timeout, retries, queueing while disconnected) is set
@@ -15,7 +17,9 @@
 //! `set_xx_get`, `sadd`) is followed by `WAIT N <ms>` on the same connection, in the same pipeline
 //! (still one round trip), and the operation fails (503) unless N replicas acknowledged it: a
 //! logout or revocation is answered 200 only once it would survive a failover to one of those
-//! replicas. Without it (the default) nothing changes: one command, no `WAIT`.
+//! replicas. On a Redis Cluster each master has a store of its own (`super::redis_cluster`), so the
+//! `WAIT` goes to the master that took the write. Without it (the default) nothing changes: one
+//! command, no `WAIT`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -23,8 +27,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use fred::prelude::{
-    Builder, Client, ClientLike, Config, ErrorKind, Expiration, KeysInterface, Options, Pool, ReconnectPolicy,
-    ServerConfig, ServerInterface, SetOptions, SetsInterface, Value,
+    Builder, Client, ClientLike, ClusterInterface, Config, ErrorKind, Expiration, KeysInterface, Options, Pool,
+    ReconnectPolicy, ServerConfig, ServerInterface, SetOptions, SetsInterface, Value,
 };
 use fred::types::ConnectHandle;
 
@@ -245,6 +249,34 @@ impl RedisStore {
             _ => StoreError::Unavailable(format!("{what}: {e}")),
         }
     }
+}
+
+impl RedisStore {
+    /// `CLUSTER SLOTS` on this node: each slot range (first, last, inclusive) with the `host:port`
+    /// of the master serving it, by first slot (for [`super::redis_cluster`]).
+    pub(crate) async fn cluster_slots(&self) -> Result<Vec<(u16, u16, Arc<str>)>, StoreError> {
+        let value: Value = self.run("cluster_slots", |c| async move { c.cluster_slots::<Value>().await }).await?;
+        let mut ranges = parse_cluster_slots(value).ok_or(StoreError::Corrupt("cluster_slots"))?;
+        ranges.sort_by_key(|r| r.0);
+        Ok(ranges)
+    }
+}
+
+/// `CLUSTER SLOTS` reply: `[[first, last, [host, port, id, ..], replicas..], ..]`.
+fn parse_cluster_slots(value: Value) -> Option<Vec<(u16, u16, Arc<str>)>> {
+    let Value::Array(ranges) = value else { return None };
+    let mut out = Vec::with_capacity(ranges.len());
+    for range in ranges {
+        let Value::Array(fields) = range else { return None };
+        let first = u16::try_from(fields.first()?.as_i64()?).ok()?;
+        let last = u16::try_from(fields.get(1)?.as_i64()?).ok()?;
+        let Value::Array(master) = fields.get(2)? else { return None };
+        let host = master.first()?.as_string()?;
+        let port = master.get(1)?.as_i64()?;
+        let host = if host.is_empty() { "127.0.0.1".to_owned() } else { host };
+        out.push((first, last, Arc::from(format!("{host}:{port}"))));
+    }
+    Some(out)
 }
 
 impl RedisStore {
