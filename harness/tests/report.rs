@@ -865,6 +865,8 @@ fn cached_answer_places_each_cached_strategy_between_its_sibling_and_the_statele
     // CPU 12 between jwt 10 and session 20: a fifth of the way.
     assert!(html.contains("20 % of the way from jwt to session"), "{html}");
     assert!(html.contains("at most 0.020 per api request"), "api store reads: {html}");
+    let md = read(&dir.path().join("report.md"));
+    assert!(md.contains("Between jwt (0 %) and session (100 %), measured here: target CPU 20 %"), "trade-off: {md}");
 
     // Without a measured cache there is nothing to place.
     r.strategies.pop();

@@ -313,7 +313,12 @@ impl Summary {
             .collect();
         let base = baseline(report);
         let smallest = smallest_credential(report);
-        let tradeoffs = report.strategies.iter().map(|s| tradeoff(s, base, smallest)).collect();
+        let all: Vec<&StrategyResult> = report.strategies.iter().collect();
+        let tradeoffs = report
+            .strategies
+            .iter()
+            .map(|s| tradeoff(s, base, smallest) + &super::cached::tradeoff_clause(s, &all))
+            .collect();
         Summary {
             rows,
             tradeoffs,
