@@ -9,14 +9,16 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use authbench::collect::failover::{self, FailoverSettings};
+use authbench::collect::failover;
 use authbench::collect::http;
 use authbench::environment::{ClusterOptions, FailoverHandles, RedisCluster, TargetProcess};
 use authbench::plan::{self, RunArgs};
 use authbench::results::FailoverResult;
-use authbench::scenario::{self, Dur, Failover, FailoverMode};
+use authbench::scenario::{self, FailoverMode};
 use authbench::targets::config::StrategyKind;
 use serde_json::json;
+
+use crate::failover::{plan_err, settings};
 
 const ADMIN_KEY: &str = "cluster-failover-test-admin-key-0123";
 
@@ -49,17 +51,7 @@ async fn with_replicas() -> RedisCluster {
 /// keys hash to it) in a 700 ms lead.
 async fn fail_over(cluster: &RedisCluster, target: &TargetProcess, mode: FailoverMode, wait: u32) -> FailoverResult {
     let prepared = failover::prepare(&target.base_url, StrategyKind::SESSION, ADMIN_KEY, "", 40).await.unwrap();
-    let settings = FailoverSettings {
-        failover: Failover {
-            at: Dur(Duration::from_millis(800)),
-            mode,
-            lead: Some(Dur(Duration::from_millis(700))),
-            probes: Some(40),
-            min_replicas_to_write: None,
-            min_replicas_max_lag: None,
-        },
-        wait_replicas: wait,
-    };
+    let settings = settings(mode, wait, Duration::from_millis(700), 40);
     let handles = FailoverHandles::Cluster(cluster.handles().unwrap());
     let prepared = prepared.watch_more(handles.watches() - 1).await.unwrap();
     let kill_at = Instant::now() + Duration::from_millis(800);
@@ -227,13 +219,6 @@ async fn a_dead_master_without_replica_fails_its_keys_closed_and_the_others_are_
     assert!(rounds > 5, "{rounds} rounds");
     target.stop().await.unwrap();
     cluster.stop().await;
-}
-
-fn plan_err(text: &str) -> String {
-    match scenario::parse(text, "f.toml", "f") {
-        Err(e) => e.to_string(),
-        Ok(l) => plan::build_from(l, &RunArgs::default()).expect_err("must be refused").to_string(),
-    }
 }
 
 #[test]

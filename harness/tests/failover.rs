@@ -39,20 +39,25 @@ async fn target(group: &SentinelGroup, wait: u32) -> TargetProcess {
     TargetProcess::spawn(Path::new(env!("CARGO_BIN_EXE_authbench")), &args, None).await.unwrap()
 }
 
-/// Run one failover at 800 ms from now against `target`, with 20 probes each way.
-async fn fail_over(group: &SentinelGroup, target: &TargetProcess, mode: FailoverMode, wait: u32) -> FailoverResult {
-    let prepared = failover::prepare(&target.base_url, StrategyKind::SESSION, ADMIN_KEY, "", 20).await.unwrap();
-    let settings = FailoverSettings {
+/// A failover at 800 ms into the window: `mode`, `wait` replicas, `probes` each way in `lead`.
+pub(crate) fn settings(mode: FailoverMode, wait: u32, lead: Duration, probes: u32) -> FailoverSettings {
+    FailoverSettings {
         failover: Failover {
             at: Dur(Duration::from_millis(800)),
             mode,
-            lead: Some(Dur(Duration::from_millis(300))),
-            probes: Some(20),
+            lead: Some(Dur(lead)),
+            probes: Some(probes),
             min_replicas_to_write: None,
             min_replicas_max_lag: None,
         },
         wait_replicas: wait,
-    };
+    }
+}
+
+/// Run one failover at 800 ms from now against `target`, with 20 probes each way.
+async fn fail_over(group: &SentinelGroup, target: &TargetProcess, mode: FailoverMode, wait: u32) -> FailoverResult {
+    let prepared = failover::prepare(&target.base_url, StrategyKind::SESSION, ADMIN_KEY, "", 20).await.unwrap();
+    let settings = settings(mode, wait, Duration::from_millis(300), 20);
     let kill_at = Instant::now() + Duration::from_millis(800);
     failover::run(prepared, group.handles(), settings, kill_at).await.unwrap()
 }
@@ -122,7 +127,8 @@ async fn with_wait_a_cut_replication_refuses_revocations_instead_of_losing_them(
     group.stop().await;
 }
 
-fn plan_err(text: &str) -> String {
+/// The plan error `text` gets (parse or plan); panics when it is accepted.
+pub(crate) fn plan_err(text: &str) -> String {
     match scenario::parse(text, "f.toml", "f") {
         Err(e) => e.to_string(),
         Ok(l) => plan::build_from(l, &RunArgs::default()).expect_err("must be refused").to_string(),

@@ -22,7 +22,7 @@ use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
 
 use super::outage::signal;
-use super::redis::{FLUSH_TIMEOUT, PrivateDir, START_TIMEOUT, free_port, spawn_ready};
+use super::redis::{DISKLESS_REPLICATION, FLUSH_TIMEOUT, PrivateDir, START_TIMEOUT, free_port, spawn_ready};
 use super::sentinel::ResumeOnDrop;
 
 /// Fewest masters Redis Cluster accepts.
@@ -164,15 +164,11 @@ impl RedisCluster {
             &conf.to_string_lossy(),
             "--cluster-require-full-coverage",
             "no",
-            "--repl-diskless-sync",
-            "yes",
-            "--repl-diskless-sync-delay",
-            "0",
-            "--repl-diskless-load",
-            "on-empty-db",
         ]
+        .into_iter()
+        .chain(DISKLESS_REPLICATION)
         .map(str::to_owned)
-        .to_vec();
+        .collect();
         spawn_ready(port, &self.dir.0, &extra, START_TIMEOUT).await
     }
 
@@ -355,11 +351,7 @@ impl ShardHandles {
     /// writes no replica will see. Returns the guard that resumes the replicas.
     pub async fn cut_replication(&self) -> anyhow::Result<ResumeOnDrop> {
         self.failed_over.store(true, Ordering::Relaxed);
-        let pids: Vec<u32> = self.replicas.iter().map(|r| r.0).collect();
-        for &pid in &pids {
-            signal(pid, libc::SIGSTOP)?;
-        }
-        let guard = ResumeOnDrop::new(pids);
+        let guard = ResumeOnDrop::stop(self.replicas.iter().map(|r| r.0))?;
         let reply = command(self.master.1, "CLIENT KILL TYPE replica").await;
         if !reply.as_deref().is_some_and(|r| r.starts_with(':')) {
             bail!("dropping the replication links on master {}: {reply:?}", self.master.1);

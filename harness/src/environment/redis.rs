@@ -18,6 +18,12 @@ use tokio::process::{Child, Command};
 
 /// How long a fresh redis-server may take to answer PING.
 pub const START_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Flags of a data node with replicas (a Sentinel group's, a cluster's): replicas sync from the
+/// primary's memory at once (no RDB file on disk, no delay), so a replica restarted or added
+/// mid-run is in step within milliseconds on loopback.
+pub const DISKLESS_REPLICATION: [&str; 6] =
+    ["--repl-diskless-sync", "yes", "--repl-diskless-sync-delay", "0", "--repl-diskless-load", "on-empty-db"];
 /// Upper bound on one flush.
 pub const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long one PING may take before the server counts as not (yet) answering.

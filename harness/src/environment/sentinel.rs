@@ -21,7 +21,7 @@ use anyhow::{Context, anyhow, bail};
 use tokio::process::{Child, Command};
 
 use super::outage::signal;
-use super::redis::{FLUSH_TIMEOUT, PrivateDir, START_TIMEOUT, free_port, ping, spawn_ready};
+use super::redis::{DISKLESS_REPLICATION, FLUSH_TIMEOUT, PrivateDir, START_TIMEOUT, free_port, ping, spawn_ready};
 
 /// The service name the Sentinels monitor and targets ask for.
 pub const SERVICE: &str = "authbench";
@@ -125,20 +125,16 @@ impl SentinelGroup {
         let node_dir = self.dir.0.join(format!("data-{i}"));
         std::fs::create_dir(&node_dir).context("creating a data node dir")?;
         let o = self.options;
-        let mut extra: Vec<String> = [
-            "--repl-diskless-sync",
-            "yes",
-            "--repl-diskless-sync-delay",
-            "0",
-            "--repl-diskless-load",
-            "on-empty-db",
-            "--min-replicas-to-write",
-            &o.min_replicas_to_write.to_string(),
-            "--min-replicas-max-lag",
-            &o.min_replicas_max_lag_s.max(1).to_string(),
-        ]
-        .map(str::to_owned)
-        .to_vec();
+        let mut extra: Vec<String> = DISKLESS_REPLICATION
+            .into_iter()
+            .chain([
+                "--min-replicas-to-write",
+                &o.min_replicas_to_write.to_string(),
+                "--min-replicas-max-lag",
+                &o.min_replicas_max_lag_s.max(1).to_string(),
+            ])
+            .map(str::to_owned)
+            .collect();
         if let Some(p) = primary {
             extra.extend(["--replicaof".to_owned(), "127.0.0.1".to_owned(), p.to_string()]);
         }
@@ -317,9 +313,15 @@ pub struct SentinelHandles {
 pub struct ResumeOnDrop(Vec<u32>);
 
 impl ResumeOnDrop {
-    /// A guard that sends SIGCONT to `pids` when dropped.
-    pub fn new(pids: Vec<u32>) -> Self {
-        ResumeOnDrop(pids)
+    /// Stop (SIGSTOP) every one of `pids`; the guard resumes them when dropped. A failure part way
+    /// resumes those already stopped.
+    pub fn stop(pids: impl IntoIterator<Item = u32>) -> anyhow::Result<Self> {
+        let mut guard = ResumeOnDrop(Vec::new());
+        for pid in pids {
+            signal(pid, libc::SIGSTOP)?;
+            guard.0.push(pid);
+        }
+        Ok(guard)
     }
 }
 
@@ -338,11 +340,7 @@ impl SentinelHandles {
     /// guard that resumes the replicas.
     pub async fn cut_replication(&self) -> anyhow::Result<ResumeOnDrop> {
         self.failed_over.store(true, Ordering::Relaxed);
-        let pids: Vec<u32> = self.replicas.iter().map(|r| r.0).collect();
-        for &pid in &pids {
-            signal(pid, libc::SIGSTOP)?;
-        }
-        let guard = ResumeOnDrop(pids);
+        let guard = ResumeOnDrop::stop(self.replicas.iter().map(|r| r.0))?;
         let _: i64 = query(self.primary.1, &["CLIENT", "KILL", "TYPE", "replica"])
             .await
             .context("dropping the replication links on the primary")?;
