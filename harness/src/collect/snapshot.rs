@@ -83,17 +83,18 @@ impl Snapshots {
         let driver_cpu = self_cpu_time();
         let (mut redis, mut memory_ops, mut postgres) = (None, None, None);
         let (each, counters) = read_all_counters(urls).await;
-        let instances = if target_pids.len() > 1 && target_pids.len() == each.len() {
-            let cpu = target_pids.iter().map(|&pid| proc_cpu_time(pid).ok());
-            each.into_iter().zip(cpu).map(|(counters, cpu)| InstanceReading { counters, cpu }).collect()
-        } else {
-            Vec::new()
-        };
+        // Each started process's CPU, read once: summed below, and kept per instance.
+        let cpus: Vec<Option<Duration>> = target_pids.iter().map(|&pid| proc_cpu_time(pid).ok()).collect();
         // A target this run did not start reports its own CPU on `/metrics`.
         let target_cpu = if target_pids.is_empty() {
             counters.as_ref().and_then(|c| c.cpu_seconds).map(Duration::from_secs_f64)
         } else {
-            target_pids.iter().map(|&pid| proc_cpu_time(pid).ok()).sum::<Option<Duration>>()
+            cpus.iter().copied().sum::<Option<Duration>>()
+        };
+        let instances = if cpus.len() > 1 && cpus.len() == each.len() {
+            each.into_iter().zip(cpus).map(|(counters, cpu)| InstanceReading { counters, cpu }).collect()
+        } else {
+            Vec::new()
         };
         let metrics_ops = || counters.as_ref().map(|c| c.store_ops.clone());
         match store {
