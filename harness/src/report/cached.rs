@@ -13,11 +13,7 @@ use crate::targets::strategy::profile::StrategyProfile;
 
 /// The answer, when the run has a cached strategy whose cache was measured.
 pub(super) fn cached_answer(ss: &[&StrategyResult]) -> Option<Answer> {
-    let stateless: Vec<&StrategyResult> = ss
-        .iter()
-        .copied()
-        .filter(|s| profile(s).is_some_and(|p| p.has_credential() && p.store_ops.api.is_empty()))
-        .collect();
+    let stateless: Vec<&StrategyResult> = stateless(ss).collect();
     let measured: Vec<String> = ss.iter().filter(|s| s.cache.is_some()).map(|c| placed(c, ss, &stateless)).collect();
     (!measured.is_empty()).then(|| Answer {
         question: "Cached strategies: between a JWT and a session".to_string(),
@@ -35,9 +31,7 @@ pub(super) fn tradeoff_clause(c: &StrategyResult, ss: &[&StrategyResult]) -> Str
     if c.cache.is_none() {
         return String::new();
     }
-    let stateless =
-        ss.iter().copied().find(|s| profile(s).is_some_and(|p| p.has_credential() && p.store_ops.api.is_empty()));
-    let (Some(u), Some(s)) = (sibling(c, ss), stateless) else { return String::new() };
+    let (Some(u), Some(s)) = (sibling(c, ss), stateless(ss).next()) else { return String::new() };
     let figs = [
         (&figures::TARGET_CPU_US_PER_REQUEST, "", "target CPU"),
         (&figures::STORE_OPS_PER_REQUEST, "", "store ops"),
@@ -45,15 +39,24 @@ pub(super) fn tradeoff_clause(c: &StrategyResult, ss: &[&StrategyResult]) -> Str
     ];
     let parts: Vec<String> = figs
         .iter()
-        .filter_map(|(f, op, what)| {
-            let (vc, vu, vs) = (f.value(c, op)?, f.value(u, op)?, f.value(s, op)?);
-            (vu - vs > 0.0).then(|| format!("{what} {} %", fmt::num(100.0 * (vc - vs) / (vu - vs))))
-        })
+        .filter_map(|(f, op, what)| Some(format!("{what} {} %", fmt::num(position(f, op, c, u, s)?))))
         .collect();
     if parts.is_empty() {
         return String::new();
     }
     format!(" Between {} (0 %) and {} (100 %), measured here: {}.", s.name, u.name, parts.join(", "))
+}
+
+/// Where `c` sits on `f` between `from` (0 %) and `to` (100 %); `None` when a value is missing or
+/// `to` is not above `from` (no scale to place it on).
+fn position(f: &Figure, op: &str, c: &StrategyResult, to: &StrategyResult, from: &StrategyResult) -> Option<f64> {
+    let (vc, vu, vs) = (f.value(c, op)?, f.value(to, op)?, f.value(from, op)?);
+    (vu - vs > 0.0).then(|| 100.0 * (vc - vs) / (vu - vs))
+}
+
+/// The strategies of the run with a credential and no store on the api path (the stateless JWTs).
+fn stateless<'a>(ss: &[&'a StrategyResult]) -> impl Iterator<Item = &'a StrategyResult> {
+    ss.iter().copied().filter(|s| profile(s).is_some_and(|p| p.has_credential() && p.store_ops.api.is_empty()))
 }
 
 /// The uncached strategy of the same design in this run.
@@ -113,12 +116,9 @@ fn compared(
     let mut refs: Vec<String> = sibling.iter().map(|s| format!("{} {}", s.name, f.format(s, op))).collect();
     refs.extend(stateless.iter().map(|s| format!("{} {}", s.name, f.format(s, op))));
     let gone = sibling.zip(stateless.first()).and_then(|(u, s)| {
-        let (vc, vu, vs) = (f.value(c, op)?, f.value(u, op)?, f.value(s, op)?);
-        (vu - vs > 0.0).then(|| {
-            let pct = 100.0 * (vc - vs) / (vu - vs);
-            let below = if pct < 0.0 { format!(", below {}", s.name) } else { String::new() };
-            format!(": {} % of the way from {} to {}{below}", fmt::num(pct), s.name, u.name)
-        })
+        let pct = position(f, op, c, u, s)?;
+        let below = if pct < 0.0 { format!(", below {}", s.name) } else { String::new() };
+        Some(format!(": {} % of the way from {} to {}{below}", fmt::num(pct), s.name, u.name))
     });
     let refs =
         if refs.is_empty() { String::new() } else { format!(" ({}{})", refs.join(", "), gone.unwrap_or_default()) };
