@@ -175,8 +175,8 @@ fn within_lease(expected: &str, check: &StoreDownCheck) -> bool {
         && (check.api_behaviour.starts_with("partly") || check.api_behaviour.starts_with("fails closed"))
 }
 
-/// How a cached strategy's api is expected to behave with its store silent.
-const CACHE_LEASE_WORDS: &str = "fails closed (503) once its cache lease ends";
+/// How a cached strategy's api is expected to behave with its store silent (its profile's words).
+const CACHE_LEASE_WORDS: &str = StoreDown::FailsClosedAfterLease.describe();
 
 /// The store-down behaviour the strategy's profile states, as `api/login` in the words of
 /// [`behaviour`].
@@ -184,7 +184,7 @@ pub fn expected_behaviour(strategy: StrategyKind, authz: AuthzSource, degrade: D
     let profile = strategy.profile();
     let words = |route: RouteClass| match profile.store_down(route, authz, degrade) {
         StoreDown::Unaffected | StoreDown::FailsOpen | StoreDown::ServesStale => "unaffected (200)".to_owned(),
-        StoreDown::FailsClosed if route == RouteClass::Api && profile.cached_reads => {
+        StoreDown::FailsClosedAfterLease => {
             format!("{CACHE_LEASE_WORDS} (≤ {} ms)", crate::targets::cache::link::LEASE.as_millis())
         }
         s @ (StoreDown::FailsClosed | StoreDown::NoRoute) => format!("fails closed ({})", s.status()),

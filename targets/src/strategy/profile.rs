@@ -151,6 +151,9 @@ pub enum StoreDown {
     /// Served (200) from the last answers the store gave while they are younger than the stale
     /// grace, then refused with 503 (`--stale-grace`).
     ServesStale,
+    /// Refused with 503 once the read cache's trust lease ends (`cached_reads`): until then a
+    /// store that went silent leaves the cache answering, coherent up to the silence.
+    FailsClosedAfterLease,
     /// The strategy has no such route (404 either way).
     NoRoute,
 }
@@ -160,7 +163,7 @@ impl StoreDown {
     pub const fn status(self) -> u16 {
         match self {
             StoreDown::Unaffected | StoreDown::FailsOpen | StoreDown::ServesStale => 200,
-            StoreDown::FailsClosed => 503,
+            StoreDown::FailsClosed | StoreDown::FailsClosedAfterLease => 503,
             StoreDown::NoRoute => 404,
         }
     }
@@ -172,6 +175,7 @@ impl StoreDown {
             StoreDown::FailsClosed => "fails closed (503)",
             StoreDown::FailsOpen => "fails open (200, unchecked)",
             StoreDown::ServesStale => "serves stale answers (200) for the grace, then fails closed (503)",
+            StoreDown::FailsClosedAfterLease => "fails closed (503) once its cache lease ends",
             StoreDown::NoRoute => "no such route",
         }
     }
@@ -266,6 +270,7 @@ impl StrategyProfile {
             RouteClass::Api if needs_store && degrade == Degrade::ServeStale && self.stale_reads => {
                 StoreDown::ServesStale
             }
+            RouteClass::Api if needs_store && self.cached_reads => StoreDown::FailsClosedAfterLease,
             _ if needs_store => StoreDown::FailsClosed,
             _ => StoreDown::Unaffected,
         }
